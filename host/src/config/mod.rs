@@ -1,0 +1,1 @@
+//! The workspace YAML model, loading and validation with file:line:col.

@@ -1,0 +1,1 @@
+//! Compiled field mappings and CEL expressions.

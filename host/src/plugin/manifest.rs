@@ -1,0 +1,199 @@
+//! Connector manifests (`connectors/<name>.yaml`): which component
+//! implements a connector, where its vendor lives, how it authenticates and
+//! how hard it may be driven. A new connector is a plugin plus one manifest;
+//! nothing in the host changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A connector manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Connector name, used by workspaces (`connector: zoho-crm`).
+    pub name: String,
+    /// One line for people.
+    #[serde(default)]
+    pub description: String,
+    /// The component file, relative to the manifest's directory or to the
+    /// plugin directory (`zoho_crm.wasm`).
+    pub component: String,
+    /// The contract the component implements (`ferry:connector@0.1.0`).
+    #[serde(default = "default_contract")]
+    pub contract: String,
+    /// Path appended to a data centre's API origin to form the base URL the
+    /// plugin's relative requests resolve against (`/crm/v8`).
+    #[serde(default)]
+    pub base_path: String,
+    /// Data centres by name (`com`, `eu`, `in`, …).
+    #[serde(default)]
+    pub data_centers: BTreeMap<String, DataCenter>,
+    /// The local sandbox, used when a connection says `sandbox: <url>`.
+    #[serde(default)]
+    pub sandbox: Option<SandboxEntry>,
+    /// Extra hosts the connector may reach besides its data centre's API and
+    /// accounts hosts.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// How the host authenticates requests.
+    #[serde(default)]
+    pub auth: Option<AuthScheme>,
+    /// Rate limit and concurrency per connection.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Settings a connection must or may give.
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingSpec>,
+}
+
+fn default_contract() -> String {
+    crate::plugin::CONTRACT_V0_1.to_string()
+}
+
+/// Where one data centre's API and accounts server are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataCenter {
+    /// API origin (`https://www.zohoapis.eu`).
+    pub api: String,
+    /// Accounts (OAuth) origin (`https://accounts.zoho.eu`).
+    #[serde(default)]
+    pub accounts: Option<String>,
+}
+
+/// The sandbox entry: its API and accounts are both under one local origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxEntry {
+    /// Default local origin (`http://127.0.0.1:8900`); a connection may
+    /// override it.
+    pub url: String,
+}
+
+/// How the host obtains and attaches credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthScheme {
+    /// OAuth 2 refresh-token grant; parameters in the query string (Zoho).
+    Oauth2RefreshToken {
+        /// Token endpoint path on the accounts server (`/oauth/v2/token`).
+        token_path: String,
+        /// `Authorization` value; `{token}` is replaced by the access token
+        /// (`Zoho-oauthtoken {token}`).
+        header: String,
+        /// Responses that mean "token expired": refresh once and retry.
+        #[serde(default)]
+        refresh_on: RefreshOn,
+    },
+}
+
+/// Which responses make the host refresh the token and retry once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshOn {
+    /// HTTP statuses (`401`).
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// Vendor codes in the JSON body's `code` field (`INVALID_TOKEN`, `57`).
+    #[serde(default)]
+    pub body_codes: Vec<String>,
+}
+
+/// Request pacing for one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per minute (Zoho Books: 100 per organisation).
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit { requests_per_minute: None, concurrency: default_concurrency() }
+    }
+}
+
+/// One setting a connection gives in its `settings:` map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingSpec {
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A manifest that failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read connector manifest {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("connector manifest {path}: {source}")]
+    Parse { path: PathBuf, source: serde_yaml::Error },
+    #[error("connector manifest {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Manifest {
+    /// Load and check one manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+        let manifest: Manifest = serde_yaml::from_str(&text)
+            .map_err(|source| ManifestError::Parse { path: path.to_owned(), source })?;
+        manifest
+            .check()
+            .map_err(|message| ManifestError::Invalid { path: path.to_owned(), message })?;
+        Ok(manifest)
+    }
+
+    /// Load every `*.yaml` manifest directly inside `dir`, sorted by name.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|source| ManifestError::Read { path: dir.to_owned(), source })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Manifest::load(p)).collect()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("`name` is empty".into());
+        }
+        for (dc, entry) in &self.data_centers {
+            for origin in std::iter::once(&entry.api).chain(entry.accounts.iter()) {
+                let url = url::Url::parse(origin)
+                    .map_err(|e| format!("data centre `{dc}`: `{origin}` is not a URL: {e}"))?;
+                if url.scheme() != "https" {
+                    return Err(format!("data centre `{dc}`: `{origin}` must use https"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The data centre called `name`, or an error listing the known ones.
+    pub fn data_center(&self, name: &str) -> Result<&DataCenter, String> {
+        self.data_centers.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.data_centers.keys().map(String::as_str).collect();
+            format!(
+                "connector `{}` has no data centre `{name}`; known: {}",
+                self.name,
+                known.join(", ")
+            )
+        })
+    }
+}
