@@ -1,0 +1,300 @@
+//! The control API under `/__sandbox/` and the functions behind it, which
+//! the library handle ([`crate::Sandbox`]) calls directly.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::{App, AppRef};
+use crate::clock;
+use crate::crm::{self, WriteMode, metadata::UI_USER_ID};
+use crate::error::{ApiError, Product};
+use crate::faults::FaultConfig;
+use crate::finance::FinanceState;
+use crate::limits::LimitConfig;
+use crate::notify::{Delivery, Webhook};
+use crate::state::State as Data;
+
+/// Record counts: `"crm/Leads"`, `"crm/Leads/deleted"`,
+/// `"books/10234695/invoices"`, … → number of records.
+pub type Counts = BTreeMap<String, usize>;
+
+impl App {
+    /// Drop all records (organisations, clients and settings stay).
+    pub fn reset(&self) {
+        self.mutate(|st, _| {
+            let orgs = st.finance.orgs.clone();
+            *st = Data::new(FinanceState::new(orgs));
+        });
+        self.limits.reset();
+        self.notifier.log.lock().unwrap().clear();
+    }
+
+    /// Add `n` records to every module of every product.
+    pub fn seed(&self, n: usize) {
+        let now = self.now();
+        self.mutate(|st, _| crate::seed::seed_all(st, n, now));
+    }
+
+    /// Record counts per module.
+    pub fn counts(&self) -> Counts {
+        self.read(|st| {
+            let mut out = Counts::new();
+            for (name, m) in &st.crm.modules {
+                out.insert(format!("crm/{name}"), m.records.len());
+                out.insert(format!("crm/{name}/deleted"), m.deleted.len());
+            }
+            for (key, org) in &st.finance.data {
+                for (kind, t) in &org.tables {
+                    out.insert(format!("{key}/{kind}"), t.rows.len());
+                }
+            }
+            out
+        })
+    }
+
+    /// Change CRM records as a person in the web UI would: the change gets a
+    /// new `Modified_Time`, `Modified_By` is the web user, and watchers are
+    /// notified. `id = None` creates a record.
+    pub fn ui_crm_write(&self, module: &str, id: Option<&str>, fields: Value) -> Result<Value, ApiError> {
+        let def = crm::records::module(module)?;
+        let mut fields = fields;
+        let mode = match id {
+            Some(id) => {
+                fields["id"] = json!(id);
+                WriteMode::Update
+            }
+            None => WriteMode::Create,
+        };
+        let (status, body) = crm::records::write_batch(self, def, mode, &[fields], None, None, UI_USER_ID);
+        let entry = body["data"][0].clone();
+        if status >= 400 { Err(ApiError::raw(400, entry)) } else { Ok(entry) }
+    }
+
+    /// Delete a CRM record as the web user.
+    pub fn ui_crm_delete(&self, module: &str, id: &str) -> Result<Value, ApiError> {
+        let def = crm::records::module(module)?;
+        let (status, body) = crm::records::delete_ids(self, def, &[id.to_string()], UI_USER_ID);
+        let entry = body["data"][0].clone();
+        if status >= 400 { Err(ApiError::raw(400, entry)) } else { Ok(entry) }
+    }
+}
+
+/// Clock change request (`POST /__sandbox/clock`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClockRequest {
+    /// Freeze at this instant (ms since the epoch).
+    pub set_ms: Option<i64>,
+    /// Freeze at this ISO-8601 instant.
+    pub set: Option<String>,
+    /// Move by this many milliseconds.
+    pub advance_ms: Option<i64>,
+    /// Keep running in real time from the new instant instead of freezing.
+    pub running: bool,
+}
+
+/// Auth settings (`POST /__sandbox/auth`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthRequest {
+    pub token_lifetime_secs: Option<f64>,
+    pub mint_limit: Option<bool>,
+    /// Invalidate every access token now.
+    pub revoke: bool,
+}
+
+fn body_json<T: for<'de> Deserialize<'de> + Default>(b: &Bytes) -> Result<T, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(b).map_err(|e| ApiError::raw(400, json!({"error": format!("invalid JSON body: {e}")})))
+}
+
+fn ok(v: Value) -> Response {
+    ApiError::raw(200, v).into_response()
+}
+
+pub fn router() -> Router<AppRef> {
+    Router::new()
+        .route("/__sandbox/info", get(info))
+        .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/seed", post(seed))
+        .route("/__sandbox/counts", get(counts))
+        .route("/__sandbox/clock", get(clock_get).post(clock_set))
+        .route("/__sandbox/faults", get(faults_get).post(faults_set))
+        .route("/__sandbox/limits", get(limits_get).post(limits_set))
+        .route("/__sandbox/auth", post(auth_set))
+        .route("/__sandbox/save", post(save))
+        .route("/__sandbox/notifications", get(notifications))
+        .route("/__sandbox/notifications/flush", post(notifications_flush))
+        .route("/__sandbox/webhooks", get(webhooks_get).post(webhooks_add))
+        .route("/__sandbox/ui/crm/{module}", post(ui_crm_create))
+        .route("/__sandbox/ui/crm/{module}/{id}", put(ui_crm_update).delete(ui_crm_delete))
+        .route("/__sandbox/ui/{product}/{org}/{resource}/{id}", put(crate::finance::routes::ui_update))
+        .route("/__sandbox/ui/{product}/{org}/{resource}/{id}/{action}", post(crate::finance::routes::ui_action))
+}
+
+async fn info(State(app): State<AppRef>) -> Response {
+    let (orgs, clients) = (app.read(|st| st.finance.orgs.clone()), app.auth.lock().unwrap().clients.clone());
+    ok(json!({
+        "base_url": app.base_url(),
+        "token_url": format!("{}/oauth/v2/token", app.base_url()),
+        "clients": clients,
+        "organizations": orgs,
+        "now": clock::fmt_crm(app.now()),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SeedRequest {
+    records: usize,
+}
+
+async fn reset(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: SeedRequest = body_json(&body)?;
+    app.reset();
+    app.seed(req.records);
+    Ok(ok(json!({"counts": app.counts()})))
+}
+
+async fn seed(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: SeedRequest = body_json(&body)?;
+    app.seed(req.records);
+    Ok(ok(json!({"counts": app.counts()})))
+}
+
+async fn counts(State(app): State<AppRef>) -> Response {
+    ok(json!(app.counts()))
+}
+
+fn clock_json(app: &App) -> Value {
+    let now = app.now();
+    json!({"now_ms": now, "now": clock::fmt_crm(now), "fixed": app.clock.is_fixed()})
+}
+
+async fn clock_get(State(app): State<AppRef>) -> Response {
+    ok(clock_json(&app))
+}
+
+async fn clock_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: ClockRequest = body_json(&body)?;
+    let target = match (&req.set, req.set_ms) {
+        (Some(s), _) => Some(clock::parse_datetime(s).ok_or_else(|| ApiError::raw(400, json!({"error": "set: not an ISO-8601 date-time"})))?),
+        (None, ms) => ms,
+    };
+    if let Some(t) = target {
+        if req.running { app.clock.set_running(t) } else { app.clock.set(t) }
+    }
+    if let Some(d) = req.advance_ms {
+        app.clock.advance(d);
+    }
+    Ok(ok(clock_json(&app)))
+}
+
+async fn faults_get(State(app): State<AppRef>) -> Response {
+    ok(json!(app.faults.config()))
+}
+
+async fn faults_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let cfg: FaultConfig = body_json(&body)?;
+    app.faults.set(cfg);
+    Ok(ok(json!(app.faults.config())))
+}
+
+async fn limits_get(State(app): State<AppRef>) -> Response {
+    ok(json!(app.limits.config.lock().unwrap().clone()))
+}
+
+async fn limits_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let cfg: LimitConfig = body_json(&body)?;
+    app.limits.set(cfg.clone());
+    Ok(ok(json!(cfg)))
+}
+
+async fn auth_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: AuthRequest = body_json(&body)?;
+    let mut a = app.auth.lock().unwrap();
+    if let Some(s) = req.token_lifetime_secs {
+        a.lifetime_ms = (s * 1000.0) as i64;
+    }
+    if let Some(m) = req.mint_limit {
+        a.mint_limit = m;
+    }
+    if req.revoke {
+        a.revoke_all();
+    }
+    Ok(ok(json!({"token_lifetime_secs": a.lifetime_ms as f64 / 1000.0, "mint_limit": a.mint_limit})))
+}
+
+async fn save(State(app): State<AppRef>) -> Result<Response, ApiError> {
+    let path = app.config.lock().unwrap().state_file.clone();
+    let Some(path) = path else {
+        return Err(ApiError::raw(400, json!({"error": "no state file configured (--state-file)"})));
+    };
+    app.read(|st| st.save(&path)).map_err(|e| ApiError::raw(500, json!({"error": e.to_string()})))?;
+    Ok(ok(json!({"saved": path.display().to_string()})))
+}
+
+async fn notifications(State(app): State<AppRef>) -> Response {
+    let log: Vec<Delivery> = app.notifier.log.lock().unwrap().clone();
+    ok(json!(log))
+}
+
+async fn notifications_flush(State(app): State<AppRef>) -> Response {
+    app.notifier.flush().await;
+    let n = app.notifier.log.lock().unwrap().len();
+    ok(json!({"delivered": n}))
+}
+
+async fn webhooks_get(State(app): State<AppRef>) -> Response {
+    ok(json!(app.read(|st| st.webhooks.clone())))
+}
+
+/// Register a finance webhook (as the web UI's Settings → Webhooks does).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WebhookRequest {
+    product: String,
+    organization_id: String,
+    entity: String,
+    url: String,
+    events: Vec<crate::notify::Change>,
+    secret: Option<String>,
+}
+
+async fn webhooks_add(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: WebhookRequest = body_json(&body)?;
+    let product = Product::parse(&req.product).filter(|p| *p != Product::Crm).ok_or_else(|| ApiError::raw(400, json!({"error": "product must be books, invoice or billing"})))?;
+    if req.url.is_empty() || req.entity.is_empty() {
+        return Err(ApiError::raw(400, json!({"error": "url and entity are required"})));
+    }
+    let hook = app.mutate(|st, _| {
+        let id = st.finance_id().to_string();
+        let h = Webhook { webhook_id: id, product, organization_id: req.organization_id, entity: req.entity, url: req.url, events: req.events, secret: req.secret };
+        st.webhooks.push(h.clone());
+        h
+    });
+    Ok(ApiError::raw(201, json!(hook)).into_response())
+}
+
+async fn ui_crm_create(State(app): State<AppRef>, Path(module): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let fields: Value = serde_json::from_slice(&body).map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
+    Ok(ApiError::raw(201, app.ui_crm_write(&module, None, fields)?).into_response())
+}
+
+async fn ui_crm_update(State(app): State<AppRef>, Path((module, id)): Path<(String, String)>, body: Bytes) -> Result<Response, ApiError> {
+    let fields: Value = serde_json::from_slice(&body).map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
+    Ok(ok(app.ui_crm_write(&module, Some(&id), fields)?))
+}
+
+async fn ui_crm_delete(State(app): State<AppRef>, Path((module, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    Ok(ok(app.ui_crm_delete(&module, &id)?))
+}

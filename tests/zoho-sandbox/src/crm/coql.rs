@@ -1,0 +1,1 @@
+//! COQL: `POST /crm/{v}/coql`.

@@ -1,0 +1,168 @@
+//! The HTTP router: OAuth, the four products under their real prefixes, the
+//! control API, and the fault-injection layer.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::app::AppRef;
+use crate::crm;
+use crate::error::{ApiError, Product};
+use crate::faults::Fault;
+
+/// Which product a path belongs to.
+pub fn product_of(path: &str) -> Option<Product> {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "crm" => Some(Product::Crm),
+        "books" => Some(Product::Books),
+        "invoice" => Some(Product::Invoice),
+        "billing" | "subscriptions" => Some(Product::Billing),
+        _ => None,
+    }
+}
+
+/// Build the full router.
+pub fn router(app: AppRef) -> Router {
+    use crm::records as r;
+    let crm = Router::new()
+        .route("/crm/{ver}/settings/modules", get(r::settings_modules))
+        .route("/crm/{ver}/settings/modules/{module}", get(r::settings_module))
+        .route("/crm/{ver}/settings/fields", get(r::settings_fields))
+        .route("/crm/{ver}/settings/custom_views", get(r::settings_custom_views))
+        .route("/crm/{ver}/org", get(r::org))
+        .route("/crm/{ver}/users", get(r::users))
+        .route("/crm/{ver}/{module}", get(r::list).post(r::create).put(r::update_many).delete(r::delete_many))
+        .route("/crm/{ver}/{module}/upsert", post(r::upsert))
+        .route("/crm/{ver}/{module}/deleted", get(r::deleted))
+        .route("/crm/{ver}/{module}/search", get(r::search))
+        .route("/crm/{ver}/{module}/actions/count", get(r::count))
+        .route("/crm/{ver}/{module}/{id}", get(r::get_one).put(r::update_one).delete(r::delete_path));
+    let apis = crm
+        .merge(crate::finance::routes::router())
+        .layer(middleware::from_fn_with_state(app.clone(), fault_layer));
+    Router::new()
+        .route("/oauth/v2/token", post(token))
+        .merge(apis)
+        .merge(crate::control::router())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+async fn token(State(app): State<AppRef>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
+    let mut params = q;
+    if let Ok(form) = serde_urlencoded_pairs(&body) {
+        params.extend(form);
+    }
+    let now = app.now();
+    let (status, body) = app.auth.lock().unwrap().token_endpoint(&params, now, app.base_url());
+    ApiError::raw(status, body).into_response()
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
+    let s = std::str::from_utf8(body).map_err(|_| ())?;
+    Ok(s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (url_decode(k), url_decode(v))
+        })
+        .collect())
+}
+
+/// Decode `application/x-www-form-urlencoded` text.
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn not_found_for(path: &str) -> ApiError {
+    match product_of(path) {
+        Some(Product::Crm) => crm::records::not_found_url(),
+        Some(_) => ApiError::finance(404, 5, "Invalid URL Passed"),
+        None => ApiError::raw(404, json!({"error": "not found", "path": path})),
+    }
+}
+
+async fn fallback(req: Request) -> Response {
+    not_found_for(req.uri().path()).into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let path = req.uri().path();
+    match product_of(path) {
+        Some(Product::Crm) => ApiError::crm(405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one", json!({})).into_response(),
+        Some(_) => ApiError::finance(405, 37, format!("The HTTP method {} is not allowed for the requested resource", req.method())).into_response(),
+        None => ApiError::raw(405, json!({"error": "method not allowed"})).into_response(),
+    }
+}
+
+async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+    let (fault, latency) = app.faults.draw();
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let product = product_of(req.uri().path()).unwrap_or(Product::Books);
+    match fault {
+        Fault::None => next.run(req).await,
+        Fault::ServerError => {
+            if product == Product::Crm {
+                ApiError::crm(500, "INTERNAL_ERROR", "Internal Server Error", json!({})).into_response()
+            } else {
+                ApiError::finance(500, 1000, "Internal error").into_response()
+            }
+        }
+        Fault::RateLimited => {
+            if product == Product::Crm {
+                ApiError::crm(429, "TOO_MANY_REQUESTS", "You have exceeded the maximum number of API requests allowed per minute", json!({}))
+                    .with_header("retry-after", "1")
+                    .into_response()
+            } else {
+                ApiError::finance(
+                    429,
+                    44,
+                    "For security reasons your organization has been blocked as it have exceeded the maximum number of requests per minute that can originate from an organization.",
+                )
+                .into_response()
+            }
+        }
+        Fault::Drop => {
+            let stream = futures_util::stream::iter(vec![Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by fault injection"))]);
+            Response::new(Body::from_stream(stream))
+        }
+        Fault::Truncate => {
+            let resp = next.run(req).await;
+            let (mut parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts.headers.insert(axum::http::header::CONTENT_LENGTH, bytes.len().into());
+            let stream = futures_util::stream::iter(vec![Ok(half), Err(std::io::Error::other("body truncated by fault injection"))]);
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+    }
+}
