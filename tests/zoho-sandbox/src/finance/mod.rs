@@ -2,7 +2,9 @@
 //! product differences (paths, field names, messages, org selection) are data
 //! in [`spec`].
 
+pub mod ops;
 pub mod routes;
+pub mod spec;
 pub mod seed;
 
 use std::collections::BTreeMap;

@@ -36,7 +36,7 @@ impl Api {
     }
 
     pub async fn frozen(seed: usize) -> Api {
-        Api::start(Sandbox::builder().fixed_clock(T0).seed(seed)).await
+        Api::start(Sandbox::builder().fixed_clock(T0).seed(seed).token_lifetime(std::time::Duration::from_secs(400 * 86_400))).await
     }
 
     /// Send a request; returns status, headers and JSON body (Null when empty).
