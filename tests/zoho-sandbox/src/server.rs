@@ -38,6 +38,11 @@ pub fn router(app: AppRef) -> Router {
         .route("/crm/{ver}/settings/custom_views", get(r::settings_custom_views))
         .route("/crm/{ver}/org", get(r::org))
         .route("/crm/{ver}/users", get(r::users))
+        .route("/crm/{ver}/coql", post(crm::coql::coql))
+        .route(
+            "/crm/{ver}/actions/watch",
+            get(crm::watch::list).post(crm::watch::enable).put(crm::watch::replace).patch(crm::watch::patch).delete(crm::watch::disable),
+        )
         .route("/crm/{ver}/{module}", get(r::list).post(r::create).put(r::update_many).delete(r::delete_many))
         .route("/crm/{ver}/{module}/upsert", post(r::upsert))
         .route("/crm/{ver}/{module}/deleted", get(r::deleted))

@@ -5,6 +5,7 @@ pub mod coql;
 pub mod metadata;
 pub mod records;
 pub mod search;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;

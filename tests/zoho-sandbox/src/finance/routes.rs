@@ -23,7 +23,7 @@ pub fn run(app: &App, product: Product, org: &str, route: Route, params: &[Strin
     let now = app.now();
     let org = app.read(|st| st.finance.org(product, org).cloned()).ok_or_else(|| ApiError::finance(400, 6041, format!("This user is not associated with the CompanyID/CompanyName:{org}.")))?;
     app.mutate(|st, events| {
-        let mut cx = Ctx { product, org, now, events };
+        let mut cx = Ctx { product, org, now, events, trusted: false };
         ops::execute(st, &mut cx, route, params, q, headers, body)
     })
 }
