@@ -42,7 +42,7 @@ async fn contacts_and_contact_persons() {
     let (s, v) = api.post(&api.books("/contacts/contactpersons"), json!({"contact_id": id, "first_name": "New", "is_primary_contact": true})).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["message"], "The contactperson has been Created");
-    let cp = v["contact_person"]["contact_person_id"].as_str().unwrap().to_string();
+    let cp = v["contact_person"][0]["contact_person_id"].as_str().unwrap().to_string();
     let (_, v) = api.get(&api.books(&format!("/contacts/{id}/contactpersons"))).await;
     assert_eq!(v["contact_persons"].as_array().unwrap().len(), 3);
     let (_, v) = api.get(&api.books(&format!("/contacts/{id}"))).await;

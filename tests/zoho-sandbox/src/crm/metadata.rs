@@ -443,8 +443,6 @@ pub fn module_json(m: &ModuleDef, detailed: bool) -> Value {
         "lookupable": true
     });
     if detailed {
-        let fields: Vec<Value> = m.fields.iter().map(|f| json!({"api_name": f.api_name, "id": null})).collect();
-        v["fields"] = Value::Array(fields);
         v["display_field"] = json!({"api_name": m.display_field});
         v["related_lists"] = json!([]);
         v["custom_view"] = custom_views(m).into_iter().next().unwrap_or(Value::Null);

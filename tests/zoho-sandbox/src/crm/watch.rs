@@ -103,7 +103,7 @@ async fn upsert_watches(app: AppRef, headers: HeaderMap, body: Bytes, replace: b
                     let keep: Vec<Value> = st.watches[p].events.iter().filter(|e| !del.iter().any(|d| d == *e)).map(|e| json!(e)).collect();
                     if keep.is_empty() {
                         let w = st.watches.remove(p);
-                        entries.push(success(&w, &base, "Successfully unsubscribed from actions-watch of the given module"));
+                        entries.push(success(&w, &base, "Successfully un-subscribed from actions-watch"));
                         oks += 1;
                         continue;
                     }
@@ -112,7 +112,8 @@ async fn upsert_watches(app: AppRef, headers: HeaderMap, body: Bytes, replace: b
             }
             match parse_watch(&item, i, now, existing.as_ref()) {
                 Ok(w) => {
-                    entries.push(success(&w, &base, "Successfully subscribed for actions-watch of the given module"));
+                    let msg = if pos.is_some() { "Successfully updated the subscribe details" } else { "Successfully subscribed for actions-watch of the given module" };
+                    entries.push(success(&w, &base, msg));
                     match pos {
                         Some(p) => st.watches[p] = w,
                         None => st.watches.push(w),
@@ -184,7 +185,7 @@ pub async fn disable(State(app): State<AppRef>, Path(ver): Path<String>, Query(q
     let entries: Vec<Value> = app.mutate(|st, _| {
         ids.iter()
             .map(|id| match st.watches.iter().position(|w| &w.channel_id == id) {
-                Some(p) => success(&st.watches.remove(p), &base, "Successfully unsubscribed from actions-watch of the given module"),
+                Some(p) => success(&st.watches.remove(p), &base, "Successfully removed the subscribe details"),
                 None => json!({"code": "INVALID_DATA", "details": {"channel_id": id}, "message": "invalid data", "status": "error"}),
             })
             .collect()

@@ -1383,7 +1383,8 @@ fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String]
     store(st, cx, &cs, cid, data, false);
     let mut b = ok(message);
     if let Some(p) = person {
-        b["contact_person"] = p;
+        // Books' files (schema and example) wrap the person in an array.
+        b["contact_person"] = if billing { p } else { json!([p]) };
     }
     Ok((status, b))
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod oas;
+
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use zoho_sandbox::{Product, Sandbox};
