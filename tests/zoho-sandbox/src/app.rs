@@ -67,7 +67,10 @@ impl App {
 
     /// `http://127.0.0.1:PORT`, the sandbox's own address.
     pub fn base_url(&self) -> &str {
-        self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+        self.base_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
     }
 
     pub fn now(&self) -> i64 {
@@ -84,7 +87,9 @@ impl App {
             let now = self.now();
             let out: Vec<_> = events
                 .iter()
-                .flat_map(|e| notify::deliveries(e, &st.watches, &st.webhooks, now, self.base_url()))
+                .flat_map(|e| {
+                    notify::deliveries(e, &st.watches, &st.webhooks, now, self.base_url())
+                })
                 .collect();
             (r, out)
         };
@@ -101,19 +106,35 @@ impl App {
     /// Authenticate a CRM request and admit it under the limits.
     pub fn crm_guard(&self, headers: &HeaderMap) -> Result<Permit, ApiError> {
         let now = self.now();
-        self.auth.lock().unwrap().check(Product::Crm, headers, now)?;
+        self.auth
+            .lock()
+            .unwrap()
+            .check(Product::Crm, headers, now)?;
         self.limits.admit(Product::Crm, "crm", now)
     }
 
     /// Authenticate a finance request, select its organisation the way the
     /// product does, and admit it under that organisation's limits.
-    pub fn finance_guard(&self, product: Product, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(Permit, String), ApiError> {
+    pub fn finance_guard(
+        &self,
+        product: Product,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Result<(Permit, String), ApiError> {
         let now = self.now();
         self.auth.lock().unwrap().check(product, headers, now)?;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
         let given = match product {
             Product::Books => query.get("organization_id").cloned(),
-            Product::Invoice => header(INVOICE_ORG_HEADER).or_else(|| query.get("organization_id").cloned()),
+            Product::Invoice => {
+                header(INVOICE_ORG_HEADER).or_else(|| query.get("organization_id").cloned())
+            }
             Product::Billing => header(BILLING_ORG_HEADER),
             Product::Crm => None,
         }

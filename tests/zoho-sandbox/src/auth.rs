@@ -23,7 +23,8 @@ impl ClientCredentials {
         ClientCredentials {
             client_id: "1000.SANDBOXCLIENTID0000000000000000".into(),
             client_secret: "sandbox0secret0000000000000000000000000000".into(),
-            refresh_token: "1000.sandboxrefresh00000000000000000.00000000000000000000000000000000".into(),
+            refresh_token: "1000.sandboxrefresh00000000000000000.00000000000000000000000000000000"
+                .into(),
         }
     }
 }
@@ -70,14 +71,23 @@ impl Auth {
     }
 
     /// Handle `POST /oauth/v2/token` parameters. Returns (HTTP status, body).
-    pub fn token_endpoint(&mut self, params: &HashMap<String, String>, now: Millis, api_domain: &str) -> (u16, Value) {
+    pub fn token_endpoint(
+        &mut self,
+        params: &HashMap<String, String>,
+        now: Millis,
+        api_domain: &str,
+    ) -> (u16, Value) {
         let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
         match get("grant_type") {
             "refresh_token" => {}
             "" => return (200, json!({"error": "invalid_request"})),
             _ => return (200, json!({"error": "unsupported_grant_type"})),
         }
-        let Some(client) = self.clients.iter().find(|c| c.client_id == get("client_id")) else {
+        let Some(client) = self
+            .clients
+            .iter()
+            .find(|c| c.client_id == get("client_id"))
+        else {
             return (200, json!({"error": "invalid_client"}));
         };
         if client.client_secret != get("client_secret") {
@@ -101,7 +111,11 @@ impl Auth {
             log.push_back(now);
         }
         self.counter += 1;
-        let token = format!("1000.{:032x}.{:032x}", self.counter, fnv(&rt) ^ (now as u64));
+        let token = format!(
+            "1000.{:032x}.{:032x}",
+            self.counter,
+            fnv(&rt) ^ (now as u64)
+        );
         self.tokens.insert(
             token.clone(),
             Token {
@@ -125,8 +139,17 @@ impl Auth {
     }
 
     /// Check the `Authorization` header for `product`.
-    pub fn check(&self, product: Product, headers: &HeaderMap, now: Millis) -> Result<(), ApiError> {
-        let raw = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").trim();
+    pub fn check(
+        &self,
+        product: Product,
+        headers: &HeaderMap,
+        now: Millis,
+    ) -> Result<(), ApiError> {
+        let raw = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim();
         let token = raw
             .strip_prefix("Zoho-oauthtoken ")
             .or_else(|| raw.strip_prefix("Bearer "))
@@ -139,7 +162,12 @@ impl Auth {
         Err(match product {
             Product::Crm => {
                 if raw.is_empty() {
-                    ApiError::crm(401, "AUTHENTICATION_FAILURE", "Authentication failed", json!({}))
+                    ApiError::crm(
+                        401,
+                        "AUTHENTICATION_FAILURE",
+                        "Authentication failed",
+                        json!({}),
+                    )
                 } else {
                     ApiError::crm(401, "INVALID_TOKEN", "invalid oauth token", json!({}))
                 }
@@ -180,7 +208,10 @@ mod tests {
         assert_eq!(s, 200);
         let tok = body["access_token"].as_str().unwrap();
         let mut h = HeaderMap::new();
-        h.insert("authorization", format!("Zoho-oauthtoken {tok}").parse().unwrap());
+        h.insert(
+            "authorization",
+            format!("Zoho-oauthtoken {tok}").parse().unwrap(),
+        );
         assert!(a.check(Product::Books, &h, 1999).is_ok());
         assert!(a.check(Product::Books, &h, 2000).is_err());
         a.mint_limit = true;

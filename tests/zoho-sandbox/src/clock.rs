@@ -218,10 +218,21 @@ mod tests {
         let ms = parse_datetime("2023-10-15T10:30:00+05:30").unwrap();
         assert_eq!(fmt_crm(ms), "2023-10-15T05:00:00+00:00");
         assert_eq!(fmt_finance(ms), "2023-10-15T05:00:00+0000");
-        assert_eq!(parse_datetime("2013-11-18T02:02:51-0800").unwrap(), parse_datetime("2013-11-18T10:02:51Z").unwrap());
+        assert_eq!(
+            parse_datetime("2013-11-18T02:02:51-0800").unwrap(),
+            parse_datetime("2013-11-18T10:02:51Z").unwrap()
+        );
         assert_eq!(fmt_date(0), "1970-01-01");
-        assert_eq!(parse_date("2024-02-29").map(|d| fmt_date(d * 86_400_000)).unwrap(), "2024-02-29");
-        assert_eq!(parse_datetime("2023-10-15T10:30:00.250Z").unwrap() % 1000, 250);
+        assert_eq!(
+            parse_date("2024-02-29")
+                .map(|d| fmt_date(d * 86_400_000))
+                .unwrap(),
+            "2024-02-29"
+        );
+        assert_eq!(
+            parse_datetime("2023-10-15T10:30:00.250Z").unwrap() % 1000,
+            250
+        );
     }
 
     #[test]

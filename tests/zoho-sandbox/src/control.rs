@@ -62,7 +62,12 @@ impl App {
     /// Change CRM records as a person in the web UI would: the change gets a
     /// new `Modified_Time`, `Modified_By` is the web user, and watchers are
     /// notified. `id = None` creates a record.
-    pub fn ui_crm_write(&self, module: &str, id: Option<&str>, fields: Value) -> Result<Value, ApiError> {
+    pub fn ui_crm_write(
+        &self,
+        module: &str,
+        id: Option<&str>,
+        fields: Value,
+    ) -> Result<Value, ApiError> {
         let def = crm::records::module(module)?;
         let mut fields = fields;
         let mode = match id {
@@ -72,9 +77,14 @@ impl App {
             }
             None => WriteMode::Create,
         };
-        let (status, body) = crm::records::write_batch(self, def, mode, &[fields], None, None, UI_USER_ID);
+        let (status, body) =
+            crm::records::write_batch(self, def, mode, &[fields], None, None, UI_USER_ID);
         let entry = body["data"][0].clone();
-        if status >= 400 { Err(ApiError::raw(400, entry)) } else { Ok(entry) }
+        if status >= 400 {
+            Err(ApiError::raw(400, entry))
+        } else {
+            Ok(entry)
+        }
     }
 
     /// Delete a CRM record as the web user.
@@ -82,7 +92,11 @@ impl App {
         let def = crm::records::module(module)?;
         let (status, body) = crm::records::delete_ids(self, def, &[id.to_string()], UI_USER_ID);
         let entry = body["data"][0].clone();
-        if status >= 400 { Err(ApiError::raw(400, entry)) } else { Ok(entry) }
+        if status >= 400 {
+            Err(ApiError::raw(400, entry))
+        } else {
+            Ok(entry)
+        }
     }
 }
 
@@ -114,7 +128,8 @@ fn body_json<T: for<'de> Deserialize<'de> + Default>(b: &Bytes) -> Result<T, Api
     if b.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(b).map_err(|e| ApiError::raw(400, json!({"error": format!("invalid JSON body: {e}")})))
+    serde_json::from_slice(b)
+        .map_err(|e| ApiError::raw(400, json!({"error": format!("invalid JSON body: {e}")})))
 }
 
 fn ok(v: Value) -> Response {
@@ -136,13 +151,25 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/notifications/flush", post(notifications_flush))
         .route("/__sandbox/webhooks", get(webhooks_get).post(webhooks_add))
         .route("/__sandbox/ui/crm/{module}", post(ui_crm_create))
-        .route("/__sandbox/ui/crm/{module}/{id}", put(ui_crm_update).delete(ui_crm_delete))
-        .route("/__sandbox/ui/{product}/{org}/{resource}/{id}", put(crate::finance::routes::ui_update))
-        .route("/__sandbox/ui/{product}/{org}/{resource}/{id}/{action}", post(crate::finance::routes::ui_action))
+        .route(
+            "/__sandbox/ui/crm/{module}/{id}",
+            put(ui_crm_update).delete(ui_crm_delete),
+        )
+        .route(
+            "/__sandbox/ui/{product}/{org}/{resource}/{id}",
+            put(crate::finance::routes::ui_update),
+        )
+        .route(
+            "/__sandbox/ui/{product}/{org}/{resource}/{id}/{action}",
+            post(crate::finance::routes::ui_action),
+        )
 }
 
 async fn info(State(app): State<AppRef>) -> Response {
-    let (orgs, clients) = (app.read(|st| st.finance.orgs.clone()), app.auth.lock().unwrap().clients.clone());
+    let (orgs, clients) = (
+        app.read(|st| st.finance.orgs.clone()),
+        app.auth.lock().unwrap().clients.clone(),
+    );
     ok(json!({
         "base_url": app.base_url(),
         "token_url": format!("{}/oauth/v2/token", app.base_url()),
@@ -187,11 +214,17 @@ async fn clock_get(State(app): State<AppRef>) -> Response {
 async fn clock_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
     let req: ClockRequest = body_json(&body)?;
     let target = match (&req.set, req.set_ms) {
-        (Some(s), _) => Some(clock::parse_datetime(s).ok_or_else(|| ApiError::raw(400, json!({"error": "set: not an ISO-8601 date-time"})))?),
+        (Some(s), _) => Some(clock::parse_datetime(s).ok_or_else(|| {
+            ApiError::raw(400, json!({"error": "set: not an ISO-8601 date-time"}))
+        })?),
         (None, ms) => ms,
     };
     if let Some(t) = target {
-        if req.running { app.clock.set_running(t) } else { app.clock.set(t) }
+        if req.running {
+            app.clock.set_running(t)
+        } else {
+            app.clock.set(t)
+        }
     }
     if let Some(d) = req.advance_ms {
         app.clock.advance(d);
@@ -231,15 +264,21 @@ async fn auth_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, Ap
     if req.revoke {
         a.revoke_all();
     }
-    Ok(ok(json!({"token_lifetime_secs": a.lifetime_ms as f64 / 1000.0, "mint_limit": a.mint_limit})))
+    Ok(ok(
+        json!({"token_lifetime_secs": a.lifetime_ms as f64 / 1000.0, "mint_limit": a.mint_limit}),
+    ))
 }
 
 async fn save(State(app): State<AppRef>) -> Result<Response, ApiError> {
     let path = app.config.lock().unwrap().state_file.clone();
     let Some(path) = path else {
-        return Err(ApiError::raw(400, json!({"error": "no state file configured (--state-file)"})));
+        return Err(ApiError::raw(
+            400,
+            json!({"error": "no state file configured (--state-file)"}),
+        ));
     };
-    app.read(|st| st.save(&path)).map_err(|e| ApiError::raw(500, json!({"error": e.to_string()})))?;
+    app.read(|st| st.save(&path))
+        .map_err(|e| ApiError::raw(500, json!({"error": e.to_string()})))?;
     Ok(ok(json!({"saved": path.display().to_string()})))
 }
 
@@ -272,29 +311,60 @@ struct WebhookRequest {
 
 async fn webhooks_add(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
     let req: WebhookRequest = body_json(&body)?;
-    let product = Product::parse(&req.product).filter(|p| *p != Product::Crm).ok_or_else(|| ApiError::raw(400, json!({"error": "product must be books, invoice or billing"})))?;
+    let product = Product::parse(&req.product)
+        .filter(|p| *p != Product::Crm)
+        .ok_or_else(|| {
+            ApiError::raw(
+                400,
+                json!({"error": "product must be books, invoice or billing"}),
+            )
+        })?;
     if req.url.is_empty() || req.entity.is_empty() {
-        return Err(ApiError::raw(400, json!({"error": "url and entity are required"})));
+        return Err(ApiError::raw(
+            400,
+            json!({"error": "url and entity are required"}),
+        ));
     }
     let hook = app.mutate(|st, _| {
         let id = st.finance_id().to_string();
-        let h = Webhook { webhook_id: id, product, organization_id: req.organization_id, entity: req.entity, url: req.url, events: req.events, secret: req.secret };
+        let h = Webhook {
+            webhook_id: id,
+            product,
+            organization_id: req.organization_id,
+            entity: req.entity,
+            url: req.url,
+            events: req.events,
+            secret: req.secret,
+        };
         st.webhooks.push(h.clone());
         h
     });
     Ok(ApiError::raw(201, json!(hook)).into_response())
 }
 
-async fn ui_crm_create(State(app): State<AppRef>, Path(module): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let fields: Value = serde_json::from_slice(&body).map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
+async fn ui_crm_create(
+    State(app): State<AppRef>,
+    Path(module): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let fields: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
     Ok(ApiError::raw(201, app.ui_crm_write(&module, None, fields)?).into_response())
 }
 
-async fn ui_crm_update(State(app): State<AppRef>, Path((module, id)): Path<(String, String)>, body: Bytes) -> Result<Response, ApiError> {
-    let fields: Value = serde_json::from_slice(&body).map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
+async fn ui_crm_update(
+    State(app): State<AppRef>,
+    Path((module, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let fields: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::raw(400, json!({"error": e.to_string()})))?;
     Ok(ok(app.ui_crm_write(&module, Some(&id), fields)?))
 }
 
-async fn ui_crm_delete(State(app): State<AppRef>, Path((module, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn ui_crm_delete(
+    State(app): State<AppRef>,
+    Path((module, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     Ok(ok(app.ui_crm_delete(&module, &id)?))
 }

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// The four Zoho products the sandbox serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Product {
     Crm,
@@ -72,7 +74,9 @@ impl ApiError {
     pub fn crm(status: u16, code: &str, message: impl Into<String>, details: Value) -> Self {
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            body: Some(json!({"code": code, "details": details, "message": message.into(), "status": "error"})),
+            body: Some(
+                json!({"code": code, "details": details, "message": message.into(), "status": "error"}),
+            ),
             headers: Vec::new(),
         }
     }
@@ -96,13 +100,19 @@ impl ApiError {
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((HeaderName::from_static(name), value.into()));
+        self.headers
+            .push((HeaderName::from_static(name), value.into()));
         self
     }
 
     /// `INVALID_DATA` for a bad query parameter (CRM).
     pub fn crm_param(param: &str) -> Self {
-        ApiError::crm(400, "INVALID_DATA", "the given parameter is invalid", json!({"param_name": param}))
+        ApiError::crm(
+            400,
+            "INVALID_DATA",
+            "the given parameter is invalid",
+            json!({"param_name": param}),
+        )
     }
 
     /// `1002 "<Entity> does not exist."` (finance).

@@ -37,7 +37,11 @@ impl Default for FaultConfig {
 
 impl FaultConfig {
     pub fn is_active(&self) -> bool {
-        self.error_rate > 0.0 || self.rate_limit_rate > 0.0 || self.latency_ms > 0 || self.drop_rate > 0.0 || self.truncate_rate > 0.0
+        self.error_rate > 0.0
+            || self.rate_limit_rate > 0.0
+            || self.latency_ms > 0
+            || self.drop_rate > 0.0
+            || self.truncate_rate > 0.0
     }
 }
 
@@ -114,7 +118,11 @@ mod tests {
     #[test]
     fn deterministic_and_proportional() {
         let f = Faults::default();
-        let cfg = FaultConfig { seed: 42, error_rate: 0.25, ..Default::default() };
+        let cfg = FaultConfig {
+            seed: 42,
+            error_rate: 0.25,
+            ..Default::default()
+        };
         f.set(cfg.clone());
         let a: Vec<_> = (0..1000).map(|_| f.draw().0).collect();
         f.set(cfg);

@@ -160,7 +160,9 @@ impl SandboxBuilder {
     /// Build the shared application without serving it.
     pub fn build_app(&self) -> Result<AppRef, SandboxError> {
         if self.orgs.is_empty() {
-            return Err(SandboxError::Config("at least one organisation is needed".into()));
+            return Err(SandboxError::Config(
+                "at least one organisation is needed".into(),
+            ));
         }
         let clock = match self.fixed_clock_ms {
             Some(ms) => Clock::fixed(ms),
@@ -173,7 +175,10 @@ impl SandboxBuilder {
         let mut auth = Auth::new(self.token_lifetime.as_millis() as i64);
         auth.clients = self.clients.clone();
         auth.mint_limit = self.mint_limit;
-        let config = Config { state_file: self.state_file.clone(), search_delay_ms: self.search_delay.as_millis() as i64 };
+        let config = Config {
+            state_file: self.state_file.clone(),
+            search_delay_ms: self.search_delay.as_millis() as i64,
+        };
         let app = Arc::new(App::new(state, clock, auth, config));
         app.limits.set(self.limits.clone());
         app.faults.set(self.faults.clone());
@@ -186,8 +191,15 @@ impl SandboxBuilder {
     /// Bind, seed and serve in the background.
     pub async fn start(self) -> Result<Sandbox, SandboxError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| SandboxError::Bind { addr: addr.clone(), source })?;
-        let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind { addr, source })?;
         let app = self.build_app()?;
         app.set_base_url(format!("http://{local}"));
         let router = server::router(app.clone());
@@ -199,7 +211,12 @@ impl SandboxBuilder {
                 })
                 .await;
         });
-        Ok(Sandbox { app, addr: local, stop: Some(tx), task: Some(task) })
+        Ok(Sandbox {
+            app,
+            addr: local,
+            stop: Some(tx),
+            task: Some(task),
+        })
     }
 }
 
@@ -238,12 +255,16 @@ impl Sandbox {
 
     /// The organisations of a finance product.
     pub fn organizations(&self, product: Product) -> Vec<Org> {
-        self.app.read(|st| st.finance.orgs_of(product).cloned().collect())
+        self.app
+            .read(|st| st.finance.orgs_of(product).cloned().collect())
     }
 
     /// The first organisation id of a finance product.
     pub fn organization_id(&self, product: Product) -> String {
-        self.organizations(product).first().map(|o| o.organization_id.clone()).unwrap_or_default()
+        self.organizations(product)
+            .first()
+            .map(|o| o.organization_id.clone())
+            .unwrap_or_default()
     }
 
     /// Record counts per module ("nothing lost, nothing doubled").

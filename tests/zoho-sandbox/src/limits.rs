@@ -36,13 +36,15 @@ struct OrgUse {
 #[derive(Debug, Default)]
 pub struct Limits {
     pub config: Mutex<LimitConfig>,
-    usage: Arc<Mutex<HashMap<(Product, String), OrgUse>>>,
+    usage: Usage,
 }
+
+type Usage = Arc<Mutex<HashMap<(Product, String), OrgUse>>>;
 
 /// Holds one concurrency slot until dropped.
 #[derive(Debug)]
 pub struct Permit {
-    usage: Option<(Arc<Mutex<HashMap<(Product, String), OrgUse>>>, (Product, String))>,
+    usage: Option<(Usage, (Product, String))>,
     /// Rate-limit headers to add to the response.
     pub headers: Vec<(&'static str, String)>,
 }
@@ -85,9 +87,17 @@ impl Limits {
         let reset_secs = ((day + 1) * DAY_MS - now) / 1000;
         if let Some(limit) = cfg.per_day {
             let (l, r, s) = if product == Product::Crm {
-                ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+                (
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                )
             } else {
-                ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
+                (
+                    "x-rate-limit-limit",
+                    "x-rate-limit-remaining",
+                    "x-rate-limit-reset",
+                )
             };
             headers.push((l, limit.to_string()));
             headers.push((r, limit.saturating_sub(u.day_count + 1).to_string()));
@@ -129,11 +139,20 @@ enum Kind {
     Concurrency,
 }
 
-fn too_many(product: Product, kind: Kind, headers: &[(&'static str, String)], retry_secs: i64) -> ApiError {
+fn too_many(
+    product: Product,
+    kind: Kind,
+    headers: &[(&'static str, String)],
+    retry_secs: i64,
+) -> ApiError {
     let mut err = if product == Product::Crm {
         let msg = match kind {
-            Kind::Minute => "You have exceeded the maximum number of API requests allowed per minute",
-            Kind::Daily(_) => "You have reached the maximum number of API credits allowed for the day",
+            Kind::Minute => {
+                "You have exceeded the maximum number of API requests allowed per minute"
+            }
+            Kind::Daily(_) => {
+                "You have reached the maximum number of API credits allowed for the day"
+            }
             Kind::Concurrency => "You have exceeded the concurrency limit of API requests",
         };
         ApiError::crm(429, "TOO_MANY_REQUESTS", msg, json!({}))
@@ -147,7 +166,9 @@ fn too_many(product: Product, kind: Kind, headers: &[(&'static str, String)], re
             Kind::Daily(n) => ApiError::finance(
                 429,
                 45,
-                format!("The API call for this organization has exceeded the maximum call rate limit of {n}."),
+                format!(
+                    "The API call for this organization has exceeded the maximum call rate limit of {n}."
+                ),
             ),
             Kind::Concurrency => ApiError::finance(
                 429,
@@ -172,7 +193,11 @@ mod tests {
     #[test]
     fn per_minute_and_concurrency() {
         let l = Limits::default();
-        l.set(LimitConfig { per_minute: Some(2), per_day: None, concurrency: Some(1) });
+        l.set(LimitConfig {
+            per_minute: Some(2),
+            per_day: None,
+            concurrency: Some(1),
+        });
         let p1 = l.admit(Product::Books, "1", 0).unwrap();
         let e = l.admit(Product::Books, "1", 0).unwrap_err();
         assert_eq!(e.body.unwrap()["code"], 1070);

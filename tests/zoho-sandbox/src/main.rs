@@ -69,7 +69,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let a = Args::parse();
     let mut b = Sandbox::builder()
@@ -79,7 +81,11 @@ async fn main() -> anyhow::Result<()> {
         .token_lifetime(Duration::from_secs_f64(a.token_lifetime))
         .token_mint_limit(a.token_mint_limit)
         .search_delay(Duration::from_millis(a.search_delay_ms))
-        .limits(LimitConfig { per_minute: a.rate_limit_per_minute, per_day: a.rate_limit_per_day, concurrency: a.concurrency_limit })
+        .limits(LimitConfig {
+            per_minute: a.rate_limit_per_minute,
+            per_day: a.rate_limit_per_day,
+            concurrency: a.concurrency_limit,
+        })
         .faults(FaultConfig {
             seed: a.fault_seed,
             error_rate: a.fault_5xx_rate,
@@ -92,7 +98,8 @@ async fn main() -> anyhow::Result<()> {
         b = b.state_file(p);
     }
     if let Some(t) = a.fixed_clock {
-        let ms = zoho_sandbox::clock::parse_datetime(&t).ok_or_else(|| anyhow::anyhow!("--fixed-clock: not an ISO-8601 date-time: {t}"))?;
+        let ms = zoho_sandbox::clock::parse_datetime(&t)
+            .ok_or_else(|| anyhow::anyhow!("--fixed-clock: not an ISO-8601 date-time: {t}"))?;
         b = b.fixed_clock(ms);
     }
     let sb = b.start().await?;
@@ -117,7 +124,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

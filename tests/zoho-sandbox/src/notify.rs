@@ -60,7 +60,11 @@ impl Watch {
     }
 
     pub fn to_json(&self, base_url: &str) -> Value {
-        let modules: Vec<&str> = self.events.iter().map(|e| e.split('.').next().unwrap_or("")).collect();
+        let modules: Vec<&str> = self
+            .events
+            .iter()
+            .map(|e| e.split('.').next().unwrap_or(""))
+            .collect();
         json!({
             "channel_id": self.channel_id,
             "notify_url": self.notify_url,
@@ -126,7 +130,10 @@ impl Notifier {
         let log2 = log.clone();
         let pending2 = pending.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("http client");
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("http client");
             while let Some(out) = rx.recv().await {
                 let mut req = client.post(&out.url).json(&out.body);
                 for (k, v) in &out.headers {
@@ -168,10 +175,19 @@ impl Notifier {
 }
 
 /// Build the deliveries an event causes.
-pub fn deliveries(ev: &Event, watches: &[Watch], webhooks: &[Webhook], now: Millis, base_url: &str) -> Vec<Outgoing> {
+pub fn deliveries(
+    ev: &Event,
+    watches: &[Watch],
+    webhooks: &[Webhook],
+    now: Millis,
+    base_url: &str,
+) -> Vec<Outgoing> {
     let mut out = Vec::new();
     if ev.product == Product::Crm {
-        for w in watches.iter().filter(|w| w.channel_expiry_ms > now && w.matches(&ev.module, ev.change)) {
+        for w in watches
+            .iter()
+            .filter(|w| w.channel_expiry_ms > now && w.matches(&ev.module, ev.change))
+        {
             let operation = match ev.change {
                 Change::Create => "insert",
                 Change::Update => "update",
@@ -189,7 +205,12 @@ pub fn deliveries(ev: &Event, watches: &[Watch], webhooks: &[Webhook], now: Mill
                 "token": w.token,
             });
             if ev.change == Change::Update {
-                body["affected_fields"] = json!(ev.ids.iter().map(|id| json!({id.clone(): ev.affected_fields})).collect::<Vec<_>>());
+                body["affected_fields"] = json!(
+                    ev.ids
+                        .iter()
+                        .map(|id| json!({id.clone(): ev.affected_fields}))
+                        .collect::<Vec<_>>()
+                );
             }
             out.push(Outgoing {
                 url: w.notify_url.clone(),
@@ -199,7 +220,10 @@ pub fn deliveries(ev: &Event, watches: &[Watch], webhooks: &[Webhook], now: Mill
         }
     } else {
         for h in webhooks.iter().filter(|h| {
-            h.product == ev.product && h.organization_id == ev.org && h.entity == ev.module && (h.events.is_empty() || h.events.contains(&ev.change))
+            h.product == ev.product
+                && h.organization_id == ev.org
+                && h.entity == ev.module
+                && (h.events.is_empty() || h.events.contains(&ev.change))
         }) {
             let mut body = json!({ ev.module.clone(): ev.record.clone().unwrap_or(Value::Null) });
             if ev.product == Product::Billing {
@@ -210,7 +234,10 @@ pub fn deliveries(ev: &Event, watches: &[Watch], webhooks: &[Webhook], now: Mill
                     "data": body,
                 });
             }
-            let mut headers = vec![("x-zoho-webhook-event".to_string(), format!("{:?}", ev.change).to_lowercase())];
+            let mut headers = vec![(
+                "x-zoho-webhook-event".to_string(),
+                format!("{:?}", ev.change).to_lowercase(),
+            )];
             if let Some(secret) = &h.secret {
                 headers.push(("x-zoho-webhook-secret".to_string(), secret.clone()));
             }

@@ -8,12 +8,29 @@ use crate::crm::metadata::{self, API_USER_ID, DEAL_STAGES};
 use crate::crm::{self, CrmRecord};
 use crate::state::State;
 
-const FIRST: &[&str] = &["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Dennis"];
-const LAST: &[&str] = &["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Ritchie"];
-const CITIES: &[&str] = &["Austin", "Berlin", "Chennai", "Dublin", "Edinburgh", "Fresno", "Geneva"];
+const FIRST: &[&str] = &[
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Dennis",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton",
+    "Ritchie",
+];
+const CITIES: &[&str] = &[
+    "Austin",
+    "Berlin",
+    "Chennai",
+    "Dublin",
+    "Edinburgh",
+    "Fresno",
+    "Geneva",
+];
 
 fn owner() -> Value {
-    metadata::users().into_iter().next().map(Value::Object).unwrap_or(Value::Null)
+    metadata::users()
+        .into_iter()
+        .next()
+        .map(Value::Object)
+        .unwrap_or(Value::Null)
 }
 
 /// Add `n` records to every CRM module. Timestamps are spread one second
@@ -28,7 +45,8 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
     let mut account_ids = Vec::with_capacity(n);
     let mut contact_ids = Vec::with_capacity(n);
     let order = ["Accounts", "Contacts", "Leads", "Deals", "Products"];
-    let base_serial = st.crm.module(crm::def("Accounts").unwrap()).records.len() + st.crm.module(crm::def("Accounts").unwrap()).deleted.len();
+    let base_serial = st.crm.module(crm::def("Accounts").unwrap()).records.len()
+        + st.crm.module(crm::def("Accounts").unwrap()).deleted.len();
     for module in order {
         let def = crm::def(module).expect("module");
         for i in 0..n {
@@ -42,31 +60,52 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
                 "Accounts" => {
                     d.insert("Account_Name".into(), json!(format!("Account {serial:06}")));
                     d.insert("Phone".into(), json!(format!("+1 555 {:07}", serial)));
-                    d.insert("Website".into(), json!(format!("https://account{serial}.example.com")));
+                    d.insert(
+                        "Website".into(),
+                        json!(format!("https://account{serial}.example.com")),
+                    );
                     d.insert("Billing_City".into(), json!(CITIES[i % CITIES.len()]));
-                    d.insert("Billing_Street".into(), json!(format!("{} Main Street", serial)));
+                    d.insert(
+                        "Billing_Street".into(),
+                        json!(format!("{} Main Street", serial)),
+                    );
                     d.insert("Billing_Country".into(), json!("USA"));
                     d.insert("Industry".into(), json!("Large Enterprise"));
                     d.insert("Annual_Revenue".into(), json!((serial * 1000) as f64));
                     d.insert("Zoho_Billing".into(), json!(i % 2 == 0));
-                    d.insert("Customer_Segment".into(), json!(["Enterprise", "Mid-Market", "SMB"][i % 3]));
+                    d.insert(
+                        "Customer_Segment".into(),
+                        json!(["Enterprise", "Mid-Market", "SMB"][i % 3]),
+                    );
                     account_ids.push(id);
                 }
                 "Contacts" => {
                     d.insert("First_Name".into(), json!(first));
                     d.insert("Last_Name".into(), json!(format!("{last} {serial}")));
-                    d.insert("Full_Name".into(), json!(format!("{first} {last} {serial}")));
-                    d.insert("Email".into(), json!(format!("contact{serial}@example.com")));
+                    d.insert(
+                        "Full_Name".into(),
+                        json!(format!("{first} {last} {serial}")),
+                    );
+                    d.insert(
+                        "Email".into(),
+                        json!(format!("contact{serial}@example.com")),
+                    );
                     d.insert("Phone".into(), json!(format!("+1 555 {:07}", serial)));
                     let acc = account_ids[i];
-                    d.insert("Account_Name".into(), json!({"name": format!("Account {serial:06}"), "id": acc.to_string()}));
+                    d.insert(
+                        "Account_Name".into(),
+                        json!({"name": format!("Account {serial:06}"), "id": acc.to_string()}),
+                    );
                     d.insert("Mailing_City".into(), json!(CITIES[i % CITIES.len()]));
                     contact_ids.push(id);
                 }
                 "Leads" => {
                     d.insert("First_Name".into(), json!(first));
                     d.insert("Last_Name".into(), json!(format!("{last} {serial}")));
-                    d.insert("Full_Name".into(), json!(format!("{first} {last} {serial}")));
+                    d.insert(
+                        "Full_Name".into(),
+                        json!(format!("{first} {last} {serial}")),
+                    );
                     d.insert("Company".into(), json!(format!("Lead Company {serial}")));
                     d.insert("Email".into(), json!(format!("lead{serial}@example.com")));
                     d.insert("Lead_Source".into(), json!("Web Download"));
@@ -79,11 +118,20 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
                     d.insert("Stage".into(), json!(stage));
                     d.insert("Probability".into(), json!(prob));
                     d.insert("Amount".into(), json!(amount));
-                    d.insert("Expected_Revenue".into(), json!(amount * prob as f64 / 100.0));
-                    d.insert("Closing_Date".into(), json!(clock::fmt_date(t + 30 * 86_400_000)));
+                    d.insert(
+                        "Expected_Revenue".into(),
+                        json!(amount * prob as f64 / 100.0),
+                    );
+                    d.insert(
+                        "Closing_Date".into(),
+                        json!(clock::fmt_date(t + 30 * 86_400_000)),
+                    );
                     d.insert("Pipeline".into(), json!("Standard (Standard)"));
                     d.insert("Account_Name".into(), json!({"name": format!("Account {serial:06}"), "id": account_ids[i].to_string()}));
-                    d.insert("Contact_Name".into(), json!({"name": null, "id": contact_ids[i].to_string()}));
+                    d.insert(
+                        "Contact_Name".into(),
+                        json!({"name": null, "id": contact_ids[i].to_string()}),
+                    );
                 }
                 _ => {
                     d.insert("Product_Name".into(), json!(format!("Product {serial:06}")));
@@ -100,7 +148,12 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
             d.insert("Modified_By".into(), user.clone());
             d.insert("Created_Time".into(), ts.clone());
             d.insert("Modified_Time".into(), ts);
-            let rec = CrmRecord { id, created_ms: t, modified_ms: t, data: d };
+            let rec = CrmRecord {
+                id,
+                created_ms: t,
+                modified_ms: t,
+                data: d,
+            };
             st.crm.module_mut(def).insert(def, rec);
         }
     }

@@ -33,22 +33,41 @@ pub fn router(app: AppRef) -> Router {
     use crm::records as r;
     let crm = Router::new()
         .route("/crm/{ver}/settings/modules", get(r::settings_modules))
-        .route("/crm/{ver}/settings/modules/{module}", get(r::settings_module))
+        .route(
+            "/crm/{ver}/settings/modules/{module}",
+            get(r::settings_module),
+        )
         .route("/crm/{ver}/settings/fields", get(r::settings_fields))
-        .route("/crm/{ver}/settings/custom_views", get(r::settings_custom_views))
+        .route(
+            "/crm/{ver}/settings/custom_views",
+            get(r::settings_custom_views),
+        )
         .route("/crm/{ver}/org", get(r::org))
         .route("/crm/{ver}/users", get(r::users))
         .route("/crm/{ver}/coql", post(crm::coql::coql))
         .route(
             "/crm/{ver}/actions/watch",
-            get(crm::watch::list).post(crm::watch::enable).put(crm::watch::replace).patch(crm::watch::patch).delete(crm::watch::disable),
+            get(crm::watch::list)
+                .post(crm::watch::enable)
+                .put(crm::watch::replace)
+                .patch(crm::watch::patch)
+                .delete(crm::watch::disable),
         )
-        .route("/crm/{ver}/{module}", get(r::list).post(r::create).put(r::update_many).delete(r::delete_many))
+        .route(
+            "/crm/{ver}/{module}",
+            get(r::list)
+                .post(r::create)
+                .put(r::update_many)
+                .delete(r::delete_many),
+        )
         .route("/crm/{ver}/{module}/upsert", post(r::upsert))
         .route("/crm/{ver}/{module}/deleted", get(r::deleted))
         .route("/crm/{ver}/{module}/search", get(r::search))
         .route("/crm/{ver}/{module}/actions/count", get(r::count))
-        .route("/crm/{ver}/{module}/{id}", get(r::get_one).put(r::update_one).delete(r::delete_path));
+        .route(
+            "/crm/{ver}/{module}/{id}",
+            get(r::get_one).put(r::update_one).delete(r::delete_path),
+        );
     let apis = crm
         .merge(crate::finance::routes::router())
         .layer(middleware::from_fn_with_state(app.clone(), fault_layer));
@@ -61,13 +80,21 @@ pub fn router(app: AppRef) -> Router {
         .with_state(app)
 }
 
-async fn token(State(app): State<AppRef>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
+async fn token(
+    State(app): State<AppRef>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     let mut params = q;
     if let Ok(form) = serde_urlencoded_pairs(&body) {
         params.extend(form);
     }
     let now = app.now();
-    let (status, body) = app.auth.lock().unwrap().token_endpoint(&params, now, app.base_url());
+    let (status, body) = app
+        .auth
+        .lock()
+        .unwrap()
+        .token_endpoint(&params, now, app.base_url());
     ApiError::raw(status, body).into_response()
 }
 
@@ -91,7 +118,8 @@ pub fn url_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -121,8 +149,22 @@ async fn fallback(req: Request) -> Response {
 async fn method_not_allowed(req: Request) -> Response {
     let path = req.uri().path();
     match product_of(path) {
-        Some(Product::Crm) => ApiError::crm(405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one", json!({})).into_response(),
-        Some(_) => ApiError::finance(405, 37, format!("The HTTP method {} is not allowed for the requested resource", req.method())).into_response(),
+        Some(Product::Crm) => ApiError::crm(
+            405,
+            "INVALID_REQUEST_METHOD",
+            "The http request method type is not a valid one",
+            json!({}),
+        )
+        .into_response(),
+        Some(_) => ApiError::finance(
+            405,
+            37,
+            format!(
+                "The HTTP method {} is not allowed for the requested resource",
+                req.method()
+            ),
+        )
+        .into_response(),
         None => ApiError::raw(405, json!({"error": "method not allowed"})).into_response(),
     }
 }
@@ -137,16 +179,22 @@ async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Res
         Fault::None => next.run(req).await,
         Fault::ServerError => {
             if product == Product::Crm {
-                ApiError::crm(500, "INTERNAL_ERROR", "Internal Server Error", json!({})).into_response()
+                ApiError::crm(500, "INTERNAL_ERROR", "Internal Server Error", json!({}))
+                    .into_response()
             } else {
                 ApiError::finance(500, 1000, "Internal error").into_response()
             }
         }
         Fault::RateLimited => {
             if product == Product::Crm {
-                ApiError::crm(429, "TOO_MANY_REQUESTS", "You have exceeded the maximum number of API requests allowed per minute", json!({}))
-                    .with_header("retry-after", "1")
-                    .into_response()
+                ApiError::crm(
+                    429,
+                    "TOO_MANY_REQUESTS",
+                    "You have exceeded the maximum number of API requests allowed per minute",
+                    json!({}),
+                )
+                .with_header("retry-after", "1")
+                .into_response()
             } else {
                 ApiError::finance(
                     429,
@@ -157,16 +205,25 @@ async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Res
             }
         }
         Fault::Drop => {
-            let stream = futures_util::stream::iter(vec![Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by fault injection"))]);
+            let stream = futures_util::stream::iter(vec![Err::<Bytes, std::io::Error>(
+                std::io::Error::other("connection dropped by fault injection"),
+            )]);
             Response::new(Body::from_stream(stream))
         }
         Fault::Truncate => {
             let resp = next.run(req).await;
             let (mut parts, body) = resp.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
             let half = bytes.slice(..bytes.len() / 2);
-            parts.headers.insert(axum::http::header::CONTENT_LENGTH, bytes.len().into());
-            let stream = futures_util::stream::iter(vec![Ok(half), Err(std::io::Error::other("body truncated by fault injection"))]);
+            parts
+                .headers
+                .insert(axum::http::header::CONTENT_LENGTH, bytes.len().into());
+            let stream = futures_util::stream::iter(vec![
+                Ok(half),
+                Err(std::io::Error::other("body truncated by fault injection")),
+            ]);
             Response::from_parts(parts, Body::from_stream(stream))
         }
     }

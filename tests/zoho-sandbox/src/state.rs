@@ -51,11 +51,17 @@ impl State {
 
     /// Write the state to `path` (atomically: temp file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), SandboxError> {
-        let io = |source| SandboxError::Io { path: path.display().to_string(), source };
+        let io = |source| SandboxError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let tmp = path.with_extension("tmp");
         let file = std::fs::File::create(&tmp).map_err(io)?;
         let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut w, self).map_err(|source| SandboxError::StateFormat { path: path.display().to_string(), source })?;
+        serde_json::to_writer(&mut w, self).map_err(|source| SandboxError::StateFormat {
+            path: path.display().to_string(),
+            source,
+        })?;
         std::io::Write::flush(&mut w).map_err(io)?;
         drop(w);
         std::fs::rename(&tmp, path).map_err(io)
@@ -63,9 +69,17 @@ impl State {
 
     /// Read a state written by [`State::save`].
     pub fn load(path: &Path) -> Result<State, SandboxError> {
-        let file = std::fs::File::open(path).map_err(|source| SandboxError::Io { path: path.display().to_string(), source })?;
-        let mut st: State = serde_json::from_reader(std::io::BufReader::new(file))
-            .map_err(|source| SandboxError::StateFormat { path: path.display().to_string(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| SandboxError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut st: State =
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|source| {
+                SandboxError::StateFormat {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         st.crm.rebuild();
         st.finance.rebuild();
         Ok(st)

@@ -17,10 +17,12 @@ async fn receiver() -> (String, Inbox) {
     let inbox: Inbox = Arc::default();
     let app = Router::new().route(
         "/hook",
-        post(|State(i): State<Inbox>, body: axum::Json<Value>| async move {
-            i.lock().unwrap().push(body.0);
-            "ok"
-        }),
+        post(
+            |State(i): State<Inbox>, body: axum::Json<Value>| async move {
+                i.lock().unwrap().push(body.0);
+                "ok"
+            },
+        ),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", l.local_addr().unwrap());
@@ -32,9 +34,24 @@ async fn receiver() -> (String, Inbox) {
 #[tokio::test]
 async fn seed_counts_reset_over_http() {
     let api = Api::frozen(0).await;
-    let v = api.control(Method::POST, "/seed", Some(json!({"records": 12}))).await;
+    let v = api
+        .control(Method::POST, "/seed", Some(json!({"records": 12})))
+        .await;
     let counts = &v["counts"];
-    for key in ["crm/Leads", "crm/Accounts", "crm/Contacts", "crm/Deals", "crm/Products", "books/10234695/invoices", "books/10234696/contacts", "invoice/20234695/estimates", "billing/30234695/customers", "billing/30234695/customerpayments", "books/10234695/creditnotes", "books/10234695/items"] {
+    for key in [
+        "crm/Leads",
+        "crm/Accounts",
+        "crm/Contacts",
+        "crm/Deals",
+        "crm/Products",
+        "books/10234695/invoices",
+        "books/10234696/contacts",
+        "invoice/20234695/estimates",
+        "billing/30234695/customers",
+        "billing/30234695/customerpayments",
+        "books/10234695/creditnotes",
+        "books/10234695/items",
+    ] {
         assert_eq!(counts[key], 12, "{key}: {counts}");
     }
     let v = api.control(Method::GET, "/counts", None).await;
@@ -45,7 +62,13 @@ async fn seed_counts_reset_over_http() {
     api.sb.seed(8);
     let (_, v) = api.get(&api.books("/invoices?filter_by=Status.Paid")).await;
     assert_eq!(v["invoices"].as_array().unwrap().len(), 2);
-    assert!(v["invoices"].as_array().unwrap().iter().all(|i| i["balance"] == 0.0));
+    assert!(
+        v["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["balance"] == 0.0)
+    );
     let v = api.control(Method::GET, "/info", None).await;
     assert_eq!(v["base_url"], api.sb.base_url());
 }
@@ -53,9 +76,17 @@ async fn seed_counts_reset_over_http() {
 #[tokio::test]
 async fn clock_over_http() {
     let api = Api::frozen(0).await;
-    let v = api.control(Method::POST, "/clock", Some(json!({"set": "2030-01-01T00:00:00Z"}))).await;
+    let v = api
+        .control(
+            Method::POST,
+            "/clock",
+            Some(json!({"set": "2030-01-01T00:00:00Z"})),
+        )
+        .await;
     assert_eq!(v["now"], "2030-01-01T00:00:00+00:00");
-    let v = api.control(Method::POST, "/clock", Some(json!({"advance_ms": 1500}))).await;
+    let v = api
+        .control(Method::POST, "/clock", Some(json!({"advance_ms": 1500})))
+        .await;
     assert_eq!(v["now_ms"], 1_893_456_001_500i64);
 }
 
@@ -66,12 +97,23 @@ async fn crm_watch_notifications() {
     let (s, v) = api.post("/crm/v8/actions/watch", json!({"watch": [{"channel_id": "1000000068001", "notify_url": url, "events": ["Deals.all", "Accounts.create"], "token": "TOKEN1"}]})).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["watch"][0]["code"], "SUCCESS");
-    let (_, v) = api.post("/crm/v8/Accounts", json!({"data": [{"Account_Name": "W"}]})).await;
+    let (_, v) = api
+        .post("/crm/v8/Accounts", json!({"data": [{"Account_Name": "W"}]}))
+        .await;
     let acc = v["data"][0]["details"]["id"].as_str().unwrap().to_string();
-    api.put(&format!("/crm/v8/Accounts/{acc}"), json!({"data": [{"Phone": "1"}]})).await; // not watched
+    api.put(
+        &format!("/crm/v8/Accounts/{acc}"),
+        json!({"data": [{"Phone": "1"}]}),
+    )
+    .await; // not watched
     let (_, v) = api.post("/crm/v8/Deals", json!({"data": [{"Deal_Name": "D", "Stage": "Qualification", "Closing_Date": "2025-03-01"}]})).await;
     let deal = v["data"][0]["details"]["id"].as_str().unwrap().to_string();
-    api.control(Method::PUT, &format!("/ui/crm/Deals/{deal}"), Some(json!({"Stage": "Closed Won"}))).await;
+    api.control(
+        Method::PUT,
+        &format!("/ui/crm/Deals/{deal}"),
+        Some(json!({"Stage": "Closed Won"})),
+    )
+    .await;
     api.sb.flush_notifications().await;
     let got = inbox.lock().unwrap().clone();
     assert_eq!(got.len(), 3, "{got:?}");
@@ -85,7 +127,9 @@ async fn crm_watch_notifications() {
     let (s, v) = api.get("/crm/v8/actions/watch").await;
     assert_eq!(s, 200);
     assert_eq!(v["watch"].as_array().unwrap().len(), 1);
-    let (s, _) = api.delete("/crm/v8/actions/watch?channel_ids=1000000068001").await;
+    let (s, _) = api
+        .delete("/crm/v8/actions/watch?channel_ids=1000000068001")
+        .await;
     assert_eq!(s, 200);
     let (s, _) = api.get("/crm/v8/actions/watch").await;
     assert_eq!(s, 204);
@@ -99,12 +143,29 @@ async fn finance_webhooks() {
     let api = Api::frozen(0).await;
     let (url, inbox) = receiver().await;
     let org = api.sb.organization_id(Product::Books);
-    api.control(Method::POST, "/webhooks", Some(json!({"product": "books", "organization_id": org, "entity": "invoice", "url": url}))).await;
-    let (_, v) = api.post(&api.books("/contacts"), json!({"contact_name": "H"})).await;
+    api.control(
+        Method::POST,
+        "/webhooks",
+        Some(json!({"product": "books", "organization_id": org, "entity": "invoice", "url": url})),
+    )
+    .await;
+    let (_, v) = api
+        .post(&api.books("/contacts"), json!({"contact_name": "H"}))
+        .await;
     let cid = v["contact"]["contact_id"].as_str().unwrap().to_string();
-    let (_, v) = api.post(&api.books("/invoices"), json!({"customer_id": cid, "line_items": [{"name": "x", "rate": 5}]})).await;
+    let (_, v) = api
+        .post(
+            &api.books("/invoices"),
+            json!({"customer_id": cid, "line_items": [{"name": "x", "rate": 5}]}),
+        )
+        .await;
     let id = v["invoice"]["invoice_id"].as_str().unwrap().to_string();
-    api.control(Method::POST, &format!("/ui/books/{org}/invoices/{id}/sent"), None).await;
+    api.control(
+        Method::POST,
+        &format!("/ui/books/{org}/invoices/{id}/sent"),
+        None,
+    )
+    .await;
     api.sb.flush_notifications().await;
     let got = inbox.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "{got:?}");
@@ -117,24 +178,38 @@ async fn finance_webhooks() {
 #[tokio::test]
 async fn limits_answer_with_real_429_bodies() {
     let api = Api::frozen(0).await;
-    api.sb.limits(LimitConfig { per_minute: Some(3), per_day: Some(1000), concurrency: None });
+    api.sb.limits(LimitConfig {
+        per_minute: Some(3),
+        per_day: Some(1000),
+        concurrency: None,
+    });
     for _ in 0..3 {
-        let (s, h, _) = api.call(Method::GET, &api.books("/contacts"), None, &[]).await;
+        let (s, h, _) = api
+            .call(Method::GET, &api.books("/contacts"), None, &[])
+            .await;
         assert_eq!(s, 200);
         assert!(h.contains_key("x-rate-limit-remaining"));
     }
-    let (s, _, v) = api.call(Method::GET, &api.books("/contacts"), None, &[]).await;
+    let (s, _, v) = api
+        .call(Method::GET, &api.books("/contacts"), None, &[])
+        .await;
     assert_eq!(s, 429);
     assert_eq!(v["code"], 44);
     // Another organisation has its own budget.
-    let org2 = api.sb.organizations(Product::Books)[1].organization_id.clone();
-    let (s, _) = api.get(&format!("/books/v3/contacts?organization_id={org2}")).await;
+    let org2 = api.sb.organizations(Product::Books)[1]
+        .organization_id
+        .clone();
+    let (s, _) = api
+        .get(&format!("/books/v3/contacts?organization_id={org2}"))
+        .await;
     assert_eq!(s, 200);
     // CRM.
     for _ in 0..3 {
         api.get("/crm/v8/settings/modules").await;
     }
-    let (s, h, v) = api.call(Method::GET, "/crm/v8/settings/modules", None, &[]).await;
+    let (s, h, v) = api
+        .call(Method::GET, "/crm/v8/settings/modules", None, &[])
+        .await;
     assert_eq!(s, 429);
     assert_eq!(v["code"], "TOO_MANY_REQUESTS");
     assert!(h.contains_key("retry-after"));
@@ -143,21 +218,37 @@ async fn limits_answer_with_real_429_bodies() {
     let (s, _) = api.get(&api.books("/contacts")).await;
     assert_eq!(s, 200);
     // Daily cap.
-    api.sb.limits(LimitConfig { per_minute: None, per_day: Some(1), concurrency: None });
+    api.sb.limits(LimitConfig {
+        per_minute: None,
+        per_day: Some(1),
+        concurrency: None,
+    });
     api.sb.advance_clock(Duration::from_secs(86_400));
     api.get(&api.books("/contacts")).await;
     let (s, v) = api.get(&api.books("/contacts")).await;
     assert_eq!(s, 429);
     assert_eq!(v["code"], 45);
-    assert_eq!(v["message"], "The API call for this organization has exceeded the maximum call rate limit of 1.");
+    assert_eq!(
+        v["message"],
+        "The API call for this organization has exceeded the maximum call rate limit of 1."
+    );
 }
 
 #[tokio::test]
 async fn concurrency_limit() {
     let api = Api::frozen(0).await;
-    api.sb.limits(LimitConfig { per_minute: None, per_day: None, concurrency: Some(1) });
+    api.sb.limits(LimitConfig {
+        per_minute: None,
+        per_day: None,
+        concurrency: Some(1),
+    });
     // Hold a permit through the library, then call over HTTP.
-    let permit = api.sb.app().limits.admit(Product::Books, &api.sb.organization_id(Product::Books), T0).unwrap();
+    let permit = api
+        .sb
+        .app()
+        .limits
+        .admit(Product::Books, &api.sb.organization_id(Product::Books), T0)
+        .unwrap();
     let (s, v) = api.get(&api.books("/contacts")).await;
     assert_eq!(s, 429);
     assert_eq!(v["code"], 1070);
@@ -168,7 +259,12 @@ async fn concurrency_limit() {
 #[tokio::test]
 async fn faults_are_deterministic() {
     let api = Api::frozen(0).await;
-    let cfg = FaultConfig { seed: 7, error_rate: 0.3, rate_limit_rate: 0.2, ..Default::default() };
+    let cfg = FaultConfig {
+        seed: 7,
+        error_rate: 0.3,
+        rate_limit_rate: 0.2,
+        ..Default::default()
+    };
     let mut runs = Vec::new();
     for _ in 0..2 {
         api.sb.faults(cfg.clone());
@@ -181,21 +277,41 @@ async fn faults_are_deterministic() {
     assert_eq!(runs[0], runs[1]);
     assert!(runs[0].contains(&500) && runs[0].contains(&429) && runs[0].contains(&200));
     // Dropped connections and truncated bodies are client-side errors.
-    api.sb.faults(FaultConfig { seed: 1, drop_rate: 1.0, ..Default::default() });
+    api.sb.faults(FaultConfig {
+        seed: 1,
+        drop_rate: 1.0,
+        ..Default::default()
+    });
     let url = format!("{}/crm/v8/settings/modules", api.sb.base_url());
-    let r = api.http.get(&url).header("Authorization", format!("Zoho-oauthtoken {}", api.token)).send().await;
+    let r = api
+        .http
+        .get(&url)
+        .header("Authorization", format!("Zoho-oauthtoken {}", api.token))
+        .send()
+        .await;
     let failed = match r {
         Err(_) => true,
         Ok(resp) => resp.bytes().await.is_err(),
     };
     assert!(failed);
-    api.sb.faults(FaultConfig { seed: 1, truncate_rate: 1.0, ..Default::default() });
-    let r = reqwest::Client::new().get(&url).header("Authorization", format!("Zoho-oauthtoken {}", api.token)).send().await;
+    api.sb.faults(FaultConfig {
+        seed: 1,
+        truncate_rate: 1.0,
+        ..Default::default()
+    });
+    let r = reqwest::Client::new()
+        .get(&url)
+        .header("Authorization", format!("Zoho-oauthtoken {}", api.token))
+        .send()
+        .await;
     let failed = match r {
         Err(_) => true,
         Ok(resp) => resp.bytes().await.is_err(),
     };
-    assert!(failed, "a truncated body must not read as a complete response");
+    assert!(
+        failed,
+        "a truncated body must not read as a complete response"
+    );
     // Control endpoints are never faulted; switch off over HTTP.
     api.control(Method::POST, "/faults", Some(json!({}))).await;
     assert_eq!(api.get("/crm/v8/settings/modules").await.0, 200);
@@ -207,10 +323,21 @@ async fn state_survives_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("state.json");
     let _ = std::fs::remove_file(&file);
-    let sb = Sandbox::builder().fixed_clock(T0).seed(7).state_file(&file).start().await.unwrap();
+    let sb = Sandbox::builder()
+        .fixed_clock(T0)
+        .seed(7)
+        .state_file(&file)
+        .start()
+        .await
+        .unwrap();
     let before = sb.counts();
     sb.shutdown().await.unwrap();
-    let sb = Sandbox::builder().fixed_clock(T0).state_file(&file).start().await.unwrap();
+    let sb = Sandbox::builder()
+        .fixed_clock(T0)
+        .state_file(&file)
+        .start()
+        .await
+        .unwrap();
     assert_eq!(sb.counts(), before);
     let http = reqwest::Client::new();
     let token = common::token(&sb, &http).await;

@@ -31,7 +31,12 @@ enum Tok {
 }
 
 fn syntax(clause: &str, near: &str) -> ApiError {
-    ApiError::crm(400, "SYNTAX_ERROR", "error occured while parsing the query", json!({"clause": clause, "near": near}))
+    ApiError::crm(
+        400,
+        "SYNTAX_ERROR",
+        "error occured while parsing the query",
+        json!({"clause": clause, "near": near}),
+    )
 }
 
 fn lex(s: &str) -> Result<Vec<Tok>, ApiError> {
@@ -84,7 +89,8 @@ fn lex(s: &str) -> Result<Vec<Tok>, ApiError> {
             }
             i += 1;
             out.push(Tok::Op(op));
-        } else if ch.is_ascii_digit() || (ch == '-' && i + 1 < c.len() && c[i + 1].is_ascii_digit()) {
+        } else if ch.is_ascii_digit() || (ch == '-' && i + 1 < c.len() && c[i + 1].is_ascii_digit())
+        {
             let st = i;
             i += 1;
             while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
@@ -94,7 +100,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, ApiError> {
             out.push(Tok::Num(t.parse().map_err(|_| syntax("where", &t))?));
         } else if ch.is_alphanumeric() || ch == '_' || ch == '$' {
             let st = i;
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '.' || c[i] == '$') {
+            while i < c.len()
+                && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '.' || c[i] == '$')
+            {
                 i += 1;
             }
             out.push(Tok::Word(c[st..i].iter().collect()));
@@ -195,14 +203,22 @@ impl P {
         while self.eat_kw("or") {
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.pop().unwrap() } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.pop().unwrap()
+        } else {
+            Expr::Or(v)
+        })
     }
     fn and(&mut self) -> Result<Expr, ApiError> {
         let mut v = vec![self.atom()?];
         while self.eat_kw("and") {
             v.push(self.atom()?);
         }
-        Ok(if v.len() == 1 { v.pop().unwrap() } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.pop().unwrap()
+        } else {
+            Expr::And(v)
+        })
     }
     fn atom(&mut self) -> Result<Expr, ApiError> {
         if self.peek() == Some(&Tok::LParen) {
@@ -285,7 +301,11 @@ fn parse(q: &str) -> Result<Query, ApiError> {
         return Err(syntax("from", "from"));
     }
     let module = p.word("from")?;
-    let filter = if p.eat_kw("where") { Some(p.or()?) } else { None };
+    let filter = if p.eat_kw("where") {
+        Some(p.or()?)
+    } else {
+        None
+    };
     let mut order = Vec::new();
     if p.eat_kw("order") {
         if !p.eat_kw("by") {
@@ -324,7 +344,14 @@ fn parse(q: &str) -> Result<Query, ApiError> {
     if p.i != p.t.len() {
         return Err(syntax("limit", &format!("{:?}", p.t[p.i])));
     }
-    Ok(Query { fields, module, filter, order, offset, limit })
+    Ok(Query {
+        fields,
+        module,
+        filter,
+        order,
+        offset,
+        limit,
+    })
 }
 
 fn check_field(d: &ModuleDef, f: &str, clause: &str) -> Result<(), ApiError> {
@@ -332,7 +359,12 @@ fn check_field(d: &ModuleDef, f: &str, clause: &str) -> Result<(), ApiError> {
     if base == "id" || d.field(base).is_some() {
         return Ok(());
     }
-    Err(ApiError::crm(400, "INVALID_QUERY", "invalid column given", json!({"column_name": f, "clause": clause})))
+    Err(ApiError::crm(
+        400,
+        "INVALID_QUERY",
+        "invalid column given",
+        json!({"column_name": f, "clause": clause}),
+    ))
 }
 
 fn check_expr(d: &ModuleDef, e: &Expr) -> Result<(), ApiError> {
@@ -354,17 +386,30 @@ fn resolve(crm: &CrmState, d: &ModuleDef, r: &CrmRecord, field: &str) -> (Value,
     let fd = d.field(base);
     let v = r.data.get(base).cloned().unwrap_or(Value::Null);
     match (sub, fd) {
-        (None, Some(fd)) if fd.data_type == DataType::Lookup => (v.get("id").map(|id| json!({"id": id})).unwrap_or(Value::Null), Some(DataType::Lookup)),
+        (None, Some(fd)) if fd.data_type == DataType::Lookup => (
+            v.get("id")
+                .map(|id| json!({"id": id}))
+                .unwrap_or(Value::Null),
+            Some(DataType::Lookup),
+        ),
         (None, fd) => (v, fd.map(|f| f.data_type)),
-        (Some("id"), _) => (v.get("id").cloned().unwrap_or(Value::Null), Some(DataType::BigInt)),
+        (Some("id"), _) => (
+            v.get("id").cloned().unwrap_or(Value::Null),
+            Some(DataType::BigInt),
+        ),
         (Some(sub), Some(fd)) => {
             let target = fd.lookup.and_then(def);
-            let id = v.get("id").and_then(Value::as_str).and_then(|s| s.parse::<u64>().ok());
+            let id = v
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u64>().ok());
             match (target, id) {
-                (Some(t), Some(id)) => match crm.modules.get(t.api_name).and_then(|m| m.records.get(&id)) {
-                    Some(tr) => resolve(crm, t, tr, sub),
-                    None => (Value::Null, None),
-                },
+                (Some(t), Some(id)) => {
+                    match crm.modules.get(t.api_name).and_then(|m| m.records.get(&id)) {
+                        Some(tr) => resolve(crm, t, tr, sub),
+                        None => (Value::Null, None),
+                    }
+                }
                 _ => (v.get(sub).cloned().unwrap_or(Value::Null), None),
             }
         }
@@ -382,13 +427,25 @@ fn key(v: &Value, dt: Option<DataType>) -> Option<K> {
     match (v, dt) {
         (Value::Null, _) => None,
         (Value::String(s), Some(DataType::Date)) => clock::parse_date(s).map(|d| K::N(d as f64)),
-        (Value::String(s), Some(DataType::DateTime)) => clock::parse_datetime(s).map(|t| K::N((t / 1000) as f64)),
+        (Value::String(s), Some(DataType::DateTime)) => {
+            clock::parse_datetime(s).map(|t| K::N((t / 1000) as f64))
+        }
         (Value::String(s), Some(DataType::BigInt)) => s.parse().ok().map(K::N),
         (Value::String(s), _) => Some(K::S(s.to_lowercase())),
         (Value::Number(n), _) => n.as_f64().map(K::N),
         (Value::Bool(b), _) => Some(K::S(b.to_string())),
-        (Value::Object(o), _) => o.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).map(K::N),
-        (Value::Array(a), _) => Some(K::S(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";").to_lowercase())),
+        (Value::Object(o), _) => o
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .map(K::N),
+        (Value::Array(a), _) => Some(K::S(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(";")
+                .to_lowercase(),
+        )),
     }
 }
 
@@ -444,18 +501,46 @@ fn eval(crm: &CrmState, d: &ModuleDef, r: &CrmRecord, e: &Expr) -> bool {
 }
 
 /// `POST /crm/{v}/coql`.
-pub async fn coql(State(app): State<AppRef>, Path(ver): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn coql(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     super::records::version(&ver)?;
-    let v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::crm(400, "INVALID_DATA", "body", json!({})))?;
-    let text = v.get("select_query").and_then(Value::as_str).ok_or_else(|| ApiError::crm(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", json!({"param_name": "select_query"})))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::crm(400, "INVALID_DATA", "body", json!({})))?;
+    let text = v
+        .get("select_query")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::crm(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                json!({"param_name": "select_query"}),
+            )
+        })?;
     let q = parse(text)?;
-    let d = def(&q.module).ok_or_else(|| ApiError::crm(400, "INVALID_MODULE", "the module name given seems to be invalid", json!({"module": q.module})))?;
+    let d = def(&q.module).ok_or_else(|| {
+        ApiError::crm(
+            400,
+            "INVALID_MODULE",
+            "the module name given seems to be invalid",
+            json!({"module": q.module}),
+        )
+    })?;
     for f in &q.fields {
         check_field(d, f, "select")?;
     }
     if q.fields.len() > 50 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "select columns limit exceeded", json!({"limit": 50})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "select columns limit exceeded",
+            json!({"limit": 50}),
+        ));
     }
     for (f, _) in &q.order {
         check_field(d, f, "order by")?;
@@ -464,12 +549,25 @@ pub async fn coql(State(app): State<AppRef>, Path(ver): Path<String>, headers: H
         check_expr(d, e)?;
     }
     if q.limit > 2000 || q.limit == 0 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "limit exceeded", json!({"clause": "limit", "limit": 2000})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "limit exceeded",
+            json!({"clause": "limit", "limit": 2000}),
+        ));
     }
     if q.offset + q.limit > 100_000 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "offset exceeded", json!({"clause": "limit", "limit": 100_000})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "offset exceeded",
+            json!({"clause": "limit", "limit": 100_000}),
+        ));
     }
-    let include_fields_meta = v.get("include_meta").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "fields"));
+    let include_fields_meta = v
+        .get("include_meta")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x == "fields"));
     let body = app.read(|st| {
         let crm = &st.crm;
         let store = crm.module(d);
@@ -534,7 +632,10 @@ mod tests {
         assert_eq!(q.fields.len(), 2);
         assert_eq!(q.offset, 10);
         assert_eq!(q.limit, 5);
-        assert_eq!(q.order, vec![("Last_Name".to_string(), true), ("id".to_string(), false)]);
+        assert_eq!(
+            q.order,
+            vec![("Last_Name".to_string(), true), ("id".to_string(), false)]
+        );
         assert!(parse("select * from Leads").is_err());
         assert!(parse("select a from").is_err());
         let q = parse("SELECT a FROM Leads WHERE b is not null LIMIT 5 OFFSET 20").unwrap();

@@ -64,7 +64,11 @@ impl DataType {
     pub fn is_numeric(self) -> bool {
         matches!(
             self,
-            DataType::Integer | DataType::BigInt | DataType::Double | DataType::Currency | DataType::Percent
+            DataType::Integer
+                | DataType::BigInt
+                | DataType::Double
+                | DataType::Currency
+                | DataType::Percent
         )
     }
 }
@@ -226,7 +230,8 @@ pub fn modules() -> Vec<ModuleDef> {
     let mut out = Vec::new();
 
     let mut leads = vec![
-        f("Salutation", "Salutation", Picklist).pick(&["-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof."]),
+        f("Salutation", "Salutation", Picklist)
+            .pick(&["-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof."]),
         f("First_Name", "First Name", Text),
         f("Last_Name", "Last Name", Text).mandatory(),
         f("Full_Name", "Lead Name", Text).ro(),
@@ -251,10 +256,20 @@ pub fn modules() -> Vec<ModuleDef> {
         f("Industry", "Industry", Picklist).pick(INDUSTRIES),
         f("No_of_Employees", "No. of Employees", Integer),
         f("Annual_Revenue", "Annual Revenue", Currency),
-        f("Rating", "Rating", Picklist).pick(&["-None-", "Acquired", "Active", "Market Failed", "Project Cancelled", "Shut Down"]),
+        f("Rating", "Rating", Picklist).pick(&[
+            "-None-",
+            "Acquired",
+            "Active",
+            "Market Failed",
+            "Project Cancelled",
+            "Shut Down",
+        ]),
         f("Email_Opt_Out", "Email Opt Out", Boolean),
     ];
-    address(&mut leads, &["Street", "City", "State", "Zip_Code", "Country"]);
+    address(
+        &mut leads,
+        &["Street", "City", "State", "Zip_Code", "Country"],
+    );
     system_fields(&mut leads);
     out.push(ModuleDef {
         api_name: "Leads",
@@ -289,19 +304,58 @@ pub fn modules() -> Vec<ModuleDef> {
         f("Industry", "Industry", Picklist).pick(INDUSTRIES),
         f("Annual_Revenue", "Annual Revenue", Currency),
         f("Employees", "Employees", Integer),
-        f("Ownership", "Ownership", Picklist).pick(&["-None-", "Other", "Private", "Public", "Subsidiary", "Partnership", "Government", "Privately Held", "Public Company"]),
-        f("Rating", "Rating", Picklist).pick(&["-None-", "Acquired", "Active", "Market Failed", "Project Cancelled", "Shut Down"]),
+        f("Ownership", "Ownership", Picklist).pick(&[
+            "-None-",
+            "Other",
+            "Private",
+            "Public",
+            "Subsidiary",
+            "Partnership",
+            "Government",
+            "Privately Held",
+            "Public Company",
+        ]),
+        f("Rating", "Rating", Picklist).pick(&[
+            "-None-",
+            "Acquired",
+            "Active",
+            "Market Failed",
+            "Project Cancelled",
+            "Shut Down",
+        ]),
         f("SIC_Code", "SIC Code", Integer),
         f("Ticker_Symbol", "Ticker Symbol", Text),
         f("Phone", "Phone", Phone),
         f("Fax", "Fax", Phone),
         f("Website", "Website", Website),
         f("Zoho_Billing", "Zoho Billing", Boolean).custom(),
-        f("Customer_Segment", "Customer Segment", Picklist).custom().pick(&["-None-", "Enterprise", "Mid-Market", "SMB"]),
-        f("Billing_Customer_ID", "Billing Customer ID", Text).custom().unique(),
+        f("Customer_Segment", "Customer Segment", Picklist)
+            .custom()
+            .pick(&["-None-", "Enterprise", "Mid-Market", "SMB"]),
+        f("Billing_Customer_ID", "Billing Customer ID", Text)
+            .custom()
+            .unique(),
     ];
-    address(&mut accounts, &["Billing_Street", "Billing_City", "Billing_State", "Billing_Code", "Billing_Country"]);
-    address(&mut accounts, &["Shipping_Street", "Shipping_City", "Shipping_State", "Shipping_Code", "Shipping_Country"]);
+    address(
+        &mut accounts,
+        &[
+            "Billing_Street",
+            "Billing_City",
+            "Billing_State",
+            "Billing_Code",
+            "Billing_Country",
+        ],
+    );
+    address(
+        &mut accounts,
+        &[
+            "Shipping_Street",
+            "Shipping_City",
+            "Shipping_State",
+            "Shipping_Code",
+            "Shipping_Country",
+        ],
+    );
     system_fields(&mut accounts);
     out.push(ModuleDef {
         api_name: "Accounts",
@@ -313,7 +367,8 @@ pub fn modules() -> Vec<ModuleDef> {
     });
 
     let mut contacts = vec![
-        f("Salutation", "Salutation", Picklist).pick(&["-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof."]),
+        f("Salutation", "Salutation", Picklist)
+            .pick(&["-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof."]),
         f("First_Name", "First Name", Text),
         f("Last_Name", "Last Name", Text).mandatory(),
         f("Full_Name", "Contact Name", Text).ro(),
@@ -330,7 +385,16 @@ pub fn modules() -> Vec<ModuleDef> {
         f("Reporting_To", "Reporting To", Lookup).lookup("Contacts"),
         f("Billing_Contact_ID", "Billing Contact ID", Text).custom(),
     ];
-    address(&mut contacts, &["Mailing_Street", "Mailing_City", "Mailing_State", "Mailing_Zip", "Mailing_Country"]);
+    address(
+        &mut contacts,
+        &[
+            "Mailing_Street",
+            "Mailing_City",
+            "Mailing_State",
+            "Mailing_Zip",
+            "Mailing_Country",
+        ],
+    );
     system_fields(&mut contacts);
     out.push(ModuleDef {
         api_name: "Contacts",
@@ -355,9 +419,18 @@ pub fn modules() -> Vec<ModuleDef> {
         f("Type", "Type", Picklist).pick(&["-None-", "Existing Business", "New Business"]),
         f("Lead_Source", "Lead Source", Picklist).pick(LEAD_SOURCES),
         f("Next_Step", "Next Step", Text),
-        f("Reason_For_Loss__s", "Reason For Loss", Picklist).pick(&["-None-", "Price", "Competition", "Lost to Competitor", "No Budget", "Other"]),
+        f("Reason_For_Loss__s", "Reason For Loss", Picklist).pick(&[
+            "-None-",
+            "Price",
+            "Competition",
+            "Lost to Competitor",
+            "No Budget",
+            "Other",
+        ]),
         f("Billing_Invoice_ID", "Billing Invoice ID", Text).custom(),
-        f("Billing_Frequency", "Billing Frequency", Picklist).custom().pick(&["-None-", "One-off", "Monthly", "Yearly"]),
+        f("Billing_Frequency", "Billing Frequency", Picklist)
+            .custom()
+            .pick(&["-None-", "One-off", "Monthly", "Yearly"]),
     ];
     system_fields(&mut deals);
     out.push(ModuleDef {
@@ -372,13 +445,41 @@ pub fn modules() -> Vec<ModuleDef> {
     let mut products = vec![
         f("Product_Name", "Product Name", Text).mandatory(),
         f("Product_Code", "Product Code", Text),
-        f("Product_Category", "Product Category", Picklist).pick(&["-None-", "Hardware", "Software", "CRM Applications"]),
+        f("Product_Category", "Product Category", Picklist).pick(&[
+            "-None-",
+            "Hardware",
+            "Software",
+            "CRM Applications",
+        ]),
         f("Product_Active", "Product Active", Boolean),
-        f("Manufacturer", "Manufacturer", Picklist).pick(&["-None-", "AltvetPet Inc.", "LexPon Inc.", "MetBeat Corp."]),
+        f("Manufacturer", "Manufacturer", Picklist).pick(&[
+            "-None-",
+            "AltvetPet Inc.",
+            "LexPon Inc.",
+            "MetBeat Corp.",
+        ]),
         f("Unit_Price", "Unit Price", Currency),
         f("Commission_Rate", "Commission Rate", Currency),
         f("Taxable", "Taxable", Boolean),
-        f("Usage_Unit", "Usage Unit", Picklist).pick(&["-None-", "Box", "Carton", "Dozen", "Each", "Hours", "Impressions", "Lb", "M", "Pack", "Pages", "Pieces", "Quantity", "Reams", "Sheet", "Spiral Binder", "Square Feet"]),
+        f("Usage_Unit", "Usage Unit", Picklist).pick(&[
+            "-None-",
+            "Box",
+            "Carton",
+            "Dozen",
+            "Each",
+            "Hours",
+            "Impressions",
+            "Lb",
+            "M",
+            "Pack",
+            "Pages",
+            "Pieces",
+            "Quantity",
+            "Reams",
+            "Sheet",
+            "Spiral Binder",
+            "Square Feet",
+        ]),
         f("Qty_in_Stock", "Qty in Stock", Double),
         f("Sales_Start_Date", "Sales Start Date", Date),
         f("Sales_End_Date", "Sales End Date", Date),
@@ -476,7 +577,8 @@ pub fn field_json(m: &ModuleDef, idx: usize, fd: &FieldDef) -> Value {
                 };
                 pv["probability"] = json!(prob);
                 pv["forecast_type"] = json!(ftype);
-                pv["forecast_category"] = json!({"name": cat, "id": format!("57257670000000{:05}", 3000 + i)});
+                pv["forecast_category"] =
+                    json!({"name": cat, "id": format!("57257670000000{:05}", 3000 + i)});
                 pv["delete"] = json!({});
             }
             pv
@@ -556,7 +658,10 @@ pub fn custom_views(m: &ModuleDef) -> Vec<Value> {
     })];
     let extra: &[(&str, &str)] = match m.api_name {
         "Deals" => &[
-            ("Open Deals", "((Stage:not_equal:Closed Won) and (Stage:not_equal:Closed Lost) and (Stage:not_equal:Closed Lost to Competition))"),
+            (
+                "Open Deals",
+                "((Stage:not_equal:Closed Won) and (Stage:not_equal:Closed Lost) and (Stage:not_equal:Closed Lost to Competition))",
+            ),
             ("Closed Won Deals", "(Stage:equals:Closed Won)"),
         ],
         "Accounts" => &[("Billing Accounts", "(Zoho_Billing:equals:true)")],
@@ -591,7 +696,11 @@ pub fn view_criteria(m: &ModuleDef, cvid: &str) -> Option<Option<String>> {
     custom_views(m)
         .into_iter()
         .find(|v| v["id"] == cvid)
-        .map(|v| v.get("criteria_text").and_then(Value::as_str).map(String::from))
+        .map(|v| {
+            v.get("criteria_text")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
 }
 
 /// The users of the sandbox CRM organisation.

@@ -26,7 +26,9 @@ pub fn defs() -> &'static [ModuleDef] {
 
 /// Find a module by API name (case-insensitive, as Zoho does).
 pub fn def(name: &str) -> Option<&'static ModuleDef> {
-    defs().iter().find(|m| m.api_name.eq_ignore_ascii_case(name))
+    defs()
+        .iter()
+        .find(|m| m.api_name.eq_ignore_ascii_case(name))
 }
 
 /// A stored CRM record. `data` holds every field value, including the
@@ -97,7 +99,9 @@ impl SortBy {
         }
     }
     pub fn from_code(c: u8) -> Option<SortBy> {
-        [SortBy::Id, SortBy::CreatedTime, SortBy::ModifiedTime].get(c as usize).copied()
+        [SortBy::Id, SortBy::CreatedTime, SortBy::ModifiedTime]
+            .get(c as usize)
+            .copied()
     }
 }
 
@@ -136,7 +140,12 @@ impl ModuleStore {
         self.by_created.insert((r.created_ms, r.id));
         for f in Self::indexed_fields(def) {
             if let Some(k) = r.data.get(f).and_then(index_key) {
-                self.unique.entry(f.to_string()).or_default().entry(k).or_default().insert(r.id);
+                self.unique
+                    .entry(f.to_string())
+                    .or_default()
+                    .entry(k)
+                    .or_default()
+                    .insert(r.id);
             }
         }
     }
@@ -174,7 +183,10 @@ impl ModuleStore {
             return Vec::new();
         };
         if let Some(m) = self.unique.get(field) {
-            return m.get(&key).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            return m
+                .get(&key)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
         }
         self.records
             .values()
@@ -184,26 +196,45 @@ impl ModuleStore {
     }
 
     /// Keys in listing order, strictly after `after` (exclusive).
-    pub fn keys(&self, sort: SortBy, desc: bool, after: Option<(Millis, u64)>) -> Box<dyn Iterator<Item = (Millis, u64)> + '_> {
+    pub fn keys(
+        &self,
+        sort: SortBy,
+        desc: bool,
+        after: Option<(Millis, u64)>,
+    ) -> Box<dyn Iterator<Item = (Millis, u64)> + '_> {
         match sort {
             SortBy::Id => {
                 let range = match (after, desc) {
                     (None, _) => self.records.range(..),
-                    (Some((_, id)), false) => self.records.range((Bound::Excluded(id), Bound::Unbounded)),
+                    (Some((_, id)), false) => {
+                        self.records.range((Bound::Excluded(id), Bound::Unbounded))
+                    }
                     (Some((_, id)), true) => self.records.range(..id),
                 };
                 let it = range.map(|(id, _)| (*id as Millis, *id));
-                if desc { Box::new(it.rev()) } else { Box::new(it) }
+                if desc {
+                    Box::new(it.rev())
+                } else {
+                    Box::new(it)
+                }
             }
             SortBy::CreatedTime | SortBy::ModifiedTime => {
-                let set = if sort == SortBy::CreatedTime { &self.by_created } else { &self.by_modified };
+                let set = if sort == SortBy::CreatedTime {
+                    &self.by_created
+                } else {
+                    &self.by_modified
+                };
                 let range = match (after, desc) {
                     (None, _) => set.range(..),
                     (Some(k), false) => set.range((Bound::Excluded(k), Bound::Unbounded)),
                     (Some(k), true) => set.range(..k),
                 };
                 let it = range.copied();
-                if desc { Box::new(it.rev()) } else { Box::new(it) }
+                if desc {
+                    Box::new(it.rev())
+                } else {
+                    Box::new(it)
+                }
             }
         }
     }
@@ -228,14 +259,18 @@ impl CrmState {
     pub fn new() -> Self {
         let mut s = CrmState::default();
         for d in defs() {
-            s.modules.insert(d.api_name.to_string(), ModuleStore::default());
+            s.modules
+                .insert(d.api_name.to_string(), ModuleStore::default());
         }
         s
     }
 
     pub fn rebuild(&mut self) {
         for d in defs() {
-            self.modules.entry(d.api_name.to_string()).or_default().rebuild(d);
+            self.modules
+                .entry(d.api_name.to_string())
+                .or_default()
+                .rebuild(d);
         }
     }
 
@@ -274,7 +309,10 @@ pub fn dollar_fields(out: &mut Map<String, Value>) {
     out.insert("$currency_symbol".into(), json!("$"));
     out.insert("$editable".into(), json!(true));
     out.insert("$process_flow".into(), json!(false));
-    out.insert("$review_process".into(), json!({"approve": false, "reject": false, "resubmit": false}));
+    out.insert(
+        "$review_process".into(),
+        json!({"approve": false, "reject": false, "resubmit": false}),
+    );
     out.insert("$review".into(), Value::Null);
     out.insert("$in_merge".into(), json!(false));
     out.insert("$approved".into(), json!(true));
@@ -293,7 +331,11 @@ pub fn render(crm: &CrmState, def: &ModuleDef, r: &CrmRecord, fields: Option<&[S
             (Some(DataType::Lookup), Value::Object(o)) => {
                 let id = o.get("id").and_then(Value::as_str).unwrap_or("");
                 let target = fd.and_then(|f| f.lookup).unwrap_or("");
-                let name = id.parse().ok().and_then(|n| crm.display_name(target, n)).unwrap_or_else(|| o.get("name").cloned().unwrap_or(Value::Null));
+                let name = id
+                    .parse()
+                    .ok()
+                    .and_then(|n| crm.display_name(target, n))
+                    .unwrap_or_else(|| o.get("name").cloned().unwrap_or(Value::Null));
                 json!({"name": name, "id": id})
             }
             _ => v.clone(),
@@ -343,7 +385,12 @@ fn invalid(api_name: &str, idx: usize, expected: &str) -> Value {
 }
 
 /// Validate and normalise one field value. `Err` is the record-level error.
-fn normalise(crm: &CrmState, fd: &metadata::FieldDef, v: &Value, idx: usize) -> Result<Value, Value> {
+fn normalise(
+    crm: &CrmState,
+    fd: &metadata::FieldDef,
+    v: &Value,
+    idx: usize,
+) -> Result<Value, Value> {
     use DataType::*;
     if v.is_null() {
         return Ok(Value::Null);
@@ -399,7 +446,11 @@ fn normalise(crm: &CrmState, fd: &metadata::FieldDef, v: &Value, idx: usize) -> 
         },
         Lookup | OwnerLookup => {
             let id = match v {
-                Value::Object(o) => o.get("id").and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string()))),
+                Value::Object(o) => o.get("id").and_then(|x| {
+                    x.as_str()
+                        .map(String::from)
+                        .or_else(|| x.as_u64().map(|n| n.to_string()))
+                }),
                 Value::String(s) => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
@@ -417,7 +468,10 @@ fn normalise(crm: &CrmState, fd: &metadata::FieldDef, v: &Value, idx: usize) -> 
                 Value::Object(u)
             } else {
                 let target = fd.lookup.unwrap_or("");
-                let name = id.parse::<u64>().ok().and_then(|n| crm.display_name(target, n));
+                let name = id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| crm.display_name(target, n));
                 match name {
                     Some(name) => json!({"name": name, "id": id}),
                     None => {
@@ -462,10 +516,23 @@ fn is_empty(v: Option<&Value>) -> bool {
 }
 
 /// Apply one record write (create, update or upsert).
-pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value, cx: &mut WriteCtx<'_>) -> WriteOutcome {
-    let fail = |entry: Value| WriteOutcome { status_ok: false, entry };
+pub fn write_one(
+    crm: &mut CrmState,
+    def: &ModuleDef,
+    idx: usize,
+    input: &Value,
+    cx: &mut WriteCtx<'_>,
+) -> WriteOutcome {
+    let fail = |entry: Value| WriteOutcome {
+        status_ok: false,
+        entry,
+    };
     let Some(obj) = input.as_object() else {
-        return fail(record_error("INVALID_DATA", "invalid data", json!({"json_path": format!("$.data[{idx}]")})));
+        return fail(record_error(
+            "INVALID_DATA",
+            "invalid data",
+            json!({"json_path": format!("$.data[{idx}]")}),
+        ));
     };
     // Normalise the given fields.
     let mut changes: Map<String, Value> = Map::new();
@@ -489,7 +556,12 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
     }
     let given_id = match (cx.path_id, obj.get("id")) {
         (Some(id), _) => Some(Ok(id)),
-        (None, Some(v)) => Some(v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()).ok_or(())),
+        (None, Some(v)) => Some(
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| v.as_u64())
+                .ok_or(()),
+        ),
         (None, None) => None,
     };
     let store = crm.module(def);
@@ -500,10 +572,18 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
         WriteMode::Update => match given_id {
             Some(Ok(id)) if store.records.contains_key(&id) => Some(id),
             Some(_) => {
-                return fail(record_error("INVALID_DATA", "the id given seems to be invalid", json!({"api_name": "id", "json_path": format!("$.data[{idx}].id")})));
+                return fail(record_error(
+                    "INVALID_DATA",
+                    "the id given seems to be invalid",
+                    json!({"api_name": "id", "json_path": format!("$.data[{idx}].id")}),
+                ));
             }
             None => {
-                return fail(record_error("MANDATORY_NOT_FOUND", "required field not found", json!({"api_name": "id", "json_path": format!("$.data[{idx}].id")})));
+                return fail(record_error(
+                    "MANDATORY_NOT_FOUND",
+                    "required field not found",
+                    json!({"api_name": "id", "json_path": format!("$.data[{idx}].id")}),
+                ));
             }
         },
         WriteMode::Upsert => {
@@ -514,10 +594,14 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
                 found = Some(id);
             }
             if found.is_none() {
-                let fields: Vec<String> = cx
-                    .duplicate_check_fields
-                    .clone()
-                    .unwrap_or_else(|| def.fields.iter().filter(|f| f.unique).map(|f| f.api_name.to_string()).chain(def.duplicate_check.iter().map(|s| s.to_string())).collect());
+                let fields: Vec<String> = cx.duplicate_check_fields.clone().unwrap_or_else(|| {
+                    def.fields
+                        .iter()
+                        .filter(|f| f.unique)
+                        .map(|f| f.api_name.to_string())
+                        .chain(def.duplicate_check.iter().map(|s| s.to_string()))
+                        .collect()
+                });
                 for f in fields {
                     if let Some(v) = changes.get(&f)
                         && !v.is_null()
@@ -552,7 +636,10 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
     if def.api_name == "Deals" {
         if changes.contains_key("Stage")
             && !changes.contains_key("Probability")
-            && let Some(p) = data.get("Stage").and_then(Value::as_str).and_then(metadata::stage_probability)
+            && let Some(p) = data
+                .get("Stage")
+                .and_then(Value::as_str)
+                .and_then(metadata::stage_probability)
         {
             data.insert("Probability".into(), json!(p));
         }
@@ -567,7 +654,10 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
     if def.field("Full_Name").is_some() {
         let first = data.get("First_Name").and_then(Value::as_str).unwrap_or("");
         let last = data.get("Last_Name").and_then(Value::as_str).unwrap_or("");
-        data.insert("Full_Name".into(), json!(format!("{first} {last}").trim().to_string()));
+        data.insert(
+            "Full_Name".into(),
+            json!(format!("{first} {last}").trim().to_string()),
+        );
     }
     // Mandatory fields.
     for fd in def.fields.iter().filter(|f| f.mandatory) {
@@ -605,7 +695,11 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
         data.insert("Created_Time".into(), json!(clock::fmt_crm(created_ms)));
         data.insert("Created_By".into(), user.clone());
         if is_empty(data.get("Owner")) {
-            let owner = metadata::users().into_iter().find(|u| u["id"] == cx.user).map(Value::Object).unwrap_or(Value::Null);
+            let owner = metadata::users()
+                .into_iter()
+                .find(|u| u["id"] == cx.user)
+                .map(Value::Object)
+                .unwrap_or(Value::Null);
             data.insert("Owner".into(), owner);
         }
     }
@@ -633,7 +727,11 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
         org: String::new(),
         module: def.api_name.to_string(),
         ids: vec![id.to_string()],
-        change: if existed { Change::Update } else { Change::Create },
+        change: if existed {
+            Change::Update
+        } else {
+            Change::Create
+        },
         affected_fields: affected,
         record: None,
     });
@@ -650,21 +748,44 @@ pub fn write_one(crm: &mut CrmState, def: &ModuleDef, idx: usize, input: &Value,
             None => Value::Null,
         };
     }
-    WriteOutcome { status_ok: true, entry }
+    WriteOutcome {
+        status_ok: true,
+        entry,
+    }
 }
 
 /// Delete one record; returns the response entry.
-pub fn delete_one(crm: &mut CrmState, def: &ModuleDef, id_text: &str, now: Millis, user: &str, events: &mut Vec<Event>) -> WriteOutcome {
+pub fn delete_one(
+    crm: &mut CrmState,
+    def: &ModuleDef,
+    id_text: &str,
+    now: Millis,
+    user: &str,
+    events: &mut Vec<Event>,
+) -> WriteOutcome {
     let id: Option<u64> = id_text.parse().ok();
     let store = crm.module_mut(def);
     let Some(r) = id.and_then(|id| store.remove(def, id)) else {
         return WriteOutcome {
             status_ok: false,
-            entry: record_error("INVALID_DATA", "the id given seems to be invalid", json!({"id": id_text})),
+            entry: record_error(
+                "INVALID_DATA",
+                "the id given seems to be invalid",
+                json!({"id": id_text}),
+            ),
         };
     };
-    let display = r.data.get(def.display_field).and_then(Value::as_str).map(String::from);
-    let created_by = r.data.get("Created_By").and_then(|v| v.get("id")).and_then(Value::as_str).map(String::from);
+    let display = r
+        .data
+        .get(def.display_field)
+        .and_then(Value::as_str)
+        .map(String::from);
+    let created_by = r
+        .data
+        .get("Created_By")
+        .and_then(|v| v.get("id"))
+        .and_then(Value::as_str)
+        .map(String::from);
     store.deleted.push(DeletedRecord {
         id: r.id,
         display_name: display,

@@ -28,7 +28,10 @@ pub const PAGE_TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// The API version in the path: `v2`, `v2.1`, `v3` … `v8`. Returns the major.
 pub fn version(v: &str) -> Result<u32, ApiError> {
-    let n = v.strip_prefix('v').and_then(|s| s.split('.').next()).and_then(|s| s.parse::<u32>().ok());
+    let n = v
+        .strip_prefix('v')
+        .and_then(|s| s.split('.').next())
+        .and_then(|s| s.parse::<u32>().ok());
     match n {
         Some(n) if (2..=8).contains(&n) => Ok(n),
         _ => Err(not_found_url()),
@@ -36,18 +39,40 @@ pub fn version(v: &str) -> Result<u32, ApiError> {
 }
 
 pub fn not_found_url() -> ApiError {
-    ApiError::crm(404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", json!({}))
+    ApiError::crm(
+        404,
+        "INVALID_URL_PATTERN",
+        "Please check if the URL trying to access is a correct one",
+        json!({}),
+    )
 }
 
 pub fn module(name: &str) -> Result<&'static ModuleDef, ApiError> {
-    def(name).ok_or_else(|| ApiError::crm(400, "INVALID_MODULE", "the module name given seems to be invalid", json!({"resource_path_index": 0})))
+    def(name).ok_or_else(|| {
+        ApiError::crm(
+            400,
+            "INVALID_MODULE",
+            "the module name given seems to be invalid",
+            json!({"resource_path_index": 0}),
+        )
+    })
 }
 
 fn param_missing(name: &str) -> ApiError {
-    ApiError::crm(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", json!({"param_name": name}))
+    ApiError::crm(
+        400,
+        "REQUIRED_PARAM_MISSING",
+        "One of the expected parameter is missing",
+        json!({"param_name": name}),
+    )
 }
 
-fn int_param(q: &HashMap<String, String>, name: &str, default: usize, min: usize) -> Result<usize, ApiError> {
+fn int_param(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    min: usize,
+) -> Result<usize, ApiError> {
     match q.get(name) {
         None => Ok(default),
         Some(s) => match s.trim().parse::<usize>() {
@@ -59,18 +84,31 @@ fn int_param(q: &HashMap<String, String>, name: &str, default: usize, min: usize
 
 fn fields_param(q: &HashMap<String, String>, ver: u32) -> Result<Option<Vec<String>>, ApiError> {
     match q.get("fields") {
-        Some(s) if !s.trim().is_empty() => Ok(Some(s.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())),
+        Some(s) if !s.trim().is_empty() => Ok(Some(
+            s.split(',')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect(),
+        )),
         _ if ver >= 8 => Err(param_missing("fields")),
         _ => Ok(None),
     }
 }
 
 fn if_modified_since(headers: &HeaderMap) -> Result<Option<Millis>, ApiError> {
-    match headers.get("if-modified-since").and_then(|v| v.to_str().ok()) {
+    match headers
+        .get("if-modified-since")
+        .and_then(|v| v.to_str().ok())
+    {
         None => Ok(None),
-        Some(s) => clock::parse_datetime(s)
-            .map(Some)
-            .ok_or_else(|| ApiError::crm(400, "INVALID_DATA", "invalid data", json!({"header_name": "If-Modified-Since"}))),
+        Some(s) => clock::parse_datetime(s).map(Some).ok_or_else(|| {
+            ApiError::crm(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                json!({"header_name": "If-Modified-Since"}),
+            )
+        }),
     }
 }
 
@@ -94,7 +132,10 @@ struct PageToken {
 
 impl PageToken {
     fn encode(&self) -> String {
-        let ims = self.ims.map(|t| format!("{t:x}")).unwrap_or_else(|| "-".into());
+        let ims = self
+            .ims
+            .map(|t| format!("{t:x}"))
+            .unwrap_or_else(|| "-".into());
         let body = format!(
             "{}{}.{}.{:x}.{:x}.{:x}.{:x}.{:x}",
             self.sort.code(),
@@ -142,12 +183,20 @@ impl Filter {
     fn accepts(&self, def: &ModuleDef, r: &CrmRecord) -> bool {
         self.ims.is_none_or(|t| modified_after(r, t))
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
-            && self.criteria.as_ref().is_none_or(|c| search::matches(c, def, r))
+            && self
+                .criteria
+                .as_ref()
+                .is_none_or(|c| search::matches(c, def, r))
     }
 }
 
 /// `GET /crm/{v}/{module}`.
-pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     let ver = version(&ver)?;
     let def = module(&module_name)?;
@@ -163,7 +212,12 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
             }
             let tok = PageToken::decode(t).ok_or_else(|| ApiError::crm_param("page_token"))?;
             if tok.expiry <= now {
-                return Err(ApiError::crm(400, "EXPIRED_VALUE", "the given page_token has expired", json!({"param_name": "page_token"})));
+                return Err(ApiError::crm(
+                    400,
+                    "EXPIRED_VALUE",
+                    "the given page_token has expired",
+                    json!({"param_name": "page_token"}),
+                ));
             }
             Some(tok)
         }
@@ -190,14 +244,43 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
     };
     let ids: Option<HashSet<u64>> = match q.get("ids") {
         None => None,
-        Some(s) => Some(s.split(',').map(|x| x.trim().parse::<u64>().map_err(|_| ApiError::crm_param("ids"))).collect::<Result<_, _>>()?),
+        Some(s) => Some(
+            s.split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse::<u64>()
+                        .map_err(|_| ApiError::crm_param("ids"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
     };
-    let filter_hash = fnv(&format!("{}|{:?}|{}", cvid.as_deref().unwrap_or(""), ids.as_ref().map(|s| { let mut v: Vec<_> = s.iter().collect(); v.sort(); v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",") }), module_name.to_lowercase()));
+    let filter_hash = fnv(&format!(
+        "{}|{:?}|{}",
+        cvid.as_deref().unwrap_or(""),
+        ids.as_ref().map(|s| {
+            let mut v: Vec<_> = s.iter().collect();
+            v.sort();
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        module_name.to_lowercase()
+    ));
     // Parameters bound into a token must not change.
     let (sort, desc, ims, after, offset) = match &token {
         Some(t) => {
-            if sort.is_some_and(|s| s != t.sort) || desc.is_some_and(|d| d != t.desc) || (ims.is_some() && ims != t.ims) || t.filter_hash != filter_hash {
-                return Err(ApiError::crm(400, "TOKEN_BOUND_DATA_MISMATCH", "the given parameters do not match the page token", json!({"param_name": "page_token"})));
+            if sort.is_some_and(|s| s != t.sort)
+                || desc.is_some_and(|d| d != t.desc)
+                || (ims.is_some() && ims != t.ims)
+                || t.filter_hash != filter_hash
+            {
+                return Err(ApiError::crm(
+                    400,
+                    "TOKEN_BOUND_DATA_MISMATCH",
+                    "the given parameters do not match the page token",
+                    json!({"param_name": "page_token"}),
+                ));
             }
             (t.sort, t.desc, t.ims, Some(t.after), t.offset)
         }
@@ -210,19 +293,38 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
                     json!({"param_name": "page", "limit": DISCRETE_LIMIT}),
                 ));
             }
-            (sort.unwrap_or(SortBy::Id), desc.unwrap_or(true), ims, None, (page - 1) * per_page)
+            (
+                sort.unwrap_or(SortBy::Id),
+                desc.unwrap_or(true),
+                ims,
+                None,
+                (page - 1) * per_page,
+            )
         }
     };
     if token.is_some() && offset >= TOKEN_LIMIT {
-        return Err(ApiError::crm(400, "PAGINATION_LIMIT_EXCEEDED", "cannot fetch more than 100000 records", json!({"limit": TOKEN_LIMIT})));
+        return Err(ApiError::crm(
+            400,
+            "PAGINATION_LIMIT_EXCEEDED",
+            "cannot fetch more than 100000 records",
+            json!({"limit": TOKEN_LIMIT}),
+        ));
     }
-    let limit = if token.is_some() { per_page.min(TOKEN_LIMIT - offset) } else { per_page.min(DISCRETE_LIMIT - offset) };
+    let limit = if token.is_some() {
+        per_page.min(TOKEN_LIMIT - offset)
+    } else {
+        per_page.min(DISCRETE_LIMIT - offset)
+    };
     let filter = Filter { ims, criteria, ids };
     let skip = if token.is_some() { 0 } else { offset };
 
     let body = app.read(|st| {
         let store = st.crm.module(def);
-        let mut it = store.keys(sort, desc, after).filter_map(|(_, id)| store.records.get(&id)).filter(|r| filter.accepts(def, r)).skip(skip);
+        let mut it = store
+            .keys(sort, desc, after)
+            .filter_map(|(_, id)| store.records.get(&id))
+            .filter(|r| filter.accepts(def, r))
+            .skip(skip);
         let mut page_recs: Vec<&CrmRecord> = Vec::with_capacity(limit);
         for r in it.by_ref() {
             page_recs.push(r);
@@ -234,11 +336,23 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
             return None;
         }
         let more = it.next().is_some();
-        let data: Vec<Value> = page_recs.iter().map(|r| render(&st.crm, def, r, fields.as_deref())).collect();
+        let data: Vec<Value> = page_recs
+            .iter()
+            .map(|r| render(&st.crm, def, r, fields.as_deref()))
+            .collect();
         let count = data.len();
         let last = ModuleStore::key_of(page_recs[count - 1], sort);
         let next = more.then(|| {
-            PageToken { sort, desc, ims, filter_hash, after: last, offset: offset + count, expiry: now + PAGE_TOKEN_TTL_MS }.encode()
+            PageToken {
+                sort,
+                desc,
+                ims,
+                filter_hash,
+                after: last,
+                offset: offset + count,
+                expiry: now + PAGE_TOKEN_TTL_MS,
+            }
+            .encode()
         });
         let mut info = json!({
             "per_page": per_page,
@@ -252,7 +366,8 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
             info["sort_by"] = json!(sort.name());
             info["sort_order"] = json!(if desc { "desc" } else { "asc" });
             info["next_page_token"] = json!(next);
-            info["previous_page_token"] = json!(token.as_ref().map(|_| q.get("page_token").cloned()).flatten());
+            info["previous_page_token"] =
+                json!(token.as_ref().and_then(|_| q.get("page_token").cloned()));
             info["page_token_expiry"] = match &next {
                 Some(_) => json!(clock::fmt_crm(now + PAGE_TOKEN_TTL_MS)),
                 None => Value::Null,
@@ -268,13 +383,33 @@ pub async fn list(State(app): State<AppRef>, Path((ver, module_name)): Path<(Str
 }
 
 /// `GET /crm/{v}/{module}/{id}`.
-pub async fn get_one(State(app): State<AppRef>, Path((ver, module_name, id)): Path<(String, String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn get_one(
+    State(app): State<AppRef>,
+    Path((ver, module_name, id)): Path<(String, String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
-    let fields: Option<Vec<String>> = q.get("fields").map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
-    let id: u64 = id.parse().map_err(|_| ApiError::crm(400, "INVALID_DATA", "the id given seems to be invalid", json!({"resource_path_index": 1})))?;
-    let body = app.read(|st| st.crm.module(def).records.get(&id).map(|r| render(&st.crm, def, r, fields.as_deref())));
+    let fields: Option<Vec<String>> = q
+        .get("fields")
+        .map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::crm(
+            400,
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            json!({"resource_path_index": 1}),
+        )
+    })?;
+    let body = app.read(|st| {
+        st.crm
+            .module(def)
+            .records
+            .get(&id)
+            .map(|r| render(&st.crm, def, r, fields.as_deref()))
+    });
     match body {
         Some(r) => Ok(reply(200, json!({"data": [r]}), &permit)),
         None => Err(ApiError::empty(204)),
@@ -283,24 +418,58 @@ pub async fn get_one(State(app): State<AppRef>, Path((ver, module_name, id)): Pa
 
 /// The parsed body of a write: `{"data":[…], "duplicate_check_fields":[…]}`.
 fn write_body(body: &Bytes) -> Result<(Vec<Value>, Option<Vec<String>>), ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| ApiError::crm(400, "INVALID_DATA", "body", json!({})))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::crm(400, "INVALID_DATA", "body", json!({})))?;
     let data = match v.get("data") {
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(ApiError::crm(400, "INVALID_DATA", "invalid data", json!({"api_name": "data", "expected_data_type": "jsonarray"}))),
+        Some(_) => {
+            return Err(ApiError::crm(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                json!({"api_name": "data", "expected_data_type": "jsonarray"}),
+            ));
+        }
         None => return Err(param_missing("data")),
     };
     if data.is_empty() {
-        return Err(ApiError::crm(400, "INVALID_DATA", "invalid data", json!({"api_name": "data"})));
+        return Err(ApiError::crm(
+            400,
+            "INVALID_DATA",
+            "invalid data",
+            json!({"api_name": "data"}),
+        ));
     }
     if data.len() > 100 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "Limit exceeded", json!({"api_name": "data", "limit": 100})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "Limit exceeded",
+            json!({"api_name": "data", "limit": 100}),
+        ));
     }
-    let dup = v.get("duplicate_check_fields").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
+    let dup = v
+        .get("duplicate_check_fields")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        });
     Ok((data, dup))
 }
 
 /// Apply a batch write and build the per-record response.
-pub fn write_batch(app: &App, def: &'static ModuleDef, mode: WriteMode, data: &[Value], dup: Option<Vec<String>>, path_id: Option<u64>, user: &str) -> (u16, Value) {
+pub fn write_batch(
+    app: &App,
+    def: &'static ModuleDef,
+    mode: WriteMode,
+    data: &[Value],
+    dup: Option<Vec<String>>,
+    path_id: Option<u64>,
+    user: &str,
+) -> (u16, Value) {
     let now = app.now();
     let (oks, entries) = app.mutate(|st, events| {
         let mut ids = std::mem::take(&mut st.next_crm_id);
@@ -311,7 +480,15 @@ pub fn write_batch(app: &App, def: &'static ModuleDef, mode: WriteMode, data: &[
         let mut entries = Vec::with_capacity(data.len());
         let mut oks = 0;
         {
-            let mut cx = WriteCtx { now, user, mode, duplicate_check_fields: dup.clone(), path_id, events, next_id: &mut next };
+            let mut cx = WriteCtx {
+                now,
+                user,
+                mode,
+                duplicate_check_fields: dup.clone(),
+                path_id,
+                events,
+                next_id: &mut next,
+            };
             for (i, item) in data.iter().enumerate() {
                 let out = super::write_one(&mut st.crm, def, i, item, &mut cx);
                 oks += out.status_ok as usize;
@@ -332,7 +509,12 @@ pub fn write_batch(app: &App, def: &'static ModuleDef, mode: WriteMode, data: &[
 }
 
 /// `POST /crm/{v}/{module}`.
-pub async fn create(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -342,7 +524,12 @@ pub async fn create(State(app): State<AppRef>, Path((ver, module_name)): Path<(S
 }
 
 /// `PUT /crm/{v}/{module}`.
-pub async fn update_many(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update_many(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -352,18 +539,43 @@ pub async fn update_many(State(app): State<AppRef>, Path((ver, module_name)): Pa
 }
 
 /// `PUT /crm/{v}/{module}/{id}`.
-pub async fn update_one(State(app): State<AppRef>, Path((ver, module_name, id)): Path<(String, String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update_one(
+    State(app): State<AppRef>,
+    Path((ver, module_name, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
     let (data, _) = write_body(&body)?;
-    let id: u64 = id.parse().map_err(|_| ApiError::crm(400, "INVALID_DATA", "the id given seems to be invalid", json!({"resource_path_index": 1})))?;
-    let (status, body) = write_batch(&app, def, WriteMode::Update, &data[..1], None, Some(id), API_USER_ID);
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::crm(
+            400,
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            json!({"resource_path_index": 1}),
+        )
+    })?;
+    let (status, body) = write_batch(
+        &app,
+        def,
+        WriteMode::Update,
+        &data[..1],
+        None,
+        Some(id),
+        API_USER_ID,
+    );
     Ok(reply(status, body, &permit))
 }
 
 /// `POST /crm/{v}/{module}/upsert`.
-pub async fn upsert(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn upsert(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -371,7 +583,12 @@ pub async fn upsert(State(app): State<AppRef>, Path((ver, module_name)): Path<(S
     if let Some(fields) = &dup {
         for f in fields {
             if def.field(f).is_none() {
-                return Err(ApiError::crm(400, "INVALID_DATA", "invalid data", json!({"api_name": "duplicate_check_fields", "field": f})));
+                return Err(ApiError::crm(
+                    400,
+                    "INVALID_DATA",
+                    "invalid data",
+                    json!({"api_name": "duplicate_check_fields", "field": f}),
+                ));
             }
         }
     }
@@ -382,7 +599,11 @@ pub async fn upsert(State(app): State<AppRef>, Path((ver, module_name)): Path<(S
 /// Delete records by id, as `user`.
 pub fn delete_ids(app: &App, def: &'static ModuleDef, ids: &[String], user: &str) -> (u16, Value) {
     let now = app.now();
-    let outs = app.mutate(|st, events| ids.iter().map(|id| super::delete_one(&mut st.crm, def, id.trim(), now, user, events)).collect::<Vec<_>>());
+    let outs = app.mutate(|st, events| {
+        ids.iter()
+            .map(|id| super::delete_one(&mut st.crm, def, id.trim(), now, user, events))
+            .collect::<Vec<_>>()
+    });
     let oks = outs.iter().filter(|o| o.status_ok).count();
     let status = if oks == outs.len() {
         200
@@ -391,27 +612,52 @@ pub fn delete_ids(app: &App, def: &'static ModuleDef, ids: &[String], user: &str
     } else {
         207
     };
-    (status, json!({"data": outs.into_iter().map(|o| o.entry).collect::<Vec<_>>()}))
+    (
+        status,
+        json!({"data": outs.into_iter().map(|o| o.entry).collect::<Vec<_>>()}),
+    )
 }
 
 /// `DELETE /crm/{v}/{module}?ids=a,b`.
-pub async fn delete_many(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn delete_many(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
-    let ids: Vec<String> = q.get("ids").map(|s| s.split(',').map(String::from).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let ids: Vec<String> = q
+        .get("ids")
+        .map(|s| {
+            s.split(',')
+                .map(String::from)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     if ids.is_empty() {
         return Err(param_missing("ids"));
     }
     if ids.len() > 100 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "Limit exceeded", json!({"param_name": "ids", "limit": 100})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "Limit exceeded",
+            json!({"param_name": "ids", "limit": 100}),
+        ));
     }
     let (status, body) = delete_ids(&app, def, &ids, API_USER_ID);
     Ok(reply(status, body, &permit))
 }
 
 /// `DELETE /crm/{v}/{module}/{id}`.
-pub async fn delete_path(State(app): State<AppRef>, Path((ver, module_name, id)): Path<(String, String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn delete_path(
+    State(app): State<AppRef>,
+    Path((ver, module_name, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -420,7 +666,12 @@ pub async fn delete_path(State(app): State<AppRef>, Path((ver, module_name, id))
 }
 
 /// `GET /crm/{v}/{module}/deleted`.
-pub async fn deleted(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn deleted(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -472,16 +723,28 @@ pub async fn deleted(State(app): State<AppRef>, Path((ver, module_name)): Path<(
 }
 
 /// `GET /crm/{v}/{module}/search`.
-pub async fn search(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn search(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
     let per_page = int_param(&q, "per_page", 200, 1)?.min(200);
     let page = int_param(&q, "page", 1, 1)?;
     if page * per_page > DISCRETE_LIMIT && (page - 1) * per_page >= DISCRETE_LIMIT {
-        return Err(ApiError::crm(400, "LIMIT_REACHED", "search results exceeds 2000 records", json!({"limit": DISCRETE_LIMIT})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_REACHED",
+            "search results exceeds 2000 records",
+            json!({"limit": DISCRETE_LIMIT}),
+        ));
     }
-    let fields: Option<Vec<String>> = q.get("fields").map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
+    let fields: Option<Vec<String>> = q
+        .get("fields")
+        .map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
     let text = |k: &str| q.get(k).filter(|s| !s.trim().is_empty()).cloned();
     // Priority: criteria > email > phone > word.
     enum Kind {
@@ -533,7 +796,12 @@ pub async fn search(State(app): State<AppRef>, Path((ver, module_name)): Path<(S
 }
 
 /// `GET /crm/{v}/{module}/actions/count`.
-pub async fn count(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn count(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
@@ -545,51 +813,107 @@ pub async fn count(State(app): State<AppRef>, Path((ver, module_name)): Path<(St
         let store = st.crm.module(def);
         match &criteria {
             None => store.records.len(),
-            Some(c) => store.records.values().filter(|r| search::matches(c, def, r)).count(),
+            Some(c) => store
+                .records
+                .values()
+                .filter(|r| search::matches(c, def, r))
+                .count(),
         }
     });
     Ok(reply(200, json!({"count": n}), &permit))
 }
 
 /// `GET /crm/{v}/settings/modules`.
-pub async fn settings_modules(State(app): State<AppRef>, Path(ver): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn settings_modules(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
-    let mods: Vec<Value> = defs().iter().map(|m| metadata::module_json(m, false)).collect();
+    let mods: Vec<Value> = defs()
+        .iter()
+        .map(|m| metadata::module_json(m, false))
+        .collect();
     Ok(reply(200, json!({"modules": mods}), &permit))
 }
 
 /// `GET /crm/{v}/settings/modules/{module}`.
-pub async fn settings_module(State(app): State<AppRef>, Path((ver, module_name)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn settings_module(
+    State(app): State<AppRef>,
+    Path((ver, module_name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let def = module(&module_name)?;
-    Ok(reply(200, json!({"modules": [metadata::module_json(def, true)]}), &permit))
+    Ok(reply(
+        200,
+        json!({"modules": [metadata::module_json(def, true)]}),
+        &permit,
+    ))
 }
 
 /// `GET /crm/{v}/settings/fields?module=X`.
-pub async fn settings_fields(State(app): State<AppRef>, Path(ver): Path<String>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn settings_fields(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let name = q.get("module").ok_or_else(|| param_missing("module"))?;
-    let def = def(name).ok_or_else(|| ApiError::crm(400, "INVALID_MODULE", "the module name given seems to be invalid", json!({"param_name": "module"})))?;
-    let fields: Vec<Value> = def.fields.iter().enumerate().map(|(i, f)| metadata::field_json(def, i, f)).collect();
+    let def = def(name).ok_or_else(|| {
+        ApiError::crm(
+            400,
+            "INVALID_MODULE",
+            "the module name given seems to be invalid",
+            json!({"param_name": "module"}),
+        )
+    })?;
+    let fields: Vec<Value> = def
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| metadata::field_json(def, i, f))
+        .collect();
     Ok(reply(200, json!({"fields": fields}), &permit))
 }
 
 /// `GET /crm/{v}/settings/custom_views?module=X`.
-pub async fn settings_custom_views(State(app): State<AppRef>, Path(ver): Path<String>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn settings_custom_views(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     let name = q.get("module").ok_or_else(|| param_missing("module"))?;
-    let def = def(name).ok_or_else(|| ApiError::crm(400, "INVALID_MODULE", "the module name given seems to be invalid", json!({"param_name": "module"})))?;
+    let def = def(name).ok_or_else(|| {
+        ApiError::crm(
+            400,
+            "INVALID_MODULE",
+            "the module name given seems to be invalid",
+            json!({"param_name": "module"}),
+        )
+    })?;
     let views = metadata::custom_views(def);
     let count = views.len();
-    Ok(reply(200, json!({"custom_views": views, "info": {"per_page": 200, "default": views[0]["id"], "count": count, "page": 1, "more_records": false, "translation": {"public_views": "Public Views", "other_users_views": "Other Users' Views", "shared_with_me": "Views shared with me", "created_by_me": "Created by me"}}}), &permit))
+    Ok(reply(
+        200,
+        json!({"custom_views": views, "info": {"per_page": 200, "default": views[0]["id"], "count": count, "page": 1, "more_records": false, "translation": {"public_views": "Public Views", "other_users_views": "Other Users' Views", "shared_with_me": "Views shared with me", "created_by_me": "Created by me"}}}),
+        &permit,
+    ))
 }
 
 /// `GET /crm/{v}/org`.
-pub async fn org(State(app): State<AppRef>, Path(ver): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn org(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
     Ok(reply(
@@ -615,25 +939,43 @@ pub async fn org(State(app): State<AppRef>, Path(ver): Path<String>, headers: He
 }
 
 /// `GET /crm/{v}/users`.
-pub async fn users(State(app): State<AppRef>, Path(ver): Path<String>, Query(q): Q, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn users(
+    State(app): State<AppRef>,
+    Path(ver): Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
-    let mut users: Vec<Value> = metadata::users().into_iter().map(|mut u| {
-        let name = u["name"].as_str().unwrap_or("").to_string();
-        let (first, last) = name.rsplit_once(' ').unwrap_or(("", name.as_str()));
-        u.insert("first_name".into(), json!(first));
-        u.insert("last_name".into(), json!(last));
-        u.insert("full_name".into(), json!(name));
-        u.insert("status".into(), json!("active"));
-        u.insert("role".into(), json!({"name": "CEO", "id": "5725767000000026005"}));
-        u.insert("profile".into(), json!({"name": "Administrator", "id": "5725767000000026011"}));
-        Value::Object(u)
-    }).collect();
+    let mut users: Vec<Value> = metadata::users()
+        .into_iter()
+        .map(|mut u| {
+            let name = u["name"].as_str().unwrap_or("").to_string();
+            let (first, last) = name.rsplit_once(' ').unwrap_or(("", name.as_str()));
+            u.insert("first_name".into(), json!(first));
+            u.insert("last_name".into(), json!(last));
+            u.insert("full_name".into(), json!(name));
+            u.insert("status".into(), json!("active"));
+            u.insert(
+                "role".into(),
+                json!({"name": "CEO", "id": "5725767000000026005"}),
+            );
+            u.insert(
+                "profile".into(),
+                json!({"name": "Administrator", "id": "5725767000000026011"}),
+            );
+            Value::Object(u)
+        })
+        .collect();
     if q.get("type").map(String::as_str) == Some("CurrentUser") {
         users.truncate(1);
     }
     let n = users.len();
-    Ok(reply(200, json!({"users": users, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}), &permit))
+    Ok(reply(
+        200,
+        json!({"users": users, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}),
+        &permit,
+    ))
 }
 
 #[cfg(test)]
@@ -642,7 +984,15 @@ mod tests {
 
     #[test]
     fn page_token_round_trip() {
-        let t = PageToken { sort: SortBy::ModifiedTime, desc: false, ims: Some(1_700_000_000_000), filter_hash: 0xdead_beef_1234_5678, after: (1_700_000_000_123, 5_725_767_000_001_000_001), offset: 99_800, expiry: 1_800_000_000_000 };
+        let t = PageToken {
+            sort: SortBy::ModifiedTime,
+            desc: false,
+            ims: Some(1_700_000_000_000),
+            filter_hash: 0xdead_beef_1234_5678,
+            after: (1_700_000_000_123, 5_725_767_000_001_000_001),
+            offset: 99_800,
+            expiry: 1_800_000_000_000,
+        };
         let s = t.encode();
         assert!(s.len() <= 96, "{}", s.len());
         assert_eq!(PageToken::decode(&s), Some(t));

@@ -12,7 +12,11 @@ use crate::error::ApiError;
 /// A parsed criteria expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Criteria {
-    Cond { field: String, op: Op, values: Vec<String> },
+    Cond {
+        field: String,
+        op: Op,
+        values: Vec<String>,
+    },
     And(Vec<Criteria>),
     Or(Vec<Criteria>),
 }
@@ -51,7 +55,12 @@ impl Op {
 }
 
 fn invalid_query(reason: &str) -> ApiError {
-    ApiError::crm(400, "INVALID_QUERY", "Invalid query formed", json!({"reason": reason}))
+    ApiError::crm(
+        400,
+        "INVALID_QUERY",
+        "Invalid query formed",
+        json!({"reason": reason}),
+    )
 }
 
 struct Parser<'a> {
@@ -85,11 +94,19 @@ impl Parser<'_> {
             let next = self.group()?;
             if word == 2 {
                 let done = std::mem::take(&mut ands);
-                ors.push(if done.len() == 1 { done.into_iter().next().unwrap() } else { Criteria::And(done) });
+                ors.push(if done.len() == 1 {
+                    done.into_iter().next().unwrap()
+                } else {
+                    Criteria::And(done)
+                });
             }
             ands.push(next);
         }
-        let last = if ands.len() == 1 { ands.pop().unwrap() } else { Criteria::And(ands) };
+        let last = if ands.len() == 1 {
+            ands.pop().unwrap()
+        } else {
+            Criteria::And(ands)
+        };
         if ors.is_empty() {
             Ok(last)
         } else {
@@ -171,34 +188,59 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
 fn cond(raw: &str) -> Result<Criteria, ApiError> {
     let mut it = raw.splitn(3, ':');
     let field = it.next().unwrap_or("").trim().to_string();
-    let op_s = it.next().ok_or_else(|| invalid_query("operator missing"))?.trim();
+    let op_s = it
+        .next()
+        .ok_or_else(|| invalid_query("operator missing"))?
+        .trim();
     let value = it.next().ok_or_else(|| invalid_query("value missing"))?;
     let op = Op::parse(op_s).ok_or_else(|| {
-        ApiError::crm(400, "INVALID_QUERY", "Invalid query formed", json!({"reason": "invalid operator found", "api_name": field, "operator": op_s}))
+        ApiError::crm(
+            400,
+            "INVALID_QUERY",
+            "Invalid query formed",
+            json!({"reason": "invalid operator found", "api_name": field, "operator": op_s}),
+        )
     })?;
     let values: Vec<String> = match op {
-        Op::In | Op::NotIn | Op::Between => split_unescaped(value, ',').iter().map(|v| unescape(v.trim())).collect(),
+        Op::In | Op::NotIn | Op::Between => split_unescaped(value, ',')
+            .iter()
+            .map(|v| unescape(v.trim()))
+            .collect(),
         _ => vec![unescape(value)],
     };
     if op == Op::Between && values.len() != 2 {
         return Err(invalid_query("between needs two values"));
     }
     if values.len() > 100 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "the number of values exceeds the limit", json!({"api_name": field, "limit": 100})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "the number of values exceeds the limit",
+            json!({"api_name": field, "limit": 100}),
+        ));
     }
     Ok(Criteria::Cond { field, op, values })
 }
 
 /// Parse a criteria string.
 pub fn parse(s: &str) -> Result<Criteria, ApiError> {
-    let mut p = Parser { s: s.trim().as_bytes(), i: 0, conds: 0 };
+    let mut p = Parser {
+        s: s.trim().as_bytes(),
+        i: 0,
+        conds: 0,
+    };
     let e = p.expr()?;
     p.ws();
     if p.i != p.s.len() {
         return Err(invalid_query("unexpected text after criteria"));
     }
     if p.conds > 10 {
-        return Err(ApiError::crm(400, "LIMIT_EXCEEDED", "criteria limit exceeded", json!({"limit": 10})));
+        return Err(ApiError::crm(
+            400,
+            "LIMIT_EXCEEDED",
+            "criteria limit exceeded",
+            json!({"limit": 10}),
+        ));
     }
     Ok(e)
 }
@@ -213,10 +255,19 @@ pub fn validate(c: &Criteria, def: &ModuleDef) -> Result<(), ApiError> {
                 return Ok(());
             }
             let Some(fd) = def.field(base) else {
-                return Err(ApiError::crm(400, "INVALID_QUERY", "Invalid query formed", json!({"reason": "invalid field found", "api_name": field})));
+                return Err(ApiError::crm(
+                    400,
+                    "INVALID_QUERY",
+                    "Invalid query formed",
+                    json!({"reason": "invalid field found", "api_name": field}),
+                ));
             };
-            let ordered = matches!(op, Op::GreaterThan | Op::GreaterEqual | Op::LessThan | Op::LessEqual | Op::Between);
-            let comparable = fd.data_type.is_numeric() || matches!(fd.data_type, DataType::Date | DataType::DateTime);
+            let ordered = matches!(
+                op,
+                Op::GreaterThan | Op::GreaterEqual | Op::LessThan | Op::LessEqual | Op::Between
+            );
+            let comparable = fd.data_type.is_numeric()
+                || matches!(fd.data_type, DataType::Date | DataType::DateTime);
             if ordered && !comparable {
                 return Err(ApiError::crm(
                     400,
@@ -240,13 +291,26 @@ enum Key {
 fn key_of(dt: Option<DataType>, v: &Value) -> Option<Key> {
     match (dt, v) {
         (_, Value::Null) => None,
-        (Some(DataType::Date), Value::String(s)) => clock::parse_date(s).map(|d| Key::Num(d as f64)),
-        (Some(DataType::DateTime), Value::String(s)) => clock::parse_datetime(s).map(|d| Key::Num((d / 1000) as f64)),
+        (Some(DataType::Date), Value::String(s)) => {
+            clock::parse_date(s).map(|d| Key::Num(d as f64))
+        }
+        (Some(DataType::DateTime), Value::String(s)) => {
+            clock::parse_datetime(s).map(|d| Key::Num((d / 1000) as f64))
+        }
         (_, Value::Number(n)) => n.as_f64().map(Key::Num),
         (_, Value::Bool(b)) => Some(Key::Text(b.to_string())),
         (_, Value::String(s)) => Some(Key::Text(s.to_lowercase())),
-        (_, Value::Array(a)) => Some(Key::Text(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";").to_lowercase())),
-        (_, Value::Object(o)) => o.get("id").and_then(Value::as_str).map(|s| Key::Text(s.to_lowercase())),
+        (_, Value::Array(a)) => Some(Key::Text(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(";")
+                .to_lowercase(),
+        )),
+        (_, Value::Object(o)) => o
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|s| Key::Text(s.to_lowercase())),
     }
 }
 
@@ -265,19 +329,30 @@ pub fn matches(c: &Criteria, def: &ModuleDef, r: &CrmRecord) -> bool {
         Criteria::And(v) => v.iter().all(|c| matches(c, def, r)),
         Criteria::Or(v) => v.iter().any(|c| matches(c, def, r)),
         Criteria::Cond { field, op, values } => {
-            let (base, sub) = field.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((field.as_str(), None));
+            let (base, sub) = field
+                .split_once('.')
+                .map(|(a, b)| (a, Some(b)))
+                .unwrap_or((field.as_str(), None));
             let (dt, stored) = if base == "id" {
                 (Some(DataType::BigInt), json!(r.id as f64))
             } else {
                 let fd = def.field(base);
                 let v = r.data.get(base).cloned().unwrap_or(Value::Null);
                 match (fd.map(|f| f.data_type), sub, &v) {
-                    (Some(DataType::Lookup | DataType::OwnerLookup), Some(sub), Value::Object(o)) => (None, o.get(sub).cloned().unwrap_or(Value::Null)),
+                    (
+                        Some(DataType::Lookup | DataType::OwnerLookup),
+                        Some(sub),
+                        Value::Object(o),
+                    ) => (None, o.get(sub).cloned().unwrap_or(Value::Null)),
                     (Some(DataType::Lookup | DataType::OwnerLookup), None, Value::Object(o)) => {
                         // A lookup matches on its id or its name.
                         let id = o.get("id").cloned().unwrap_or(Value::Null);
                         let name = o.get("name").cloned().unwrap_or(Value::Null);
-                        let hit = |v: &Value| values.iter().any(|x| key_of(None, v) == key_of_text(None, x));
+                        let hit = |v: &Value| {
+                            values
+                                .iter()
+                                .any(|x| key_of(None, v) == key_of_text(None, x))
+                        };
                         let any = hit(&id) || hit(&name);
                         return match op {
                             Op::NotEqual | Op::NotIn => !any,
@@ -298,8 +373,8 @@ pub fn matches(c: &Criteria, def: &ModuleDef, r: &CrmRecord) -> bool {
             }
             let targets: Vec<Option<Key>> = values.iter().map(|v| key_of_text(dt, v)).collect();
             match op {
-                Op::Equals | Op::In => k.is_some() && targets.iter().any(|t| *t == k),
-                Op::NotEqual | Op::NotIn => !targets.iter().any(|t| *t == k),
+                Op::Equals | Op::In => k.is_some() && targets.contains(&k),
+                Op::NotEqual | Op::NotIn => !targets.contains(&k),
                 Op::StartsWith => match (&k, &targets[0]) {
                     (Some(Key::Text(a)), Some(Key::Text(b))) => a.starts_with(b.as_str()),
                     _ => false,
@@ -308,7 +383,13 @@ pub fn matches(c: &Criteria, def: &ModuleDef, r: &CrmRecord) -> bool {
                 Op::GreaterEqual => k.is_some() && targets[0].is_some() && k >= targets[0],
                 Op::LessThan => k.is_some() && targets[0].is_some() && k < targets[0],
                 Op::LessEqual => k.is_some() && targets[0].is_some() && k <= targets[0],
-                Op::Between => k.is_some() && targets[0].is_some() && targets[1].is_some() && k >= targets[0] && k <= targets[1],
+                Op::Between => {
+                    k.is_some()
+                        && targets[0].is_some()
+                        && targets[1].is_some()
+                        && k >= targets[0]
+                        && k <= targets[1]
+                }
             }
         }
     }
@@ -325,7 +406,14 @@ mod tests {
             Criteria::Or(v) => {
                 assert_eq!(v.len(), 2);
                 match &v[0] {
-                    Criteria::And(a) => assert_eq!(a[1], Criteria::Cond { field: "Company".into(), op: Op::StartsWith, values: vec!["Zoho, Inc)".into()] }),
+                    Criteria::And(a) => assert_eq!(
+                        a[1],
+                        Criteria::Cond {
+                            field: "Company".into(),
+                            op: Op::StartsWith,
+                            values: vec!["Zoho, Inc)".into()]
+                        }
+                    ),
                     other => panic!("{other:?}"),
                 }
                 match &v[1] {

@@ -4,8 +4,8 @@
 
 pub mod ops;
 pub mod routes;
-pub mod spec;
 pub mod seed;
+pub mod spec;
 
 use std::collections::BTreeMap;
 
@@ -54,7 +54,12 @@ impl Org {
             Org::new(Product::Invoice, "20234695", "Sandbox Invoice Inc", "USD"),
             Org::new(Product::Invoice, "20234696", "Sandbox Invoice Ltd", "GBP"),
             Org::new(Product::Billing, "30234695", "Sandbox Billing Inc", "USD"),
-            Org::new(Product::Billing, "30234696", "Sandbox Billing Pvt Ltd", "INR"),
+            Org::new(
+                Product::Billing,
+                "30234696",
+                "Sandbox Billing Pvt Ltd",
+                "INR",
+            ),
         ]
     }
 }
@@ -96,9 +101,13 @@ pub fn org_key(product: Product, org: &str) -> String {
 
 impl FinanceState {
     pub fn new(orgs: Vec<Org>) -> Self {
-        let mut s = FinanceState { orgs, data: BTreeMap::new() };
+        let mut s = FinanceState {
+            orgs,
+            data: BTreeMap::new(),
+        };
         for o in s.orgs.clone() {
-            s.data.insert(org_key(o.product, &o.organization_id), OrgData::default());
+            s.data
+                .insert(org_key(o.product, &o.organization_id), OrgData::default());
         }
         s
     }
@@ -106,7 +115,9 @@ impl FinanceState {
     pub fn rebuild(&mut self) {}
 
     pub fn org(&self, product: Product, id: &str) -> Option<&Org> {
-        self.orgs.iter().find(|o| o.product == product && o.organization_id == id)
+        self.orgs
+            .iter()
+            .find(|o| o.product == product && o.organization_id == id)
     }
 
     pub fn orgs_of(&self, product: Product) -> impl Iterator<Item = &Org> {

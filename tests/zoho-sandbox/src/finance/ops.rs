@@ -103,7 +103,8 @@ pub fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         return Ok(Map::new());
     }
     let mut v: Value = if trimmed.starts_with(b"{") {
-        serde_json::from_slice(trimmed).map_err(|_| ApiError::finance(400, 4, "Invalid value passed for JSONString"))?
+        serde_json::from_slice(trimmed)
+            .map_err(|_| ApiError::finance(400, 4, "Invalid value passed for JSONString"))?
     } else {
         let s = std::str::from_utf8(trimmed).map_err(|_| ApiError::invalid_value("JSONString"))?;
         let json = s
@@ -122,11 +123,21 @@ pub fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 fn table<'a>(st: &'a mut State, product: Product, org: &str, spec: &Spec) -> &'a mut Table {
-    st.finance.data.entry(org_key(product, org)).or_default().tables.entry(spec.table.to_string()).or_default()
+    st.finance
+        .data
+        .entry(org_key(product, org))
+        .or_default()
+        .tables
+        .entry(spec.table.to_string())
+        .or_default()
 }
 
 fn table_ref<'a>(st: &'a State, product: Product, org: &str, spec: &Spec) -> Option<&'a Table> {
-    st.finance.data.get(&org_key(product, org))?.tables.get(spec.table)
+    st.finance
+        .data
+        .get(&org_key(product, org))?
+        .tables
+        .get(spec.table)
 }
 
 fn parse_id(s: &str, spec: &Spec) -> Result<u64, ApiError> {
@@ -134,7 +145,9 @@ fn parse_id(s: &str, spec: &Spec) -> Result<u64, ApiError> {
 }
 
 fn get_row<'a>(st: &'a State, cx: &Ctx, spec: &Spec, id: u64) -> Result<&'a Row, ApiError> {
-    table_ref(st, cx.product, &cx.org.organization_id, spec).and_then(|t| t.rows.get(&id)).ok_or_else(|| ApiError::not_found(spec.entity))
+    table_ref(st, cx.product, &cx.org.organization_id, spec)
+        .and_then(|t| t.rows.get(&id))
+        .ok_or_else(|| ApiError::not_found(spec.entity))
 }
 
 // ---------------------------------------------------------------------------
@@ -196,10 +209,21 @@ pub fn render(spec: &Spec, row: &Row, today: &str, detail: bool) -> Value {
             let primary = d
                 .get("contact_persons")
                 .and_then(Value::as_array)
-                .and_then(|a| a.iter().find(|p| p["is_primary_contact"] == true).or_else(|| a.first()))
+                .and_then(|a| {
+                    a.iter()
+                        .find(|p| p["is_primary_contact"] == true)
+                        .or_else(|| a.first())
+                })
                 .cloned();
             for k in ["first_name", "last_name", "email", "phone", "mobile"] {
-                d.insert(k.into(), primary.as_ref().and_then(|p| p.get(k)).cloned().unwrap_or(json!("")));
+                d.insert(
+                    k.into(),
+                    primary
+                        .as_ref()
+                        .and_then(|p| p.get(k))
+                        .cloned()
+                        .unwrap_or(json!("")),
+                );
             }
         }
         for k in DETAIL_ONLY {
@@ -212,8 +236,16 @@ pub fn render(spec: &Spec, row: &Row, today: &str, detail: bool) -> Value {
 // ---------------------------------------------------------------------------
 // Writes
 
-fn custom_field_input(spec: &Spec, data: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<(), ApiError> {
-    let mut hash = data.get("custom_field_hash").and_then(Value::as_object).cloned().unwrap_or_default();
+fn custom_field_input(
+    spec: &Spec,
+    data: &mut Map<String, Value>,
+    input: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let mut hash = data
+        .get("custom_field_hash")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut touched = false;
     if let Some(list) = input.get("custom_fields") {
         let Some(list) = list.as_array() else {
@@ -229,7 +261,10 @@ fn custom_field_input(spec: &Spec, data: &mut Map<String, Value>, input: &Map<St
             let Some(def) = def else {
                 return Err(ApiError::invalid_value("custom_fields"));
             };
-            hash.insert(def.api_name.into(), cf.get("value").cloned().unwrap_or(Value::Null));
+            hash.insert(
+                def.api_name.into(),
+                cf.get("value").cloned().unwrap_or(Value::Null),
+            );
             touched = true;
         }
     }
@@ -271,7 +306,9 @@ fn custom_field_input(spec: &Spec, data: &mut Map<String, Value>, input: &Map<St
 }
 
 fn cf_value<'a>(data: &'a Map<String, Value>, api_name: &str) -> Option<&'a Value> {
-    data.get("custom_field_hash").and_then(|h| h.get(api_name)).filter(|v| !v.is_null() && *v != "")
+    data.get("custom_field_hash")
+        .and_then(|h| h.get(api_name))
+        .filter(|v| !v.is_null() && *v != "")
 }
 
 /// Keys a client may not set directly.
@@ -305,26 +342,48 @@ fn read_only(spec: &Spec, k: &str) -> bool {
         )
 }
 
-fn line_totals(spec: &Spec, st: &State, cx: &Ctx, data: &mut Map<String, Value>, input_lines: Option<&Value>, next_id: &mut dyn FnMut() -> u64) -> Result<(), ApiError> {
+fn line_totals(
+    spec: &Spec,
+    st: &State,
+    cx: &Ctx,
+    data: &mut Map<String, Value>,
+    input_lines: Option<&Value>,
+    next_id: &mut dyn FnMut() -> u64,
+) -> Result<(), ApiError> {
     let lf = spec.lines_field.unwrap_or("line_items");
     if let Some(lines) = input_lines {
         let Some(arr) = lines.as_array().filter(|a| !a.is_empty()) else {
             return Err(ApiError::invalid_value(lf));
         };
         let items_spec = spec::spec(cx.product, Kind::Items);
-        let old: Vec<Value> = data.get(lf).and_then(Value::as_array).cloned().unwrap_or_default();
+        let old: Vec<Value> = data
+            .get(lf)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut out = Vec::new();
         for (i, line) in arr.iter().enumerate() {
             let Some(l) = line.as_object() else {
                 return Err(ApiError::invalid_value(lf));
             };
             let mut l = l.clone();
-            if let Some(item_id) = l.get("item_id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                let item = item_id.parse::<u64>().ok().and_then(|id| table_ref(st, cx.product, &cx.org.organization_id, &items_spec).and_then(|t| t.rows.get(&id)));
+            if let Some(item_id) = l
+                .get("item_id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                let item = item_id.parse::<u64>().ok().and_then(|id| {
+                    table_ref(st, cx.product, &cx.org.organization_id, &items_spec)
+                        .and_then(|t| t.rows.get(&id))
+                });
                 let Some(item) = item else {
                     return Err(ApiError::not_found("Item"));
                 };
-                for (k, from) in [("name", "name"), ("description", "description"), ("unit", "unit")] {
+                for (k, from) in [
+                    ("name", "name"),
+                    ("description", "description"),
+                    ("unit", "unit"),
+                ] {
                     if !l.contains_key(k)
                         && let Some(v) = item.data.get(from)
                     {
@@ -338,19 +397,32 @@ fn line_totals(spec: &Spec, st: &State, cx: &Ctx, data: &mut Map<String, Value>,
                 }
             }
             if text(&l, "name").is_empty() && text(&l, "description").is_empty() {
-                return Err(ApiError::finance(400, 4, format!("Invalid value passed for {lf}[{i}].name")));
+                return Err(ApiError::finance(
+                    400,
+                    4,
+                    format!("Invalid value passed for {lf}[{i}].name"),
+                ));
             }
             let rate = num(l.get(spec.price_field)).unwrap_or(0.0);
             let qty = num(l.get("quantity")).unwrap_or(1.0);
             let gross = rate * qty;
             let discount = match l.get("discount") {
-                Some(Value::String(s)) if s.ends_with('%') => gross * num(Some(&json!(s))).unwrap_or(0.0) / 100.0,
+                Some(Value::String(s)) if s.ends_with('%') => {
+                    gross * num(Some(&json!(s))).unwrap_or(0.0) / 100.0
+                }
                 other => num(other).unwrap_or(0.0),
             };
             let item_total = r2(gross - discount);
             let tax = r2(item_total * num(l.get("tax_percentage")).unwrap_or(0.0) / 100.0);
-            let keep_id = l.get("line_item_id").and_then(Value::as_str).filter(|id| old.iter().any(|o| o["line_item_id"] == *id)).map(String::from);
-            l.insert("line_item_id".into(), json!(keep_id.unwrap_or_else(|| next_id().to_string())));
+            let keep_id = l
+                .get("line_item_id")
+                .and_then(Value::as_str)
+                .filter(|id| old.iter().any(|o| o["line_item_id"] == *id))
+                .map(String::from);
+            l.insert(
+                "line_item_id".into(),
+                json!(keep_id.unwrap_or_else(|| next_id().to_string())),
+            );
             l.insert(spec.price_field.into(), json!(rate));
             l.insert("quantity".into(), json!(qty));
             l.insert("discount_amount".into(), json!(r2(discount)));
@@ -363,13 +435,26 @@ fn line_totals(spec: &Spec, st: &State, cx: &Ctx, data: &mut Map<String, Value>,
         }
         data.insert(lf.into(), Value::Array(out));
     }
-    let lines = data.get(lf).and_then(Value::as_array).cloned().unwrap_or_default();
+    let lines = data
+        .get(lf)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if lines.is_empty() {
         return Err(ApiError::invalid_value(lf));
     }
-    let sub: f64 = lines.iter().map(|l| num(l.get("item_total")).unwrap_or(0.0)).sum();
-    let tax: f64 = lines.iter().map(|l| num(l.get("tax_amount")).unwrap_or(0.0)).sum();
-    let total = r2(sub + tax + num(data.get("shipping_charge")).unwrap_or(0.0) + num(data.get("adjustment")).unwrap_or(0.0));
+    let sub: f64 = lines
+        .iter()
+        .map(|l| num(l.get("item_total")).unwrap_or(0.0))
+        .sum();
+    let tax: f64 = lines
+        .iter()
+        .map(|l| num(l.get("tax_amount")).unwrap_or(0.0))
+        .sum();
+    let total = r2(sub
+        + tax
+        + num(data.get("shipping_charge")).unwrap_or(0.0)
+        + num(data.get("adjustment")).unwrap_or(0.0));
     data.insert("sub_total".into(), json!(r2(sub)));
     data.insert("tax_total".into(), json!(r2(tax)));
     data.insert("total".into(), json!(total));
@@ -404,7 +489,15 @@ fn settle_invoice(data: &mut Map<String, Value>) {
 
 fn settle_creditnote(data: &mut Map<String, Value>) {
     let total = num(data.get("total")).unwrap_or(0.0);
-    let applied: f64 = data.get("invoices").and_then(Value::as_array).map(|a| a.iter().map(|i| num(i.get("amount_applied")).unwrap_or(0.0)).sum()).unwrap_or(0.0);
+    let applied: f64 = data
+        .get("invoices")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|i| num(i.get("amount_applied")).unwrap_or(0.0))
+                .sum()
+        })
+        .unwrap_or(0.0);
     let balance = r2(total - applied);
     data.insert("balance".into(), json!(balance));
     let status = text(data, "status").to_string();
@@ -428,31 +521,72 @@ fn emit(cx: &mut Ctx, spec: &Spec, id: u64, change: Change, row: Option<&Row>) {
     });
 }
 
-fn store(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64, mut data: Map<String, Value>, created: bool) -> Row {
+fn store(
+    st: &mut State,
+    cx: &mut Ctx,
+    spec: &Spec,
+    id: u64,
+    mut data: Map<String, Value>,
+    created: bool,
+) -> Row {
     let ts = cx.ts();
     data.insert(spec.id_field.into(), json!(id.to_string()));
     data.insert(spec.updated_field.into(), json!(ts));
-    if spec.updated_field != "last_modified_time" && spec.product != Product::Billing && spec.kind != Kind::CreditNotes {
+    if spec.updated_field != "last_modified_time"
+        && spec.product != Product::Billing
+        && spec.kind != Kind::CreditNotes
+    {
         data.insert("last_modified_time".into(), json!(ts));
     }
     let t = table(st, cx.product, &cx.org.organization_id, spec);
-    let created_ms = if created { cx.now } else { t.rows.get(&id).map(|r| r.created_ms).unwrap_or(cx.now) };
+    let created_ms = if created {
+        cx.now
+    } else {
+        t.rows.get(&id).map(|r| r.created_ms).unwrap_or(cx.now)
+    };
     if created {
         data.insert("created_time".into(), json!(clock::fmt_finance(created_ms)));
     }
-    let row = Row { created_ms, modified_ms: cx.now, data };
+    let row = Row {
+        created_ms,
+        modified_ms: cx.now,
+        data,
+    };
     t.rows.insert(id, row.clone());
-    emit(cx, spec, id, if created { Change::Create } else { Change::Update }, Some(&row));
+    emit(
+        cx,
+        spec,
+        id,
+        if created {
+            Change::Create
+        } else {
+            Change::Update
+        },
+        Some(&row),
+    );
     row
 }
 
 /// Build the stored form of a create or update. `existing` is the current
 /// data on update.
-fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map<String, Value>>, input: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+fn compose(
+    st: &mut State,
+    cx: &Ctx,
+    spec: &Spec,
+    id: u64,
+    existing: Option<&Map<String, Value>>,
+    input: &Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
     let creating = existing.is_none();
     let mut data = existing.cloned().unwrap_or_default();
     for (k, v) in input {
-        if read_only(spec, k) || Some(k.as_str()) == spec.lines_field || k == "line_items" || k == "invoice_items" || k == "contact_persons" || k.starts_with("cf_") {
+        if read_only(spec, k)
+            || Some(k.as_str()) == spec.lines_field
+            || k == "line_items"
+            || k == "invoice_items"
+            || k == "contact_persons"
+            || k.starts_with("cf_")
+        {
             continue;
         }
         if spec.kind == Kind::Payments && k == "invoices" {
@@ -474,9 +608,24 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
     // Unique custom fields.
     for def in spec.custom_fields.iter().filter(|d| d.unique) {
         if let Some(v) = cf_value(&data, def.api_name) {
-            let clash = !cx.trusted && table_ref(st, cx.product, &oid, spec).is_some_and(|t| t.rows.iter().any(|(rid, r)| *rid != id && cf_value(&r.data, def.api_name) == Some(v)));
+            let clash = !cx.trusted
+                && table_ref(st, cx.product, &oid, spec).is_some_and(|t| {
+                    t.rows
+                        .iter()
+                        .any(|(rid, r)| *rid != id && cf_value(&r.data, def.api_name) == Some(v))
+                });
             if clash {
-                return Err(ApiError::finance(400, 1001, format!("{} \"{}\" already exists.", def.label, v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))));
+                return Err(ApiError::finance(
+                    400,
+                    1001,
+                    format!(
+                        "{} \"{}\" already exists.",
+                        def.label,
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string())
+                    ),
+                ));
             }
         }
     }
@@ -485,7 +634,9 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
             let nf = spec.name_field.unwrap_or("contact_name");
             if text(&data, nf).trim().is_empty() {
                 // Billing derives the display name from the person's name.
-                let derived = format!("{} {}", text(&data, "first_name"), text(&data, "last_name")).trim().to_string();
+                let derived = format!("{} {}", text(&data, "first_name"), text(&data, "last_name"))
+                    .trim()
+                    .to_string();
                 if spec.product == Product::Billing && !derived.is_empty() {
                     data.insert(nf.into(), json!(derived));
                 } else {
@@ -493,21 +644,39 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                 }
             }
             let name = text(&data, nf).to_lowercase();
-            let clash = !cx.trusted && table_ref(st, cx.product, &oid, spec).is_some_and(|t| t.rows.iter().any(|(rid, r)| *rid != id && text(&r.data, nf).to_lowercase() == name));
+            let clash = !cx.trusted
+                && table_ref(st, cx.product, &oid, spec).is_some_and(|t| {
+                    t.rows
+                        .iter()
+                        .any(|(rid, r)| *rid != id && text(&r.data, nf).to_lowercase() == name)
+                });
             if clash {
-                return Err(ApiError::finance(400, 3062, format!("The contact name \"{}\" already exists. Please specify a different name.", text(&data, nf))));
+                return Err(ApiError::finance(
+                    400,
+                    3062,
+                    format!(
+                        "The contact name \"{}\" already exists. Please specify a different name.",
+                        text(&data, nf)
+                    ),
+                ));
             }
             if spec.product != Product::Billing {
                 data.entry("contact_type").or_insert(json!("customer"));
-                let sub = data.entry("customer_sub_type").or_insert(json!("business")).clone();
+                let sub = data
+                    .entry("customer_sub_type")
+                    .or_insert(json!("business"))
+                    .clone();
                 if sub != "business" && sub != "individual" {
                     return Err(ApiError::invalid_value("customer_sub_type"));
                 }
                 data.entry("company_name").or_insert(json!(""));
-                data.entry("outstanding_receivable_amount").or_insert(json!(0.0));
-                data.entry("unused_credits_receivable_amount").or_insert(json!(0.0));
+                data.entry("outstanding_receivable_amount")
+                    .or_insert(json!(0.0));
+                data.entry("unused_credits_receivable_amount")
+                    .or_insert(json!(0.0));
                 data.entry("payment_terms").or_insert(json!(0));
-                data.entry("payment_terms_label").or_insert(json!("Due on Receipt"));
+                data.entry("payment_terms_label")
+                    .or_insert(json!("Due on Receipt"));
                 data.entry("is_linked_with_zohocrm").or_insert(json!(false));
             } else {
                 data.entry("outstanding").or_insert(json!(0.0));
@@ -520,7 +689,8 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                 data.entry("is_linked_with_zohocrm").or_insert(json!(false));
             }
             data.entry("status").or_insert(json!("active"));
-            data.entry("currency_code").or_insert(json!(org.currency_code));
+            data.entry("currency_code")
+                .or_insert(json!(org.currency_code));
             data.entry("currency_id").or_insert(json!(org.currency_id));
             data.insert("currency_symbol".into(), json!(org.currency_symbol));
             // Contact persons.
@@ -531,9 +701,14 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                     };
                     let mut out = Vec::new();
                     for p in arr {
-                        let Some(p) = p.as_object() else { return Err(ApiError::invalid_value("contact_persons")) };
+                        let Some(p) = p.as_object() else {
+                            return Err(ApiError::invalid_value("contact_persons"));
+                        };
                         let mut p = p.clone();
-                        if !p.get("contact_person_id").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+                        if p.get("contact_person_id")
+                            .and_then(Value::as_str)
+                            .is_none_or(str::is_empty)
+                        {
                             p.insert("contact_person_id".into(), json!(next_id().to_string()));
                         }
                         person_defaults(&mut p);
@@ -554,9 +729,18 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
             let rate = num(data.get("rate")).ok_or_else(|| ApiError::invalid_value("rate"))?;
             data.insert("rate".into(), json!(rate));
             let name = text(&data, "name").to_lowercase();
-            let clash = !cx.trusted && table_ref(st, cx.product, &oid, spec).is_some_and(|t| t.rows.iter().any(|(rid, r)| *rid != id && text(&r.data, "name").to_lowercase() == name));
+            let clash = !cx.trusted
+                && table_ref(st, cx.product, &oid, spec).is_some_and(|t| {
+                    t.rows
+                        .iter()
+                        .any(|(rid, r)| *rid != id && text(&r.data, "name").to_lowercase() == name)
+                });
             if clash {
-                return Err(ApiError::finance(400, 1001, format!("The item \"{}\" already exists.", text(&data, "name"))));
+                return Err(ApiError::finance(
+                    400,
+                    1001,
+                    format!("The item \"{}\" already exists.", text(&data, "name")),
+                ));
             }
             data.entry("status").or_insert(json!("active"));
             data.entry("description").or_insert(json!(""));
@@ -574,9 +758,18 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                 return Err(ApiError::invalid_value("customer_id"));
             }
             let cspec = spec::spec(cx.product, Kind::Contacts);
-            let customer = cid.parse::<u64>().ok().and_then(|c| table_ref(st, cx.product, &oid, &cspec).and_then(|t| t.rows.get(&c))).ok_or_else(|| ApiError::not_found(cspec.entity))?;
-            let cname = text(&customer.data, cspec.name_field.unwrap_or("contact_name")).to_string();
-            let ccur = customer.data.get("currency_code").cloned().unwrap_or(json!(org.currency_code));
+            let customer = cid
+                .parse::<u64>()
+                .ok()
+                .and_then(|c| table_ref(st, cx.product, &oid, &cspec).and_then(|t| t.rows.get(&c)))
+                .ok_or_else(|| ApiError::not_found(cspec.entity))?;
+            let cname =
+                text(&customer.data, cspec.name_field.unwrap_or("contact_name")).to_string();
+            let ccur = customer
+                .data
+                .get("currency_code")
+                .cloned()
+                .unwrap_or(json!(org.currency_code));
             let cemail = customer.data.get("email").cloned().unwrap_or(json!(""));
             data.insert("customer_name".into(), json!(cname));
             if spec.product == Product::Billing {
@@ -597,16 +790,30 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                 if text(&data, nf).is_empty() {
                     t.next_number += 1;
                     let n = t.next_number;
-                    let number = if spec.number_prefix.is_empty() { n.to_string() } else { format!("{}{:06}", spec.number_prefix, n) };
+                    let number = if spec.number_prefix.is_empty() {
+                        n.to_string()
+                    } else {
+                        format!("{}{:06}", spec.number_prefix, n)
+                    };
                     data.insert(nf.into(), json!(number));
                 }
                 let number = text(&data, nf).to_string();
-                if !cx.trusted && t.rows.iter().any(|(rid, r)| *rid != id && text(&r.data, nf) == number) {
-                    return Err(ApiError::finance(400, 1001, format!("{} \"{}\" already exists.", spec.entity, number)));
+                if !cx.trusted
+                    && t.rows
+                        .iter()
+                        .any(|(rid, r)| *rid != id && text(&r.data, nf) == number)
+                {
+                    return Err(ApiError::finance(
+                        400,
+                        1001,
+                        format!("{} \"{}\" already exists.", spec.entity, number),
+                    ));
                 }
             }
             if spec.kind == Kind::Payments {
-                let amount = num(data.get("amount")).filter(|a| *a > 0.0).ok_or_else(|| ApiError::invalid_value("amount"))?;
+                let amount = num(data.get("amount"))
+                    .filter(|a| *a > 0.0)
+                    .ok_or_else(|| ApiError::invalid_value("amount"))?;
                 data.insert("amount".into(), json!(amount));
                 data.entry("payment_mode").or_insert(json!("cash"));
                 data.entry("reference_number").or_insert(json!(""));
@@ -615,9 +822,14 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                 data.entry("amount_refunded").or_insert(json!(0.0));
                 data.entry("status").or_insert(json!("success"));
             } else {
-                let input_lines = spec.lines_field.and_then(|lf| input.get(lf)).or_else(|| input.get("line_items"));
+                let input_lines = spec
+                    .lines_field
+                    .and_then(|lf| input.get(lf))
+                    .or_else(|| input.get("line_items"));
                 if creating && input_lines.is_none() {
-                    return Err(ApiError::invalid_value(spec.lines_field.unwrap_or("line_items")));
+                    return Err(ApiError::invalid_value(
+                        spec.lines_field.unwrap_or("line_items"),
+                    ));
                 }
                 line_totals(spec, st, cx, &mut data, input_lines, &mut next_id)?;
                 data.entry("reference_number").or_insert(json!(""));
@@ -639,13 +851,20 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
                         return Err(ApiError::invalid_value("due_date"));
                     }
                     data.entry("payment_terms").or_insert(json!(terms));
-                    data.entry("payment_terms_label").or_insert(json!(if terms == 0 { "Due on Receipt".to_string() } else { format!("Net {terms}") }));
+                    data.entry("payment_terms_label")
+                        .or_insert(json!(if terms == 0 {
+                            "Due on Receipt".to_string()
+                        } else {
+                            format!("Net {terms}")
+                        }));
                     data.entry("status").or_insert(json!("draft"));
                     data.entry("payment_made").or_insert(json!(0.0));
                     data.entry("credits_applied").or_insert(json!(0.0));
                     data.entry("write_off_amount").or_insert(json!(0.0));
                     data.entry("is_emailed").or_insert(json!(false));
-                    data.entry("invoice_url").or_insert(json!(format!("https://books.sandbox.invalid/portal/invoices/{id}")));
+                    data.entry("invoice_url").or_insert(json!(format!(
+                        "https://books.sandbox.invalid/portal/invoices/{id}"
+                    )));
                     if spec.product == Product::Billing {
                         data.entry("transaction_type").or_insert(json!("manual"));
                         data.entry("payments").or_insert(json!([]));
@@ -672,26 +891,46 @@ fn compose(st: &mut State, cx: &Ctx, spec: &Spec, id: u64, existing: Option<&Map
 }
 
 fn person_defaults(p: &mut Map<String, Value>) {
-    for k in ["salutation", "first_name", "last_name", "email", "phone", "mobile", "designation", "department", "skype"] {
+    for k in [
+        "salutation",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "mobile",
+        "designation",
+        "department",
+        "skype",
+    ] {
         p.entry(k).or_insert(json!(""));
     }
     p.entry("is_primary_contact").or_insert(json!(false));
     p.entry("enable_portal").or_insert(json!(false));
-    p.entry("communication_preference").or_insert(json!({"is_sms_enabled": false, "is_whatsapp_enabled": false}));
+    p.entry("communication_preference")
+        .or_insert(json!({"is_sms_enabled": false, "is_whatsapp_enabled": false}));
 }
 
 /// Exactly one primary contact person when there are any.
 fn fix_primary(data: &mut Map<String, Value>) {
-    let Some(arr) = data.get_mut("contact_persons").and_then(Value::as_array_mut) else {
+    let Some(arr) = data
+        .get_mut("contact_persons")
+        .and_then(Value::as_array_mut)
+    else {
         data.insert("contact_persons".into(), json!([]));
         data.insert("primary_contact_id".into(), json!(""));
         return;
     };
-    let first_primary = arr.iter().position(|p| p["is_primary_contact"] == true).unwrap_or(0);
+    let first_primary = arr
+        .iter()
+        .position(|p| p["is_primary_contact"] == true)
+        .unwrap_or(0);
     for (i, p) in arr.iter_mut().enumerate() {
         p["is_primary_contact"] = json!(i == first_primary);
     }
-    let pid = arr.get(first_primary).map(|p| p["contact_person_id"].clone()).unwrap_or(json!(""));
+    let pid = arr
+        .get(first_primary)
+        .map(|p| p["contact_person_id"].clone())
+        .unwrap_or(json!(""));
     data.insert("primary_contact_id".into(), pid);
 }
 
@@ -700,26 +939,42 @@ fn fix_primary(data: &mut Map<String, Value>) {
 
 /// Apply (sign = 1) or revert (sign = -1) amounts to invoices' `field`
 /// (`payment_made` or `credits_applied`).
-fn adjust_invoices(st: &mut State, cx: &mut Ctx, apps: &[(u64, f64)], field: &str, sign: f64) -> Result<(), ApiError> {
+fn adjust_invoices(
+    st: &mut State,
+    cx: &mut Ctx,
+    apps: &[(u64, f64)],
+    field: &str,
+    sign: f64,
+) -> Result<(), ApiError> {
     let ispec = spec::spec(cx.product, Kind::Invoices);
     let mut touched = Vec::new();
     {
         let t = table(st, cx.product, &cx.org.organization_id, &ispec);
         for (iid, amount) in apps {
-            let Some(inv) = t.rows.get_mut(iid) else { continue };
+            let Some(inv) = t.rows.get_mut(iid) else {
+                continue;
+            };
             let cur = num(inv.data.get(field)).unwrap_or(0.0);
-            inv.data.insert(field.into(), json!(r2(cur + sign * amount)));
+            inv.data
+                .insert(field.into(), json!(r2(cur + sign * amount)));
             settle_invoice(&mut inv.data);
             inv.modified_ms = cx.now;
-            inv.data.insert(ispec.updated_field.into(), json!(clock::fmt_finance(cx.now)));
+            inv.data.insert(
+                ispec.updated_field.into(),
+                json!(clock::fmt_finance(cx.now)),
+            );
             if field == "payment_made" && sign > 0.0 {
-                inv.data.insert("last_payment_date".into(), json!(clock::fmt_date(cx.now)));
+                inv.data
+                    .insert("last_payment_date".into(), json!(clock::fmt_date(cx.now)));
             }
             touched.push(*iid);
         }
     }
     for iid in touched {
-        let row = table(st, cx.product, &cx.org.organization_id, &ispec).rows.get(&iid).cloned();
+        let row = table(st, cx.product, &cx.org.organization_id, &ispec)
+            .rows
+            .get(&iid)
+            .cloned();
         emit(cx, &ispec, iid, Change::Update, row.as_ref());
     }
     Ok(())
@@ -728,33 +983,66 @@ fn adjust_invoices(st: &mut State, cx: &mut Ctx, apps: &[(u64, f64)], field: &st
 /// Check and collect `invoices[{invoice_id, amount_applied}]` for a payment
 /// or credit note of `customer_id`; `old` are the amounts already applied by
 /// this document (freed on update).
-fn applications(st: &State, cx: &Ctx, list: Option<&Value>, customer_id: &str, old: &[(u64, f64)], max_total: f64) -> Result<Vec<(u64, f64)>, ApiError> {
-    let Some(list) = list else { return Ok(Vec::new()) };
-    let Some(arr) = list.as_array() else { return Err(ApiError::invalid_value("invoices")) };
+fn applications(
+    st: &State,
+    cx: &Ctx,
+    list: Option<&Value>,
+    customer_id: &str,
+    old: &[(u64, f64)],
+    max_total: f64,
+) -> Result<Vec<(u64, f64)>, ApiError> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let Some(arr) = list.as_array() else {
+        return Err(ApiError::invalid_value("invoices"));
+    };
     let ispec = spec::spec(cx.product, Kind::Invoices);
     let mut out = Vec::new();
     let mut sum = 0.0;
     for a in arr {
-        let iid = a.get("invoice_id").and_then(Value::as_str).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| ApiError::invalid_value("invoice_id"))?;
-        let amount = num(a.get("amount_applied")).filter(|x| *x >= 0.0).ok_or_else(|| ApiError::invalid_value("amount_applied"))?;
+        let iid = a
+            .get("invoice_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::invalid_value("invoice_id"))?;
+        let amount = num(a.get("amount_applied"))
+            .filter(|x| *x >= 0.0)
+            .ok_or_else(|| ApiError::invalid_value("amount_applied"))?;
         let inv = get_row(st, cx, &ispec, iid)?;
         if text(&inv.data, "customer_id") != customer_id {
-            return Err(ApiError::finance(400, 4, "The invoice does not belong to this customer."));
+            return Err(ApiError::finance(
+                400,
+                4,
+                "The invoice does not belong to this customer.",
+            ));
         }
         let status = text(&inv.data, "status");
         if status == "draft" || status == "void" {
-            return Err(ApiError::finance(400, 4, format!("Payments cannot be applied to {status} invoices.")));
+            return Err(ApiError::finance(
+                400,
+                4,
+                format!("Payments cannot be applied to {status} invoices."),
+            ));
         }
         let freed: f64 = old.iter().filter(|(i, _)| *i == iid).map(|(_, a)| a).sum();
         let balance = num(inv.data.get("balance")).unwrap_or(0.0) + freed;
         if amount > balance + 1e-9 {
-            return Err(ApiError::finance(400, 4, "The amount applied exceeds the balance of the invoice."));
+            return Err(ApiError::finance(
+                400,
+                4,
+                "The amount applied exceeds the balance of the invoice.",
+            ));
         }
         sum += amount;
         out.push((iid, amount));
     }
     if sum > max_total + 1e-9 {
-        return Err(ApiError::finance(400, 4, "The amount applied to invoices exceeds the amount."));
+        return Err(ApiError::finance(
+            400,
+            4,
+            "The amount applied to invoices exceeds the amount.",
+        ));
     }
     Ok(out)
 }
@@ -764,7 +1052,12 @@ fn stored_applications(data: &Map<String, Value>) -> Vec<(u64, f64)> {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|i| Some((i.get("invoice_id")?.as_str()?.parse().ok()?, num(i.get("amount_applied")).unwrap_or(0.0))))
+                .filter_map(|i| {
+                    Some((
+                        i.get("invoice_id")?.as_str()?.parse().ok()?,
+                        num(i.get("amount_applied")).unwrap_or(0.0),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -812,17 +1105,31 @@ const RESERVED: &[&str] = &[
 ];
 
 fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    match (num(a).filter(|_| a.is_some_and(Value::is_number)), num(b).filter(|_| b.is_some_and(Value::is_number))) {
+    match (
+        num(a).filter(|_| a.is_some_and(Value::is_number)),
+        num(b).filter(|_| b.is_some_and(Value::is_number)),
+    ) {
         (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
         _ => {
-            let s = |v: Option<&Value>| v.map(|v| v.as_str().map(str::to_lowercase).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+            let s = |v: Option<&Value>| {
+                v.map(|v| {
+                    v.as_str()
+                        .map(str::to_lowercase)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .unwrap_or_default()
+            };
             s(a).cmp(&s(b))
         }
     }
 }
 
 fn status_filter(spec: &Spec, filter: &str, status: &str) -> bool {
-    let f = filter.strip_prefix("Status.").unwrap_or(filter).to_lowercase().replace('_', "");
+    let f = filter
+        .strip_prefix("Status.")
+        .unwrap_or(filter)
+        .to_lowercase()
+        .replace('_', "");
     match f.as_str() {
         "all" | "" => true,
         "unpaid" => matches!(status, "sent" | "overdue" | "partially_paid"),
@@ -835,10 +1142,23 @@ fn status_filter(spec: &Spec, filter: &str, status: &str) -> bool {
 }
 
 fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpResult {
-    let page: usize = q.get("page").map(|s| s.parse().map_err(|_| ApiError::invalid_value("page"))).transpose()?.unwrap_or(1).max(1);
-    let per_page: usize = q.get("per_page").map(|s| s.parse().map_err(|_| ApiError::invalid_value("per_page"))).transpose()?.unwrap_or(200).clamp(1, 200);
+    let page: usize = q
+        .get("page")
+        .map(|s| s.parse().map_err(|_| ApiError::invalid_value("page")))
+        .transpose()?
+        .unwrap_or(1)
+        .max(1);
+    let per_page: usize = q
+        .get("per_page")
+        .map(|s| s.parse().map_err(|_| ApiError::invalid_value("per_page")))
+        .transpose()?
+        .unwrap_or(200)
+        .clamp(1, 200);
     let today = cx.today();
-    let sort_column = q.get("sort_column").cloned().unwrap_or_else(|| "created_time".into());
+    let sort_column = q
+        .get("sort_column")
+        .cloned()
+        .unwrap_or_else(|| "created_time".into());
     if !spec.sort_columns.contains(&sort_column.as_str()) && sort_column != "created_time" {
         return Err(ApiError::invalid_value("sort_column"));
     }
@@ -848,9 +1168,15 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
         Some("A" | "a" | "ascending" | "asc") => false,
         Some(_) => return Err(ApiError::invalid_value("sort_order")),
     };
-    let filter_by = q.get("filter_by").cloned().unwrap_or_else(|| "Status.All".into());
+    let filter_by = q
+        .get("filter_by")
+        .cloned()
+        .unwrap_or_else(|| "Status.All".into());
     let modified_since = match q.get("last_modified_time") {
-        Some(s) if spec.modified_filter => Some(clock::parse_datetime(s).ok_or_else(|| ApiError::invalid_value("last_modified_time"))?),
+        Some(s) if spec.modified_filter => Some(
+            clock::parse_datetime(s)
+                .ok_or_else(|| ApiError::invalid_value("last_modified_time"))?,
+        ),
         _ => None,
     };
     let df = spec.date_field.unwrap_or("date");
@@ -862,7 +1188,9 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
             {
                 continue;
             }
-            let Value::Object(view) = render(spec, r, &today, true) else { continue };
+            let Value::Object(view) = render(spec, r, &today, true) else {
+                continue;
+            };
             let status = text(&view, "status");
             if !status_filter(spec, &filter_by, status) {
                 continue;
@@ -873,7 +1201,12 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
                 continue;
             }
             let date = text(&view, df);
-            for (k, cmp) in [("date_start", 0), ("date_after", 1), ("date_end", 2), ("date_before", 3)] {
+            for (k, cmp) in [
+                ("date_start", 0),
+                ("date_after", 1),
+                ("date_end", 2),
+                ("date_before", 3),
+            ] {
                 if let Some(v) = q.get(k) {
                     let keep = match cmp {
                         0 => date >= v.as_str(),
@@ -888,10 +1221,17 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
             }
             if let Some(s) = q.get("search_text") {
                 let s = s.to_lowercase();
-                let hit = [spec.name_field, spec.number_field, Some("customer_name"), Some("reference_number"), Some("email"), Some("company_name")]
-                    .into_iter()
-                    .flatten()
-                    .any(|f| text(&view, f).to_lowercase().contains(&s));
+                let hit = [
+                    spec.name_field,
+                    spec.number_field,
+                    Some("customer_name"),
+                    Some("reference_number"),
+                    Some("email"),
+                    Some("company_name"),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|f| text(&view, f).to_lowercase().contains(&s));
                 if !hit {
                     continue;
                 }
@@ -902,8 +1242,14 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
                 }
                 let lv = v.to_lowercase();
                 let field_text = |f: &str| -> Option<String> {
-                    let fv = view.get(f).or_else(|| view.get("custom_field_hash").and_then(|h| h.get(f)))?;
-                    Some(fv.as_str().map(str::to_lowercase).unwrap_or_else(|| fv.to_string()))
+                    let fv = view
+                        .get(f)
+                        .or_else(|| view.get("custom_field_hash").and_then(|h| h.get(f)))?;
+                    Some(
+                        fv.as_str()
+                            .map(str::to_lowercase)
+                            .unwrap_or_else(|| fv.to_string()),
+                    )
                 };
                 let keep = if let Some(f) = k.strip_suffix("_contains") {
                     field_text(f).is_some_and(|t| t.contains(&lv))
@@ -934,7 +1280,12 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
     });
     let total = rows.len();
     let start = (page - 1) * per_page;
-    let out: Vec<Value> = rows.iter().skip(start).take(per_page).map(|(_, r)| render(spec, r, &today, false)).collect();
+    let out: Vec<Value> = rows
+        .iter()
+        .skip(start)
+        .take(per_page)
+        .map(|(_, r)| render(spec, r, &today, false))
+        .collect();
     let has_more = start + out.len() < total;
     let mut body = json!({"code": 0, "message": "success"});
     body[spec.plural] = Value::Array(out);
@@ -955,7 +1306,10 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
 // Entry point
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn record_body(spec: &Spec, message: &str, row: &Row, today: &str) -> Value {
@@ -965,12 +1319,24 @@ fn record_body(spec: &Spec, message: &str, row: &Row, today: &str) -> Value {
 }
 
 /// Create a record from `input`.
-pub fn create(st: &mut State, cx: &mut Ctx, spec: &Spec, input: &Map<String, Value>) -> Result<Row, ApiError> {
+pub fn create(
+    st: &mut State,
+    cx: &mut Ctx,
+    spec: &Spec,
+    input: &Map<String, Value>,
+) -> Result<Row, ApiError> {
     let id = st.finance_id();
     let mut data = compose(st, cx, spec, id, None, input)?;
     if spec.kind == Kind::Payments {
         let amount = num(data.get("amount")).unwrap_or(0.0);
-        let apps = applications(st, cx, input.get("invoices"), text(&data, "customer_id"), &[], amount)?;
+        let apps = applications(
+            st,
+            cx,
+            input.get("invoices"),
+            text(&data, "customer_id"),
+            &[],
+            amount,
+        )?;
         data.insert("invoices".into(), application_rows(st, cx, &apps));
         let applied: f64 = apps.iter().map(|a| a.1).sum();
         data.insert("unused_amount".into(), json!(r2(amount - applied)));
@@ -981,16 +1347,38 @@ pub fn create(st: &mut State, cx: &mut Ctx, spec: &Spec, input: &Map<String, Val
 }
 
 /// Update a record with `input`.
-pub fn update(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64, input: &Map<String, Value>) -> Result<Row, ApiError> {
+pub fn update(
+    st: &mut State,
+    cx: &mut Ctx,
+    spec: &Spec,
+    id: u64,
+    input: &Map<String, Value>,
+) -> Result<Row, ApiError> {
     let existing = get_row(st, cx, spec, id)?.data.clone();
-    if spec.kind == Kind::Invoices && text(&existing, "status") == "void" && input.keys().any(|k| k.contains("line_items") || k.contains("invoice_items")) {
-        return Err(ApiError::finance(400, 4, "Void invoices cannot be edited. Mark the invoice as draft first."));
+    if spec.kind == Kind::Invoices
+        && text(&existing, "status") == "void"
+        && input
+            .keys()
+            .any(|k| k.contains("line_items") || k.contains("invoice_items"))
+    {
+        return Err(ApiError::finance(
+            400,
+            4,
+            "Void invoices cannot be edited. Mark the invoice as draft first.",
+        ));
     }
     let mut data = compose(st, cx, spec, id, Some(&existing), input)?;
     if spec.kind == Kind::Payments && input.contains_key("invoices") {
         let old = stored_applications(&existing);
         let amount = num(data.get("amount")).unwrap_or(0.0);
-        let apps = applications(st, cx, input.get("invoices"), text(&data, "customer_id"), &old, amount)?;
+        let apps = applications(
+            st,
+            cx,
+            input.get("invoices"),
+            text(&data, "customer_id"),
+            &old,
+            amount,
+        )?;
         adjust_invoices(st, cx, &old, "payment_made", -1.0)?;
         adjust_invoices(st, cx, &apps, "payment_made", 1.0)?;
         let applied: f64 = apps.iter().map(|a| a.1).sum();
@@ -1007,19 +1395,39 @@ pub fn update(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64, input: &Map<St
 pub fn delete(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64) -> Result<(), ApiError> {
     let row = get_row(st, cx, spec, id)?.clone();
     match spec.kind {
-        Kind::Invoices => {
-            if num(row.data.get("payment_made")).unwrap_or(0.0) > 0.0 || num(row.data.get("credits_applied")).unwrap_or(0.0) > 0.0 {
-                return Err(ApiError::finance(400, 4001, "Invoices with payments or credits applied cannot be deleted. Delete the payments or credits first."));
-            }
+        Kind::Invoices
+            if num(row.data.get("payment_made")).unwrap_or(0.0) > 0.0
+                || num(row.data.get("credits_applied")).unwrap_or(0.0) > 0.0 =>
+        {
+            return Err(ApiError::finance(
+                400,
+                4001,
+                "Invoices with payments or credits applied cannot be deleted. Delete the payments or credits first.",
+            ));
         }
         Kind::Contacts => {
             let oid = cx.org.organization_id.clone();
-            let used = [Kind::Invoices, Kind::Estimates, Kind::Payments, Kind::CreditNotes].iter().any(|k| {
+            let used = [
+                Kind::Invoices,
+                Kind::Estimates,
+                Kind::Payments,
+                Kind::CreditNotes,
+            ]
+            .iter()
+            .any(|k| {
                 let s = spec::spec(cx.product, *k);
-                table_ref(st, cx.product, &oid, &s).is_some_and(|t| t.rows.values().any(|r| text(&r.data, "customer_id") == id.to_string()))
+                table_ref(st, cx.product, &oid, &s).is_some_and(|t| {
+                    t.rows
+                        .values()
+                        .any(|r| text(&r.data, "customer_id") == id.to_string())
+                })
             });
             if used {
-                return Err(ApiError::finance(400, 3006, "The contact cannot be deleted as there are transactions associated with it."));
+                return Err(ApiError::finance(
+                    400,
+                    3006,
+                    "The contact cannot be deleted as there are transactions associated with it.",
+                ));
             }
         }
         Kind::Payments => {
@@ -1032,7 +1440,9 @@ pub fn delete(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64) -> Result<(), 
         }
         _ => {}
     }
-    table(st, cx.product, &cx.org.organization_id, spec).rows.remove(&id);
+    table(st, cx.product, &cx.org.organization_id, spec)
+        .rows
+        .remove(&id);
     emit(cx, spec, id, Change::Delete, Some(&row));
     Ok(())
 }
@@ -1046,7 +1456,10 @@ pub fn act(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64, action: Action) -
     let message: &str = match (spec.kind, action) {
         (Kind::Contacts | Kind::Items, Action::MarkActive | Action::MarkInactive) => {
             let active = action == Action::MarkActive;
-            data.insert("status".into(), json!(if active { "active" } else { "inactive" }));
+            data.insert(
+                "status".into(),
+                json!(if active { "active" } else { "inactive" }),
+            );
             match (spec.kind, billing, active) {
                 (Kind::Contacts, true, true) => "The customer has been marked as active.",
                 (Kind::Contacts, true, false) => "The customer has been marked as inactive.",
@@ -1079,8 +1492,12 @@ pub fn act(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64, action: Action) -
             if status == "void" {
                 return deny("The invoice has already been voided.");
             }
-            if num(data.get("payment_made")).unwrap_or(0.0) > 0.0 || num(data.get("credits_applied")).unwrap_or(0.0) > 0.0 {
-                return deny("Invoices with payments or credits applied cannot be voided. Delete the payments or credits first.");
+            if num(data.get("payment_made")).unwrap_or(0.0) > 0.0
+                || num(data.get("credits_applied")).unwrap_or(0.0) > 0.0
+            {
+                return deny(
+                    "Invoices with payments or credits applied cannot be voided. Delete the payments or credits first.",
+                );
             }
             data.insert("status".into(), json!("void"));
             settle_invoice(&mut data);
@@ -1147,7 +1564,11 @@ fn apply_credits(st: &mut State, cx: &mut Ctx, cn_id: u64, list: Option<&Value>)
     let cspec = spec::spec(cx.product, Kind::CreditNotes);
     let mut cn = get_row(st, cx, &cspec, cn_id)?.data.clone();
     if text(&cn, "status") != "open" {
-        return Err(ApiError::finance(400, 4, "Credits can be applied only from open credit notes."));
+        return Err(ApiError::finance(
+            400,
+            4,
+            "Credits can be applied only from open credit notes.",
+        ));
     }
     let balance = num(cn.get("balance")).unwrap_or(0.0);
     let apps = applications(st, cx, list, text(&cn, "customer_id"), &[], balance)?;
@@ -1164,7 +1585,15 @@ fn apply_credits(st: &mut State, cx: &mut Ctx, cn_id: u64, list: Option<&Value>)
 
 /// Run one finance operation. `params` are the path parameters in order.
 #[allow(clippy::too_many_arguments)]
-pub fn execute(st: &mut State, cx: &mut Ctx, route: Route, params: &[String], q: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> OpResult {
+pub fn execute(
+    st: &mut State,
+    cx: &mut Ctx,
+    route: Route,
+    params: &[String],
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OpResult {
     let today = cx.today();
     let p = |i: usize| params.get(i).map(String::as_str).unwrap_or("");
     let sp = |k: Kind| spec::spec(cx.product, k);
@@ -1189,12 +1618,25 @@ pub fn execute(st: &mut State, cx: &mut Ctx, route: Route, params: &[String], q:
         }
         Route::UpdateByKey(k) => {
             let s = sp(k);
-            let key = header(headers, "x-unique-identifier-key").ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Key"))?;
-            let value = header(headers, "x-unique-identifier-value").ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Value"))?;
-            let upsert = header(headers, "x-upsert").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-            let def = s.custom_fields.iter().find(|d| d.unique && (d.api_name == key || d.label == key)).ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Key"))?;
-            let found = table_ref(st, cx.product, &cx.org.organization_id, &s)
-                .and_then(|t| t.rows.iter().find(|(_, r)| cf_value(&r.data, def.api_name).and_then(Value::as_str) == Some(value)).map(|(id, _)| *id));
+            let key = header(headers, "x-unique-identifier-key")
+                .ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Key"))?;
+            let value = header(headers, "x-unique-identifier-value")
+                .ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Value"))?;
+            let upsert =
+                header(headers, "x-upsert").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let def = s
+                .custom_fields
+                .iter()
+                .find(|d| d.unique && (d.api_name == key || d.label == key))
+                .ok_or_else(|| ApiError::invalid_value("X-Unique-Identifier-Key"))?;
+            let found = table_ref(st, cx.product, &cx.org.organization_id, &s).and_then(|t| {
+                t.rows
+                    .iter()
+                    .find(|(_, r)| {
+                        cf_value(&r.data, def.api_name).and_then(Value::as_str) == Some(value)
+                    })
+                    .map(|(id, _)| *id)
+            });
             let mut input = parse_body(body)?;
             match found {
                 Some(id) => {
@@ -1258,7 +1700,10 @@ pub fn execute(st: &mut State, cx: &mut Ctx, route: Route, params: &[String], q:
                     }
                 }
             }
-            Ok((200, json!({"code": 0, "message": "success", "payments": out})))
+            Ok((
+                200,
+                json!({"code": 0, "message": "success", "payments": out}),
+            ))
         }
         Route::CreditNoteApply => {
             let input = parse_body(body)?;
@@ -1277,34 +1722,60 @@ pub fn execute(st: &mut State, cx: &mut Ctx, route: Route, params: &[String], q:
                 .into_iter()
                 .map(|mut r| {
                     r["creditnote_id"] = json!(p(0));
-                    r["creditnote_invoice_id"] = json!(format!("{}{}", p(0), r["invoice_id"].as_str().unwrap_or("")));
+                    r["creditnote_invoice_id"] = json!(format!(
+                        "{}{}",
+                        p(0),
+                        r["invoice_id"].as_str().unwrap_or("")
+                    ));
                     r
                 })
                 .collect();
-            Ok((200, json!({"code": 0, "message": "success", "invoices_credited": rows})))
+            Ok((
+                200,
+                json!({"code": 0, "message": "success", "invoices_credited": rows}),
+            ))
         }
         Route::InvoiceApplyCredits => {
             let input = parse_body(body)?;
             let is = sp(Kind::Invoices);
             let iid = parse_id(p(0), &is)?;
             get_row(st, cx, &is, iid)?;
-            let list = input.get("apply_creditnotes").and_then(Value::as_array).cloned().unwrap_or_default();
+            let list = input
+                .get("apply_creditnotes")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if list.is_empty() {
                 return Err(ApiError::invalid_value("apply_creditnotes"));
             }
             for c in list {
-                let cn = c.get("creditnote_id").and_then(Value::as_str).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| ApiError::invalid_value("creditnote_id"))?;
+                let cn = c
+                    .get("creditnote_id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| ApiError::invalid_value("creditnote_id"))?;
                 let apps = json!([{"invoice_id": iid.to_string(), "amount_applied": c.get("amount_applied").cloned().unwrap_or(json!(0))}]);
                 apply_credits(st, cx, cn, Some(&apps))?;
             }
             Ok((200, ok("Credits have been applied to the invoice(s).")))
         }
-        Route::CpList | Route::CpGet | Route::CpCreate | Route::CpUpdate | Route::CpDelete | Route::CpPrimary => contact_persons(st, cx, route, params, body),
+        Route::CpList
+        | Route::CpGet
+        | Route::CpCreate
+        | Route::CpUpdate
+        | Route::CpDelete
+        | Route::CpPrimary => contact_persons(st, cx, route, params, body),
     }
 }
 
 /// Contact persons live inside their contact; every change updates it.
-fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String], body: &[u8]) -> OpResult {
+fn contact_persons(
+    st: &mut State,
+    cx: &mut Ctx,
+    route: Route,
+    params: &[String],
+    body: &[u8],
+) -> OpResult {
     let cs = spec::spec(cx.product, Kind::Contacts);
     let billing = cx.product == Product::Billing;
     let input = parse_body(body)?;
@@ -1314,22 +1785,40 @@ fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String]
         table_ref(st, cx.product, &cx.org.organization_id, &cs)?
             .rows
             .iter()
-            .find(|(_, r)| r.data.get("contact_persons").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x["contact_person_id"] == cpid)))
+            .find(|(_, r)| {
+                r.data
+                    .get("contact_persons")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x["contact_person_id"] == cpid))
+            })
             .map(|(id, _)| *id)
     };
     let (cid, cpid): (u64, Option<String>) = match (route, billing) {
         (Route::CpList, _) => (parse_id(&p(0), &cs)?, None),
-        (Route::CpGet, _) | (Route::CpUpdate | Route::CpDelete, true) => (parse_id(&p(0), &cs)?, Some(p(1))),
+        (Route::CpGet, _) | (Route::CpUpdate | Route::CpDelete, true) => {
+            (parse_id(&p(0), &cs)?, Some(p(1)))
+        }
         (Route::CpCreate, true) => (parse_id(&p(0), &cs)?, None),
         (Route::CpCreate, false) => (parse_id(text(&input, "contact_id"), &cs)?, None),
         _ => {
             let cpid = p(0);
-            (find_owner(st, &cpid).ok_or_else(|| ApiError::not_found("Contact person"))?, Some(cpid))
+            (
+                find_owner(st, &cpid).ok_or_else(|| ApiError::not_found("Contact person"))?,
+                Some(cpid),
+            )
         }
     };
     let mut data = get_row(st, cx, &cs, cid)?.data.clone();
-    let mut persons: Vec<Value> = data.get("contact_persons").and_then(Value::as_array).cloned().unwrap_or_default();
-    let pos = cpid.as_ref().map(|id| persons.iter().position(|x| x["contact_person_id"] == id.as_str()));
+    let mut persons: Vec<Value> = data
+        .get("contact_persons")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pos = cpid.as_ref().map(|id| {
+        persons
+            .iter()
+            .position(|x| x["contact_person_id"] == id.as_str())
+    });
     if let Some(None) = pos {
         return Err(ApiError::not_found("Contact person"));
     }
@@ -1342,20 +1831,32 @@ fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String]
         }
         Route::CpGet => {
             let person = persons[pos.unwrap_or(0)].clone();
-            return Ok((200, json!({"code": 0, "message": "success", "contact_person": person})));
+            return Ok((
+                200,
+                json!({"code": 0, "message": "success", "contact_person": person}),
+            ));
         }
         Route::CpCreate => {
             let mut np = input.clone();
             np.remove("contact_id");
-            np.insert("contact_person_id".into(), json!(st.finance_id().to_string()));
+            np.insert(
+                "contact_person_id".into(),
+                json!(st.finance_id().to_string()),
+            );
             person_defaults(&mut np);
             if persons.is_empty() {
                 np.insert("is_primary_contact".into(), json!(true));
             } else if np["is_primary_contact"] == true {
-                persons.iter_mut().for_each(|x| x["is_primary_contact"] = json!(false));
+                persons
+                    .iter_mut()
+                    .for_each(|x| x["is_primary_contact"] = json!(false));
             }
             persons.push(Value::Object(np.clone()));
-            (201, "The contactperson has been Created", Some(Value::Object(np)))
+            (
+                201,
+                "The contactperson has been Created",
+                Some(Value::Object(np)),
+            )
         }
         Route::CpUpdate => {
             let i = pos.unwrap_or(0);
@@ -1364,7 +1865,11 @@ fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String]
                     persons[i][k] = v.clone();
                 }
             }
-            (200, "The contactperson details has been updated.", Some(persons[i].clone()))
+            (
+                200,
+                "The contactperson details has been updated.",
+                Some(persons[i].clone()),
+            )
         }
         Route::CpDelete => {
             persons.remove(pos.unwrap_or(0));
@@ -1375,7 +1880,11 @@ fn contact_persons(st: &mut State, cx: &mut Ctx, route: Route, params: &[String]
             for (j, x) in persons.iter_mut().enumerate() {
                 x["is_primary_contact"] = json!(j == i);
             }
-            (200, "This contact person has been marked as your primary contact person.", None)
+            (
+                200,
+                "This contact person has been marked as your primary contact person.",
+                None,
+            )
         }
     };
     data.insert("contact_persons".into(), Value::Array(persons));

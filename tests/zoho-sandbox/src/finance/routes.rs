@@ -17,18 +17,51 @@ use crate::app::{App, AppRef, reply};
 use crate::error::{ApiError, Product};
 
 type Q = Query<HashMap<String, String>>;
+type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Run a route for a request whose organisation is already selected.
-pub fn run(app: &App, product: Product, org: &str, route: Route, params: &[String], q: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Result<(u16, Value), ApiError> {
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    app: &App,
+    product: Product,
+    org: &str,
+    route: Route,
+    params: &[String],
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(u16, Value), ApiError> {
     let now = app.now();
-    let org = app.read(|st| st.finance.org(product, org).cloned()).ok_or_else(|| ApiError::finance(400, 6041, format!("This user is not associated with the CompanyID/CompanyName:{org}.")))?;
+    let org = app
+        .read(|st| st.finance.org(product, org).cloned())
+        .ok_or_else(|| {
+            ApiError::finance(
+                400,
+                6041,
+                format!("This user is not associated with the CompanyID/CompanyName:{org}."),
+            )
+        })?;
     app.mutate(|st, events| {
-        let mut cx = Ctx { product, org, now, events, trusted: false };
+        let mut cx = Ctx {
+            product,
+            org,
+            now,
+            events,
+            trusted: false,
+        };
         ops::execute(st, &mut cx, route, params, q, headers, body)
     })
 }
 
-async fn handle(app: AppRef, product: Product, route: Route, params: Vec<String>, q: HashMap<String, String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    app: AppRef,
+    product: Product,
+    route: Route,
+    params: Vec<String>,
+    q: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (permit, org) = match app.finance_guard(product, &headers, &q) {
         Ok(x) => x,
         Err(e) => return e.into_response(),
@@ -39,11 +72,18 @@ async fn handle(app: AppRef, product: Product, route: Route, params: Vec<String>
     }
 }
 
-fn with_params(product: Product, route: Route) -> impl Fn(State<AppRef>, Path<Vec<String>>, Q, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Clone + Send + Sync + 'static {
+fn with_params(
+    product: Product,
+    route: Route,
+) -> impl Fn(State<AppRef>, Path<Vec<String>>, Q, HeaderMap, Bytes) -> Fut + Clone + Send + Sync + 'static
+{
     move |State(app), Path(p), Query(q), h, b| Box::pin(handle(app, product, route, p, q, h, b))
 }
 
-fn no_params(product: Product, route: Route) -> impl Fn(State<AppRef>, Q, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Clone + Send + Sync + 'static {
+fn no_params(
+    product: Product,
+    route: Route,
+) -> impl Fn(State<AppRef>, Q, HeaderMap, Bytes) -> Fut + Clone + Send + Sync + 'static {
     move |State(app), Query(q), h, b| Box::pin(handle(app, product, route, Vec::new(), q, h, b))
 }
 
@@ -77,7 +117,11 @@ async fn organizations(app: AppRef, product: Product, headers: HeaderMap) -> Res
             })
             .collect()
     });
-    ApiError::raw(200, json!({"code": 0, "message": "success", "organizations": orgs})).into_response()
+    ApiError::raw(
+        200,
+        json!({"code": 0, "message": "success", "organizations": orgs}),
+    )
+    .into_response()
 }
 
 /// Routes of all three finance products.
@@ -94,55 +138,125 @@ fn product_router(product: Product) -> Router<AppRef> {
     let billing = product == Product::Billing;
     let wp = |route| with_params(product, route);
     let np = |route| no_params(product, route);
-    let mut r: Router<AppRef> = Router::new().route(&format!("{pre}/organizations"), get(move |State(app): State<AppRef>, h: HeaderMap| organizations(app, product, h)));
+    let mut r: Router<AppRef> = Router::new().route(
+        &format!("{pre}/organizations"),
+        get(move |State(app): State<AppRef>, h: HeaderMap| organizations(app, product, h)),
+    );
     for kind in Kind::ALL {
         let s = spec::spec(product, kind);
         let base = format!("{pre}/{}", s.path);
-        r = r.route(&base, get(np(Route::List(kind))).post(np(Route::Create(kind))).put(np(Route::UpdateByKey(kind))));
-        r = r.route(&format!("{base}/{{id}}"), get(wp(Route::Get(kind))).put(wp(Route::Update(kind))).delete(wp(Route::Delete(kind))));
+        r = r.route(
+            &base,
+            get(np(Route::List(kind)))
+                .post(np(Route::Create(kind)))
+                .put(np(Route::UpdateByKey(kind))),
+        );
+        r = r.route(
+            &format!("{base}/{{id}}"),
+            get(wp(Route::Get(kind)))
+                .put(wp(Route::Update(kind)))
+                .delete(wp(Route::Delete(kind))),
+        );
         for (suffix, action) in spec::actions(product, kind) {
-            r = r.route(&format!("{base}/{{id}}/{suffix}"), post(wp(Route::Act(kind, action))));
+            r = r.route(
+                &format!("{base}/{{id}}/{suffix}"),
+                post(wp(Route::Act(kind, action))),
+            );
         }
     }
     let c = spec::spec(product, Kind::Contacts).path;
     if billing {
         r = r
-            .route(&format!("{pre}/{c}/{{id}}/contactpersons"), get(wp(Route::CpList)).post(wp(Route::CpCreate)))
-            .route(&format!("{pre}/{c}/{{id}}/contactpersons/{{cp}}"), get(wp(Route::CpGet)).put(wp(Route::CpUpdate)).delete(wp(Route::CpDelete)))
-            .route(&format!("{pre}/{c}/reference/{{ref}}"), get(wp(Route::CustomerByReference)));
+            .route(
+                &format!("{pre}/{c}/{{id}}/contactpersons"),
+                get(wp(Route::CpList)).post(wp(Route::CpCreate)),
+            )
+            .route(
+                &format!("{pre}/{c}/{{id}}/contactpersons/{{cp}}"),
+                get(wp(Route::CpGet))
+                    .put(wp(Route::CpUpdate))
+                    .delete(wp(Route::CpDelete)),
+            )
+            .route(
+                &format!("{pre}/{c}/reference/{{ref}}"),
+                get(wp(Route::CustomerByReference)),
+            );
     } else {
         r = r
-            .route(&format!("{pre}/{c}/contactpersons"), post(np(Route::CpCreate)))
-            .route(&format!("{pre}/{c}/contactpersons/{{cp}}"), put(wp(Route::CpUpdate)).delete(wp(Route::CpDelete)))
-            .route(&format!("{pre}/{c}/contactpersons/{{cp}}/primary"), post(wp(Route::CpPrimary)))
-            .route(&format!("{pre}/{c}/{{id}}/contactpersons"), get(wp(Route::CpList)))
-            .route(&format!("{pre}/{c}/{{id}}/contactpersons/{{cp}}"), get(wp(Route::CpGet)));
+            .route(
+                &format!("{pre}/{c}/contactpersons"),
+                post(np(Route::CpCreate)),
+            )
+            .route(
+                &format!("{pre}/{c}/contactpersons/{{cp}}"),
+                put(wp(Route::CpUpdate)).delete(wp(Route::CpDelete)),
+            )
+            .route(
+                &format!("{pre}/{c}/contactpersons/{{cp}}/primary"),
+                post(wp(Route::CpPrimary)),
+            )
+            .route(
+                &format!("{pre}/{c}/{{id}}/contactpersons"),
+                get(wp(Route::CpList)),
+            )
+            .route(
+                &format!("{pre}/{c}/{{id}}/contactpersons/{{cp}}"),
+                get(wp(Route::CpGet)),
+            );
     }
     r = r
-        .route(&format!("{pre}/invoices/{{id}}/payments"), get(wp(Route::InvoicePayments)))
-        .route(&format!("{pre}/invoices/{{id}}/credits"), post(wp(Route::InvoiceApplyCredits)))
-        .route(&format!("{pre}/creditnotes/{{id}}/invoices"), get(wp(Route::CreditNoteApplied)).post(wp(Route::CreditNoteApply)));
+        .route(
+            &format!("{pre}/invoices/{{id}}/payments"),
+            get(wp(Route::InvoicePayments)),
+        )
+        .route(
+            &format!("{pre}/invoices/{{id}}/credits"),
+            post(wp(Route::InvoiceApplyCredits)),
+        )
+        .route(
+            &format!("{pre}/creditnotes/{{id}}/invoices"),
+            get(wp(Route::CreditNoteApplied)).post(wp(Route::CreditNoteApply)),
+        );
     r
 }
 
 fn ui_target(product: &str, resource: &str) -> Result<(Product, spec::Spec), ApiError> {
-    let product = Product::parse(product).filter(|p| *p != Product::Crm).ok_or_else(|| ApiError::raw(404, json!({"error": "unknown product"})))?;
-    let spec = spec::by_name(product, resource).ok_or_else(|| ApiError::raw(404, json!({"error": "unknown resource"})))?;
+    let product = Product::parse(product)
+        .filter(|p| *p != Product::Crm)
+        .ok_or_else(|| ApiError::raw(404, json!({"error": "unknown product"})))?;
+    let spec = spec::by_name(product, resource)
+        .ok_or_else(|| ApiError::raw(404, json!({"error": "unknown resource"})))?;
     Ok((product, spec))
 }
 
 /// `PUT /__sandbox/ui/{product}/{org}/{resource}/{id}`: edit a record as a
 /// person in the web UI would (same validation, new modified time, webhooks).
-pub async fn ui_update(State(app): State<AppRef>, Path((product, org, resource, id)): Path<(String, String, String, String)>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn ui_update(
+    State(app): State<AppRef>,
+    Path((product, org, resource, id)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (product, spec) = ui_target(&product, &resource)?;
-    let (status, v) = run(&app, product, &org, Route::Update(spec.kind), &[id], &HashMap::new(), &HeaderMap::new(), &body)?;
+    let (status, v) = run(
+        &app,
+        product,
+        &org,
+        Route::Update(spec.kind),
+        &[id],
+        &HashMap::new(),
+        &HeaderMap::new(),
+        &body,
+    )?;
     Ok(ApiError::raw(status, v).into_response())
 }
 
 /// `POST /__sandbox/ui/{product}/{org}/{resource}/{id}/{action}` with action
 /// `sent`, `void`, `draft`, `open`, `email`, `accepted`, `declined`,
 /// `active` or `inactive`.
-pub async fn ui_action(State(app): State<AppRef>, Path((product, org, resource, id, action)): Path<(String, String, String, String, String)>) -> Result<Response, ApiError> {
+pub async fn ui_action(
+    State(app): State<AppRef>,
+    Path((product, org, resource, id, action)): Path<(String, String, String, String, String)>,
+) -> Result<Response, ApiError> {
     let (product, spec) = ui_target(&product, &resource)?;
     let action = match action.as_str() {
         "sent" => Action::MarkSent,
@@ -156,6 +270,15 @@ pub async fn ui_action(State(app): State<AppRef>, Path((product, org, resource, 
         "inactive" => Action::MarkInactive,
         _ => return Err(ApiError::raw(404, json!({"error": "unknown action"}))),
     };
-    let (status, v) = run(&app, product, &org, Route::Act(spec.kind, action), &[id], &HashMap::new(), &HeaderMap::new(), &[])?;
+    let (status, v) = run(
+        &app,
+        product,
+        &org,
+        Route::Act(spec.kind, action),
+        &[id],
+        &HashMap::new(),
+        &HeaderMap::new(),
+        &[],
+    )?;
     Ok(ApiError::raw(status, v).into_response())
 }

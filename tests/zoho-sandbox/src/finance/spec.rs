@@ -15,7 +15,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Contacts, Kind::Items, Kind::Invoices, Kind::Estimates, Kind::Payments, Kind::CreditNotes];
+    pub const ALL: [Kind; 6] = [
+        Kind::Contacts,
+        Kind::Items,
+        Kind::Invoices,
+        Kind::Estimates,
+        Kind::Payments,
+        Kind::CreditNotes,
+    ];
 
     /// Whether the document has line items and totals.
     pub fn has_lines(self) -> bool {
@@ -72,15 +79,57 @@ pub struct Spec {
 }
 
 const CF_CONTACT: &[CustomField] = &[
-    CustomField { customfield_id: "460000000639001", api_name: "cf_crm_account_id", label: "CRM Account ID", index: 1, data_type: "string", unique: true },
-    CustomField { customfield_id: "460000000639002", api_name: "cf_segment", label: "Segment", index: 2, data_type: "dropdown", unique: false },
+    CustomField {
+        customfield_id: "460000000639001",
+        api_name: "cf_crm_account_id",
+        label: "CRM Account ID",
+        index: 1,
+        data_type: "string",
+        unique: true,
+    },
+    CustomField {
+        customfield_id: "460000000639002",
+        api_name: "cf_segment",
+        label: "Segment",
+        index: 2,
+        data_type: "dropdown",
+        unique: false,
+    },
 ];
-const CF_ITEM: &[CustomField] = &[CustomField { customfield_id: "460000000639011", api_name: "cf_crm_product_id", label: "CRM Product ID", index: 1, data_type: "string", unique: true }];
+const CF_ITEM: &[CustomField] = &[CustomField {
+    customfield_id: "460000000639011",
+    api_name: "cf_crm_product_id",
+    label: "CRM Product ID",
+    index: 1,
+    data_type: "string",
+    unique: true,
+}];
 const CF_INVOICE: &[CustomField] = &[
-    CustomField { customfield_id: "460000000639021", api_name: "cf_crm_deal_id", label: "CRM Deal ID", index: 1, data_type: "string", unique: true },
-    CustomField { customfield_id: "460000000639022", api_name: "cf_po_number", label: "PO Number", index: 2, data_type: "string", unique: false },
+    CustomField {
+        customfield_id: "460000000639021",
+        api_name: "cf_crm_deal_id",
+        label: "CRM Deal ID",
+        index: 1,
+        data_type: "string",
+        unique: true,
+    },
+    CustomField {
+        customfield_id: "460000000639022",
+        api_name: "cf_po_number",
+        label: "PO Number",
+        index: 2,
+        data_type: "string",
+        unique: false,
+    },
 ];
-const CF_ESTIMATE: &[CustomField] = &[CustomField { customfield_id: "460000000639031", api_name: "cf_crm_deal_id", label: "CRM Deal ID", index: 1, data_type: "string", unique: true }];
+const CF_ESTIMATE: &[CustomField] = &[CustomField {
+    customfield_id: "460000000639031",
+    api_name: "cf_crm_deal_id",
+    label: "CRM Deal ID",
+    index: 1,
+    data_type: "string",
+    unique: true,
+}];
 const CF_NONE: &[CustomField] = &[];
 
 /// The spec of `kind` in `product`.
@@ -125,7 +174,15 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             msg_created: "The customer has been created",
             msg_updated: "The customer details have been updated.",
             msg_deleted: "The customer has been deleted.",
-            sort_columns: &["display_name", "first_name", "last_name", "email", "outstanding", "created_time", "updated_time"],
+            sort_columns: &[
+                "display_name",
+                "first_name",
+                "last_name",
+                "email",
+                "outstanding",
+                "created_time",
+                "updated_time",
+            ],
             custom_fields: CF_CONTACT,
             report_name: "Customers",
             ..base
@@ -142,7 +199,15 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             msg_created: "The contact has been created",
             msg_updated: "Contact has been updated successfully",
             msg_deleted: "The contact has been deleted.",
-            sort_columns: &["contact_name", "first_name", "last_name", "email", "outstanding_receivable_amount", "created_time", "last_modified_time"],
+            sort_columns: &[
+                "contact_name",
+                "first_name",
+                "last_name",
+                "email",
+                "outstanding_receivable_amount",
+                "created_time",
+                "last_modified_time",
+            ],
             custom_fields: CF_CONTACT,
             report_name: "Contacts",
             ..base
@@ -155,7 +220,11 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             id_field: "item_id",
             entity: "Item",
             name_field: Some("name"),
-            updated_field: if billing { "updated_time" } else { "last_modified_time" },
+            updated_field: if billing {
+                "updated_time"
+            } else {
+                "last_modified_time"
+            },
             webhook_entity: "item",
             msg_created: "The item has been added.",
             msg_updated: "Item details have been saved.",
@@ -175,14 +244,34 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             number_field: Some(if billing { "number" } else { "invoice_number" }),
             number_prefix: "INV-",
             date_field: Some(if billing { "invoice_date" } else { "date" }),
-            lines_field: Some(if billing { "invoice_items" } else { "line_items" }),
+            lines_field: Some(if billing {
+                "invoice_items"
+            } else {
+                "line_items"
+            }),
             price_field: if billing { "price" } else { "rate" },
-            updated_field: if billing { "updated_time" } else { "last_modified_time" },
+            updated_field: if billing {
+                "updated_time"
+            } else {
+                "last_modified_time"
+            },
             webhook_entity: "invoice",
             msg_created: "The invoice has been created.",
             msg_updated: "Invoice information has been updated.",
             msg_deleted: "The invoice has been deleted.",
-            sort_columns: &["customer_name", "invoice_number", "number", "date", "invoice_date", "due_date", "total", "balance", "created_time", "last_modified_time", "updated_time"],
+            sort_columns: &[
+                "customer_name",
+                "invoice_number",
+                "number",
+                "date",
+                "invoice_date",
+                "due_date",
+                "total",
+                "balance",
+                "created_time",
+                "last_modified_time",
+                "updated_time",
+            ],
             modified_filter: true,
             custom_fields: CF_INVOICE,
             report_name: "Invoices",
@@ -199,12 +288,23 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             number_prefix: if billing { "QT-" } else { "EST-" },
             date_field: Some("date"),
             lines_field: Some("line_items"),
-            updated_field: if billing { "updated_time" } else { "last_modified_time" },
+            updated_field: if billing {
+                "updated_time"
+            } else {
+                "last_modified_time"
+            },
             webhook_entity: "estimate",
             msg_created: "The estimate has been created",
             msg_updated: "Estimate information has been updated.",
             msg_deleted: "The estimate has been deleted.",
-            sort_columns: &["customer_name", "estimate_number", "date", "total", "created_time", "last_modified_time"],
+            sort_columns: &[
+                "customer_name",
+                "estimate_number",
+                "date",
+                "total",
+                "created_time",
+                "last_modified_time",
+            ],
             modified_filter: true,
             custom_fields: CF_ESTIMATE,
             report_name: "Estimates",
@@ -212,20 +312,40 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
         },
         Kind::Payments => Spec {
             table: "customerpayments",
-            path: if billing { "payments" } else { "customerpayments" },
+            path: if billing {
+                "payments"
+            } else {
+                "customerpayments"
+            },
             singular: "payment",
-            plural: if billing { "payments" } else { "customerpayments" },
+            plural: if billing {
+                "payments"
+            } else {
+                "customerpayments"
+            },
             id_field: "payment_id",
             entity: "Payment",
             number_field: Some("payment_number"),
             number_prefix: "",
             date_field: Some("date"),
-            updated_field: if billing { "updated_time" } else { "last_modified_time" },
+            updated_field: if billing {
+                "updated_time"
+            } else {
+                "last_modified_time"
+            },
             webhook_entity: "payment",
             msg_created: "The payment has been created.",
             msg_updated: "The payment details have been updated.",
             msg_deleted: "The payment has been deleted.",
-            sort_columns: &["customer_name", "payment_number", "payment_mode", "date", "amount", "created_time", "last_modified_time"],
+            sort_columns: &[
+                "customer_name",
+                "payment_number",
+                "payment_mode",
+                "date",
+                "amount",
+                "created_time",
+                "last_modified_time",
+            ],
             modified_filter: true,
             report_name: "Customer Payments",
             ..base
@@ -240,14 +360,30 @@ pub fn spec(product: Product, kind: Kind) -> Spec {
             number_field: Some("creditnote_number"),
             number_prefix: "CN-",
             date_field: Some("date"),
-            lines_field: Some(if billing { "invoice_items" } else { "line_items" }),
+            lines_field: Some(if billing {
+                "invoice_items"
+            } else {
+                "line_items"
+            }),
             price_field: if billing { "price" } else { "rate" },
             updated_field: "updated_time",
             webhook_entity: "creditnote",
-            msg_created: if billing { "Credit Note created successfully." } else { "The credit note has been created." },
+            msg_created: if billing {
+                "Credit Note created successfully."
+            } else {
+                "The credit note has been created."
+            },
             msg_updated: "The credit note has been updated.",
             msg_deleted: "The credit note has been deleted.",
-            sort_columns: &["customer_name", "creditnote_number", "date", "total", "balance", "created_time", "updated_time"],
+            sort_columns: &[
+                "customer_name",
+                "creditnote_number",
+                "date",
+                "total",
+                "balance",
+                "created_time",
+                "updated_time",
+            ],
             modified_filter: true,
             report_name: "Credit Notes",
             ..base
@@ -274,18 +410,50 @@ pub enum Action {
 pub fn actions(product: Product, kind: Kind) -> Vec<(&'static str, Action)> {
     let billing = product == Product::Billing;
     match kind {
-        Kind::Contacts if billing => vec![("markasactive", Action::MarkActive), ("markasinactive", Action::MarkInactive)],
-        Kind::Contacts | Kind::Items => vec![("active", Action::MarkActive), ("inactive", Action::MarkInactive)],
-        Kind::Invoices if billing => vec![("void", Action::MarkVoid), ("converttoopen", Action::MarkOpen), ("email", Action::Email)],
-        Kind::Invoices => vec![("status/sent", Action::MarkSent), ("status/void", Action::MarkVoid), ("status/draft", Action::MarkDraft), ("email", Action::Email)],
-        Kind::Estimates => vec![("status/sent", Action::MarkSent), ("status/accepted", Action::Accept), ("status/declined", Action::Decline), ("email", Action::Email)],
-        Kind::CreditNotes if billing => vec![("void", Action::MarkVoid), ("converttoopen", Action::MarkOpen), ("email", Action::Email)],
-        Kind::CreditNotes => vec![("status/void", Action::MarkVoid), ("status/draft", Action::MarkDraft), ("status/open", Action::MarkOpen), ("email", Action::Email)],
+        Kind::Contacts if billing => vec![
+            ("markasactive", Action::MarkActive),
+            ("markasinactive", Action::MarkInactive),
+        ],
+        Kind::Contacts | Kind::Items => vec![
+            ("active", Action::MarkActive),
+            ("inactive", Action::MarkInactive),
+        ],
+        Kind::Invoices if billing => vec![
+            ("void", Action::MarkVoid),
+            ("converttoopen", Action::MarkOpen),
+            ("email", Action::Email),
+        ],
+        Kind::Invoices => vec![
+            ("status/sent", Action::MarkSent),
+            ("status/void", Action::MarkVoid),
+            ("status/draft", Action::MarkDraft),
+            ("email", Action::Email),
+        ],
+        Kind::Estimates => vec![
+            ("status/sent", Action::MarkSent),
+            ("status/accepted", Action::Accept),
+            ("status/declined", Action::Decline),
+            ("email", Action::Email),
+        ],
+        Kind::CreditNotes if billing => vec![
+            ("void", Action::MarkVoid),
+            ("converttoopen", Action::MarkOpen),
+            ("email", Action::Email),
+        ],
+        Kind::CreditNotes => vec![
+            ("status/void", Action::MarkVoid),
+            ("status/draft", Action::MarkDraft),
+            ("status/open", Action::MarkOpen),
+            ("email", Action::Email),
+        ],
         Kind::Payments => vec![],
     }
 }
 
 /// Find the spec whose URL segment or table is `name`.
 pub fn by_name(product: Product, name: &str) -> Option<Spec> {
-    Kind::ALL.iter().map(|k| spec(product, *k)).find(|s| s.path == name || s.table == name || s.singular == name)
+    Kind::ALL
+        .iter()
+        .map(|k| spec(product, *k))
+        .find(|s| s.path == name || s.table == name || s.singular == name)
 }

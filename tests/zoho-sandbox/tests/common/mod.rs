@@ -26,7 +26,10 @@ pub async fn token(sb: &Sandbox, http: &Client) -> String {
         c.refresh_token
     );
     let v: Value = http.post(url).send().await.unwrap().json().await.unwrap();
-    v["access_token"].as_str().expect("access_token").to_string()
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 impl Api {
@@ -38,12 +41,27 @@ impl Api {
     }
 
     pub async fn frozen(seed: usize) -> Api {
-        Api::start(Sandbox::builder().fixed_clock(T0).seed(seed).token_lifetime(std::time::Duration::from_secs(400 * 86_400))).await
+        Api::start(
+            Sandbox::builder()
+                .fixed_clock(T0)
+                .seed(seed)
+                .token_lifetime(std::time::Duration::from_secs(400 * 86_400)),
+        )
+        .await
     }
 
     /// Send a request; returns status, headers and JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut req = self.http.request(method, format!("{}{}", self.sb.base_url(), path)).header("Authorization", format!("Zoho-oauthtoken {}", self.token));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.sb.base_url(), path))
+            .header("Authorization", format!("Zoho-oauthtoken {}", self.token));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -54,7 +72,12 @@ impl Api {
         let status = resp.status();
         let h = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&bytes))) };
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
         (status, h, v)
     }
 
@@ -87,12 +110,18 @@ impl Api {
 
     /// A control-API call (no auth).
     pub async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}/__sandbox{}", self.sb.base_url(), path));
+        let mut req = self
+            .http
+            .request(method, format!("{}/__sandbox{}", self.sb.base_url(), path));
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.unwrap();
-        assert!(resp.status().is_success(), "control {path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "control {path}: {}",
+            resp.status()
+        );
         resp.json().await.unwrap()
     }
 }

@@ -28,7 +28,9 @@ pub fn require_specs() -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("{msg} CI=true: the folder is required in CI.");
     }
-    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! {msg}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    eprintln!(
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!! {msg}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+    );
     None
 }
 
@@ -40,15 +42,23 @@ pub struct Specs {
 
 impl Specs {
     pub fn new(dir: PathBuf) -> Specs {
-        Specs { dir, docs: HashMap::new() }
+        Specs {
+            dir,
+            docs: HashMap::new(),
+        }
     }
 
     /// Load `sub/file` (YAML or JSON).
     pub fn doc(&mut self, file: &str) -> &Value {
         if !self.docs.contains_key(file) {
             let path = self.dir.join(file);
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let v: Value = if file.ends_with(".json") { serde_json::from_str(&text).unwrap() } else { serde_yaml::from_str(&text).unwrap() };
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let v: Value = if file.ends_with(".json") {
+                serde_json::from_str(&text).unwrap()
+            } else {
+                serde_yaml::from_str(&text).unwrap()
+            };
             self.docs.insert(file.to_string(), v);
         }
         &self.docs[file]
@@ -56,14 +66,25 @@ impl Specs {
 
     /// The response schema of an operation. Falls back to the first 2xx
     /// response when `status` is not listed.
-    pub fn response_schema(&mut self, file: &str, method: &str, path: &str, status: u16) -> (String, Value) {
+    pub fn response_schema(
+        &mut self,
+        file: &str,
+        method: &str,
+        path: &str,
+        status: u16,
+    ) -> (String, Value) {
         let doc = self.doc(file).clone();
         let op = doc["paths"][path][method].clone();
         assert!(op.is_object(), "{file}: no operation {method} {path}");
         let responses = op["responses"].as_object().cloned().unwrap_or_default();
         let resp = responses
             .get(&status.to_string())
-            .or_else(|| responses.iter().find(|(k, _)| k.starts_with('2')).map(|(_, v)| v))
+            .or_else(|| {
+                responses
+                    .iter()
+                    .find(|(k, _)| k.starts_with('2'))
+                    .map(|(_, v)| v)
+            })
             .cloned()
             .unwrap_or(Value::Null);
         let resp = self.resolve(file, &resp).1;
@@ -76,7 +97,9 @@ impl Specs {
         let mut file = file.to_string();
         let mut v = v.clone();
         for _ in 0..20 {
-            let Some(r) = v.get("$ref").and_then(Value::as_str).map(String::from) else { break };
+            let Some(r) = v.get("$ref").and_then(Value::as_str).map(String::from) else {
+                break;
+            };
             let (target_file, pointer) = match r.split_once('#') {
                 Some(("", p)) => (file.clone(), p.to_string()),
                 Some((f, p)) => {
@@ -86,7 +109,11 @@ impl Specs {
                 }
                 None => (file.clone(), String::new()),
             };
-            v = self.doc(&target_file).pointer(&pointer).cloned().unwrap_or(Value::Null);
+            v = self
+                .doc(&target_file)
+                .pointer(&pointer)
+                .cloned()
+                .unwrap_or(Value::Null);
             file = target_file;
         }
         (file, v)
@@ -100,7 +127,15 @@ impl Specs {
         errs
     }
 
-    fn check(&mut self, file: &str, schema: &Value, value: &Value, at: &str, errs: &mut Vec<(String, String)>, depth: usize) {
+    fn check(
+        &mut self,
+        file: &str,
+        schema: &Value,
+        value: &Value,
+        at: &str,
+        errs: &mut Vec<(String, String)>,
+        depth: usize,
+    ) {
         if depth > 40 || schema.is_null() {
             return;
         }
@@ -133,7 +168,9 @@ impl Specs {
         let ok = match ty {
             Some("string") => value.is_string(),
             // JSON Schema: a number with a zero fractional part is an integer.
-            Some("integer") => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+            Some("integer") => {
+                value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             Some("number") => value.is_number(),
             Some("boolean") => value.is_boolean(),
             Some("array") => value.is_array(),
@@ -141,7 +178,10 @@ impl Specs {
             _ => true,
         };
         if !ok {
-            errs.push((at.to_string(), format!("expected {}, got {}", ty.unwrap_or("?"), short(value))));
+            errs.push((
+                at.to_string(),
+                format!("expected {}, got {}", ty.unwrap_or("?"), short(value)),
+            ));
             return;
         }
         if let Some(en) = schema.get("enum").and_then(Value::as_array)
@@ -151,8 +191,17 @@ impl Specs {
             errs.push((at.to_string(), format!("{} not in enum", short(value))));
         }
         if let Some(obj) = value.as_object() {
-            let props = schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-            for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            let props = schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for req in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(r) = req.as_str()
                     && !obj.contains_key(r)
                 {
@@ -164,8 +213,13 @@ impl Specs {
                     Some(s) => self.check(file, s, v, &format!("{at}.{k}"), errs, depth + 1),
                     None => {
                         if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-                            errs.push((format!("{at}.{k}"), "additional property not allowed".into()));
-                        } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                            errs.push((
+                                format!("{at}.{k}"),
+                                "additional property not allowed".into(),
+                            ));
+                        } else if let Some(ap) =
+                            schema.get("additionalProperties").filter(|a| a.is_object())
+                        {
                             let ap = ap.clone();
                             self.check(file, &ap, v, &format!("{at}.{k}"), errs, depth + 1);
                         }
@@ -184,5 +238,9 @@ impl Specs {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 60 { format!("{}…", &s[..60]) } else { s }
+    if s.len() > 60 {
+        format!("{}…", &s[..60])
+    } else {
+        s
+    }
 }
