@@ -1,14 +1,122 @@
 //! The plugin runtime: one wasmtime engine, a compiled-component cache,
 //! per-call limits, and calls into connector components.
+//!
+//! ```text
+//! Runtime::load(file.wasm) ─► Plugin ─► Plugin::connect(capabilities, limits, settings) ─► Connector
+//!                                                                        list/get/find/create/update/delete/act
+//! ```
 
+mod bindings;
+mod cache;
+mod call;
+mod host_state;
 mod info;
+mod limits;
 mod manifest;
+mod runtime;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use cache::LoadSource;
+pub use call::{CallError, Connector, ConnectorError, DeletedPage, DeletedRecord, Page, Record, WriteResult};
 pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
+pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
-    AuthScheme, DataCenter, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry,
-    SettingSpec,
+    AuthScheme, DataCenter, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry, SettingSpec,
 };
+pub use runtime::{LoadError, Runtime, RuntimeOptions};
+
+use crate::capability::Capabilities;
 
 /// The contract version this host implements.
 pub const CONTRACT_V0_1: &str = "ferry:connector@0.1.0";
+
+/// Contract versions this host can load.
+pub const SUPPORTED_CONTRACTS: &[&str] = &[CONTRACT_V0_1];
+
+/// A loaded, checked and prepared component.
+pub struct Plugin {
+    name: String,
+    path: PathBuf,
+    sha256: String,
+    contract: &'static str,
+    guest: Guest,
+    engine: wasmtime::Engine,
+    source: LoadSource,
+    load_time: Duration,
+}
+
+/// The prepared instance factory, per contract version.
+pub(crate) enum Guest {
+    V0_1(bindings::v0_1::PluginPre<host_state::HostState>),
+}
+
+impl Plugin {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        name: String,
+        path: PathBuf,
+        sha256: String,
+        contract: &'static str,
+        guest: Guest,
+        engine: wasmtime::Engine,
+        source: LoadSource,
+        load_time: Duration,
+    ) -> Plugin {
+        Plugin { name, path, sha256, contract, guest, engine, source, load_time }
+    }
+
+    /// Name for messages: the file stem (`zoho_crm`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// sha256 of the component bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The contract it implements (`ferry:connector@0.1.0`).
+    pub fn contract(&self) -> &'static str {
+        self.contract
+    }
+
+    /// Whether it was compiled or came from the cache, and how long that took.
+    pub fn load_stats(&self) -> (LoadSource, Duration) {
+        (self.source, self.load_time)
+    }
+
+    pub(crate) fn guest(&self) -> &Guest {
+        &self.guest
+    }
+
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Bind the plugin to a connection. `capabilities: None` gives a
+    /// connector with no network, for inspection.
+    pub fn connect(
+        self: &Arc<Self>,
+        capabilities: Option<Arc<Capabilities>>,
+        limits: Limits,
+        settings: Value,
+    ) -> Connector {
+        Connector::new(Arc::clone(self), capabilities, limits, settings)
+    }
+
+    /// `describe` with empty settings and no network: what `ferry plugins
+    /// inspect` shows.
+    pub async fn inspect(self: &Arc<Self>) -> Result<ConnectorInfo, CallError> {
+        self.connect(None, Limits::default(), Value::Object(Default::default())).describe().await
+    }
+}

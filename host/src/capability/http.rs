@@ -1,0 +1,478 @@
+//! The `http` capability: every byte a plugin sends leaves through here.
+//!
+//! Order of checks for one request: URL and headers (refused before any
+//! byte leaves) → allowed hosts → rate limit and concurrency → credentials
+//! added → DNS, with blocked addresses dropped → send → retries for 429,
+//! 5xx and timeouts (only where safe) → one token refresh on an
+//! unauthorized answer → response capped in size, credential headers
+//! removed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use super::auth::{AuthError, OAuth};
+use super::policy::{AllowedHosts, blocked_reason, is_loopback_host};
+use super::ratelimit::RateLimiter;
+
+/// HTTP method of a plugin request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    fn to_reqwest(self) -> reqwest::Method {
+        match self {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        }
+    }
+}
+
+/// A request as a plugin hands it over.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Absolute URL, or a path resolved against the connection's base URL.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// Safe to repeat after an uncertain failure.
+    pub idempotent: bool,
+}
+
+/// A response as the plugin receives it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why no response was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("request denied: {0}")]
+    Denied(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("connection failed: {0}")]
+    Connection(String),
+    #[error("response larger than the {0}-byte limit")]
+    TooLarge(u64),
+    #[error("no credentials: {0}")]
+    Unauthorized(String),
+}
+
+/// Tunables of one connection's HTTP capability.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Timeout of one attempt.
+    pub request_timeout: Duration,
+    /// Attempts in all, for retryable failures.
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt, with full jitter.
+    pub initial_backoff: Duration,
+    /// Longest single wait, including a vendor's `Retry-After`.
+    pub max_backoff: Duration,
+    /// Largest response body handed to a plugin.
+    pub max_response_bytes: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            request_timeout: Duration::from_secs(20),
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(60),
+            max_response_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything that shapes one connection's egress.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Base for relative request URLs (`https://www.zohoapis.eu/crm/v8`).
+    pub base_url: Url,
+    /// Hosts the connection may reach.
+    pub allowed_hosts: AllowedHosts,
+    /// Requests per minute, if limited.
+    pub requests_per_minute: Option<u32>,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+    pub settings: HttpSettings,
+    /// Fixed name → address answers, checked like real DNS answers
+    /// (tests use this to point an allowed name at a blocked address).
+    pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+}
+
+/// Request headers a plugin may not set: credentials are the host's, and
+/// framing headers are the HTTP client's.
+const FORBIDDEN_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+];
+
+/// Response headers never passed back to a plugin.
+const CREDENTIAL_RESPONSE_HEADERS: &[&str] =
+    &["set-cookie", "set-cookie2", "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"];
+
+/// One connection's HTTP capability, shared by all calls on it.
+pub struct HttpCapability {
+    config: HttpConfig,
+    client: reqwest::Client,
+    limiter: RateLimiter,
+    auth: Option<Arc<OAuth>>,
+}
+
+impl std::fmt::Debug for HttpCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpCapability").field("base_url", &self.config.base_url.as_str()).finish()
+    }
+}
+
+impl HttpCapability {
+    /// Build the capability. `auth` attaches credentials to requests for
+    /// allowed hosts.
+    pub fn new(config: HttpConfig, auth: Option<Arc<OAuth>>) -> Result<HttpCapability, HttpError> {
+        let allow_loopback = config.base_url.host_str().is_some_and(is_loopback_host);
+        let client = guarded_client(&config, allow_loopback)?;
+        let limiter = RateLimiter::new(config.requests_per_minute, config.concurrency);
+        Ok(HttpCapability { config, client, limiter, auth })
+    }
+
+    /// The connection's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
+    }
+
+    /// Send a plugin's request under the connection's policy.
+    pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        let url = self.check(&request)?;
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = match &self.auth {
+                Some(auth) => Some(auth.token(&self.client).await.map_err(auth_error)?),
+                None => None,
+            };
+            let outcome = {
+                let _permit = self.limiter.acquire().await;
+                self.attempt(&request, &url, token.as_ref().map(|t| t.header.as_str())).await
+            };
+            let retry_in = match &outcome {
+                Ok(resp) => {
+                    if let (Some(auth), Some(token)) = (&self.auth, &token)
+                        && !refreshed
+                        && auth.is_unauthorized(resp.status, &resp.body)
+                    {
+                        // The token expired or was revoked early: refresh
+                        // once and repeat; a second refusal is the answer.
+                        refreshed = true;
+                        auth.invalidate(&token.access).await;
+                        attempt -= 1;
+                        continue;
+                    }
+                    self.retry_delay_for_status(&request, resp, attempt)
+                }
+                Err(Failure::Timeout(_) | Failure::Connection(_)) if request.idempotent => {
+                    Some(self.backoff(attempt))
+                }
+                Err(_) => None,
+            };
+            match retry_in {
+                Some(wait) if attempt < self.config.settings.max_attempts => {
+                    tracing::debug!(url = %url, attempt, wait_ms = wait.as_millis() as u64, "retrying request");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return outcome.map_err(Failure::into_http_error),
+            }
+        }
+    }
+
+    /// Resolve the URL and refuse what policy forbids, before anything is sent.
+    fn check(&self, request: &Request) -> Result<Url, HttpError> {
+        let url = if request.url.starts_with('/') {
+            let base = self.config.base_url.as_str().trim_end_matches('/');
+            Url::parse(&format!("{base}{}", request.url))
+        } else {
+            Url::parse(&request.url)
+        }
+        .map_err(|e| HttpError::InvalidRequest(format!("bad URL `{}`: {e}", request.url)))?;
+        let local = self.config.base_url.host_str().is_some_and(is_loopback_host);
+        match url.scheme() {
+            "https" => {}
+            "http" if local => {}
+            other => {
+                return Err(HttpError::Denied(format!(
+                    "scheme `{other}` is not allowed (only https, or http to a local sandbox)"
+                )));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(HttpError::Denied("credentials in URLs are not allowed".into()));
+        }
+        let host = url.host_str().ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
+        if !self.config.allowed_hosts.allows(host) {
+            return Err(HttpError::Denied(self.config.allowed_hosts.refusal(host)));
+        }
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
+            && let Some(reason) = blocked_reason(ip, local)
+        {
+            return Err(HttpError::Denied(format!("address {ip} is {reason} and may not be reached")));
+        }
+        for (name, value) in &request.headers {
+            let lower = name.to_ascii_lowercase();
+            if FORBIDDEN_REQUEST_HEADERS.contains(&lower.as_str()) {
+                return Err(HttpError::Denied(format!(
+                    "plugins may not set the `{name}` header; credentials are added by the host"
+                )));
+            }
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
+            reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
+        }
+        Ok(url)
+    }
+
+    async fn attempt(&self, request: &Request, url: &Url, auth_header: Option<&str>) -> Result<Response, Failure> {
+        let mut builder = self
+            .client
+            .request(request.method.to_reqwest(), url.clone())
+            .timeout(self.config.settings.request_timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(value) = auth_header {
+            let mut value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| Failure::Other(HttpError::Unauthorized("token is not a valid header value".into())))?;
+            value.set_sensitive(true);
+            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(Failure::from_reqwest)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| !CREDENTIAL_RESPONSE_HEADERS.contains(&name.as_str()))
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        let cap = self.config.settings.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Err(Failure::Other(HttpError::TooLarge(cap)));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(Failure::Other(HttpError::TooLarge(cap)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response { status, headers, body })
+    }
+
+    /// How long to wait before repeating a request that got `resp`, if it
+    /// should be repeated at all.
+    fn retry_delay_for_status(&self, request: &Request, resp: &Response, attempt: u32) -> Option<Duration> {
+        match resp.status {
+            // Refused without being processed: always safe to repeat.
+            429 => Some(retry_after(resp).map_or_else(|| self.backoff(attempt), |d| d.min(self.config.settings.max_backoff))),
+            500..=599 if request.idempotent => Some(self.backoff(attempt)),
+            _ => None,
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let s = &self.config.settings;
+        let ceiling = s.initial_backoff.saturating_mul(1 << attempt.min(16)).min(s.max_backoff);
+        // Full jitter: spreads retries of many workers apart.
+        let millis = rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
+        Duration::from_millis(millis)
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let value = resp.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?.1.trim().to_string();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate_parse(&value)?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
+        // `Sun, 06 Nov 1994 08:49:37 GMT`
+        let parts: Vec<&str> = value.split_whitespace().collect();
+        if parts.len() != 6 {
+            return None;
+        }
+        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            .iter()
+            .position(|m| *m == parts[2])?
+            + 1;
+        let text = format!("{}-{month:02}-{:0>2}T{}Z", parts[3], parts[1], parts[4]);
+        humantime::parse_rfc3339_weak(&text).ok()
+    })
+}
+
+fn auth_error(e: AuthError) -> HttpError {
+    HttpError::Unauthorized(e.to_string())
+}
+
+/// A failed attempt, before deciding whether to retry.
+enum Failure {
+    Timeout(String),
+    Connection(String),
+    Other(HttpError),
+}
+
+impl Failure {
+    fn from_reqwest(e: reqwest::Error) -> Failure {
+        let text = error_chain(&e);
+        if text.contains("blocked address") {
+            // The guarded resolver refused every address.
+            return Failure::Other(HttpError::Denied(text));
+        }
+        if e.is_timeout() {
+            Failure::Timeout(text)
+        } else {
+            Failure::Connection(text)
+        }
+    }
+
+    fn into_http_error(self) -> HttpError {
+        match self {
+            Failure::Timeout(m) => HttpError::Timeout(m),
+            Failure::Connection(m) => HttpError::Connection(m),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The reqwest client of one connection: no proxies (they would bypass the
+/// address check), no redirects (a redirect could leave the allowed hosts),
+/// and a resolver that drops blocked addresses.
+fn guarded_client(config: &HttpConfig, allow_loopback: bool) -> Result<reqwest::Client, HttpError> {
+    super::install_crypto_provider();
+    let resolver = GuardedResolver { overrides: config.dns_overrides.clone(), allow_loopback };
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .dns_resolver(Arc::new(resolver))
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| HttpError::InvalidRequest(format!("cannot build HTTP client: {}", error_chain(&e))))
+}
+
+/// Resolves names and refuses addresses the policy blocks, so an allowed
+/// name that points inside the network is stopped after DNS.
+struct GuardedResolver {
+    overrides: HashMap<String, Vec<IpAddr>>,
+    allow_loopback: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let fixed = self.overrides.get(&host).cloned();
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = match fixed {
+                Some(ips) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            let mut refused = Vec::new();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| match blocked_reason(a.ip(), allow_loopback) {
+                    Some(reason) => {
+                        refused.push(format!("{} ({reason})", a.ip()));
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            if allowed.is_empty() {
+                let msg = if refused.is_empty() {
+                    format!("`{host}` did not resolve")
+                } else {
+                    format!("`{host}` resolves only to blocked address(es): {}", refused.join(", "))
+                };
+                return Err(Box::new(BlockedAddress(msg)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BlockedAddress(String);
+
+impl std::fmt::Display for BlockedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "blocked address: {}", self.0)
+    }
+}
+
+impl std::error::Error for BlockedAddress {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let resp = |v: &str| Response { status: 429, headers: vec![("Retry-After".into(), v.into())], body: vec![] };
+        assert_eq!(retry_after(&resp("7")), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&resp("Sun, 06 Nov 1994 08:49:37 GMT")), Some(Duration::ZERO));
+        assert_eq!(retry_after(&resp("soon")), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! What plugins may call: `http` (through the host's policy, credentials,
+//! pacing and retries) and `log`. Nothing else reaches a plugin.
+
+pub mod auth;
+pub mod http;
+pub mod log;
+pub mod policy;
+mod ratelimit;
+
+use std::sync::Arc;
+
+pub use auth::{MemoryTokenStore, OAuth, OAuthConfig, StoredToken, TokenStore};
+pub use http::{HttpCapability, HttpConfig, HttpError, HttpSettings};
+pub use log::PluginLog;
+pub use policy::{AllowedHosts, HostPattern};
+
+/// The capabilities one connection's plugin calls use.
+pub struct Capabilities {
+    /// Plugin name, for messages.
+    pub plugin: String,
+    /// Connection name, for messages.
+    pub connection: String,
+    pub http: HttpCapability,
+    pub log: PluginLog,
+}
+
+impl Capabilities {
+    /// Bundle a connection's capabilities.
+    pub fn new(plugin: &str, connection: &str, http: HttpCapability) -> Arc<Capabilities> {
+        Arc::new(Capabilities {
+            plugin: plugin.to_string(),
+            connection: connection.to_string(),
+            http,
+            log: PluginLog::new(plugin, connection, 50, 200),
+        })
+    }
+}
+
+/// rustls needs one process-wide crypto provider; ring builds quickly and
+/// everywhere.
+pub(crate) fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

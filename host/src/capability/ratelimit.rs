@@ -1,0 +1,65 @@
+//! Request pacing for one connection: a requests-per-minute quota (Zoho
+//! Books allows 100 per organisation) and a cap on requests in flight.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Paces requests; cheap to share.
+pub struct RateLimiter {
+    quota: Option<DefaultDirectRateLimiter>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl RateLimiter {
+    /// `per_minute`: requests per minute (none: unlimited); `concurrency`:
+    /// requests in flight at once (at least one).
+    pub fn new(per_minute: Option<u32>, concurrency: u32) -> RateLimiter {
+        let quota = per_minute
+            .and_then(NonZeroU32::new)
+            // A burst of the whole minute's quota would let a restart
+            // overshoot the vendor's window; allow a tenth at once.
+            .map(|n| {
+                let burst = NonZeroU32::new((n.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+                DefaultDirectRateLimiter::direct(Quota::per_minute(n).allow_burst(burst))
+            });
+        RateLimiter { quota, in_flight: Arc::new(Semaphore::new(concurrency.max(1) as usize)) }
+    }
+
+    /// Wait for a slot; the request may go while the permit lives.
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        let permit = Arc::clone(&self.in_flight).acquire_owned().await.expect("semaphore is never closed");
+        if let Some(quota) = &self.quota {
+            quota.until_ready().await;
+        }
+        permit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrency_is_capped() {
+        let limiter = RateLimiter::new(None, 2);
+        let a = limiter.acquire().await;
+        let _b = limiter.acquire().await;
+        assert_eq!(limiter.in_flight.available_permits(), 0);
+        drop(a);
+        let _c = limiter.acquire().await;
+        assert_eq!(limiter.in_flight.available_permits(), 0);
+    }
+
+    #[tokio::test]
+    async fn quota_allows_its_burst_at_once() {
+        let limiter = RateLimiter::new(Some(100), 4);
+        let quota = limiter.quota.as_ref().unwrap();
+        for _ in 0..10 {
+            assert!(quota.check().is_ok());
+        }
+        assert!(quota.check().is_err(), "the 11th request of a 100/min quota must wait");
+    }
+}

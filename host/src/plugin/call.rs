@@ -1,0 +1,447 @@
+//! Calls into a plugin. Every call gets a fresh store and instance with its
+//! own limits; a trap or breached limit fails that call only and says which
+//! plugin, which function and which limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use wasmtime::Store;
+
+use super::bindings::v0_1;
+use super::host_state::HostState;
+use super::limits::{Breach, Limit, Limits};
+use super::runtime::EPOCH_TICK;
+use super::{ConnectorInfo, Guest, Plugin};
+use crate::capability::Capabilities;
+
+/// A record as JSON object.
+pub type Record = Map<String, Value>;
+
+/// One page of records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub records: Vec<Record>,
+    pub next_cursor: Option<String>,
+}
+
+/// A record the vendor reports deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedRecord {
+    pub id: String,
+    pub deleted_at: Option<String>,
+}
+
+/// One page of the deleted feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedPage {
+    pub records: Vec<DeletedRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Outcome of one input of a batch write.
+pub type WriteResult = Result<Record, ConnectorError>;
+
+/// An error a plugin reported, in terms the engine acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid{}: {message}", if field.is_empty() { String::new() } else { format!(" `{field}`") })]
+    Invalid { field: String, message: String },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("rate limited{}: {message}", retry_after_ms.map(|ms| format!(" (retry after {ms} ms)")).unwrap_or_default())]
+    RateLimited { retry_after_ms: Option<u64>, message: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("vendor error {code}{}: {message}", if *http_status > 0 { format!(" (HTTP {http_status})") } else { String::new() })]
+    Vendor { code: String, message: String, http_status: u16 },
+}
+
+/// Why a call did not return a result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin ran and reported an error.
+    #[error("plugin `{plugin}` {function}: {error}")]
+    Connector { plugin: String, function: &'static str, error: ConnectorError },
+    /// The call breached a limit and was stopped.
+    #[error("plugin `{plugin}` stopped in `{function}`: {limit}")]
+    Limit { plugin: String, function: &'static str, limit: Limit },
+    /// The plugin trapped (panic, unreachable, exit).
+    #[error("plugin `{plugin}` crashed in `{function}`: {reason}")]
+    Trap { plugin: String, function: &'static str, reason: String },
+    /// The plugin returned something the contract does not allow.
+    #[error("plugin `{plugin}` returned malformed output from `{function}`: {message}")]
+    Protocol { plugin: String, function: &'static str, message: String },
+}
+
+impl CallError {
+    /// The plugin's own error, if that is what this is.
+    pub fn connector_error(&self) -> Option<&ConnectorError> {
+        match self {
+            CallError::Connector { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The breached limit, if that is what this is.
+    pub fn limit(&self) -> Option<Limit> {
+        match self {
+            CallError::Limit { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
+}
+
+/// A plugin bound to one connection: its capabilities, limits and
+/// settings. The sync engine talks to vendors through this.
+#[derive(Clone)]
+pub struct Connector {
+    plugin: Arc<Plugin>,
+    capabilities: Option<Arc<Capabilities>>,
+    limits: Limits,
+    settings: String,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("plugin", &self.plugin.name()).finish()
+    }
+}
+
+/// One running call: its store and configured instance.
+struct Active {
+    store: Store<HostState>,
+    instance: Instance,
+    plugin: String,
+    function: &'static str,
+    limits: Limits,
+}
+
+enum Instance {
+    V0_1(v0_1::Plugin),
+}
+
+impl Connector {
+    pub(crate) fn new(
+        plugin: Arc<Plugin>,
+        capabilities: Option<Arc<Capabilities>>,
+        limits: Limits,
+        settings: Value,
+    ) -> Connector {
+        Connector { plugin, capabilities, limits, settings: settings.to_string() }
+    }
+
+    /// The plugin behind this connector.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// What the connector reports about itself, with this connection's
+    /// settings (so vendor-defined custom fields can be listed).
+    pub async fn describe(&self) -> Result<ConnectorInfo, CallError> {
+        self.run("describe", false, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_describe(&mut a.store, &self.settings).await,
+            };
+            a.finish(r.map(|r| r.map(v0_1::connector_info).map_err(Into::into)))
+        })
+        .await
+    }
+
+    /// Check credentials and settings.
+    pub async fn check(&self) -> Result<(), CallError> {
+        self.run("check", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_check(&mut a.store).await,
+            };
+            a.finish(r.map(|r| r.map_err(Into::into)))
+        })
+        .await
+    }
+
+    /// One page of `module`, changed since `since` where supported.
+    pub async fn list(&self, module: &str, since: Option<&str>, cursor: Option<&str>) -> Result<Page, CallError> {
+        self.run("list", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector().call_list(&mut a.store, module, since, cursor).await
+                }
+            };
+            let page = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            Ok(Page { records: a.records(page.records)?, next_cursor: page.next_cursor })
+        })
+        .await
+    }
+
+    /// One record by id.
+    pub async fn get(&self, module: &str, id: &str) -> Result<Record, CallError> {
+        self.run("get", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_get(&mut a.store, module, id).await,
+            };
+            let json = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.record(&json, 0)
+        })
+        .await
+    }
+
+    /// Records whose fields equal `criteria`.
+    pub async fn find(&self, module: &str, criteria: &Record) -> Result<Vec<Record>, CallError> {
+        let criteria = Value::Object(criteria.clone()).to_string();
+        self.run("find", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_find(&mut a.store, module, &criteria).await,
+            };
+            let records = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.records(records)
+        })
+        .await
+    }
+
+    /// Records deleted since `since`.
+    pub async fn deleted(
+        &self,
+        module: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<DeletedPage, CallError> {
+        self.run("deleted", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector().call_deleted(&mut a.store, module, since, cursor).await
+                }
+            };
+            let page = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            Ok(DeletedPage {
+                records: page
+                    .records
+                    .into_iter()
+                    .map(|d| DeletedRecord { id: d.id, deleted_at: d.deleted_at })
+                    .collect(),
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await
+    }
+
+    /// Create records; one result per input, in order.
+    pub async fn create(&self, module: &str, records: &[Record]) -> Result<Vec<WriteResult>, CallError> {
+        let inputs = to_json(records);
+        self.run("create", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_create(&mut a.store, module, &inputs).await,
+            };
+            let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.write_results(results, inputs.len())
+        })
+        .await
+    }
+
+    /// Update records (each with its id); one result per input.
+    pub async fn update(&self, module: &str, records: &[Record]) -> Result<Vec<WriteResult>, CallError> {
+        let inputs = to_json(records);
+        self.run("update", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_update(&mut a.store, module, &inputs).await,
+            };
+            let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.write_results(results, inputs.len())
+        })
+        .await
+    }
+
+    /// Delete records by id; one result per input.
+    pub async fn delete(&self, module: &str, ids: &[String]) -> Result<Vec<WriteResult>, CallError> {
+        self.run("delete", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_delete(&mut a.store, module, ids).await,
+            };
+            let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.write_results(results, ids.len())
+        })
+        .await
+    }
+
+    /// Run a named action on one record; the record as it is afterwards.
+    pub async fn act(&self, module: &str, id: &str, action: &str, args: &Record) -> Result<Record, CallError> {
+        let args = Value::Object(args.clone()).to_string();
+        self.run("act", true, async |a: &mut Active| {
+            let r = match &a.instance {
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector().call_act(&mut a.store, module, id, action, &args).await
+                }
+            };
+            let json = a.finish(r.map(|r| r.map_err(Into::into)))?;
+            a.record(&json, 0)
+        })
+        .await
+    }
+
+    /// Instantiate, configure (unless `describe`), run `body`, all under
+    /// the wall-time limit. Epochs stop a busy guest; the timer also stops
+    /// one waiting on a slow host call.
+    async fn run<T>(
+        &self,
+        function: &'static str,
+        configure: bool,
+        body: impl AsyncFnOnce(&mut Active) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let limits = self.limits;
+        let plugin = self.plugin.name().to_string();
+        let timed_out = || CallError::Limit { plugin: plugin.clone(), function, limit: Limit::Timeout(limits.timeout) };
+        let work = async {
+            let mut active = self.start(function).await?;
+            if configure {
+                let r = match &active.instance {
+                    Instance::V0_1(p) => {
+                        p.ferry_connector_connector().call_configure(&mut active.store, &self.settings).await
+                    }
+                };
+                active.finish(r.map(|r| r.map_err(Into::into)))?;
+            }
+            body(&mut active).await
+        };
+        // A little beyond the epoch deadline, so a busy guest is reported
+        // by its trap and a stuck host call by this timer.
+        match tokio::time::timeout(limits.timeout + EPOCH_TICK * 5, work).await {
+            Ok(result) => result,
+            Err(_) => Err(timed_out()),
+        }
+    }
+
+    async fn start(&self, function: &'static str) -> Result<Active, CallError> {
+        let limits = self.limits;
+        let mut store = Store::new(self.plugin.engine(), HostState::new(limits, self.capabilities.clone()));
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits.hostcall_data as usize);
+        store.set_epoch_deadline(ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        let plugin = self.plugin.name().to_string();
+        let instance = match self.plugin.guest() {
+            Guest::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V0_1),
+        };
+        match instance {
+            Ok(instance) => Ok(Active { store, instance, plugin, function, limits }),
+            Err(e) => Err(describe_trap(&store, plugin, function, limits, e)),
+        }
+    }
+}
+
+/// Epoch ticks for a wall-time limit (at least one).
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+fn to_json(records: &[Record]) -> Vec<String> {
+    records.iter().map(|r| Value::Object(r.clone()).to_string()).collect()
+}
+
+impl Active {
+    /// Turn the two-level result of a guest call into the call's result.
+    fn finish<T>(&mut self, r: wasmtime::Result<Result<T, ConnectorError>>) -> Result<T, CallError> {
+        match r {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                Err(CallError::Connector { plugin: self.plugin.clone(), function: self.function, error })
+            }
+            Err(e) => Err(self.trap(e)),
+        }
+    }
+
+    fn trap(&self, e: wasmtime::Error) -> CallError {
+        describe_trap(&self.store, self.plugin.clone(), self.function, self.limits, e)
+    }
+
+    fn protocol(&self, message: String) -> CallError {
+        CallError::Protocol { plugin: self.plugin.clone(), function: self.function, message }
+    }
+
+    fn record(&self, json: &str, index: usize) -> Result<Record, CallError> {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(self.protocol(format!("record {index} is not a JSON object but {}", kind(&other)))),
+            Err(e) => Err(self.protocol(format!("record {index} is not valid JSON: {e}"))),
+        }
+    }
+
+    fn records(&self, json: Vec<String>) -> Result<Vec<Record>, CallError> {
+        json.iter().enumerate().map(|(i, j)| self.record(j, i)).collect()
+    }
+
+    fn write_results(
+        &self,
+        results: Vec<Result<String, v0_1::ferry::connector::types::ConnectorError>>,
+        inputs: usize,
+    ) -> Result<Vec<WriteResult>, CallError> {
+        if results.len() != inputs {
+            return Err(self.protocol(format!("{} results for {inputs} inputs", results.len())));
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(json) => self.record(&json, i).map(Ok),
+                Err(e) => Ok(Err(e.into())),
+            })
+            .collect()
+    }
+}
+
+/// Describe a trap: which limit, or what the guest said.
+fn describe_trap(
+    store: &Store<HostState>,
+    plugin: String,
+    function: &'static str,
+    limits: Limits,
+    e: wasmtime::Error,
+) -> CallError {
+    if let Some(Breach(limit)) = e.downcast_ref::<Breach>() {
+        return CallError::Limit { plugin, function, limit: *limit };
+    }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            return CallError::Limit { plugin, function, limit: Limit::Timeout(limits.timeout) };
+        }
+        Some(wasmtime::Trap::StackOverflow) => return CallError::Limit { plugin, function, limit: Limit::Stack },
+        _ => {}
+    }
+    let text = format!("{e:#}");
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
+        return CallError::Limit { plugin, function, limit: Limit::HostcallData(limits.hostcall_data) };
+    }
+    let stderr = store.data().stderr();
+    let reason = if stderr.contains("panicked at") {
+        format!("panic: {}", stderr.replace('\n', " "))
+    } else if !stderr.is_empty() {
+        format!("{} (stderr: {})", first_line(&text), stderr.replace('\n', " "))
+    } else {
+        first_line(&text)
+    };
+    CallError::Trap { plugin, function, reason }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
