@@ -6,7 +6,7 @@
 //! `plugin` → `capability` (what plugins may call) → `config` → `mapping` →
 //! sync and triggers → `store`, with `cli` on top.
 
+pub mod cli;
 pub mod config;
 pub mod mapping;
 pub mod plugin;
-pub mod cli;
