@@ -95,18 +95,8 @@ pub fn run(args: Args) -> ExitCode {
             SecretMode::Resolve
         },
     };
-    let ws = match Workspace::load_with(&args.ws.workspace, options) {
-        Ok(ws) => ws,
-        Err(d) => {
-            print_diags(&d, args.short);
-            eprintln!(
-                "{}: {} error(s); nothing was changed",
-                args.ws.workspace.display(),
-                d.error_count()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
+    // Load what can be loaded and validate that too: every problem in one pass.
+    let (ws, _) = Workspace::load_partial(&args.ws.workspace, options);
     let (catalog, problems) = catalog_for(
         &ws,
         args.ws.describe_dir.as_deref(),

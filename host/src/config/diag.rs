@@ -202,7 +202,13 @@ impl Diagnostics {
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
         let mut out = String::new();
         for d in self.sorted() {
-            let report = Report(d);
+            let report = Report {
+                diag: d,
+                source: d
+                    .span
+                    .as_ref()
+                    .map(|s| miette::NamedSource::new(s.file.name.clone(), s.file.text.clone())),
+            };
             if handler.render_report(&mut out, &report).is_err() {
                 out.push_str(&d.short());
                 out.push('\n');
@@ -235,20 +241,20 @@ impl IntoIterator for Diagnostics {
 }
 
 /// Adapter rendering one [`Diagnostic`] through miette.
-struct Report<'a>(&'a Diagnostic);
+struct Report<'a> {
+    diag: &'a Diagnostic,
+    source: Option<miette::NamedSource<String>>,
+}
 
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message)
+        f.write_str(&self.diag.message)
     }
 }
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.span {
-            Some(span) => write!(f, "{} [{}]", self.0.message, span.location()),
-            None => f.write_str(&self.0.message),
-        }
+        f.write_str(&self.diag.message)
     }
 }
 
@@ -256,7 +262,7 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.0.severity {
+        Some(match self.diag.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
             Severity::Note => miette::Severity::Advice,
@@ -264,22 +270,19 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.0
+        self.diag
             .hint
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.0
-            .span
-            .as_ref()
-            .map(|s| &s.file.text as &dyn miette::SourceCode)
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let span = self.0.span.as_ref()?;
-        let label = miette::LabeledSpan::new(self.0.label.clone(), span.offset, span.len);
+        let span = self.diag.span.as_ref()?;
+        let label = miette::LabeledSpan::new(self.diag.label.clone(), span.offset, span.len);
         Some(Box::new(std::iter::once(label)))
     }
 }

@@ -109,6 +109,20 @@ impl Workspace {
         path: impl AsRef<Path>,
         options: LoadOptions,
     ) -> Result<Workspace, Diagnostics> {
+        let (ws, diags) = Workspace::load_partial(path, options);
+        if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(ws)
+        }
+    }
+
+    /// Load as much as can be loaded, with every problem found. Entries
+    /// with errors are left out of the workspace, so it can still be
+    /// validated (see [`check`](crate::config::check)) to report the
+    /// remaining problems in the same pass. Never use a workspace that came
+    /// with errors for a run.
+    pub fn load_partial(path: impl AsRef<Path>, options: LoadOptions) -> (Workspace, Diagnostics) {
         let path = path.as_ref();
         let mut loader = Loader::new(options);
         loader.file(path, None);
@@ -125,7 +139,12 @@ impl Workspace {
         let mut loader = Loader::new(options);
         let file = SourceFile::new(name, text);
         loader.source(file, Path::new("."));
-        loader.finish(PathBuf::from(name))
+        let (ws, diags) = loader.finish(PathBuf::from(name));
+        if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(ws)
+        }
     }
 }
 
@@ -139,6 +158,9 @@ struct Loader {
     connections: BTreeMap<String, Connection>,
     syncs: BTreeMap<String, SyncConfig>,
     triggers: BTreeMap<String, Trigger>,
+    /// Every name declared, even where its definition had errors (so one
+    /// mistake is not reported again at every reference).
+    declared: BTreeSet<(&'static str, String)>,
 }
 
 impl Loader {
@@ -152,22 +174,22 @@ impl Loader {
             connections: BTreeMap::new(),
             syncs: BTreeMap::new(),
             triggers: BTreeMap::new(),
+            declared: BTreeSet::new(),
         }
     }
 
-    fn finish(mut self, path: PathBuf) -> Result<Workspace, Diagnostics> {
+    fn finish(mut self, path: PathBuf) -> (Workspace, Diagnostics) {
         self.cross_checks();
-        if self.diags.has_errors() {
-            return Err(self.diags);
-        }
-        Ok(Workspace {
+        let diags = self.diags.clone();
+        let ws = Workspace {
             path,
             files: self.files,
             connections: self.connections,
             syncs: self.syncs,
             triggers: self.triggers,
             warnings: self.diags,
-        })
+        };
+        (ws, diags)
     }
 
     fn err(&mut self, span: &Span, msg: impl Into<String>) {
@@ -303,6 +325,12 @@ impl Loader {
             let Some(name) = self.name(k, what) else {
                 continue;
             };
+            let kind: &'static str = match what {
+                "connections" => "connection",
+                "syncs" => "sync",
+                _ => "trigger",
+            };
+            self.declared.insert((kind, name.value.clone()));
             each(self, name, v);
         }
     }
@@ -419,6 +447,12 @@ impl Loader {
     }
 
     fn choice<T: Copy>(&mut self, node: &Node, what: &str, options: &[(&str, T)]) -> Option<T> {
+        // `missing: null` is YAML null, and means the `null` option.
+        if node.is_null()
+            && let Some((_, v)) = options.iter().find(|(n, _)| *n == "null")
+        {
+            return Some(*v);
+        }
         let s = self.string(node, what)?;
         if let Some((_, v)) = options.iter().find(|(n, _)| *n == s.value) {
             return Some(*v);
@@ -975,7 +1009,7 @@ impl Loader {
         match &node.kind {
             _ if node.is_null() => {
                 self.err_hint(
-                    &node.span,
+                    &m.target.span,
                     format!("no source for field `{}`", m.target.as_str()),
                     Some("write a source field, `{ const: … }`, `{ expr: … }` or `{ from: …, map: … }`".into()),
                 );
@@ -1359,20 +1393,28 @@ impl Loader {
     // -- checks across the whole workspace --------------------------------
 
     fn connection_exists(&mut self, m: &ModuleRef) -> bool {
-        if self.connections.contains_key(&m.connection) {
+        if self
+            .declared
+            .contains(&("connection", m.connection.clone()))
+        {
             return true;
         }
-        let hint = did_you_mean(&m.connection, self.connections.keys().map(String::as_str))
-            .or_else(|| {
-                if self.connections.is_empty() {
-                    Some("the workspace defines no `connections`".into())
-                } else {
-                    Some(format!(
-                        "defined connections: {}",
-                        one_of(self.connections.keys().map(String::as_str))
-                    ))
-                }
-            });
+        let declared: Vec<String> = self
+            .declared
+            .iter()
+            .filter(|(k, _)| *k == "connection")
+            .map(|(_, n)| n.clone())
+            .collect();
+        let hint = did_you_mean(&m.connection, declared.iter().map(String::as_str)).or_else(|| {
+            if declared.is_empty() {
+                Some("the workspace defines no `connections`".into())
+            } else {
+                Some(format!(
+                    "defined connections: {}",
+                    one_of(declared.iter().map(String::as_str))
+                ))
+            }
+        });
         self.diags.push(
             Diagnostic::error(
                 &m.connection_span(),
@@ -1490,6 +1532,7 @@ impl Loader {
         for f in fields {
             if let Some(l) = &f.link {
                 match self.syncs.get(&l.sync.value) {
+                    None if self.declared.contains(&("sync", l.sync.value.clone())) => {}
                     None => {
                         let hint =
                             did_you_mean(&l.sync.value, self.syncs.keys().map(String::as_str))

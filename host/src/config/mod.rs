@@ -23,5 +23,5 @@ pub use load::{LoadOptions, NESTED_VARS, SYNC_VARS, SecretMode, TRIGGER_VARS, VI
 pub use model::*;
 pub use path::{FieldPath, PathError, Segment};
 pub use secret::{Secret, SecretRef};
-pub use validate::validate;
+pub use validate::{check, validate};
 pub use yaml::{SourceFile, Span};

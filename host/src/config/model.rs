@@ -41,7 +41,8 @@ pub struct Workspace {
     pub connections: BTreeMap<String, Connection>,
     pub syncs: BTreeMap<String, SyncConfig>,
     pub triggers: BTreeMap<String, Trigger>,
-    /// Warnings found while loading (a workspace with errors never loads).
+    /// Problems found while loading: only warnings for a workspace that
+    /// [`Workspace::load`] returned; everything for [`Workspace::load_partial`].
     pub warnings: super::diag::Diagnostics,
 }
 

@@ -27,6 +27,26 @@ pub fn validate(ws: &Workspace, catalog: &dyn Catalog) -> Diagnostics {
     v.diags
 }
 
+/// Load and validate in one pass: every problem of the workspace at
+/// `path`, structural and semantic. The workspace is returned only when
+/// there is no error.
+pub fn check(
+    path: impl AsRef<std::path::Path>,
+    options: super::LoadOptions,
+    catalog: &dyn Catalog,
+) -> (Option<Workspace>, Diagnostics) {
+    let (ws, load) = Workspace::load_partial(path, options);
+    // `validate` starts from the workspace's warnings, which hold every load
+    // problem when loading failed.
+    let all = validate(&ws, catalog);
+    let _ = load;
+    if all.has_errors() {
+        (None, all)
+    } else {
+        (Some(ws), all)
+    }
+}
+
 struct Validator<'a> {
     ws: &'a Workspace,
     catalog: &'a dyn Catalog,

@@ -254,7 +254,11 @@ pub struct SyntaxError {
 /// Parse `file` into a spanned tree. An empty document is an empty mapping.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, SyntaxError> {
     // serde_yaml is the judge of what is valid YAML.
-    if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&file.text) {
+    // Duplicate keys are left to the spanned pass, which points at the
+    // second one and names the first.
+    if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&file.text)
+        && !e.to_string().contains("duplicate entry with key")
+    {
         let span = match e.location() {
             Some(loc) => Span::new(file, loc.index(), 1),
             None => Span::new(file, 0, 0),
@@ -388,21 +392,29 @@ impl MarkedEventReceiver for Builder {
                 self.stack.push(Frame::Map(Vec::new(), None, span, anchor));
             }
             Event::SequenceEnd | Event::MappingEnd => {
+                // A collection's marker sits where the parser stopped; its
+                // first entry is where people look for it.
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(items, span, anchor)) => (
-                        Node {
-                            kind: Kind::Seq(items),
-                            span,
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map(entries, _, span, anchor)) => (
-                        Node {
-                            kind: Kind::Map(merge_keys(entries)),
-                            span,
-                        },
-                        anchor,
-                    ),
+                    Some(Frame::Seq(items, span, anchor)) => {
+                        let span = items.first().map(|n| n.span.clone()).unwrap_or(span);
+                        (
+                            Node {
+                                kind: Kind::Seq(items),
+                                span,
+                            },
+                            anchor,
+                        )
+                    }
+                    Some(Frame::Map(entries, _, span, anchor)) => {
+                        let span = entries.first().map(|(k, _)| k.span.clone()).unwrap_or(span);
+                        (
+                            Node {
+                                kind: Kind::Map(merge_keys(entries)),
+                                span,
+                            },
+                            anchor,
+                        )
+                    }
                     None => return,
                 };
                 self.push(node, anchor);

@@ -137,7 +137,10 @@ impl Expr {
             Ok(Err(errors)) => {
                 let first = errors.errors.first();
                 let (msg, offset) = match first {
-                    Some(e) => (e.msg.clone(), offset_of(source, e.pos.0, e.pos.1)),
+                    Some(e) => (
+                        tidy_parse_message(&e.msg),
+                        offset_of(source, e.pos.0, e.pos.1),
+                    ),
                     None => ("invalid expression".into(), 0),
                 };
                 return Err(ExprError {
@@ -305,6 +308,18 @@ impl Expr {
                 Err(_) => Err(EvalError(format!("`{}`: evaluation failed", self.source))),
             }
         })
+    }
+}
+
+/// ANTLR's messages list every token it could have taken; keep the gist.
+fn tidy_parse_message(msg: &str) -> String {
+    let msg = msg.strip_prefix("Syntax error: ").unwrap_or(msg);
+    if msg.starts_with("mismatched input '<EOF>'") {
+        return "the expression ends too early".into();
+    }
+    match msg.find(" expecting ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
     }
 }
 
