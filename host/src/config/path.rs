@@ -192,8 +192,14 @@ fn set_in(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
                 obj.insert(k.clone(), value);
                 return true;
             }
-            let child = obj.entry(k.clone()).or_insert(Value::Null);
-            set_in(child, rest, value)
+            // Look up before inserting: `entry` would copy the key each time.
+            if !obj.contains_key(k.as_str()) {
+                obj.insert(k.clone(), Value::Null);
+            }
+            match obj.get_mut(k.as_str()) {
+                Some(child) => set_in(child, rest, value),
+                None => false,
+            }
         }
         Segment::Index(n) => {
             if cur.is_null() {

@@ -71,6 +71,9 @@ pub struct Expr {
     source: Arc<str>,
     program: Arc<Program>,
     uses: u8,
+    /// When the expression only reads `record.<field>`, those fields: only
+    /// they are converted to CEL per record.
+    record_fields: Option<Arc<[String]>>,
     /// Where the expression text starts in the workspace, when loaded
     /// from one.
     span: Option<crate::config::Span>,
@@ -203,12 +206,41 @@ impl Expr {
                 }
             }
         }
-        Ok(Expr {
+        let mut e = Expr {
             source: source.into(),
             program: Arc::new(program),
             uses,
+            record_fields: None,
             span: None,
-        })
+        };
+        e.record_fields = e.dotted_only("record");
+        Ok(e)
+    }
+
+    /// The top-level fields read through `var`, if `var` is only ever used
+    /// as `var.<field>` (so the rest of the record need not be converted).
+    fn dotted_only(&self, var: &str) -> Option<Arc<[String]>> {
+        let src = &*self.source;
+        let total = src
+            .match_indices(var)
+            .filter(|(i, _)| {
+                let b = src.as_bytes();
+                let before = *i == 0
+                    || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
+                let after = i + var.len();
+                let after_ok =
+                    after >= b.len() || !(b[after].is_ascii_alphanumeric() || b[after] == b'_');
+                before && after_ok
+            })
+            .count();
+        let refs = self.field_refs(var);
+        if refs.len() != total || total == 0 {
+            return None;
+        }
+        let mut names: Vec<String> = refs.into_iter().map(|(n, _)| n).collect();
+        names.sort();
+        names.dedup();
+        Some(names.into())
     }
 
     /// Remember where the expression text was written (its first byte).
@@ -287,7 +319,20 @@ impl Expr {
         ROOT.with(|root| {
             let mut ctx = root.new_inner_scope();
             if self.uses & USES_RECORD != 0 {
-                ctx.add_variable_from_value("record", b.cel(Var::Record));
+                let v = match (&self.record_fields, b.record) {
+                    (Some(names), Json::Object(m)) => {
+                        let map: HashMap<Key, Cel> = names
+                            .iter()
+                            .filter_map(|n| {
+                                m.get(n)
+                                    .map(|v| (Key::String(Arc::new(n.clone())), json_to_cel(v)))
+                            })
+                            .collect();
+                        Cel::Map(Map { map: Arc::new(map) })
+                    }
+                    _ => b.cel(Var::Record),
+                };
+                ctx.add_variable_from_value("record", v);
             }
             if self.uses & USES_PREVIOUS != 0 {
                 ctx.add_variable_from_value("previous", b.cel(Var::Previous));
@@ -594,12 +639,55 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
 
 /// `2013-10-07T18:24:51+0530`.
 pub fn format_compact(t: &DateTime<FixedOffset>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%z").to_string()
+    format_fixed(t, false)
 }
 
 /// `2023-10-15T10:30:00+00:00`.
 pub fn format_rfc3339(t: &DateTime<FixedOffset>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    format_fixed(t, true)
+}
+
+/// Both vendor styles without going through strftime parsing (this runs
+/// per record and field).
+fn format_fixed(t: &DateTime<FixedOffset>, colon: bool) -> String {
+    use chrono::{Datelike, Timelike};
+    let off = t.offset().local_minus_utc();
+    let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
+    let (oh, om) = (off / 3600, (off % 3600) / 60);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let pattern = if colon {
+            "%Y-%m-%dT%H:%M:%S%:z"
+        } else {
+            "%Y-%m-%dT%H:%M:%S%z"
+        };
+        return t.format(pattern).to_string();
+    }
+    let mut out = String::with_capacity(25);
+    let two = |n: u32, out: &mut String| {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    };
+    let y = year as u32;
+    two(y / 100, &mut out);
+    two(y % 100, &mut out);
+    out.push('-');
+    two(t.month(), &mut out);
+    out.push('-');
+    two(t.day(), &mut out);
+    out.push('T');
+    two(t.hour(), &mut out);
+    out.push(':');
+    two(t.minute(), &mut out);
+    out.push(':');
+    two(t.second(), &mut out);
+    out.push(sign);
+    two(oh as u32, &mut out);
+    if colon {
+        out.push(':');
+    }
+    two(om as u32, &mut out);
+    out
 }
 
 /// Format with a strftime pattern; `None` for a pattern chrono rejects.

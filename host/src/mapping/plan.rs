@@ -752,7 +752,11 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
                 value = d.clone();
             }
         } else {
-            match m.by_key.get(&map_key(&value)) {
+            let hit = match &value {
+                Json::String(k) => m.by_key.get(k.as_str()),
+                other => m.by_key.get(&other.to_string()),
+            };
+            match hit {
                 Some(v) => value = v.clone(),
                 None => match &s.default {
                     Some(d) => value = d.clone(),
