@@ -373,7 +373,14 @@ fn explain(e: &ExecutionError) -> String {
         ExecutionError::NoSuchKey(k) => {
             format!("no field `{k}` (use has(x.{k}) or get(x, \"{k}\", default))")
         }
-        other => other.to_string(),
+        other => {
+            let m = other.to_string();
+            if m.contains("no matching overload") && m.contains("string") {
+                format!("{m} (a field holding a number as text needs number(x))")
+            } else {
+                m
+            }
+        }
     }
 }
 
