@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod map;
+pub mod test;
+pub mod validate;
+
 /// Ferry keeps billing and CRM systems in step.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about)]
@@ -13,10 +17,21 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a workspace: print every problem, or a summary of what it defines.
+    Validate(validate::Args),
+    /// Show what a sync or trigger makes of a record.
+    Map(map::Args),
+    /// Run the workspace's config tests (`*.test.yaml`).
+    Test(test::Args),
+}
 
 /// Entry point of the `ferry` binary.
 pub fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Map(a) => map::run(a),
+        Command::Test(a) => test::run(a),
+    }
 }

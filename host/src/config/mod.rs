@@ -1,1 +1,27 @@
-//! The workspace YAML model, loading and validation with file:line:col.
+//! The workspace YAML: model, loading with located diagnostics, and
+//! validation against what connectors describe.
+//!
+//! ```no_run
+//! use ferry::config::{self, Workspace, StaticCatalog};
+//! let ws = Workspace::load("workspace.yaml").map_err(|d| eprintln!("{}", d.render(false))).unwrap();
+//! let problems = config::validate(&ws, &config::EmptyCatalog);
+//! print!("{}", problems.render(false));
+//! ```
+
+mod catalog;
+mod diag;
+mod load;
+mod model;
+mod path;
+mod secret;
+mod validate;
+pub mod yaml;
+
+pub use catalog::{Catalog, EmptyCatalog, StaticCatalog};
+pub use diag::{Diagnostic, Diagnostics, Severity, closest, did_you_mean, one_of};
+pub use load::{LoadOptions, NESTED_VARS, SYNC_VARS, SecretMode, TRIGGER_VARS, VIEW_VARS};
+pub use model::*;
+pub use path::{FieldPath, PathError, Segment};
+pub use secret::{Secret, SecretRef};
+pub use validate::{check, validate};
+pub use yaml::{SourceFile, Span};

@@ -1,1 +1,18 @@
 //! Compiled field mappings and CEL expressions.
+//!
+//! A [`Plan`] is compiled once per workspace and sync (or trigger) and
+//! applied per record: `plan.apply(&record, &ctx) -> Result<Value,
+//! RecordError>`. Per-record failures are values with a reason.
+//! [`TriggerPlan`] evaluates trigger conditions and plans their actions.
+
+mod coerce;
+pub mod expr;
+mod plan;
+mod trigger;
+
+pub use coerce::Coerce;
+pub use expr::{Bindings, EvalError, Expr, ExprError, HELPERS, VARIABLES};
+pub use plan::{
+    Context, LinkTable, Links, MissingLink, NoLinks, Plan, RecordError, Side, Way, linked_module,
+};
+pub use trigger::{ActionKind, Condition, PlannedAction, TriggerPlan, loosely_equal};

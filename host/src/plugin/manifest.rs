@@ -119,7 +119,10 @@ fn default_concurrency() -> u32 {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { requests_per_minute: None, concurrency: default_concurrency() }
+        RateLimit {
+            requests_per_minute: None,
+            concurrency: default_concurrency(),
+        }
     }
 }
 
@@ -137,9 +140,15 @@ pub struct SettingSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read connector manifest {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("connector manifest {path}: {source}")]
-    Parse { path: PathBuf, source: serde_yaml::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
     #[error("connector manifest {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -147,20 +156,28 @@ pub enum ManifestError {
 impl Manifest {
     /// Load and check one manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-        let manifest: Manifest = serde_yaml::from_str(&text)
-            .map_err(|source| ManifestError::Parse { path: path.to_owned(), source })?;
-        manifest
-            .check()
-            .map_err(|message| ManifestError::Invalid { path: path.to_owned(), message })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_yaml::from_str(&text).map_err(|source| ManifestError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        manifest.check().map_err(|message| ManifestError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(manifest)
     }
 
     /// Load every `*.yaml` manifest directly inside `dir`, sorted by name.
     pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|source| ManifestError::Read { path: dir.to_owned(), source })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| ManifestError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))

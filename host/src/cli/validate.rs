@@ -1,0 +1,207 @@
+//! `ferry validate`: every problem of a workspace, or a summary of it.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::config::{
+    self, Action, Diagnostics, Direction, Endpoint, LoadOptions, Schedule, SecretMode,
+    StaticCatalog, TargetRef, When, Workspace,
+};
+
+/// Options shared by the workspace commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkspaceArgs {
+    /// The workspace file.
+    #[arg(
+        short = 'w',
+        long = "workspace",
+        env = "FERRY_WORKSPACE",
+        default_value = "workspace.yaml"
+    )]
+    pub workspace: PathBuf,
+    /// Directory of connector describe fixtures (`<connection>.json` or
+    /// `<connector>.json`), used until connectors are run for real.
+    #[arg(long, env = "FERRY_DESCRIBE_DIR")]
+    pub describe_dir: Option<PathBuf>,
+    /// Directory of connector manifests (`*.yaml`); `connectors` if present.
+    #[arg(long, env = "FERRY_CONNECTORS")]
+    pub connectors: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub ws: WorkspaceArgs,
+    /// Check secret references without reading them (no `env:` variables
+    /// needed).
+    #[arg(long)]
+    pub no_secrets: bool,
+    /// One line per problem (`file:line:col: error: message (hint)`).
+    #[arg(long)]
+    pub short: bool,
+}
+
+/// Build the catalog the workspace commands validate against. Problems
+/// with fixture or manifest files come back as text.
+pub fn catalog_for(
+    ws: &Workspace,
+    describe_dir: Option<&Path>,
+    connectors: Option<&Path>,
+) -> (StaticCatalog, Vec<String>) {
+    let (mut cat, mut problems) = match describe_dir {
+        Some(d) => {
+            if !d.is_dir() {
+                (
+                    StaticCatalog::default(),
+                    vec![format!(
+                        "describe directory `{}` does not exist",
+                        d.display()
+                    )],
+                )
+            } else {
+                StaticCatalog::from_describe_dir(d, ws)
+            }
+        }
+        None => (StaticCatalog::default(), Vec::new()),
+    };
+    let dir = connectors
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("connectors"));
+    if dir.is_dir() {
+        problems.extend(cat.load_manifests(&dir));
+    } else if connectors.is_some() {
+        problems.push(format!(
+            "connectors directory `{}` does not exist",
+            dir.display()
+        ));
+    }
+    (cat, problems)
+}
+
+fn print_diags(d: &Diagnostics, short: bool) {
+    if short {
+        eprint!("{}", d.render_short());
+    } else {
+        eprint!("{}", d.render(std::io::stderr().is_terminal()));
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let options = LoadOptions {
+        secrets: if args.no_secrets {
+            SecretMode::Defer
+        } else {
+            SecretMode::Resolve
+        },
+    };
+    // Load what can be loaded and validate that too: every problem in one pass.
+    let (ws, _) = Workspace::load_partial(&args.ws.workspace, options);
+    let (catalog, problems) = catalog_for(
+        &ws,
+        args.ws.describe_dir.as_deref(),
+        args.ws.connectors.as_deref(),
+    );
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    let diags = config::validate(&ws, &catalog);
+    print_diags(&diags, args.short);
+    if diags.has_errors() {
+        eprintln!(
+            "{}: {} error(s); nothing was changed",
+            args.ws.workspace.display(),
+            diags.error_count()
+        );
+        return ExitCode::FAILURE;
+    }
+    print!("{}", summary(&ws));
+    ExitCode::SUCCESS
+}
+
+/// What a valid workspace defines, for people.
+pub fn summary(ws: &Workspace) -> String {
+    let mut out = String::new();
+    let files = ws.files.len();
+    out.push_str(&format!(
+        "{}: valid ({} file{})\n",
+        ws.path.display(),
+        files,
+        if files == 1 { "" } else { "s" }
+    ));
+    out.push_str(&format!("connections ({}):\n", ws.connections.len()));
+    for (name, c) in &ws.connections {
+        let at = match &c.endpoint {
+            Endpoint::DataCenter(dc) => format!("data centre {}", dc.value),
+            Endpoint::Sandbox(u) => format!("sandbox {}", u.value),
+            Endpoint::Default => "default endpoint".into(),
+        };
+        let secrets: Vec<String> = c
+            .auth
+            .iter()
+            .map(|(k, s)| format!("{k}={:?}", s.value.reference()))
+            .collect();
+        out.push_str(&format!(
+            "  {name:<16} {} ({at}){}\n",
+            c.connector.value,
+            if secrets.is_empty() {
+                String::new()
+            } else {
+                format!("; auth {}", secrets.join(", "))
+            }
+        ));
+    }
+    out.push_str(&format!("syncs ({}):\n", ws.syncs.len()));
+    for (name, s) in &ws.syncs {
+        let arrow = if s.direction == Direction::TwoWay {
+            "⇄"
+        } else {
+            "→"
+        };
+        let sched = match s.schedule.as_ref().map(|s| &s.value) {
+            Some(Schedule::Every(d)) => format!("every {}", humantime::format_duration(*d)),
+            Some(Schedule::Cron(c)) => format!("cron {c}"),
+            Some(Schedule::Webhook) => "on webhook".into(),
+            Some(Schedule::Manual) | None => "manual".into(),
+        };
+        let mut extra = String::new();
+        if s.view.is_some() {
+            extra.push_str(", filtered");
+        }
+        if !s.children.is_empty() {
+            let names: Vec<&str> = s.children.iter().map(|c| c.name.value.as_str()).collect();
+            extra.push_str(&format!(", children {}", names.join(", ")));
+        }
+        out.push_str(&format!(
+            "  {name:<16} {} {arrow} {}  {} fields, {sched}{extra}\n",
+            s.from,
+            s.to,
+            s.fields.len()
+        ));
+    }
+    out.push_str(&format!("triggers ({}):\n", ws.triggers.len()));
+    for (name, t) in &ws.triggers {
+        let when = match &t.when {
+            When::Becomes { field, value } => format!("{} becomes {value}", field.value),
+            When::Changes { field, .. } => format!("{} changes", field.value),
+            When::Created => "created".into(),
+            When::Expr(e) => format!("`{}`", e.source()),
+        };
+        let target = |t: &TargetRef| match t {
+            TargetRef::Linked(n) => format!("linked({})", n.value),
+            TargetRef::Module { module, .. } => module.to_string(),
+        };
+        let action = match &t.action {
+            Action::Create { module } => format!("create {module}"),
+            Action::Update { target: tr } => format!("update {}", target(tr)),
+            Action::Act {
+                target: tr, action, ..
+            } => format!("{} {}", action.value, target(tr)),
+        };
+        out.push_str(&format!(
+            "  {name:<16} on {} when {when} → {action}\n",
+            t.on
+        ));
+    }
+    out
+}

@@ -1,0 +1,378 @@
+//! The typed workspace model. Every name and value a user wrote keeps its
+//! [`Span`], so checks after loading still point at file:line:col.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::path::FieldPath;
+use super::secret::Secret;
+use super::yaml::{SourceFile, Span};
+use crate::mapping::Expr;
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Spanned<T> {
+        Spanned { value, span }
+    }
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// A whole workspace: one file plus everything it includes.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The file named on the command line.
+    pub path: PathBuf,
+    /// Every file read, the root first.
+    pub files: Vec<Arc<SourceFile>>,
+    pub connections: BTreeMap<String, Connection>,
+    pub syncs: BTreeMap<String, SyncConfig>,
+    pub triggers: BTreeMap<String, Trigger>,
+    /// Problems found while loading: only warnings for a workspace that
+    /// [`Workspace::load`] returned; everything for [`Workspace::load_partial`].
+    pub warnings: super::diag::Diagnostics,
+}
+
+impl Workspace {
+    /// The connector a connection uses.
+    pub fn connector_of(&self, connection: &str) -> Option<&str> {
+        self.connections
+            .get(connection)
+            .map(|c| c.connector.value.as_str())
+    }
+}
+
+/// Where a connection's vendor lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// A named data centre from the connector manifest (`com`, `eu`, …).
+    DataCenter(Spanned<String>),
+    /// The local sandbox (emulator) at this origin.
+    Sandbox(Spanned<String>),
+    /// Neither given: the manifest's default.
+    Default,
+}
+
+/// How a connector writes date-times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatetimeStyle {
+    /// RFC 3339 with a colon in the offset: `2023-10-15T10:30:00+00:00`
+    /// (Zoho CRM).
+    Rfc3339,
+    /// No colon in the offset: `2013-10-07T18:24:51+0530` (Zoho Books,
+    /// Invoice, Billing).
+    Compact,
+    /// A chrono strftime pattern.
+    Custom(String),
+}
+
+impl DatetimeStyle {
+    /// The style a connector uses unless the connection says otherwise.
+    pub fn for_connector(connector: &str) -> DatetimeStyle {
+        match connector {
+            "zoho-books" | "zoho-invoice" | "zoho-billing" => DatetimeStyle::Compact,
+            _ => DatetimeStyle::Rfc3339,
+        }
+    }
+}
+
+/// `connections.<name>`.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: Spanned<String>,
+    pub connector: Spanned<String>,
+    pub endpoint: Endpoint,
+    /// Connector settings (`organization_id`), as JSON values.
+    pub settings: BTreeMap<String, Spanned<serde_json::Value>>,
+    /// Credentials; resolved at load unless deferred.
+    pub auth: BTreeMap<String, Spanned<Secret>>,
+    pub datetime_style: DatetimeStyle,
+    pub span: Span,
+}
+
+/// `connection.Module`, as in `from: crm.Accounts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleRef {
+    pub connection: String,
+    pub module: String,
+    /// The whole `crm.Accounts` text.
+    pub span: Span,
+}
+
+impl ModuleRef {
+    /// Span of the connection part.
+    pub fn connection_span(&self) -> Span {
+        self.span.sub(
+            self.span.snippet().find(&self.connection).unwrap_or(0),
+            self.connection.len(),
+        )
+    }
+
+    /// Span of the module part.
+    pub fn module_span(&self) -> Span {
+        let snippet = self.span.snippet();
+        let start = snippet.rfind(&self.module).unwrap_or(0);
+        self.span.sub(start, self.module.len())
+    }
+}
+
+impl std::fmt::Display for ModuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.connection, self.module)
+    }
+}
+
+/// Which way records flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `from` → `to` only.
+    OneWay,
+    /// Both ways.
+    TwoWay,
+}
+
+/// What to do when a record matches an existing, unlinked target record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDuplicate {
+    /// Create another record anyway.
+    Clone,
+    /// Link to the match and update it.
+    Overwrite,
+    /// Leave both alone; record the skip.
+    Skip,
+}
+
+/// What a delete on the source side does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletes {
+    Ignore,
+    Propagate,
+    /// Mark the target inactive (`markasinactive`) instead of deleting.
+    Archive,
+}
+
+/// Two-way syncs: who wins when both sides changed since the last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The side modified last.
+    Newest,
+    /// The `from` side.
+    From,
+    /// The `to` side.
+    To,
+    /// Neither: record the conflict and change nothing.
+    Skip,
+}
+
+/// When a sync runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    Every(Duration),
+    /// Five-field cron expression.
+    Cron(String),
+    /// Vendor notifications (webhooks / CRM watch).
+    Webhook,
+    Manual,
+}
+
+/// One sync.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub name: Spanned<String>,
+    pub from: ModuleRef,
+    pub to: ModuleRef,
+    pub direction: Direction,
+    /// Match keys: source field ↔ target field, tried in order.
+    pub match_keys: Vec<(Spanned<FieldPath>, Spanned<FieldPath>)>,
+    pub on_duplicate: OnDuplicate,
+    /// Only records for which this holds are synced.
+    pub view: Option<Expr>,
+    pub fields: Vec<FieldMapping>,
+    pub update_empty_fields: bool,
+    pub deletes: Deletes,
+    pub conflict: Conflict,
+    pub schedule: Option<Spanned<Schedule>>,
+    pub children: Vec<ChildSync>,
+    pub span: Span,
+}
+
+/// Child records embedded in the target (CRM Contacts of an Account →
+/// `contact_persons` of a finance contact).
+#[derive(Debug, Clone)]
+pub struct ChildSync {
+    /// The list field on the target record (`contact_persons`).
+    pub name: Spanned<String>,
+    /// The child module on the source connection (`crm.Contacts`).
+    pub from: ModuleRef,
+    /// Field of a child that holds its parent's id (`Account_Name.id`).
+    pub parent: Spanned<FieldPath>,
+    pub match_keys: Vec<(Spanned<FieldPath>, Spanned<FieldPath>)>,
+    /// Only children for which this holds.
+    pub view: Option<Expr>,
+    pub fields: Vec<FieldMapping>,
+    pub span: Span,
+}
+
+/// What happens when a link lookup finds no linked record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The record fails with a reason.
+    Error,
+    /// The engine creates the parent through the named sync first.
+    Create,
+    /// The field is left out.
+    Skip,
+    /// The field is set to null.
+    Null,
+}
+
+/// A link lookup: the source value is an id on the other side of `sync`.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    pub sync: Spanned<String>,
+    pub missing: Missing,
+}
+
+/// Value type a mapping coerces its result to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Text,
+    Integer,
+    Decimal,
+    Boolean,
+    Date,
+    Datetime,
+    Any,
+}
+
+impl ValueType {
+    pub const NAMES: &'static [&'static str] = &[
+        "text", "integer", "decimal", "boolean", "date", "datetime", "any",
+    ];
+
+    pub fn parse(s: &str) -> Option<ValueType> {
+        Some(match s {
+            "text" | "string" => ValueType::Text,
+            "integer" | "int" => ValueType::Integer,
+            "decimal" | "number" | "currency" | "percent" => ValueType::Decimal,
+            "boolean" | "bool" => ValueType::Boolean,
+            "date" => ValueType::Date,
+            "datetime" => ValueType::Datetime,
+            "any" => ValueType::Any,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a mapped value comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A path in the source record.
+    Path(Spanned<FieldPath>),
+    /// A constant.
+    Const(serde_json::Value),
+    /// A CEL expression.
+    Expr(Expr),
+    /// A list with one object per entry, each its own mapping.
+    Items(Vec<Vec<FieldMapping>>),
+    /// A list mapped element by element from a source list.
+    Each {
+        each: Spanned<FieldPath>,
+        filter: Option<Expr>,
+        fields: Vec<FieldMapping>,
+    },
+}
+
+/// `fields.<target>`: how one target field is computed.
+#[derive(Debug, Clone)]
+pub struct FieldMapping {
+    pub target: Spanned<FieldPath>,
+    pub source: Source,
+    pub link: Option<LinkSpec>,
+    /// Value translation table (`Closed Won` → `accepted`).
+    pub map: Option<Spanned<Vec<(serde_json::Value, serde_json::Value)>>>,
+    /// Used when the value is missing or null, or has no entry in `map`.
+    pub default: Option<serde_json::Value>,
+    pub required: bool,
+    pub ty: Option<Spanned<ValueType>>,
+    /// Per-field override of the sync's direction.
+    pub direction: Option<Spanned<Direction>>,
+    /// For two-way expression mappings: the expression computing the source
+    /// field from the target record.
+    pub reverse: Option<(Spanned<FieldPath>, Expr)>,
+    pub span: Span,
+}
+
+/// A trigger's condition.
+#[derive(Debug, Clone)]
+pub enum When {
+    /// `field` differs from before and now equals `value`.
+    Becomes {
+        field: Spanned<FieldPath>,
+        value: serde_json::Value,
+    },
+    /// `field` changed from `from` (any if `None`) to `to` (any if `None`).
+    Changes {
+        field: Spanned<FieldPath>,
+        from: Option<serde_json::Value>,
+        to: Option<serde_json::Value>,
+    },
+    /// The record is new (no previous state).
+    Created,
+    /// A CEL expression over `record` and `previous`.
+    Expr(Expr),
+}
+
+/// Which record a trigger action works on.
+#[derive(Debug, Clone)]
+pub enum TargetRef {
+    /// The record linked to the triggering record by a sync or by the
+    /// records another trigger created: `linked(invoice-on-won)`.
+    Linked(Spanned<String>),
+    /// A module; the record id comes from `id`.
+    Module { module: ModuleRef, id: Expr },
+}
+
+/// What a trigger does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Create {
+        module: ModuleRef,
+    },
+    Update {
+        target: TargetRef,
+    },
+    Act {
+        target: TargetRef,
+        action: Spanned<String>,
+        only_if: Option<Expr>,
+        args: serde_json::Value,
+    },
+}
+
+/// `triggers.<name>`.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: Spanned<String>,
+    pub on: ModuleRef,
+    pub when: When,
+    pub when_span: Span,
+    /// More conditions; all must hold.
+    pub guards: Vec<Expr>,
+    pub action: Action,
+    pub fields: Vec<FieldMapping>,
+    pub span: Span,
+}

@@ -1,0 +1,772 @@
+//! Checks of a loaded workspace against what connectors say about
+//! themselves (`describe`) and their manifests.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value as Json;
+
+use crate::mapping::Expr;
+use crate::plugin::{ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
+
+use super::catalog::Catalog;
+use super::diag::{Diagnostic, Diagnostics, did_you_mean, one_of};
+use super::model::*;
+use super::path::FieldPath;
+use super::yaml::Span;
+
+/// Check `ws` against `catalog`. Returns every problem (and the load
+/// warnings); field-level checks are skipped, with a note, for connections
+/// whose describe output is unavailable.
+pub fn validate(ws: &Workspace, catalog: &dyn Catalog) -> Diagnostics {
+    let mut v = Validator {
+        ws,
+        catalog,
+        diags: ws.warnings.clone(),
+    };
+    v.run();
+    v.diags
+}
+
+/// Load and validate in one pass: every problem of the workspace at
+/// `path`, structural and semantic. The workspace is returned only when
+/// there is no error.
+pub fn check(
+    path: impl AsRef<std::path::Path>,
+    options: super::LoadOptions,
+    catalog: &dyn Catalog,
+) -> (Option<Workspace>, Diagnostics) {
+    let (ws, load) = Workspace::load_partial(path, options);
+    // `validate` starts from the workspace's warnings, which hold every load
+    // problem when loading failed.
+    let all = validate(&ws, catalog);
+    let _ = load;
+    if all.has_errors() {
+        (None, all)
+    } else {
+        (Some(ws), all)
+    }
+}
+
+struct Validator<'a> {
+    ws: &'a Workspace,
+    catalog: &'a dyn Catalog,
+    diags: Diagnostics,
+}
+
+/// Which side of a mapping a path is on.
+#[derive(Clone, Copy)]
+enum Role {
+    Source,
+    Target,
+}
+
+impl<'a> Validator<'a> {
+    fn run(&mut self) {
+        for c in self.ws.connections.values() {
+            self.connection(c);
+        }
+        for s in self.ws.syncs.values() {
+            self.sync(s);
+        }
+        for t in self.ws.triggers.values() {
+            self.trigger(t);
+        }
+    }
+
+    fn info(&self, connection: &str) -> Option<&'a ConnectorInfo> {
+        self.catalog.describe(connection)
+    }
+
+    fn connection(&mut self, c: &Connection) {
+        if self.info(&c.name.value).is_none() {
+            self.diags.push(Diagnostic::note(
+                Some(&c.name.span),
+                format!("no describe output for connection `{}`: module and field checks skipped for it", c.name.value),
+            ));
+        }
+        let Some(m) = self.catalog.manifest(&c.connector.value) else {
+            if self.catalog.has_manifests() {
+                let known: Vec<String> = self.ws_manifest_names();
+                let hint = did_you_mean(&c.connector.value, known.iter().map(String::as_str))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "known connectors: {}",
+                            one_of(known.iter().map(String::as_str))
+                        )
+                    });
+                self.diags.push(
+                    Diagnostic::error(
+                        &c.connector.span,
+                        format!("unknown connector `{}`", c.connector.value),
+                    )
+                    .with_hint(hint),
+                );
+            }
+            return;
+        };
+        match &c.endpoint {
+            Endpoint::DataCenter(dc) => {
+                if !m.data_centers.contains_key(&dc.value) {
+                    let hint = did_you_mean(&dc.value, m.data_centers.keys().map(String::as_str))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "known: {}",
+                                one_of(m.data_centers.keys().map(String::as_str))
+                            )
+                        });
+                    self.diags.push(
+                        Diagnostic::error(
+                            &dc.span,
+                            format!("connector `{}` has no data centre `{}`", m.name, dc.value),
+                        )
+                        .with_hint(hint),
+                    );
+                }
+            }
+            Endpoint::Sandbox(s) => {
+                if m.sandbox.is_none() {
+                    self.diags.push(Diagnostic::error(
+                        &s.span,
+                        format!("connector `{}` has no sandbox", m.name),
+                    ));
+                }
+            }
+            Endpoint::Default => {
+                if !m.data_centers.is_empty() {
+                    self.diags.push(
+                        Diagnostic::error(
+                            &c.name.span,
+                            format!("connection `{}` names no data centre", c.name.value),
+                        )
+                        .with_hint(format!(
+                            "add `data_center:` ({}) or `sandbox: <url>`",
+                            one_of(m.data_centers.keys().map(String::as_str))
+                        )),
+                    );
+                }
+            }
+        }
+        for (key, spec) in &m.settings {
+            if spec.required && !c.settings.contains_key(key) {
+                let hint = if spec.description.is_empty() {
+                    format!("add `settings: {{ {key}: … }}`")
+                } else {
+                    format!("`{key}`: {}", spec.description)
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        &c.name.span,
+                        format!(
+                            "connection `{}` lacks required setting `{key}`",
+                            c.name.value
+                        ),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+        for (key, val) in &c.settings {
+            if !m.settings.contains_key(key) {
+                let hint =
+                    did_you_mean(key, m.settings.keys().map(String::as_str)).unwrap_or_else(|| {
+                        format!(
+                            "connector `{}` takes {}",
+                            m.name,
+                            one_of(m.settings.keys().map(String::as_str))
+                        )
+                    });
+                // The key span is just before the value; point at the value.
+                self.diags.push(
+                    Diagnostic::error(
+                        &val.span,
+                        format!("unknown setting `{key}` for connector `{}`", m.name),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+        if m.auth.is_some() && c.auth.is_empty() && !matches!(c.endpoint, Endpoint::Sandbox(_)) {
+            self.diags.push(
+                Diagnostic::error(
+                    &c.name.span,
+                    format!("connection `{}` has no `auth`", c.name.value),
+                )
+                .with_hint(
+                    "add `auth: { client_id: env:…, client_secret: env:…, refresh_token: env:… }`",
+                ),
+            );
+        }
+    }
+
+    fn ws_manifest_names(&self) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for c in self.ws.connections.values() {
+            if let Some(m) = self.catalog.manifest(&c.connector.value) {
+                names.insert(m.name.clone());
+            }
+        }
+        for n in ["zoho-crm", "zoho-books", "zoho-invoice", "zoho-billing"] {
+            if self.catalog.manifest(n).is_some() {
+                names.insert(n.to_owned());
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// The module, or an error if the connection's describe lacks it.
+    fn module(&mut self, m: &ModuleRef) -> Option<&'a ModuleInfo> {
+        let info = self.info(&m.connection)?;
+        if let Some(mi) = info.module(&m.module) {
+            return Some(mi);
+        }
+        let names = info.modules.iter().map(|x| x.name.as_str());
+        let hint = did_you_mean(&m.module, names.clone())
+            .unwrap_or_else(|| format!("modules of `{}`: {}", info.name, one_of(names)));
+        self.diags.push(
+            Diagnostic::error(
+                &m.module_span(),
+                format!(
+                    "unknown module `{}` in connection `{}` ({})",
+                    m.module, m.connection, info.name
+                ),
+            )
+            .with_hint(hint),
+        );
+        None
+    }
+
+    fn needs(
+        &mut self,
+        module: &ModuleInfo,
+        mref: &ModuleRef,
+        op: Operation,
+        why: &str,
+        error: bool,
+    ) {
+        if module.supports(op) {
+            return;
+        }
+        let msg = format!(
+            "`{mref}` does not support `{}`, which {why} needs",
+            op.as_str()
+        );
+        let ops: Vec<&str> = module.operations.iter().map(|o| o.as_str()).collect();
+        let d = if error {
+            Diagnostic::error(&mref.span, msg)
+        } else {
+            Diagnostic::warning(&mref.span, msg)
+        };
+        self.diags
+            .push(d.with_hint(format!("it supports {}", one_of(ops))));
+    }
+
+    /// Look a path up in a module; reports unknown fields (and read-only
+    /// targets) and returns the field when found.
+    fn field(
+        &mut self,
+        module: &'a ModuleInfo,
+        mref: &ModuleRef,
+        path: &Spanned<FieldPath>,
+        role: Role,
+    ) -> Option<&'a FieldInfo> {
+        if let Some(label) = path.custom_field_label() {
+            if path.head() != "custom_fields" {
+                return None;
+            }
+            let labels: Vec<&str> = module
+                .fields
+                .iter()
+                .filter(|f| f.custom)
+                .map(|f| f.label.as_str())
+                .collect();
+            if !labels.contains(&label) {
+                let hint = did_you_mean(label, labels.iter().copied()).unwrap_or_else(|| {
+                    if labels.is_empty() {
+                        format!("`{mref}` has no custom fields")
+                    } else {
+                        format!("custom fields: {}", one_of(labels.iter().copied()))
+                    }
+                });
+                let start = path.span.snippet().find(label).unwrap_or(0);
+                self.diags.push(
+                    Diagnostic::error(
+                        &path.span.sub(start, label.len()),
+                        format!("no custom field labelled `{label}` in `{mref}`"),
+                    )
+                    .with_hint(hint),
+                );
+            }
+            return module.fields.iter().find(|f| f.custom && f.label == label);
+        }
+        let head = path.head();
+        let Some(f) = module.field(head) else {
+            let names = module.fields.iter().map(|f| f.name.as_str());
+            let by_label = module
+                .fields
+                .iter()
+                .find(|f| f.label.eq_ignore_ascii_case(head))
+                .map(|f| format!("did you mean `{}` (labelled “{}”)?", f.name, f.label));
+            let hint = by_label.or_else(|| did_you_mean(head, names)).unwrap_or_else(|| format!("see `ferry validate --describe-dir` fixtures or the connector's describe for `{mref}`"));
+            let span = path
+                .span
+                .sub(path.span.snippet().find(head).unwrap_or(0), head.len());
+            self.diags.push(
+                Diagnostic::error(&span, format!("unknown field `{head}` in `{mref}`"))
+                    .with_hint(hint),
+            );
+            return None;
+        };
+        if let Role::Target = role
+            && f.read_only
+            && path.segments.len() == 1
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    &path.span,
+                    format!("field `{head}` of `{mref}` is read-only"),
+                )
+                .with_hint("the vendor sets it; map something else or drop this line"),
+            );
+        }
+        Some(f)
+    }
+
+    /// Check `<var>.Field` references of an expression against a module.
+    fn expr_refs(&mut self, e: &Expr, var: &str, module: &ModuleInfo, mref: &ModuleRef) {
+        for (name, offset) in e.field_refs(var) {
+            if module.field(&name).is_some() || name == "custom_fields" || name == module.id_field {
+                continue;
+            }
+            let hint = did_you_mean(&name, module.fields.iter().map(|f| f.name.as_str()))
+                .unwrap_or_else(|| format!("`{var}` is a `{mref}` record"));
+            if let Some(span) = e.span_at(offset, name.len()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        &span,
+                        format!("unknown field `{name}` of `{mref}` in expression"),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+
+    fn sync(&mut self, s: &SyncConfig) {
+        let from = self.module(&s.from);
+        let to = self.module(&s.to);
+        if let Some(m) = from {
+            self.needs(m, &s.from, Operation::Read, "a sync source", true);
+            if s.direction == Direction::TwoWay {
+                self.needs(m, &s.from, Operation::Update, "a two-way sync", true);
+            }
+        }
+        if let Some(m) = to {
+            self.needs(m, &s.to, Operation::Create, "a sync target", true);
+            self.needs(m, &s.to, Operation::Update, "a sync target", false);
+            if s.direction == Direction::TwoWay {
+                self.needs(m, &s.to, Operation::Read, "a two-way sync", true);
+            }
+            if s.deletes == Deletes::Propagate {
+                self.needs(m, &s.to, Operation::Delete, "`deletes: propagate`", true);
+            }
+            if s.deletes == Deletes::Archive
+                && !m
+                    .actions
+                    .iter()
+                    .any(|a| a.name == "mark-inactive" || a.name == "archive")
+            {
+                self.diags.push(Diagnostic::warning(&s.to.span, format!("`{}` has no archive action (`mark-inactive`); `deletes: archive` will fall back to ignoring deletes", s.to)));
+            }
+            if !s.match_keys.is_empty() {
+                self.needs(m, &s.to, Operation::Find, "`match`", false);
+            }
+        }
+        if let (Some(m), Deletes::Propagate | Deletes::Archive) = (from, s.deletes)
+            && !m.supports(Operation::DeletedFeed)
+        {
+            self.diags.push(Diagnostic::warning(
+                &s.from.span,
+                format!(
+                    "`{}` has no deleted-records feed; deletes are only noticed on full runs",
+                    s.from
+                ),
+            ));
+        }
+        for (a, b) in &s.match_keys {
+            if let Some(m) = from {
+                self.field(m, &s.from, a, Role::Source);
+            }
+            if let Some(m) = to {
+                self.field(m, &s.to, b, Role::Source);
+            }
+        }
+        if let (Some(view), Some(m)) = (&s.view, from) {
+            self.expr_refs(view, "record", m, &s.from);
+        }
+        self.mappings(&s.fields, from, &s.from, to, &s.to, s.direction, true);
+        if let Some(m) = to {
+            self.unmapped_required(m, &s.to, &s.fields, &s.span, &s.name.value);
+        }
+        for c in &s.children {
+            let cm = self.module(&c.from);
+            if let Some(m) = cm {
+                self.field(m, &c.from, &c.parent, Role::Source);
+                if let Some(v) = &c.view {
+                    self.expr_refs(v, "record", m, &c.from);
+                }
+            }
+            if let Some(m) = to {
+                match m.field(&c.name.value) {
+                    None => {
+                        let hint = did_you_mean(
+                            &c.name.value,
+                            m.fields
+                                .iter()
+                                .filter(|f| f.kind == FieldKind::List)
+                                .map(|f| f.name.as_str()),
+                        );
+                        self.diags.push(
+                            Diagnostic::error(
+                                &c.name.span,
+                                format!(
+                                    "`{}` has no list field `{}` to hold the children",
+                                    s.to, c.name.value
+                                ),
+                            )
+                            .with_hint_opt(hint),
+                        );
+                    }
+                    Some(f) if f.kind != FieldKind::List => {
+                        self.diags.push(Diagnostic::error(
+                            &c.name.span,
+                            format!("field `{}` of `{}` is not a list", c.name.value, s.to),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            for (a, _) in &c.match_keys {
+                if let Some(m) = cm {
+                    self.field(m, &c.from, a, Role::Source);
+                }
+            }
+            // Child target fields are inside the list; only sources are known.
+            self.mappings(
+                &c.fields,
+                cm,
+                &c.from,
+                None,
+                &s.to,
+                Direction::OneWay,
+                false,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mappings(
+        &mut self,
+        fields: &[FieldMapping],
+        from: Option<&'a ModuleInfo>,
+        from_ref: &ModuleRef,
+        to: Option<&'a ModuleInfo>,
+        to_ref: &ModuleRef,
+        direction: Direction,
+        top: bool,
+    ) {
+        for f in fields {
+            let target = match (to, top) {
+                (Some(m), true) => self.field(m, to_ref, &f.target, Role::Target),
+                _ => None,
+            };
+            let mut source_field = None;
+            match &f.source {
+                Source::Path(p) => {
+                    if let Some(m) = from {
+                        source_field = self.field(m, from_ref, p, Role::Source);
+                    }
+                }
+                Source::Expr(e) => {
+                    if let Some(m) = from {
+                        self.expr_refs(e, "record", m, from_ref);
+                    }
+                    if let (Some(m), true) = (to, top) {
+                        self.expr_refs(e, "target", m, to_ref);
+                    }
+                }
+                Source::Const(c) => {
+                    if let Some(t) = target {
+                        self.const_fits(c, t, &f.span, to_ref);
+                    }
+                }
+                Source::Each { each, fields, .. } => {
+                    if let Some(m) = from {
+                        self.field(m, from_ref, each, Role::Source);
+                    }
+                    // Elements' fields are not described; check expressions only.
+                    let _ = fields;
+                }
+                Source::Items(_) => {
+                    if let Some(t) = target
+                        && t.kind != FieldKind::List
+                        && t.kind != FieldKind::Other
+                    {
+                        self.diags.push(Diagnostic::error(
+                            &f.target.span,
+                            format!("field `{}` of `{to_ref}` is not a list", t.name),
+                        ));
+                    }
+                }
+            }
+            if let (Some(map), Some(t)) = (&f.map, target)
+                && !t.picklist.is_empty()
+            {
+                for (_, v) in &map.value {
+                    if let Json::String(s) = v
+                        && !t.picklist.contains(s)
+                    {
+                        let hint = did_you_mean(s, t.picklist.iter().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "allowed: {}",
+                                    one_of(t.picklist.iter().map(String::as_str))
+                                )
+                            });
+                        self.diags.push(
+                            Diagnostic::warning(
+                                &map.span,
+                                format!("value `{s}` is not in the picklist of `{}`", t.name),
+                            )
+                            .with_hint(hint),
+                        );
+                    }
+                }
+            }
+            if let (Some(map), Some(sf)) = (&f.map, source_field)
+                && !sf.picklist.is_empty()
+            {
+                for (k, _) in &map.value {
+                    if let Json::String(s) = k
+                        && !sf.picklist.contains(s)
+                    {
+                        let hint = did_you_mean(s, sf.picklist.iter().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "allowed: {}",
+                                    one_of(sf.picklist.iter().map(String::as_str))
+                                )
+                            });
+                        self.diags.push(
+                            Diagnostic::warning(
+                                &map.span,
+                                format!("`{s}` is not a value of `{}`", sf.name),
+                            )
+                            .with_hint(hint),
+                        );
+                    }
+                }
+            }
+            // Two-way: the source field is written back.
+            let two_way = direction == Direction::TwoWay
+                && !f
+                    .direction
+                    .as_ref()
+                    .is_some_and(|d| d.value == Direction::OneWay);
+            if two_way
+                && let (Source::Path(p), Some(sf)) = (&f.source, source_field)
+                && sf.read_only
+                && f.reverse.is_none()
+            {
+                self.diags.push(
+                    Diagnostic::error(
+                        &p.span,
+                        format!(
+                            "two-way field writes back to `{}`, which is read-only in `{from_ref}`",
+                            sf.name
+                        ),
+                    )
+                    .with_hint("add `direction: one-way` to this field"),
+                );
+            }
+            if let (Some((rf, re)), Some(m)) = (&f.reverse, from) {
+                self.field(m, from_ref, rf, Role::Target);
+                if let Some(tm) = to {
+                    self.expr_refs(re, "record", tm, to_ref);
+                }
+            }
+        }
+    }
+
+    fn const_fits(&mut self, c: &Json, t: &FieldInfo, span: &Span, to_ref: &ModuleRef) {
+        let ok = match t.kind {
+            FieldKind::Integer => {
+                c.is_i64() || c.as_str().is_some_and(|s| s.parse::<i64>().is_ok())
+            }
+            FieldKind::Decimal | FieldKind::Currency | FieldKind::Percent => {
+                c.is_number() || c.as_str().is_some_and(|s| s.parse::<f64>().is_ok())
+            }
+            FieldKind::Boolean => c.is_boolean(),
+            FieldKind::Picklist => match c.as_str() {
+                Some(s) => t.picklist.is_empty() || t.picklist.iter().any(|p| p == s),
+                None => false,
+            },
+            _ => true,
+        };
+        if !ok && !c.is_null() {
+            let hint = if t.picklist.is_empty() {
+                None
+            } else {
+                Some(format!(
+                    "allowed: {}",
+                    one_of(t.picklist.iter().map(String::as_str))
+                ))
+            };
+            let kind = serde_json::to_value(t.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            self.diags.push(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "constant {c} does not fit field `{}` of `{to_ref}` ({kind})",
+                        t.name
+                    ),
+                )
+                .with_hint_opt(hint),
+            );
+        }
+    }
+
+    fn unmapped_required(
+        &mut self,
+        m: &ModuleInfo,
+        mref: &ModuleRef,
+        fields: &[FieldMapping],
+        span: &Span,
+        owner: &str,
+    ) {
+        for f in &m.fields {
+            if f.required
+                && !f.read_only
+                && f.name != m.id_field
+                && !fields.iter().any(|x| x.target.head() == f.name)
+            {
+                let at = fields
+                    .first()
+                    .map(|x| x.target.span.clone())
+                    .unwrap_or(span.clone());
+                self.diags.push(
+                    Diagnostic::warning(&at, format!("`{owner}` does not map `{}`, which `{mref}` requires; creates will fail", f.name))
+                        .with_hint(format!("add `{}: …` under `fields`", f.name)),
+                );
+            }
+        }
+    }
+
+    /// The module a trigger's `linked(name)` refers to.
+    fn linked_module(&self, name: &str, on: &ModuleRef) -> Option<ModuleRef> {
+        if let Some(t) = self.ws.triggers.get(name)
+            && let Action::Create { module } = &t.action
+        {
+            return Some(module.clone());
+        }
+        let s = self.ws.syncs.get(name)?;
+        if s.from.to_string() == on.to_string() {
+            Some(s.to.clone())
+        } else {
+            Some(s.from.clone())
+        }
+    }
+
+    fn trigger(&mut self, t: &Trigger) {
+        let on = self.module(&t.on);
+        if let Some(m) = on {
+            self.needs(m, &t.on, Operation::Read, "a trigger", true);
+            match &t.when {
+                When::Becomes { field, value } => {
+                    if let Some(f) = self.field(m, &t.on, field, Role::Source)
+                        && let Json::String(s) = value
+                        && !f.picklist.is_empty()
+                        && !f.picklist.contains(s)
+                    {
+                        let hint = did_you_mean(s, f.picklist.iter().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "allowed: {}",
+                                    one_of(f.picklist.iter().map(String::as_str))
+                                )
+                            });
+                        self.diags.push(
+                            Diagnostic::error(
+                                &t.when_span,
+                                format!("`{s}` is not a value of `{}`", f.name),
+                            )
+                            .with_hint(hint),
+                        );
+                    }
+                }
+                When::Changes { field, .. } => {
+                    self.field(m, &t.on, field, Role::Source);
+                }
+                When::Expr(e) => {
+                    self.expr_refs(e, "record", m, &t.on);
+                    self.expr_refs(e, "previous", m, &t.on);
+                }
+                When::Created => {}
+            }
+            for g in &t.guards {
+                self.expr_refs(g, "record", m, &t.on);
+                self.expr_refs(g, "previous", m, &t.on);
+            }
+        }
+        let (target_ref, op) = match &t.action {
+            Action::Create { module } => (Some(module.clone()), Operation::Create),
+            Action::Update { target } | Action::Act { target, .. } => {
+                let r = match target {
+                    TargetRef::Module { module, .. } => Some(module.clone()),
+                    TargetRef::Linked(n) => self.linked_module(&n.value, &t.on),
+                };
+                (r, Operation::Update)
+            }
+        };
+        let Some(tr) = target_ref else { return };
+        let tm = self.module(&tr);
+        if let Some(m) = tm {
+            match &t.action {
+                Action::Act {
+                    action, only_if, ..
+                } => {
+                    if m.action(&action.value).is_none() {
+                        let names = m.actions.iter().map(|a| a.name.as_str());
+                        let hint =
+                            did_you_mean(&action.value, names.clone()).unwrap_or_else(|| {
+                                if m.actions.is_empty() {
+                                    format!("`{tr}` offers no actions")
+                                } else {
+                                    format!("actions of `{tr}`: {}", one_of(names))
+                                }
+                            });
+                        self.diags.push(
+                            Diagnostic::error(
+                                &action.span,
+                                format!("`{tr}` has no action `{}`", action.value),
+                            )
+                            .with_hint(hint),
+                        );
+                    }
+                    if let Some(e) = only_if {
+                        self.expr_refs(e, "target", m, &tr);
+                    }
+                }
+                _ => self.needs(m, &tr, op, "this trigger", true),
+            }
+        }
+        if !t.fields.is_empty() {
+            self.mappings(&t.fields, on, &t.on, tm, &tr, Direction::OneWay, true);
+            if let (Action::Create { .. }, Some(m)) = (&t.action, tm) {
+                self.unmapped_required(m, &tr, &t.fields, &t.span, &t.name.value);
+            }
+        }
+    }
+}

@@ -1,0 +1,802 @@
+//! Mapping plans: compiled once per workspace, applied per record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Map, Value as Json};
+
+use crate::config::{
+    Catalog, Diagnostic, Diagnostics, Direction, FieldMapping, FieldPath, Missing, ModuleRef,
+    Source, SyncConfig, Workspace,
+};
+use crate::plugin::ModuleInfo;
+
+use super::coerce::{Coerce, short};
+use super::expr::{Bindings, EvalError, Expr};
+
+/// Which side of a sync an id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The sync's `from` side.
+    From,
+    /// The sync's `to` side.
+    To,
+}
+
+/// The link table, as the mapping needs it. The state store implements
+/// this; tests use [`LinkTable`].
+pub trait Links {
+    /// The id on the other side of `sync` linked to `id`, which is on
+    /// `side`.
+    fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String>;
+}
+
+/// No links at all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoLinks;
+
+impl Links for NoLinks {
+    fn linked(&self, _: &str, _: Side, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Links held in memory (tests, `ferry map`).
+#[derive(Debug, Default, Clone)]
+pub struct LinkTable {
+    map: HashMap<(String, Side, String), String>,
+}
+
+impl LinkTable {
+    /// Record that `from_id` (on the sync's `from` side) and `to_id` are
+    /// the same record.
+    pub fn insert(&mut self, sync: &str, from_id: &str, to_id: &str) {
+        self.map.insert(
+            (sync.to_owned(), Side::From, from_id.to_owned()),
+            to_id.to_owned(),
+        );
+        self.map.insert(
+            (sync.to_owned(), Side::To, to_id.to_owned()),
+            from_id.to_owned(),
+        );
+    }
+}
+
+impl Links for LinkTable {
+    fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String> {
+        self.map
+            .get(&(sync.to_owned(), side, id.to_owned()))
+            .cloned()
+    }
+}
+
+/// What a plan sees besides the record.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub links: &'a dyn Links,
+    /// `now` in expressions.
+    pub now: DateTime<FixedOffset>,
+    /// The current target record, where known.
+    pub target: Option<&'a Json>,
+    /// Child records by child name (`contact_persons`), for syncs with
+    /// `children`.
+    pub children: Option<&'a BTreeMap<String, Vec<Json>>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(links: &'a dyn Links) -> Context<'a> {
+        Context {
+            links,
+            now: Utc::now().fixed_offset(),
+            target: None,
+            children: None,
+        }
+    }
+
+    pub fn at(mut self, now: DateTime<FixedOffset>) -> Self {
+        self.now = now;
+        self
+    }
+
+    pub fn with_target(mut self, target: Option<&'a Json>) -> Self {
+        self.target = target;
+        self
+    }
+
+    pub fn with_children(mut self, children: Option<&'a BTreeMap<String, Vec<Json>>>) -> Self {
+        self.children = children;
+        self
+    }
+}
+
+/// Why one record could not be mapped. A value, never a panic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The target field being computed, if any.
+    pub field: Option<String>,
+    pub reason: String,
+    /// Set when a lookup found no linked record: the engine may create
+    /// the parent first (when `create` is true) and retry.
+    pub missing_link: Option<MissingLink>,
+}
+
+/// An unlinked lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingLink {
+    pub sync: String,
+    pub side: Side,
+    pub id: String,
+    /// `missing: create`: create the parent through `sync`, then retry.
+    pub create: bool,
+}
+
+impl RecordError {
+    fn new(field: &FieldPath, reason: impl Into<String>) -> RecordError {
+        RecordError {
+            field: Some(field.as_str().to_owned()),
+            reason: reason.into(),
+            missing_link: None,
+        }
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field `{field}`: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl From<EvalError> for RecordError {
+    fn from(e: EvalError) -> RecordError {
+        RecordError {
+            field: None,
+            reason: e.0,
+            missing_link: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Src {
+    Path(FieldPath),
+    Const(Json),
+    Expr(Expr),
+    Items(Vec<Vec<Step>>),
+    Each {
+        each: FieldPath,
+        filter: Option<Expr>,
+        steps: Vec<Step>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct LinkStep {
+    sync: String,
+    side: Side,
+    missing: Missing,
+}
+
+#[derive(Debug, Clone)]
+struct ValueMap {
+    by_key: HashMap<String, Json>,
+}
+
+fn map_key(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    target: FieldPath,
+    /// Top-level key when the target is a plain field (fast path).
+    flat: Option<String>,
+    src: Src,
+    link: Option<LinkStep>,
+    map: Option<ValueMap>,
+    default: Option<Json>,
+    required: bool,
+    coerce: Coerce,
+}
+
+#[derive(Debug, Clone)]
+struct ChildPlan {
+    name: String,
+    view: Option<Expr>,
+    steps: Vec<Step>,
+}
+
+/// A compiled mapping: source record → target record.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    name: String,
+    view: Option<Expr>,
+    steps: Vec<Step>,
+    children: Vec<ChildPlan>,
+    update_empty_fields: bool,
+}
+
+/// Which way a two-way sync's plan maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// `from` → `to`.
+    Forward,
+    /// `to` → `from` (two-way syncs only).
+    Reverse,
+}
+
+struct Compiler<'a> {
+    ws: &'a Workspace,
+    catalog: &'a dyn Catalog,
+    diags: Diagnostics,
+}
+
+impl<'a> Compiler<'a> {
+    fn module(&self, m: &ModuleRef) -> Option<&'a ModuleInfo> {
+        self.catalog.describe(&m.connection)?.module(&m.module)
+    }
+
+    fn style(&self, connection: &str) -> crate::config::DatetimeStyle {
+        self.ws
+            .connections
+            .get(connection)
+            .map(|c| c.datetime_style.clone())
+            .unwrap_or(crate::config::DatetimeStyle::Rfc3339)
+    }
+
+    fn link(&mut self, f: &FieldMapping, source_connection: &str) -> Option<LinkStep> {
+        let l = f.link.as_ref()?;
+        let Some(s) = self.ws.syncs.get(&l.sync.value) else {
+            self.diags.push(Diagnostic::error(
+                &l.sync.span,
+                format!("unknown sync `{}` in `link`", l.sync.value),
+            ));
+            return None;
+        };
+        let side = if s.from.connection == source_connection {
+            Side::From
+        } else {
+            Side::To
+        };
+        Some(LinkStep {
+            sync: l.sync.value.clone(),
+            side,
+            missing: l.missing,
+        })
+    }
+
+    fn steps(
+        &mut self,
+        fields: &[FieldMapping],
+        source_connection: &str,
+        target: Option<&ModuleRef>,
+        nested: bool,
+    ) -> Vec<Step> {
+        let module = target.and_then(|t| self.module(t));
+        let style = target
+            .map(|t| self.style(&t.connection))
+            .unwrap_or(crate::config::DatetimeStyle::Rfc3339);
+        let mut out = Vec::new();
+        for f in fields {
+            let coerce = match (&f.ty, module, nested) {
+                (Some(t), _, _) => Coerce::from_type(t.value, &style),
+                (None, Some(m), false) if f.target.segments.len() == 1 => m
+                    .field(f.target.head())
+                    .map(|fi| Coerce::from_kind(fi.kind, &style))
+                    .unwrap_or(Coerce::None),
+                (None, Some(m), false) if f.target.custom_field_label().is_some() => f
+                    .target
+                    .custom_field_label()
+                    .and_then(|l| m.fields.iter().find(|x| x.custom && x.label == l))
+                    .map(|fi| Coerce::from_kind(fi.kind, &style))
+                    .unwrap_or(Coerce::None),
+                _ => Coerce::None,
+            };
+            let src = match &f.source {
+                Source::Path(p) => Src::Path(p.value.clone()),
+                Source::Const(c) => Src::Const(c.clone()),
+                Source::Expr(e) => Src::Expr(e.clone()),
+                Source::Items(lists) => Src::Items(
+                    lists
+                        .iter()
+                        .map(|l| self.steps(l, source_connection, None, true))
+                        .collect(),
+                ),
+                Source::Each {
+                    each,
+                    filter,
+                    fields,
+                } => Src::Each {
+                    each: each.value.clone(),
+                    filter: filter.clone(),
+                    steps: self.steps(fields, source_connection, None, true),
+                },
+            };
+            let link = self.link(f, source_connection);
+            let map = f.map.as_ref().map(|m| ValueMap {
+                by_key: m
+                    .value
+                    .iter()
+                    .map(|(k, v)| (map_key(k), v.clone()))
+                    .collect(),
+            });
+            out.push(step(
+                f.target.value.clone(),
+                src,
+                link,
+                map,
+                f.default.clone(),
+                f.required,
+                coerce,
+            ));
+        }
+        out
+    }
+}
+
+fn step(
+    target: FieldPath,
+    src: Src,
+    link: Option<LinkStep>,
+    map: Option<ValueMap>,
+    default: Option<Json>,
+    required: bool,
+    coerce: Coerce,
+) -> Step {
+    let flat = (target.segments.len() == 1).then(|| target.head().to_owned());
+    Step {
+        target,
+        flat,
+        src,
+        link,
+        map,
+        default,
+        required,
+        coerce,
+    }
+}
+
+impl Plan {
+    /// Compile the `from` → `to` plan of sync `name`. The catalog supplies
+    /// target field kinds for type coercion (none: values pass unchanged
+    /// unless a field says `type:`).
+    pub fn compile(ws: &Workspace, name: &str, catalog: &dyn Catalog) -> Result<Plan, Diagnostics> {
+        Plan::compile_way(ws, name, Way::Forward, catalog)
+    }
+
+    /// Compile either way of a sync.
+    pub fn compile_way(
+        ws: &Workspace,
+        name: &str,
+        way: Way,
+        catalog: &dyn Catalog,
+    ) -> Result<Plan, Diagnostics> {
+        let Some(sync) = ws.syncs.get(name) else {
+            let hint = crate::config::did_you_mean(name, ws.syncs.keys().map(String::as_str));
+            return Err(
+                Diagnostic::global(format!("no sync `{name}` in the workspace"))
+                    .with_hint_opt(hint)
+                    .into(),
+            );
+        };
+        let mut c = Compiler {
+            ws,
+            catalog,
+            diags: Diagnostics::new(),
+        };
+        let plan = match way {
+            Way::Forward => Plan {
+                name: name.to_owned(),
+                view: sync.view.clone(),
+                steps: c.steps(&sync.fields, &sync.from.connection, Some(&sync.to), false),
+                children: sync
+                    .children
+                    .iter()
+                    .map(|ch| ChildPlan {
+                        name: ch.name.value.clone(),
+                        view: ch.view.clone(),
+                        steps: c.steps(&ch.fields, &sync.from.connection, None, true),
+                    })
+                    .collect(),
+                update_empty_fields: sync.update_empty_fields,
+            },
+            Way::Reverse => {
+                if sync.direction != Direction::TwoWay {
+                    return Err(Diagnostic::error(
+                        &sync.name.span,
+                        format!("sync `{name}` is one-way; it has no reverse plan"),
+                    )
+                    .into());
+                }
+                Plan {
+                    name: name.to_owned(),
+                    view: None,
+                    steps: reverse_steps(&mut c, sync),
+                    children: Vec::new(),
+                    update_empty_fields: sync.update_empty_fields,
+                }
+            }
+        };
+        if c.diags.has_errors() {
+            Err(c.diags)
+        } else {
+            Ok(plan)
+        }
+    }
+
+    /// Compile the field mapping of trigger `name` (for `create`/`update`).
+    pub fn for_trigger(
+        ws: &Workspace,
+        name: &str,
+        catalog: &dyn Catalog,
+    ) -> Result<Plan, Diagnostics> {
+        let Some(t) = ws.triggers.get(name) else {
+            return Err(Diagnostic::global(format!("no trigger `{name}` in the workspace")).into());
+        };
+        let mut c = Compiler {
+            ws,
+            catalog,
+            diags: Diagnostics::new(),
+        };
+        let target = match &t.action {
+            crate::config::Action::Create { module } => Some(module.clone()),
+            crate::config::Action::Update {
+                target: crate::config::TargetRef::Module { module, .. },
+            } => Some(module.clone()),
+            crate::config::Action::Update {
+                target: crate::config::TargetRef::Linked(l),
+            } => linked_module(ws, &l.value, &t.on),
+            _ => None,
+        };
+        let steps = c.steps(&t.fields, &t.on.connection, target.as_ref(), false);
+        let plan = Plan {
+            name: name.to_owned(),
+            view: None,
+            steps,
+            children: Vec::new(),
+            update_empty_fields: false,
+        };
+        if c.diags.has_errors() {
+            Err(c.diags)
+        } else {
+            Ok(plan)
+        }
+    }
+
+    /// The sync or trigger this plan belongs to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the view filter lets `record` through (true without one).
+    pub fn accepts(&self, record: &Json, ctx: &Context) -> Result<bool, RecordError> {
+        match &self.view {
+            None => Ok(true),
+            Some(v) => Ok(v.eval_bool(&Bindings::new(record, ctx.now))?),
+        }
+    }
+
+    /// Map one record.
+    pub fn apply(&self, record: &Json, ctx: &Context) -> Result<Json, RecordError> {
+        let bindings = Bindings::new(record, ctx.now).with_target(ctx.target);
+        let mut out = Map::new();
+        run_steps(
+            &self.steps,
+            &bindings,
+            ctx,
+            self.update_empty_fields,
+            &mut out,
+        )?;
+        if let Some(children) = ctx.children {
+            for ch in &self.children {
+                let Some(list) = children.get(&ch.name) else {
+                    continue;
+                };
+                let mut mapped = Vec::with_capacity(list.len());
+                for (i, child) in list.iter().enumerate() {
+                    let b = Bindings::new(child, ctx.now)
+                        .with_parent(Some(record))
+                        .with_target(ctx.target);
+                    if let Some(v) = &ch.view
+                        && !v
+                            .eval_bool(&b)
+                            .map_err(|e| child_err(&ch.name, i, e.into()))?
+                    {
+                        continue;
+                    }
+                    let mut m = Map::new();
+                    run_steps(&ch.steps, &b, ctx, self.update_empty_fields, &mut m)
+                        .map_err(|e| child_err(&ch.name, i, e))?;
+                    mapped.push(Json::Object(m));
+                }
+                out.insert(ch.name.clone(), Json::Array(mapped));
+            }
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+fn child_err(name: &str, i: usize, e: RecordError) -> RecordError {
+    let field = match &e.field {
+        Some(f) => format!("{name}[{i}].{f}"),
+        None => format!("{name}[{i}]"),
+    };
+    RecordError {
+        field: Some(field),
+        ..e
+    }
+}
+
+/// The module `linked(name)` refers to, seen from a trigger on `on`.
+pub fn linked_module(ws: &Workspace, name: &str, on: &ModuleRef) -> Option<ModuleRef> {
+    if let Some(t) = ws.triggers.get(name)
+        && let crate::config::Action::Create { module } = &t.action
+    {
+        return Some(module.clone());
+    }
+    let s = ws.syncs.get(name)?;
+    Some(if s.from.to_string() == on.to_string() {
+        s.to.clone()
+    } else {
+        s.from.clone()
+    })
+}
+
+fn reverse_steps(c: &mut Compiler, sync: &SyncConfig) -> Vec<Step> {
+    let module = c.module(&sync.from);
+    let style = c.style(&sync.from.connection);
+    let mut out = Vec::new();
+    for f in &sync.fields {
+        if f.direction
+            .as_ref()
+            .is_some_and(|d| d.value == Direction::OneWay)
+        {
+            continue;
+        }
+        let coerce_for = |p: &FieldPath| {
+            module
+                .and_then(|m| {
+                    if p.segments.len() == 1 {
+                        m.field(p.head())
+                    } else {
+                        None
+                    }
+                })
+                .map(|fi| Coerce::from_kind(fi.kind, &style))
+                .unwrap_or(Coerce::None)
+        };
+        if let Some((field, expr)) = &f.reverse {
+            out.push(step(
+                field.value.clone(),
+                Src::Expr(expr.clone()),
+                None,
+                None,
+                None,
+                false,
+                coerce_for(&field.value),
+            ));
+            continue;
+        }
+        let Source::Path(p) = &f.source else { continue };
+        let link = f.link.as_ref().and_then(|_| c.link(f, &sync.to.connection));
+        let map = f.map.as_ref().map(|m| ValueMap {
+            by_key: m
+                .value
+                .iter()
+                .map(|(k, v)| (map_key(v), k.clone()))
+                .collect(),
+        });
+        // A lookup object (`Account_Name.id`) is written back as its id.
+        let target = p.value.clone();
+        out.push(step(
+            target.clone(),
+            Src::Path(f.target.value.clone()),
+            link,
+            map,
+            None,
+            false,
+            coerce_for(&target),
+        ));
+    }
+    out
+}
+
+fn is_empty(v: &Json) -> bool {
+    matches!(v, Json::Null) || matches!(v, Json::String(s) if s.is_empty())
+}
+
+fn run_steps(
+    steps: &[Step],
+    b: &Bindings,
+    ctx: &Context,
+    update_empty: bool,
+    out: &mut Map<String, Json>,
+) -> Result<(), RecordError> {
+    for s in steps {
+        let Some(value) = eval_step(s, b, ctx)? else {
+            continue;
+        };
+        if is_empty(&value) && !update_empty {
+            continue;
+        }
+        match &s.flat {
+            Some(k) => {
+                out.insert(k.clone(), value);
+            }
+            None => {
+                let mut root = Json::Object(std::mem::take(out));
+                let ok = s.target.set(&mut root, value);
+                if let Json::Object(m) = root {
+                    *out = m;
+                }
+                if !ok {
+                    return Err(RecordError::new(
+                        &s.target,
+                        "another mapped value is in the way of this path",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `None`: leave the field out.
+fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, RecordError> {
+    let mut value = match &s.src {
+        Src::Path(p) => p.get(b.record).cloned().unwrap_or(Json::Null),
+        Src::Const(c) => c.clone(),
+        Src::Expr(e) => e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?,
+        Src::Items(lists) => {
+            let mut items = Vec::with_capacity(lists.len());
+            for steps in lists {
+                let mut m = Map::new();
+                run_steps(steps, b, ctx, false, &mut m)
+                    .map_err(|e| nest(&s.target, items.len(), e))?;
+                items.push(Json::Object(m));
+            }
+            Json::Array(items)
+        }
+        Src::Each {
+            each,
+            filter,
+            steps,
+        } => match each.get(b.record) {
+            None | Some(Json::Null) => Json::Null,
+            Some(Json::Array(list)) => {
+                let mut items = Vec::with_capacity(list.len());
+                for (i, el) in list.iter().enumerate() {
+                    let eb = Bindings::new(el, b.now)
+                        .with_parent(Some(b.record))
+                        .with_target(b.target);
+                    if let Some(f) = filter
+                        && !f.eval_bool(&eb).map_err(|e| nest(&s.target, i, e.into()))?
+                    {
+                        continue;
+                    }
+                    let mut m = Map::new();
+                    run_steps(steps, &eb, ctx, false, &mut m).map_err(|e| nest(&s.target, i, e))?;
+                    items.push(Json::Object(m));
+                }
+                Json::Array(items)
+            }
+            Some(other) => {
+                return Err(RecordError::new(
+                    &s.target,
+                    format!("`{each}` is {}, not a list", short(other)),
+                ));
+            }
+        },
+    };
+    if let Some(l) = &s.link
+        && !value.is_null()
+    {
+        let id = match &value {
+            Json::String(s) => s.clone(),
+            Json::Number(n) => n.to_string(),
+            Json::Object(m) if m.get("id").is_some_and(|v| v.is_string() || v.is_number()) => {
+                map_key(&m["id"])
+            }
+            other => {
+                return Err(RecordError::new(
+                    &s.target,
+                    format!("lookup value {} is not an id", short(other)),
+                ));
+            }
+        };
+        match ctx.links.linked(&l.sync, l.side, &id) {
+            Some(other) => value = Json::String(other),
+            None => match l.missing {
+                Missing::Skip => return Ok(None),
+                Missing::Null => value = Json::Null,
+                Missing::Error | Missing::Create => {
+                    let side = match l.side {
+                        Side::From => "from",
+                        Side::To => "to",
+                    };
+                    let create = l.missing == Missing::Create;
+                    let mut e = RecordError::new(
+                        &s.target,
+                        format!(
+                            "no record linked to id `{id}` through sync `{}` ({side} side){}",
+                            l.sync,
+                            if create {
+                                "; the parent must be created first"
+                            } else {
+                                "; sync the parent record first"
+                            }
+                        ),
+                    );
+                    e.missing_link = Some(MissingLink {
+                        sync: l.sync.clone(),
+                        side: l.side,
+                        id,
+                        create,
+                    });
+                    return Err(e);
+                }
+            },
+        }
+    }
+    if let Some(m) = &s.map {
+        if value.is_null() {
+            if let Some(d) = &s.default {
+                value = d.clone();
+            }
+        } else {
+            let hit = match &value {
+                Json::String(k) => m.by_key.get(k.as_str()),
+                other => m.by_key.get(&other.to_string()),
+            };
+            match hit {
+                Some(v) => value = v.clone(),
+                None => match &s.default {
+                    Some(d) => value = d.clone(),
+                    None => {
+                        return Err(RecordError::new(
+                            &s.target,
+                            format!(
+                                "value {} has no entry in the value map and there is no `default`",
+                                short(&value)
+                            ),
+                        ));
+                    }
+                },
+            }
+        }
+    } else if value.is_null()
+        && let Some(d) = &s.default
+    {
+        value = d.clone();
+    }
+    value = s
+        .coerce
+        .apply(value)
+        .map_err(|r| RecordError::new(&s.target, r))?;
+    if s.required && is_empty(&value) {
+        return Err(RecordError::new(
+            &s.target,
+            "required, but the record has no value for it",
+        ));
+    }
+    Ok(Some(value))
+}
+
+fn nest(list: &FieldPath, i: usize, e: RecordError) -> RecordError {
+    let field = match &e.field {
+        Some(f) => format!("{list}[{i}].{f}"),
+        None => format!("{list}[{i}]"),
+    };
+    RecordError {
+        field: Some(field),
+        ..e
+    }
+}

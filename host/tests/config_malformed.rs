@@ -1,0 +1,125 @@
+//! The malformed-config corpus: every file under
+//! `fixtures/config/malformed/` must fail, and report each problem listed
+//! for it in `expectations.txt` at the right line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ferry::config::{self, LoadOptions, SecretMode, StaticCatalog, Workspace};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config")
+}
+
+/// Load and validate `path` against the describe and manifest fixtures,
+/// returning every diagnostic in short form.
+fn problems(path: &Path) -> (Vec<String>, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let secrets = if text.contains("# mode: resolve") {
+        SecretMode::Resolve
+    } else {
+        SecretMode::Defer
+    };
+    let (ws, _) = Workspace::load_partial(path, LoadOptions { secrets });
+    let (mut catalog, problems) =
+        StaticCatalog::from_describe_dir(&fixtures().join("describe"), &ws);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(
+        catalog
+            .load_manifests(&fixtures().join("connectors"))
+            .is_empty()
+    );
+    let diags = config::validate(&ws, &catalog);
+    // Rendering must never panic, whatever the spans.
+    let _ = diags.render(false);
+    (
+        diags.iter().map(|d| d.short()).collect(),
+        diags.error_count(),
+    )
+}
+
+#[test]
+fn every_malformed_config_reports_its_located_messages() {
+    let dir = fixtures().join("malformed");
+    let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for line in std::fs::read_to_string(dir.join("expectations.txt"))
+        .unwrap()
+        .lines()
+    {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.splitn(3, ' ');
+        let (file, at, msg) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        expected
+            .entry(file.to_owned())
+            .or_default()
+            .push((at.to_owned(), msg.to_owned()));
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "the corpus has {} files", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let Some(wanted) = expected.get(file) else {
+            failures.push(format!("{file}: no entry in expectations.txt"));
+            continue;
+        };
+        let (got, errors) = problems(&dir.join(file));
+        if errors == 0 {
+            failures.push(format!("{file}: loaded without errors"));
+            continue;
+        }
+        for (at, msg) in wanted {
+            let found = got.iter().any(|d| {
+                let (loc, rest) = d.split_once(": ").unwrap_or((d, ""));
+                loc.ends_with(&format!(":{at}")) && rest.contains(msg.as_str())
+            });
+            if !found {
+                failures.push(format!(
+                    "{file}: expected `{at}: …{msg}…`, got:\n    {}",
+                    got.join("\n    ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_problems_come_in_one_pass() {
+    let (got, errors) = problems(&fixtures().join("malformed/61-many-errors.yaml"));
+    assert_eq!(errors, 6, "{got:#?}");
+}
+
+#[test]
+fn load_str_never_panics_on_odd_input() {
+    for text in [
+        "",
+        "~",
+        "[",
+        "a: [1, {b: *x}]",
+        "connections: {crm: {connector: [1]}}",
+        "syncs: {s: {fields: {'a[': b}}}",
+        "\u{feff}x: 1",
+        "*a",
+        "- - - -",
+    ] {
+        let _ = Workspace::load_str(
+            "odd.yaml",
+            text,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        );
+    }
+}
