@@ -50,7 +50,10 @@ pub struct StoredToken {
 
 impl std::fmt::Debug for StoredToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredToken").field("access_token", &"***").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("StoredToken")
+            .field("access_token", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -68,10 +71,17 @@ pub struct MemoryTokenStore(std::sync::Mutex<std::collections::HashMap<String, S
 
 impl TokenStore for MemoryTokenStore {
     fn load(&self, connection: &str) -> Option<StoredToken> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(connection).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(connection)
+            .cloned()
     }
     fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(connection.to_string(), token.clone());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection.to_string(), token.clone());
         Ok(())
     }
 }
@@ -91,7 +101,11 @@ pub enum AuthError {
     #[error("token refresh for connection `{connection}` failed: {message}")]
     Refresh { connection: String, message: String },
     #[error("token refresh for connection `{connection}` was refused ({status}): {message}")]
-    Refused { connection: String, status: u16, message: String },
+    Refused {
+        connection: String,
+        status: u16,
+        message: String,
+    },
 }
 
 /// A connection's OAuth client.
@@ -105,7 +119,11 @@ impl OAuth {
     /// Build the client; a token saved earlier is reused if still valid.
     pub fn new(config: OAuthConfig, store: Arc<dyn TokenStore>) -> OAuth {
         let saved = store.load(&config.connection);
-        OAuth { config, store, current: Mutex::new(saved) }
+        OAuth {
+            config,
+            store,
+            current: Mutex::new(saved),
+        }
     }
 
     /// A valid token, refreshing it first if needed. Concurrent callers
@@ -125,7 +143,10 @@ impl OAuth {
             }
         };
         Ok(Token {
-            header: self.config.header_template.replace("{token}", &token.access_token),
+            header: self
+                .config
+                .header_template
+                .replace("{token}", &token.access_token),
             access: token.access_token,
         })
     }
@@ -149,17 +170,22 @@ impl OAuth {
         if rules.body_codes.is_empty() || status < 400 {
             return false;
         }
-        let code = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| match v.get("code")? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        let code = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| match v.get("code")? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
         code.is_some_and(|c| rules.body_codes.contains(&c))
     }
 
     async fn refresh(&self, client: &reqwest::Client) -> Result<StoredToken, AuthError> {
         let cfg = &self.config;
-        let fail = |message: String| AuthError::Refresh { connection: cfg.connection.clone(), message };
+        let fail = |message: String| AuthError::Refresh {
+            connection: cfg.connection.clone(),
+            message,
+        };
         // Zoho takes the refresh grant's parameters in the query string.
         let mut url = cfg.token_url.clone();
         url.query_pairs_mut()
@@ -175,19 +201,35 @@ impl OAuth {
             // Never echo the URL: it carries the secrets.
             .map_err(|e| fail(e.without_url().to_string()))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|_| fail(format!("unexpected answer from the accounts server (HTTP {status})")))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            fail(format!(
+                "unexpected answer from the accounts server (HTTP {status})"
+            ))
+        })?;
         match parsed {
-            TokenResponse::Ok { access_token, expires_in, api_domain } if status < 400 => {
+            TokenResponse::Ok {
+                access_token,
+                expires_in,
+                api_domain,
+            } if status < 400 => {
                 let lifetime = expires_in.unwrap_or(3600);
                 let margin = EXPIRY_MARGIN.as_secs().min(lifetime / 10);
-                Ok(StoredToken { access_token, expires_at: now_secs() + lifetime - margin, api_domain })
+                Ok(StoredToken {
+                    access_token,
+                    expires_at: now_secs() + lifetime - margin,
+                    api_domain,
+                })
             }
             TokenResponse::Ok { .. } => Err(fail(format!("HTTP {status}"))),
-            TokenResponse::Err { error } => {
-                Err(AuthError::Refused { connection: cfg.connection.clone(), status, message: error })
-            }
+            TokenResponse::Err { error } => Err(AuthError::Refused {
+                connection: cfg.connection.clone(),
+                status,
+                message: error,
+            }),
         }
     }
 }
@@ -195,10 +237,19 @@ impl OAuth {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum TokenResponse {
-    Ok { access_token: String, expires_in: Option<u64>, api_domain: Option<String> },
-    Err { error: String },
+    Ok {
+        access_token: String,
+        expires_in: Option<u64>,
+        api_domain: Option<String>,
+    },
+    Err {
+        error: String,
+    },
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }

@@ -140,8 +140,14 @@ const FORBIDDEN_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Response headers never passed back to a plugin.
-const CREDENTIAL_RESPONSE_HEADERS: &[&str] =
-    &["set-cookie", "set-cookie2", "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"];
+const CREDENTIAL_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+];
 
 /// One connection's HTTP capability, shared by all calls on it.
 pub struct HttpCapability {
@@ -153,7 +159,9 @@ pub struct HttpCapability {
 
 impl std::fmt::Debug for HttpCapability {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpCapability").field("base_url", &self.config.base_url.as_str()).finish()
+        f.debug_struct("HttpCapability")
+            .field("base_url", &self.config.base_url.as_str())
+            .finish()
     }
 }
 
@@ -164,7 +172,12 @@ impl HttpCapability {
         let allow_loopback = config.base_url.host_str().is_some_and(is_loopback_host);
         let client = guarded_client(&config, allow_loopback)?;
         let limiter = RateLimiter::new(config.requests_per_minute, config.concurrency);
-        Ok(HttpCapability { config, client, limiter, auth })
+        Ok(HttpCapability {
+            config,
+            client,
+            limiter,
+            auth,
+        })
     }
 
     /// The connection's base URL.
@@ -185,7 +198,8 @@ impl HttpCapability {
             };
             let outcome = {
                 let _permit = self.limiter.acquire().await;
-                self.attempt(&request, &url, token.as_ref().map(|t| t.header.as_str())).await
+                self.attempt(&request, &url, token.as_ref().map(|t| t.header.as_str()))
+                    .await
             };
             let retry_in = match &outcome {
                 Ok(resp) => {
@@ -226,7 +240,11 @@ impl HttpCapability {
             Url::parse(&request.url)
         }
         .map_err(|e| HttpError::InvalidRequest(format!("bad URL `{}`: {e}", request.url)))?;
-        let local = self.config.base_url.host_str().is_some_and(is_loopback_host);
+        let local = self
+            .config
+            .base_url
+            .host_str()
+            .is_some_and(is_loopback_host);
         match url.scheme() {
             "https" => {}
             "http" if local => {}
@@ -237,16 +255,25 @@ impl HttpCapability {
             }
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(HttpError::Denied("credentials in URLs are not allowed".into()));
+            return Err(HttpError::Denied(
+                "credentials in URLs are not allowed".into(),
+            ));
         }
-        let host = url.host_str().ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
         if !self.config.allowed_hosts.allows(host) {
             return Err(HttpError::Denied(self.config.allowed_hosts.refusal(host)));
         }
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
             && let Some(reason) = blocked_reason(ip, local)
         {
-            return Err(HttpError::Denied(format!("address {ip} is {reason} and may not be reached")));
+            return Err(HttpError::Denied(format!(
+                "address {ip} is {reason} and may not be reached"
+            )));
         }
         for (name, value) in &request.headers {
             let lower = name.to_ascii_lowercase();
@@ -263,7 +290,12 @@ impl HttpCapability {
         Ok(url)
     }
 
-    async fn attempt(&self, request: &Request, url: &Url, auth_header: Option<&str>) -> Result<Response, Failure> {
+    async fn attempt(
+        &self,
+        request: &Request,
+        url: &Url,
+        auth_header: Option<&str>,
+    ) -> Result<Response, Failure> {
         let mut builder = self
             .client
             .request(request.method.to_reqwest(), url.clone())
@@ -272,8 +304,11 @@ impl HttpCapability {
             builder = builder.header(name, value);
         }
         if let Some(value) = auth_header {
-            let mut value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| Failure::Other(HttpError::Unauthorized("token is not a valid header value".into())))?;
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                Failure::Other(HttpError::Unauthorized(
+                    "token is not a valid header value".into(),
+                ))
+            })?;
             value.set_sensitive(true);
             builder = builder.header(reqwest::header::AUTHORIZATION, value);
         }
@@ -299,15 +334,27 @@ impl HttpCapability {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// How long to wait before repeating a request that got `resp`, if it
     /// should be repeated at all.
-    fn retry_delay_for_status(&self, request: &Request, resp: &Response, attempt: u32) -> Option<Duration> {
+    fn retry_delay_for_status(
+        &self,
+        request: &Request,
+        resp: &Response,
+        attempt: u32,
+    ) -> Option<Duration> {
         match resp.status {
             // Refused without being processed: always safe to repeat.
-            429 => Some(retry_after(resp).map_or_else(|| self.backoff(attempt), |d| d.min(self.config.settings.max_backoff))),
+            429 => Some(retry_after(resp).map_or_else(
+                || self.backoff(attempt),
+                |d| d.min(self.config.settings.max_backoff),
+            )),
             500..=599 if request.idempotent => Some(self.backoff(attempt)),
             _ => None,
         }
@@ -315,21 +362,34 @@ impl HttpCapability {
 
     fn backoff(&self, attempt: u32) -> Duration {
         let s = &self.config.settings;
-        let ceiling = s.initial_backoff.saturating_mul(1 << attempt.min(16)).min(s.max_backoff);
+        let ceiling = s
+            .initial_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(s.max_backoff);
         // Full jitter: spreads retries of many workers apart.
-        let millis = rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
+        let millis =
+            rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
         Duration::from_millis(millis)
     }
 }
 
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let value = resp.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?.1.trim().to_string();
+    let value = resp
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim()
+        .to_string();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate_parse(&value)?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
@@ -339,9 +399,11 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
         if parts.len() != 6 {
             return None;
         }
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            .iter()
-            .position(|m| *m == parts[2])?
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .iter()
+        .position(|m| *m == parts[2])?
             + 1;
         let text = format!("{}-{month:02}-{:0>2}T{}Z", parts[3], parts[1], parts[4]);
         humantime::parse_rfc3339_weak(&text).ok()
@@ -401,7 +463,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// and a resolver that drops blocked addresses.
 fn guarded_client(config: &HttpConfig, allow_loopback: bool) -> Result<reqwest::Client, HttpError> {
     super::install_crypto_provider();
-    let resolver = GuardedResolver { overrides: config.dns_overrides.clone(), allow_loopback };
+    let resolver = GuardedResolver {
+        overrides: config.dns_overrides.clone(),
+        allow_loopback,
+    };
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -409,7 +474,9 @@ fn guarded_client(config: &HttpConfig, allow_loopback: bool) -> Result<reqwest::
         .dns_resolver(Arc::new(resolver))
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| HttpError::InvalidRequest(format!("cannot build HTTP client: {}", error_chain(&e))))
+        .map_err(|e| {
+            HttpError::InvalidRequest(format!("cannot build HTTP client: {}", error_chain(&e)))
+        })
 }
 
 /// Resolves names and refuses addresses the policy blocks, so an allowed
@@ -444,9 +511,14 @@ impl Resolve for GuardedResolver {
                 let msg = if refused.is_empty() {
                     format!("`{host}` did not resolve")
                 } else {
-                    format!("`{host}` resolves only to blocked address(es): {}", refused.join(", "))
+                    format!(
+                        "`{host}` resolves only to blocked address(es): {}",
+                        refused.join(", ")
+                    )
                 };
-                return Err(Box::new(BlockedAddress(msg)) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(BlockedAddress(msg)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -470,9 +542,16 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
-        let resp = |v: &str| Response { status: 429, headers: vec![("Retry-After".into(), v.into())], body: vec![] };
+        let resp = |v: &str| Response {
+            status: 429,
+            headers: vec![("Retry-After".into(), v.into())],
+            body: vec![],
+        };
         assert_eq!(retry_after(&resp("7")), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after(&resp("Sun, 06 Nov 1994 08:49:37 GMT")), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&resp("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after(&resp("soon")), None);
     }
 }

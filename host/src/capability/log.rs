@@ -53,11 +53,17 @@ impl PluginLog {
         let message = clean(message);
         let (plugin, connection) = (&self.plugin, &self.connection);
         match level {
-            Level::Trace => tracing::trace!(target: "ferry::plugin", plugin, connection, "{message}"),
-            Level::Debug => tracing::debug!(target: "ferry::plugin", plugin, connection, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "ferry::plugin", plugin, connection, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "ferry::plugin", plugin, connection, "{message}")
+            }
             Level::Info => tracing::info!(target: "ferry::plugin", plugin, connection, "{message}"),
             Level::Warn => tracing::warn!(target: "ferry::plugin", plugin, connection, "{message}"),
-            Level::Error => tracing::error!(target: "ferry::plugin", plugin, connection, "{message}"),
+            Level::Error => {
+                tracing::error!(target: "ferry::plugin", plugin, connection, "{message}")
+            }
         }
         true
     }
@@ -74,7 +80,10 @@ fn clean(message: &str) -> String {
     while !message.is_char_boundary(end) {
         end -= 1;
     }
-    let mut out: String = message[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut out: String = message[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if end < message.len() {
         out.push_str(" …");
     }

@@ -44,20 +44,34 @@ impl AllowedHosts {
     /// `manifest`: what the connector may ever reach; `workspace`: what the
     /// operator allows for this connection (`None`: no narrowing).
     pub fn new(manifest: Vec<HostPattern>, workspace: Option<Vec<HostPattern>>) -> AllowedHosts {
-        AllowedHosts { manifest, workspace }
+        AllowedHosts {
+            manifest,
+            workspace,
+        }
     }
 
     /// Whether `host` is in both lists.
     pub fn allows(&self, host: &str) -> bool {
         self.manifest.iter().any(|p| p.matches(host))
-            && self.workspace.as_ref().is_none_or(|ws| ws.iter().any(|p| p.matches(host)))
+            && self
+                .workspace
+                .as_ref()
+                .is_none_or(|ws| ws.iter().any(|p| p.matches(host)))
     }
 
     /// Explain a refusal: which list lacks the host.
     pub fn refusal(&self, host: &str) -> String {
-        let list = |ps: &[HostPattern]| ps.iter().map(HostPattern::as_str).collect::<Vec<_>>().join(", ");
+        let list = |ps: &[HostPattern]| {
+            ps.iter()
+                .map(HostPattern::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if !self.manifest.iter().any(|p| p.matches(host)) {
-            format!("host `{host}` is not among the connector's allowed hosts ({})", list(&self.manifest))
+            format!(
+                "host `{host}` is not among the connector's allowed hosts ({})",
+                list(&self.manifest)
+            )
         } else {
             format!(
                 "host `{host}` is not among the workspace's allowed hosts for this connection ({})",
@@ -146,11 +160,15 @@ mod tests {
 
     #[test]
     fn allowed_hosts_are_the_intersection() {
-        let manifest = vec![HostPattern::new("*.zohoapis.com"), HostPattern::new("accounts.zoho.com")];
+        let manifest = vec![
+            HostPattern::new("*.zohoapis.com"),
+            HostPattern::new("accounts.zoho.com"),
+        ];
         let any = AllowedHosts::new(manifest.clone(), None);
         assert!(any.allows("www.zohoapis.com"));
         assert!(!any.allows("example.com"));
-        let narrowed = AllowedHosts::new(manifest, Some(vec![HostPattern::new("www.zohoapis.com")]));
+        let narrowed =
+            AllowedHosts::new(manifest, Some(vec![HostPattern::new("www.zohoapis.com")]));
         assert!(narrowed.allows("www.zohoapis.com"));
         assert!(!narrowed.allows("accounts.zoho.com"));
         assert!(narrowed.refusal("accounts.zoho.com").contains("workspace"));

@@ -25,12 +25,18 @@ impl RateLimiter {
                 let burst = NonZeroU32::new((n.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
                 DefaultDirectRateLimiter::direct(Quota::per_minute(n).allow_burst(burst))
             });
-        RateLimiter { quota, in_flight: Arc::new(Semaphore::new(concurrency.max(1) as usize)) }
+        RateLimiter {
+            quota,
+            in_flight: Arc::new(Semaphore::new(concurrency.max(1) as usize)),
+        }
     }
 
     /// Wait for a slot; the request may go while the permit lives.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        let permit = Arc::clone(&self.in_flight).acquire_owned().await.expect("semaphore is never closed");
+        let permit = Arc::clone(&self.in_flight)
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
         if let Some(quota) = &self.quota {
             quota.until_ready().await;
         }
@@ -60,6 +66,9 @@ mod tests {
         for _ in 0..10 {
             assert!(quota.check().is_ok());
         }
-        assert!(quota.check().is_err(), "the 11th request of a 100/min quota must wait");
+        assert!(
+            quota.check().is_err(),
+            "the 11th request of a 100/min quota must wait"
+        );
     }
 }

@@ -36,7 +36,10 @@ impl ComponentCache {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(ComponentCache { dir: dir.to_owned(), engine_key: engine_key(engine) })
+        Ok(ComponentCache {
+            dir: dir.to_owned(),
+            engine_key: engine_key(engine),
+        })
     }
 
     /// The compiled component for `wasm` (whose sha256 is `digest`),
@@ -54,7 +57,9 @@ impl ComponentCache {
             // name binds it to this component and this engine configuration.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, LoadSource::Cached)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
+                }
             }
         }
         let compiled = engine.precompile_component(wasm)?;

@@ -52,7 +52,10 @@ pub enum ConnectorError {
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     #[error("rate limited{}: {message}", retry_after_ms.map(|ms| format!(" (retry after {ms} ms)")).unwrap_or_default())]
-    RateLimited { retry_after_ms: Option<u64>, message: String },
+    RateLimited {
+        retry_after_ms: Option<u64>,
+        message: String,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("temporary failure: {0}")]
@@ -60,7 +63,11 @@ pub enum ConnectorError {
     #[error("unsupported: {0}")]
     Unsupported(String),
     #[error("vendor error {code}{}: {message}", if *http_status > 0 { format!(" (HTTP {http_status})") } else { String::new() })]
-    Vendor { code: String, message: String, http_status: u16 },
+    Vendor {
+        code: String,
+        message: String,
+        http_status: u16,
+    },
 }
 
 /// Why a call did not return a result.
@@ -68,16 +75,32 @@ pub enum ConnectorError {
 pub enum CallError {
     /// The plugin ran and reported an error.
     #[error("plugin `{plugin}` {function}: {error}")]
-    Connector { plugin: String, function: &'static str, error: ConnectorError },
+    Connector {
+        plugin: String,
+        function: &'static str,
+        error: ConnectorError,
+    },
     /// The call breached a limit and was stopped.
     #[error("plugin `{plugin}` stopped in `{function}`: {limit}")]
-    Limit { plugin: String, function: &'static str, limit: Limit },
+    Limit {
+        plugin: String,
+        function: &'static str,
+        limit: Limit,
+    },
     /// The plugin trapped (panic, unreachable, exit).
     #[error("plugin `{plugin}` crashed in `{function}`: {reason}")]
-    Trap { plugin: String, function: &'static str, reason: String },
+    Trap {
+        plugin: String,
+        function: &'static str,
+        reason: String,
+    },
     /// The plugin returned something the contract does not allow.
     #[error("plugin `{plugin}` returned malformed output from `{function}`: {message}")]
-    Protocol { plugin: String, function: &'static str, message: String },
+    Protocol {
+        plugin: String,
+        function: &'static str,
+        message: String,
+    },
 }
 
 impl CallError {
@@ -110,7 +133,9 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("plugin", &self.plugin.name()).finish()
+        f.debug_struct("Connector")
+            .field("plugin", &self.plugin.name())
+            .finish()
     }
 }
 
@@ -134,7 +159,12 @@ impl Connector {
         limits: Limits,
         settings: Value,
     ) -> Connector {
-        Connector { plugin, capabilities, limits, settings: settings.to_string() }
+        Connector {
+            plugin,
+            capabilities,
+            limits,
+            settings: settings.to_string(),
+        }
     }
 
     /// The plugin behind this connector.
@@ -152,7 +182,11 @@ impl Connector {
     pub async fn describe(&self) -> Result<ConnectorInfo, CallError> {
         self.run("describe", false, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_describe(&mut a.store, &self.settings).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_describe(&mut a.store, &self.settings)
+                        .await
+                }
             };
             a.finish(r.map(|r| r.map(v0_1::connector_info).map_err(Into::into)))
         })
@@ -171,15 +205,25 @@ impl Connector {
     }
 
     /// One page of `module`, changed since `since` where supported.
-    pub async fn list(&self, module: &str, since: Option<&str>, cursor: Option<&str>) -> Result<Page, CallError> {
+    pub async fn list(
+        &self,
+        module: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page, CallError> {
         self.run("list", true, async |a: &mut Active| {
             let r = match &a.instance {
                 Instance::V0_1(p) => {
-                    p.ferry_connector_connector().call_list(&mut a.store, module, since, cursor).await
+                    p.ferry_connector_connector()
+                        .call_list(&mut a.store, module, since, cursor)
+                        .await
                 }
             };
             let page = a.finish(r.map(|r| r.map_err(Into::into)))?;
-            Ok(Page { records: a.records(page.records)?, next_cursor: page.next_cursor })
+            Ok(Page {
+                records: a.records(page.records)?,
+                next_cursor: page.next_cursor,
+            })
         })
         .await
     }
@@ -188,7 +232,11 @@ impl Connector {
     pub async fn get(&self, module: &str, id: &str) -> Result<Record, CallError> {
         self.run("get", true, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_get(&mut a.store, module, id).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_get(&mut a.store, module, id)
+                        .await
+                }
             };
             let json = a.finish(r.map(|r| r.map_err(Into::into)))?;
             a.record(&json, 0)
@@ -201,7 +249,11 @@ impl Connector {
         let criteria = Value::Object(criteria.clone()).to_string();
         self.run("find", true, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_find(&mut a.store, module, &criteria).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_find(&mut a.store, module, &criteria)
+                        .await
+                }
             };
             let records = a.finish(r.map(|r| r.map_err(Into::into)))?;
             a.records(records)
@@ -219,7 +271,9 @@ impl Connector {
         self.run("deleted", true, async |a: &mut Active| {
             let r = match &a.instance {
                 Instance::V0_1(p) => {
-                    p.ferry_connector_connector().call_deleted(&mut a.store, module, since, cursor).await
+                    p.ferry_connector_connector()
+                        .call_deleted(&mut a.store, module, since, cursor)
+                        .await
                 }
             };
             let page = a.finish(r.map(|r| r.map_err(Into::into)))?;
@@ -227,7 +281,10 @@ impl Connector {
                 records: page
                     .records
                     .into_iter()
-                    .map(|d| DeletedRecord { id: d.id, deleted_at: d.deleted_at })
+                    .map(|d| DeletedRecord {
+                        id: d.id,
+                        deleted_at: d.deleted_at,
+                    })
                     .collect(),
                 next_cursor: page.next_cursor,
             })
@@ -236,11 +293,19 @@ impl Connector {
     }
 
     /// Create records; one result per input, in order.
-    pub async fn create(&self, module: &str, records: &[Record]) -> Result<Vec<WriteResult>, CallError> {
+    pub async fn create(
+        &self,
+        module: &str,
+        records: &[Record],
+    ) -> Result<Vec<WriteResult>, CallError> {
         let inputs = to_json(records);
         self.run("create", true, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_create(&mut a.store, module, &inputs).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_create(&mut a.store, module, &inputs)
+                        .await
+                }
             };
             let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
             a.write_results(results, inputs.len())
@@ -249,11 +314,19 @@ impl Connector {
     }
 
     /// Update records (each with its id); one result per input.
-    pub async fn update(&self, module: &str, records: &[Record]) -> Result<Vec<WriteResult>, CallError> {
+    pub async fn update(
+        &self,
+        module: &str,
+        records: &[Record],
+    ) -> Result<Vec<WriteResult>, CallError> {
         let inputs = to_json(records);
         self.run("update", true, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_update(&mut a.store, module, &inputs).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_update(&mut a.store, module, &inputs)
+                        .await
+                }
             };
             let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
             a.write_results(results, inputs.len())
@@ -262,10 +335,18 @@ impl Connector {
     }
 
     /// Delete records by id; one result per input.
-    pub async fn delete(&self, module: &str, ids: &[String]) -> Result<Vec<WriteResult>, CallError> {
+    pub async fn delete(
+        &self,
+        module: &str,
+        ids: &[String],
+    ) -> Result<Vec<WriteResult>, CallError> {
         self.run("delete", true, async |a: &mut Active| {
             let r = match &a.instance {
-                Instance::V0_1(p) => p.ferry_connector_connector().call_delete(&mut a.store, module, ids).await,
+                Instance::V0_1(p) => {
+                    p.ferry_connector_connector()
+                        .call_delete(&mut a.store, module, ids)
+                        .await
+                }
             };
             let results = a.finish(r.map(|r| r.map_err(Into::into)))?;
             a.write_results(results, ids.len())
@@ -274,12 +355,20 @@ impl Connector {
     }
 
     /// Run a named action on one record; the record as it is afterwards.
-    pub async fn act(&self, module: &str, id: &str, action: &str, args: &Record) -> Result<Record, CallError> {
+    pub async fn act(
+        &self,
+        module: &str,
+        id: &str,
+        action: &str,
+        args: &Record,
+    ) -> Result<Record, CallError> {
         let args = Value::Object(args.clone()).to_string();
         self.run("act", true, async |a: &mut Active| {
             let r = match &a.instance {
                 Instance::V0_1(p) => {
-                    p.ferry_connector_connector().call_act(&mut a.store, module, id, action, &args).await
+                    p.ferry_connector_connector()
+                        .call_act(&mut a.store, module, id, action, &args)
+                        .await
                 }
             };
             let json = a.finish(r.map(|r| r.map_err(Into::into)))?;
@@ -299,13 +388,19 @@ impl Connector {
     ) -> Result<T, CallError> {
         let limits = self.limits;
         let plugin = self.plugin.name().to_string();
-        let timed_out = || CallError::Limit { plugin: plugin.clone(), function, limit: Limit::Timeout(limits.timeout) };
+        let timed_out = || CallError::Limit {
+            plugin: plugin.clone(),
+            function,
+            limit: Limit::Timeout(limits.timeout),
+        };
         let work = async {
             let mut active = self.start(function).await?;
             if configure {
                 let r = match &active.instance {
                     Instance::V0_1(p) => {
-                        p.ferry_connector_connector().call_configure(&mut active.store, &self.settings).await
+                        p.ferry_connector_connector()
+                            .call_configure(&mut active.store, &self.settings)
+                            .await
                     }
                 };
                 active.finish(r.map(|r| r.map_err(Into::into)))?;
@@ -322,7 +417,10 @@ impl Connector {
 
     async fn start(&self, function: &'static str) -> Result<Active, CallError> {
         let limits = self.limits;
-        let mut store = Store::new(self.plugin.engine(), HostState::new(limits, self.capabilities.clone()));
+        let mut store = Store::new(
+            self.plugin.engine(),
+            HostState::new(limits, self.capabilities.clone()),
+        );
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_data as usize);
         store.set_epoch_deadline(ticks(limits.timeout));
@@ -332,7 +430,13 @@ impl Connector {
             Guest::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V0_1),
         };
         match instance {
-            Ok(instance) => Ok(Active { store, instance, plugin, function, limits }),
+            Ok(instance) => Ok(Active {
+                store,
+                instance,
+                plugin,
+                function,
+                limits,
+            }),
             Err(e) => Err(describe_trap(&store, plugin, function, limits, e)),
         }
     }
@@ -344,39 +448,63 @@ fn ticks(timeout: Duration) -> u64 {
 }
 
 fn to_json(records: &[Record]) -> Vec<String> {
-    records.iter().map(|r| Value::Object(r.clone()).to_string()).collect()
+    records
+        .iter()
+        .map(|r| Value::Object(r.clone()).to_string())
+        .collect()
 }
 
 impl Active {
     /// Turn the two-level result of a guest call into the call's result.
-    fn finish<T>(&mut self, r: wasmtime::Result<Result<T, ConnectorError>>) -> Result<T, CallError> {
+    fn finish<T>(
+        &mut self,
+        r: wasmtime::Result<Result<T, ConnectorError>>,
+    ) -> Result<T, CallError> {
         match r {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => {
-                Err(CallError::Connector { plugin: self.plugin.clone(), function: self.function, error })
-            }
+            Ok(Err(error)) => Err(CallError::Connector {
+                plugin: self.plugin.clone(),
+                function: self.function,
+                error,
+            }),
             Err(e) => Err(self.trap(e)),
         }
     }
 
     fn trap(&self, e: wasmtime::Error) -> CallError {
-        describe_trap(&self.store, self.plugin.clone(), self.function, self.limits, e)
+        describe_trap(
+            &self.store,
+            self.plugin.clone(),
+            self.function,
+            self.limits,
+            e,
+        )
     }
 
     fn protocol(&self, message: String) -> CallError {
-        CallError::Protocol { plugin: self.plugin.clone(), function: self.function, message }
+        CallError::Protocol {
+            plugin: self.plugin.clone(),
+            function: self.function,
+            message,
+        }
     }
 
     fn record(&self, json: &str, index: usize) -> Result<Record, CallError> {
         match serde_json::from_str::<Value>(json) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(self.protocol(format!("record {index} is not a JSON object but {}", kind(&other)))),
+            Ok(other) => Err(self.protocol(format!(
+                "record {index} is not a JSON object but {}",
+                kind(&other)
+            ))),
             Err(e) => Err(self.protocol(format!("record {index} is not valid JSON: {e}"))),
         }
     }
 
     fn records(&self, json: Vec<String>) -> Result<Vec<Record>, CallError> {
-        json.iter().enumerate().map(|(i, j)| self.record(j, i)).collect()
+        json.iter()
+            .enumerate()
+            .map(|(i, j)| self.record(j, i))
+            .collect()
     }
 
     fn write_results(
@@ -407,28 +535,54 @@ fn describe_trap(
     e: wasmtime::Error,
 ) -> CallError {
     if let Some(Breach(limit)) = e.downcast_ref::<Breach>() {
-        return CallError::Limit { plugin, function, limit: *limit };
+        return CallError::Limit {
+            plugin,
+            function,
+            limit: *limit,
+        };
     }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => {
-            return CallError::Limit { plugin, function, limit: Limit::Timeout(limits.timeout) };
+            return CallError::Limit {
+                plugin,
+                function,
+                limit: Limit::Timeout(limits.timeout),
+            };
         }
-        Some(wasmtime::Trap::StackOverflow) => return CallError::Limit { plugin, function, limit: Limit::Stack },
+        Some(wasmtime::Trap::StackOverflow) => {
+            return CallError::Limit {
+                plugin,
+                function,
+                limit: Limit::Stack,
+            };
+        }
         _ => {}
     }
     let text = format!("{e:#}");
     if text.contains("fuel allocated for hostcalls has been exhausted") {
-        return CallError::Limit { plugin, function, limit: Limit::HostcallData(limits.hostcall_data) };
+        return CallError::Limit {
+            plugin,
+            function,
+            limit: Limit::HostcallData(limits.hostcall_data),
+        };
     }
     let stderr = store.data().stderr();
     let reason = if stderr.contains("panicked at") {
         format!("panic: {}", stderr.replace('\n', " "))
     } else if !stderr.is_empty() {
-        format!("{} (stderr: {})", first_line(&text), stderr.replace('\n', " "))
+        format!(
+            "{} (stderr: {})",
+            first_line(&text),
+            stderr.replace('\n', " ")
+        )
     } else {
         first_line(&text)
     };
-    CallError::Trap { plugin, function, reason }
+    CallError::Trap {
+        plugin,
+        function,
+        reason,
+    }
 }
 
 fn first_line(text: &str) -> String {

@@ -28,10 +28,20 @@ impl HostState {
     /// arguments, sockets or stdin); stderr captured for diagnostics.
     pub(crate) fn new(limits: Limits, capabilities: Option<Arc<Capabilities>>) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).allow_blocking_current_thread(false).max_random_size(64 * 1024).build();
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_blocking_current_thread(false)
+            .max_random_size(64 * 1024)
+            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        HostState { limiter: CallLimiter::new(limits), capabilities, wasi, table, stderr }
+        HostState {
+            limiter: CallLimiter::new(limits),
+            capabilities,
+            wasi,
+            table,
+            stderr,
+        }
     }
 
     /// The connection's capabilities, absent when only inspecting.
@@ -41,12 +51,17 @@ impl HostState {
 
     /// What the plugin wrote to stderr, trimmed.
     pub(crate) fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -64,9 +64,17 @@ impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Limit::Memory(cap) => write!(f, "memory limit of {} exceeded", human_bytes(*cap)),
-            Limit::Timeout(cap) => write!(f, "time limit of {} exceeded", humantime::format_duration(*cap)),
+            Limit::Timeout(cap) => write!(
+                f,
+                "time limit of {} exceeded",
+                humantime::format_duration(*cap)
+            ),
             Limit::HostcallData(cap) => {
-                write!(f, "limit of {} passed into one host call exceeded", human_bytes(*cap))
+                write!(
+                    f,
+                    "limit of {} passed into one host call exceeded",
+                    human_bytes(*cap)
+                )
             }
             Limit::TableElements(cap) => write!(f, "table limit of {cap} elements exceeded"),
             Limit::Stack => f.write_str("stack limit exceeded (recursion too deep)"),
@@ -90,15 +98,22 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{text}` is not a size like `64MiB`"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like `64MiB`"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => MIB,
         "g" | "gb" | "gib" => 1024 * MIB,
-        other => return Err(format!("unknown size unit `{other}` in `{text}` (use KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}` (use KiB, MiB or GiB)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -125,7 +140,8 @@ mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
     }
 }
 
@@ -150,25 +166,42 @@ pub(crate) struct CallLimiter {
 
 impl CallLimiter {
     pub(crate) fn new(limits: Limits) -> CallLimiter {
-        CallLimiter { limits, memory_in_use: 0 }
+        CallLimiter {
+            limits,
+            memory_in_use: 0,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let grow = (desired - current) as u64;
         if self.memory_in_use + grow > self.limits.memory {
             // Trap rather than fail the grow: a plugin that needs more than
             // its cap cannot finish the call anyway, and the trap names why.
-            return Err(wasmtime::Error::new(Breach(Limit::Memory(self.limits.memory))));
+            return Err(wasmtime::Error::new(Breach(Limit::Memory(
+                self.limits.memory,
+            ))));
         }
         self.memory_in_use += grow;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.limits.table_elements as u64 {
-            return Err(wasmtime::Error::new(Breach(Limit::TableElements(self.limits.table_elements))));
+            return Err(wasmtime::Error::new(Breach(Limit::TableElements(
+                self.limits.table_elements,
+            ))));
         }
         Ok(true)
     }
@@ -197,7 +230,11 @@ mod tests {
         assert_eq!(parse_bytes("512k"), Ok(512 * 1024));
         assert_eq!(parse_bytes("100"), Ok(100));
         assert!(parse_bytes("lots").is_err());
-        assert!(parse_bytes("3 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_bytes("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert_eq!(human_bytes(64 * MIB), "64 MiB");
         assert_eq!(human_bytes(4096), "4 KiB");
         assert_eq!(human_bytes(100), "100 bytes");
@@ -205,7 +242,8 @@ mod tests {
 
     #[test]
     fn limits_read_from_yaml() {
-        let l: Limits = serde_yaml::from_str("{memory: 128MiB, timeout: 2m, hostcall_data: 1MiB}").unwrap();
+        let l: Limits =
+            serde_yaml::from_str("{memory: 128MiB, timeout: 2m, hostcall_data: 1MiB}").unwrap();
         assert_eq!(l.memory, 128 * MIB);
         assert_eq!(l.timeout, Duration::from_secs(120));
         assert_eq!(l.hostcall_data, MIB);
@@ -216,10 +254,18 @@ mod tests {
     #[test]
     fn memory_cap_traps_with_the_limit() {
         use wasmtime::ResourceLimiter;
-        let mut l = CallLimiter::new(Limits { memory: 2 * MIB, ..Limits::default() });
+        let mut l = CallLimiter::new(Limits {
+            memory: 2 * MIB,
+            ..Limits::default()
+        });
         assert!(l.memory_growing(0, MIB as usize, None).unwrap());
-        let err = l.memory_growing(MIB as usize, 3 * MIB as usize, None).unwrap_err();
-        assert_eq!(err.downcast_ref::<Breach>(), Some(&Breach(Limit::Memory(2 * MIB))));
+        let err = l
+            .memory_growing(MIB as usize, 3 * MIB as usize, None)
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Breach>(),
+            Some(&Breach(Limit::Memory(2 * MIB)))
+        );
         assert_eq!(err.to_string(), "memory limit of 2 MiB exceeded");
     }
 }

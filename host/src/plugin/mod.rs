@@ -22,11 +22,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use cache::LoadSource;
-pub use call::{CallError, Connector, ConnectorError, DeletedPage, DeletedRecord, Page, Record, WriteResult};
+pub use call::{
+    CallError, Connector, ConnectorError, DeletedPage, DeletedRecord, Page, Record, WriteResult,
+};
 pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
-    AuthScheme, DataCenter, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry, SettingSpec,
+    AuthScheme, DataCenter, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry,
+    SettingSpec,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 
@@ -67,7 +70,16 @@ impl Plugin {
         source: LoadSource,
         load_time: Duration,
     ) -> Plugin {
-        Plugin { name, path, sha256, contract, guest, engine, source, load_time }
+        Plugin {
+            name,
+            path,
+            sha256,
+            contract,
+            guest,
+            engine,
+            source,
+            load_time,
+        }
     }
 
     /// Name for messages: the file stem (`zoho_crm`).
@@ -117,6 +129,8 @@ impl Plugin {
     /// `describe` with empty settings and no network: what `ferry plugins
     /// inspect` shows.
     pub async fn inspect(self: &Arc<Self>) -> Result<ConnectorInfo, CallError> {
-        self.connect(None, Limits::default(), Value::Object(Default::default())).describe().await
+        self.connect(None, Limits::default(), Value::Object(Default::default()))
+            .describe()
+            .await
     }
 }

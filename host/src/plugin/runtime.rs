@@ -48,15 +48,30 @@ const ALLOWED_WASI: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read plugin {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },
-    #[error("{path} does not implement a Ferry connector: it exports no `ferry:connector/connector` interface (exports: {exports})")]
+    #[error(
+        "{path} does not implement a Ferry connector: it exports no `ferry:connector/connector` interface (exports: {exports})"
+    )]
     NotAConnector { path: PathBuf, exports: String },
-    #[error("{path} implements contract {found}, which this host does not support (supported: {supported})")]
-    UnsupportedContract { path: PathBuf, found: String, supported: String },
-    #[error("{path} imports `{import}`, which plugins may not use: {why}")]
-    ForbiddenImport { path: PathBuf, import: String, why: String },
+    #[error(
+        "{path} implements contract {found}, which this host does not support (supported: {supported})"
+    )]
+    UnsupportedContract {
+        path: PathBuf,
+        found: String,
+        supported: String,
+    },
+    #[error("{path} imports what plugins may not use: {}", forbidden.iter().map(|(i, why)| format!("`{i}` ({why})")).collect::<Vec<_>>().join("; "))]
+    ForbiddenImports {
+        path: PathBuf,
+        /// Each refused import with the reason.
+        forbidden: Vec<(String, String)>,
+    },
     #[error("cannot compile {path}: {message}")]
     Compile { path: PathBuf, message: String },
     #[error("cannot set up the plugin runtime: {0}")]
@@ -109,14 +124,21 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt)?;
         v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt)?;
         let cache = match &options.cache_dir {
-            Some(dir) => Some(
-                ComponentCache::open(dir, &engine)
-                    .map_err(|e| LoadError::Runtime(format!("cache directory {}: {e}", dir.display())))?,
-            ),
+            Some(dir) => Some(ComponentCache::open(dir, &engine).map_err(|e| {
+                LoadError::Runtime(format!("cache directory {}: {e}", dir.display()))
+            })?),
             None => None,
         };
         let ticker = start_ticker(&engine);
-        Ok(Runtime { inner: Arc::new(Inner { engine, linker, cache, loaded: Mutex::new(HashMap::new()), ticker }) })
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                loaded: Mutex::new(HashMap::new()),
+                ticker,
+            }),
+        })
     }
 
     /// The shared engine.
@@ -127,31 +149,53 @@ impl Runtime {
     /// Load a component file. Loading the same bytes twice returns the
     /// same plugin.
     pub fn load(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         self.load_bytes(path, &bytes)
     }
 
     /// Load a component from bytes; `path` names it in messages.
     pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        if let Some(plugin) = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+        if let Some(plugin) = self
+            .inner
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
             return Ok(Arc::clone(plugin));
         }
         check_format(path, bytes)?;
         let started = Instant::now();
         let (component, source) = self.compile(path, bytes, &digest)?;
-        let plugin = Arc::new(self.prepare(path, component, digest.clone(), source, started.elapsed())?);
-        self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, Arc::clone(&plugin));
+        let plugin =
+            Arc::new(self.prepare(path, component, digest.clone(), source, started.elapsed())?);
+        self.inner
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, Arc::clone(&plugin));
         Ok(plugin)
     }
 
-    fn compile(&self, path: &Path, bytes: &[u8], digest: &str) -> Result<(Component, LoadSource), LoadError> {
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Component, LoadSource), LoadError> {
         let engine = &self.inner.engine;
         let result = match &self.inner.cache {
             Some(cache) => cache.load_or_compile(engine, bytes, digest),
             None => Component::new(engine, bytes).map(|c| (c, LoadSource::Compiled)),
         };
-        result.map_err(|e| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") })
+        result.map_err(|e| LoadError::Compile {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })
     }
 
     fn prepare(
@@ -164,32 +208,67 @@ impl Runtime {
     ) -> Result<Plugin, LoadError> {
         let engine = &self.inner.engine;
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let (contract_imports, contract) = if exports.iter().any(|e| e == v0_1::EXPORT) {
             (v0_1::IMPORTS, crate::plugin::CONTRACT_V0_1)
-        } else if let Some(other) = exports.iter().find(|e| e.starts_with("ferry:connector/connector@")) {
+        } else if let Some(other) = exports
+            .iter()
+            .find(|e| e.starts_with("ferry:connector/connector@"))
+        {
             return Err(LoadError::UnsupportedContract {
                 path: path.to_owned(),
                 found: other.replace("/connector@", "@"),
                 supported: crate::plugin::CONTRACT_V0_1.to_string(),
             });
         } else {
-            return Err(LoadError::NotAConnector { path: path.to_owned(), exports: exports.join(", ") });
+            return Err(LoadError::NotAConnector {
+                path: path.to_owned(),
+                exports: exports.join(", "),
+            });
         };
-        for (import, _) in ty.imports(engine) {
-            check_import(import, contract_imports)
-                .map_err(|why| LoadError::ForbiddenImport { path: path.to_owned(), import: import.to_string(), why })?;
+        let forbidden: Vec<(String, String)> = ty
+            .imports(engine)
+            .filter_map(|(import, _)| {
+                check_import(import, contract_imports)
+                    .err()
+                    .map(|why| (import.to_string(), why))
+            })
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(LoadError::ForbiddenImports {
+                path: path.to_owned(),
+                forbidden,
+            });
         }
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") })?;
-        let guest = Guest::V0_1(
-            v0_1::PluginPre::new(pre).map_err(|e| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") })?,
-        );
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
-        Ok(Plugin::new(name, path.to_owned(), digest, contract, guest, self.inner.engine.clone(), source, load_time))
+        let pre =
+            self.inner
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Compile {
+                    path: path.to_owned(),
+                    message: format!("{e:#}"),
+                })?;
+        let guest = Guest::V0_1(v0_1::PluginPre::new(pre).map_err(|e| LoadError::Compile {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })?);
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
+        Ok(Plugin::new(
+            name,
+            path.to_owned(),
+            digest,
+            contract,
+            guest,
+            self.inner.engine.clone(),
+            source,
+            load_time,
+        ))
     }
 }
 
@@ -223,21 +302,33 @@ fn start_ticker(engine: &Engine) -> Ticker {
             }
         })
         .expect("can start the epoch thread");
-    Ticker { stop, handle: Some(handle) }
+    Ticker {
+        stop,
+        handle: Some(handle),
+    }
 }
 
 /// Refuse what is not a component before handing bytes to the compiler;
 /// precompiled artifacts are refused because loading them is unsafe.
 fn check_format(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
-    let not = |reason: &str| Err(LoadError::NotAComponent { path: path.to_owned(), reason: reason.to_string() });
+    let not = |reason: &str| {
+        Err(LoadError::NotAComponent {
+            path: path.to_owned(),
+            reason: reason.to_string(),
+        })
+    };
     if Engine::detect_precompiled(bytes).is_some() {
-        return not("it is a precompiled artifact (.cwasm); give the .wasm component, the host compiles and caches it");
+        return not(
+            "it is a precompiled artifact (.cwasm); give the .wasm component, the host compiles and caches it",
+        );
     }
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return not("it does not start with the WebAssembly magic bytes");
     }
     match bytes[4..8] {
-        [1, 0, 0, 0] => not("it is a core WebAssembly module; build the plugin with `--target wasm32-wasip2` to get a component"),
+        [1, 0, 0, 0] => not(
+            "it is a core WebAssembly module; build the plugin with `--target wasm32-wasip2` to get a component",
+        ),
         [0x0d, 0, 1, 0] => Ok(()),
         _ => not("unknown WebAssembly version or layer"),
     }
@@ -259,14 +350,19 @@ fn check_import(name: &str, contract: &[&str]) -> Result<(), String> {
         let why = match interface.split('/').next().unwrap_or_default() {
             "wasi:filesystem" => "plugins have no file system",
             "wasi:sockets" => "plugins have no sockets; use the host's `ferry:connector/http`",
-            "wasi:http" => "plugins send HTTP through the host's `ferry:connector/http`, which adds credentials and enforces the allowed hosts",
+            "wasi:http" => {
+                "plugins send HTTP through the host's `ferry:connector/http`, which adds credentials and enforces the allowed hosts"
+            }
             "wasi:clocks" => "plugins get no clocks; times they need come in call arguments",
             _ => "it is outside the connector contract",
         };
         return Err(why.to_string());
     }
     if interface.starts_with("ferry:connector/") {
-        return Err(format!("it is not part of the contract the plugin exports ({})", contract.join(", ")));
+        return Err(format!(
+            "it is not part of the contract the plugin exports ({})",
+            contract.join(", ")
+        ));
     }
     Err("it is outside the connector contract; plugins may import only `ferry:connector/http` and `ferry:connector/log`".into())
 }
@@ -281,9 +377,21 @@ mod tests {
         assert!(check_import("ferry:connector/http@0.1.0", c).is_ok());
         assert!(check_import("wasi:cli/stderr@0.2.6", c).is_ok());
         assert!(check_import("wasi:io/streams@0.2.0", c).is_ok());
-        assert!(check_import("wasi:filesystem/preopens@0.2.6", c).unwrap_err().contains("no file system"));
-        assert!(check_import("wasi:sockets/tcp@0.2.6", c).unwrap_err().contains("no sockets"));
-        assert!(check_import("wasi:clocks/wall-clock@0.2.6", c).unwrap_err().contains("no clocks"));
+        assert!(
+            check_import("wasi:filesystem/preopens@0.2.6", c)
+                .unwrap_err()
+                .contains("no file system")
+        );
+        assert!(
+            check_import("wasi:sockets/tcp@0.2.6", c)
+                .unwrap_err()
+                .contains("no sockets")
+        );
+        assert!(
+            check_import("wasi:clocks/wall-clock@0.2.6", c)
+                .unwrap_err()
+                .contains("no clocks")
+        );
         assert!(check_import("wasi:http/outgoing-handler@0.2.6", c).is_err());
         assert!(check_import("wasi:cli/stderr@0.3.0", c).is_err());
         assert!(check_import("ferry:connector/http@0.2.0", c).is_err());
@@ -293,7 +401,10 @@ mod tests {
     #[test]
     fn format_checks() {
         let p = Path::new("x.wasm");
-        assert!(matches!(check_format(p, b"hello world"), Err(LoadError::NotAComponent { .. })));
+        assert!(matches!(
+            check_format(p, b"hello world"),
+            Err(LoadError::NotAComponent { .. })
+        ));
         let core = [0, b'a', b's', b'm', 1, 0, 0, 0];
         let err = check_format(p, &core).unwrap_err().to_string();
         assert!(err.contains("core WebAssembly module"), "{err}");

@@ -14,19 +14,25 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use ferry::connector::{http, log, types};
+use self::ferry::connector::{http, log, types};
 
 /// The export interface name this version is recognised by.
 pub const EXPORT: &str = "ferry:connector/connector@0.1.0";
 
 /// Interfaces of this contract a component may import.
-pub const IMPORTS: &[&str] =
-    &["ferry:connector/types@0.1.0", "ferry:connector/http@0.1.0", "ferry:connector/log@0.1.0"];
+pub const IMPORTS: &[&str] = &[
+    "ferry:connector/types@0.1.0",
+    "ferry:connector/http@0.1.0",
+    "ferry:connector/log@0.1.0",
+];
 
 impl types::Host for HostState {}
 
 impl http::Host for HostState {
-    async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    async fn send(
+        &mut self,
+        req: http::Request,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let Some(caps) = self.capabilities() else {
             return Ok(Err(http::HttpError::Denied(
                 "this call has no network (the plugin is being inspected, not run)".into(),
@@ -50,7 +56,11 @@ impl http::Host for HostState {
             tracing::debug!(plugin = %caps.plugin, connection = %caps.connection, error = %e, "plugin request not delivered");
         }
         Ok(result
-            .map(|r| http::Response { status: r.status, headers: r.headers, body: r.body })
+            .map(|r| http::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
             .map_err(|e| match e {
                 cap_http::HttpError::Denied(m) => http::HttpError::Denied(m),
                 cap_http::HttpError::InvalidRequest(m) => http::HttpError::InvalidRequest(m),
@@ -86,13 +96,23 @@ impl From<types::ConnectorError> for ConnectorError {
         use types::ConnectorError as E;
         match e {
             E::NotFound(m) => ConnectorError::NotFound(m),
-            E::Invalid(f) => ConnectorError::Invalid { field: f.field, message: f.message },
+            E::Invalid(f) => ConnectorError::Invalid {
+                field: f.field,
+                message: f.message,
+            },
             E::Unauthorized(m) => ConnectorError::Unauthorized(m),
-            E::RateLimited(r) => ConnectorError::RateLimited { retry_after_ms: r.retry_after_ms, message: r.message },
+            E::RateLimited(r) => ConnectorError::RateLimited {
+                retry_after_ms: r.retry_after_ms,
+                message: r.message,
+            },
             E::Conflict(m) => ConnectorError::Conflict(m),
             E::Transient(m) => ConnectorError::Transient(m),
             E::Unsupported(m) => ConnectorError::Unsupported(m),
-            E::Vendor(v) => ConnectorError::Vendor { code: v.code, message: v.message, http_status: v.http_status },
+            E::Vendor(v) => ConnectorError::Vendor {
+                code: v.code,
+                message: v.message,
+                http_status: v.http_status,
+            },
         }
     }
 }
@@ -119,7 +139,10 @@ fn module_info(m: types::ModuleInfo) -> info::ModuleInfo {
         actions: m
             .actions
             .into_iter()
-            .map(|a| info::ActionInfo { name: a.name, description: a.description })
+            .map(|a| info::ActionInfo {
+                name: a.name,
+                description: a.description,
+            })
             .collect(),
         max_batch: m.max_batch,
     }

@@ -1,0 +1,359 @@
+//! The plugin host against real components: loading, the import policy,
+//! the compile cache, the well-behaved path and the hostile suite. Every
+//! hostile case asserts its specific contained failure, then that the next
+//! good call on the same host succeeds.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Query;
+use axum::routing::get;
+use ferry::plugin::{
+    CallError, ConnectorError, FieldKind, Limit, Limits, LoadError, LoadSource, Operation, Plugin,
+    Runtime, RuntimeOptions,
+};
+use serde_json::{Value, json};
+use support::{capabilities, plugin};
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeOptions::default()).unwrap()
+}
+
+fn tight() -> Limits {
+    Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+/// A loopback server with two pages of `items`.
+async fn items_server() -> String {
+    async fn items(Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
+        let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        Json(
+            json!({"items": [{"id": format!("i{page}"), "name": format!("Item {page}")}], "more": page < 2}),
+        )
+    }
+    let app = axum::Router::new().route("/items", get(items));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn settings(base: &str) -> Value {
+    json!({"base_url": base, "data_center": "sandbox"})
+}
+
+#[tokio::test]
+async fn inspect_reports_modules_fields_operations_and_actions() {
+    let p = runtime().load(&plugin("well_behaved")).unwrap();
+    assert_eq!(p.contract(), "ferry:connector@0.1.0");
+    let info = p.inspect().await.unwrap();
+    assert_eq!(info.name, "well-behaved");
+    let items = info.module("items").unwrap();
+    assert_eq!(items.id_field, "id");
+    assert!(items.supports(Operation::Incremental));
+    assert!(!items.supports(Operation::Delete));
+    assert_eq!(items.field("price").unwrap().kind, FieldKind::Decimal);
+    assert!(items.field("name").unwrap().required);
+    assert_eq!(
+        items.field("status").unwrap().picklist,
+        ["active", "inactive"]
+    );
+    assert!(items.action("archive").is_some());
+    assert_eq!(items.max_batch, 100);
+}
+
+#[tokio::test]
+async fn well_behaved_plugin_lists_pages_through_the_host() {
+    let base = items_server().await;
+    let p = runtime().load(&plugin("well_behaved")).unwrap();
+    let c = p.connect(
+        Some(capabilities(&base, &["127.0.0.1"], &[], None)),
+        Limits::default(),
+        settings(&base),
+    );
+    let first = c.list("items", None, None).await.unwrap();
+    assert_eq!(first.records[0]["id"], "i1");
+    assert_eq!(first.next_cursor.as_deref(), Some("2"));
+    let second = c
+        .list("items", None, first.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(second.records[0]["name"], "Item 2");
+    assert_eq!(second.next_cursor, None);
+    // Per-input results, in order, with the failure named.
+    let mut good = serde_json::Map::new();
+    good.insert("name".into(), json!("A"));
+    let results = c
+        .create("items", &[good, serde_json::Map::new()])
+        .await
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap()["id"], "new-1");
+    assert_eq!(
+        results[1],
+        Err(ConnectorError::Invalid {
+            field: "name".into(),
+            message: "name is required".into()
+        })
+    );
+    let archived = c
+        .act("items", "i1", "archive", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(archived["status"], "inactive");
+}
+
+#[tokio::test]
+async fn configure_errors_reach_the_caller() {
+    let p = runtime().load(&plugin("well_behaved")).unwrap();
+    let c = p.connect(None, Limits::default(), json!({}));
+    let err = c.list("items", None, None).await.unwrap_err();
+    assert!(
+        matches!(err.connector_error(), Some(ConnectorError::Invalid { field, .. }) if field == "base_url"),
+        "{err}"
+    );
+}
+
+/// Run `list(module)` on the hostile plugin, then prove the host still serves.
+async fn hostile(module: &str, limits: Limits) -> CallError {
+    hostile_with(
+        module,
+        limits,
+        capabilities("https://api.allowed.test", &["*.allowed.test"], &[], None),
+    )
+    .await
+}
+
+async fn hostile_with(
+    module: &str,
+    limits: Limits,
+    caps: Arc<ferry::capability::Capabilities>,
+) -> CallError {
+    let rt = runtime();
+    let p: Arc<Plugin> = rt.load(&plugin("hostile")).unwrap();
+    let c = p.connect(Some(caps), limits, json!({}));
+    let err = c
+        .list(module, None, None)
+        .await
+        .expect_err("the hostile call must fail");
+    // The same plugin on the same host still serves.
+    let ok = c.list("ok", None, None).await.unwrap();
+    assert_eq!(ok.records[0]["id"], "1");
+    // And another plugin on the same runtime too.
+    let other = rt.load(&plugin("well_behaved")).unwrap();
+    assert_eq!(other.inspect().await.unwrap().name, "well-behaved");
+    err
+}
+
+#[tokio::test]
+async fn infinite_loop_hits_the_time_limit() {
+    let err = hostile("loop", tight()).await;
+    assert_eq!(
+        err.limit(),
+        Some(Limit::Timeout(Duration::from_millis(300))),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("test_plugin_hostile")
+            && text.contains("`list`")
+            && text.contains("time limit"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_memory_cap() {
+    let err = hostile(
+        "memory",
+        Limits {
+            memory: 16 << 20,
+            ..tight()
+        },
+    )
+    .await;
+    assert_eq!(err.limit(), Some(Limit::Memory(16 << 20)), "{err}");
+    assert!(
+        err.to_string().contains("memory limit of 16 MiB exceeded"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn deep_recursion_hits_the_stack_limit() {
+    let err = hostile("recursion", tight()).await;
+    assert_eq!(err.limit(), Some(Limit::Stack), "{err}");
+}
+
+#[tokio::test]
+async fn huge_argument_into_a_host_call_is_stopped() {
+    let err = hostile(
+        "huge-hostcall",
+        Limits {
+            hostcall_data: 1 << 20,
+            ..Limits::default()
+        },
+    )
+    .await;
+    assert_eq!(err.limit(), Some(Limit::HostcallData(1 << 20)), "{err}");
+}
+
+fn denied(err: &CallError) -> String {
+    match err.connector_error() {
+        Some(ConnectorError::Vendor { code, message, .. }) if code == "denied" => message.clone(),
+        _ => panic!("expected a denied request, got {err}"),
+    }
+}
+
+#[tokio::test]
+async fn request_to_a_host_not_allowed_is_refused() {
+    let msg = denied(&hostile("forbidden-host", Limits::default()).await);
+    assert!(
+        msg.contains("evil.example.com") && msg.contains("allowed hosts"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn allowed_name_resolving_to_loopback_is_refused() {
+    let caps = capabilities(
+        "https://api.allowed.test",
+        &["*.allowed.test"],
+        &[("rebind.allowed.test", "127.0.0.1".parse().unwrap())],
+        None,
+    );
+    let msg = denied(&hostile_with("rebinding", Limits::default(), caps).await);
+    assert!(
+        msg.contains("127.0.0.1") && msg.contains("loopback"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn plugin_setting_credentials_is_refused() {
+    let msg = denied(&hostile("own-auth", Limits::default()).await);
+    assert!(msg.contains("Authorization"), "{msg}");
+    let msg = denied(&hostile("cookie", Limits::default()).await);
+    assert!(msg.contains("Cookie"), "{msg}");
+}
+
+#[tokio::test]
+async fn malformed_output_is_a_protocol_error() {
+    let err = hostile("malformed", Limits::default()).await;
+    assert!(
+        matches!(&err, CallError::Protocol { message, .. } if message.contains("not valid JSON")),
+        "{err}"
+    );
+    let err = hostile("not-object", Limits::default()).await;
+    assert!(
+        matches!(&err, CallError::Protocol { message, .. } if message.contains("not a JSON object")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn batch_with_missing_results_is_a_protocol_error() {
+    let p = runtime().load(&plugin("hostile")).unwrap();
+    let c = p.connect(None, Limits::default(), json!({}));
+    let err = c
+        .create("ok", &[Default::default(), Default::default()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Protocol { message, .. } if message == "1 results for 2 inputs"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn panic_is_a_trap_with_the_message() {
+    let err = hostile("panic", Limits::default()).await;
+    assert!(
+        matches!(&err, CallError::Trap { reason, .. } if reason.contains("the plugin gave up")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn forbidden_imports_are_refused_at_load() {
+    let err = match runtime().load(&plugin("fs_import")) {
+        Err(e) => e,
+        Ok(_) => panic!("a component importing the file system must be refused"),
+    };
+    let LoadError::ForbiddenImports { forbidden, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        forbidden
+            .iter()
+            .any(|(i, why)| i.starts_with("wasi:filesystem/") && why.contains("no file system")),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("test_plugin_fs_import.wasm"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_components_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"definitely not wasm").unwrap();
+    let err = runtime().load(&junk).err().unwrap().to_string();
+    assert!(
+        err.contains("junk.wasm") && err.contains("magic bytes"),
+        "{err}"
+    );
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, [0, b'a', b's', b'm', 1, 0, 0, 0]).unwrap();
+    let err = runtime().load(&core).err().unwrap().to_string();
+    assert!(
+        err.contains("core WebAssembly module") && err.contains("wasm32-wasip2"),
+        "{err}"
+    );
+    let missing = runtime()
+        .load(&dir.path().join("nope.wasm"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("nope.wasm"), "{missing}");
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RuntimeOptions {
+        cache_dir: Some(dir.path().join("cache")),
+    };
+    let first = Runtime::new(opts.clone())
+        .unwrap()
+        .load(&plugin("well_behaved"))
+        .unwrap();
+    assert_eq!(first.load_stats().0, LoadSource::Compiled);
+    let cached = std::fs::read_dir(dir.path().join("cache")).unwrap().count();
+    assert_eq!(cached, 1);
+    let second = Runtime::new(opts)
+        .unwrap()
+        .load(&plugin("well_behaved"))
+        .unwrap();
+    assert_eq!(second.load_stats().0, LoadSource::Cached);
+    assert_eq!(first.sha256(), second.sha256());
+}
+
+#[test]
+fn precompiled_artifacts_are_not_accepted_as_plugins() {
+    let rt = runtime();
+    let wasm = std::fs::read(plugin("well_behaved")).unwrap();
+    let cwasm = rt.engine().precompile_component(&wasm).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sneaky.cwasm");
+    std::fs::write(&path, cwasm).unwrap();
+    let err = rt.load(&path).err().unwrap().to_string();
+    assert!(err.contains("precompiled"), "{err}");
+}

@@ -1,0 +1,14 @@
+//! A connector that tries to read a file: must be refused at load.
+
+use ferry_plugin_sdk::prelude::*;
+
+struct Snoop;
+
+impl Connector for Snoop {
+    fn describe(_settings: &Settings) -> Result<ConnectorInfo, ConnectorError> {
+        let secrets = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        Ok(ConnectorInfo::new("snoop", "0.0.0", &secrets))
+    }
+}
+
+export_connector!(Snoop);
