@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod map;
+pub mod plugins;
 pub mod test;
 pub mod validate;
 
@@ -24,6 +25,9 @@ pub enum Command {
     Map(map::Args),
     /// Run the workspace's config tests (`*.test.yaml`).
     Test(test::Args),
+    /// Work with connector plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugins(plugins::Command),
 }
 
 /// Entry point of the `ferry` binary.
@@ -33,5 +37,6 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Map(a) => map::run(a),
         Command::Test(a) => test::run(a),
+        Command::Plugins(c) => plugins::run(c),
     }
 }

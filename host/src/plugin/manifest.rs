@@ -139,15 +139,15 @@ pub struct SettingSpec {
 /// A manifest that failed to load.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read connector manifest {path}: {source}")]
+    #[error("cannot read connector manifest {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("connector manifest {path}: {source}")]
+    #[error("connector manifest {path}: {error}")]
     Parse {
         path: PathBuf,
-        source: serde_yaml::Error,
+        error: serde_yaml::Error,
     },
     #[error("connector manifest {path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -156,14 +156,14 @@ pub enum ManifestError {
 impl Manifest {
     /// Load and check one manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let manifest: Manifest =
-            serde_yaml::from_str(&text).map_err(|source| ManifestError::Parse {
+            serde_yaml::from_str(&text).map_err(|error| ManifestError::Parse {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
         manifest.check().map_err(|message| ManifestError::Invalid {
             path: path.to_owned(),
@@ -174,9 +174,9 @@ impl Manifest {
 
     /// Load every `*.yaml` manifest directly inside `dir`, sorted by name.
     pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| ManifestError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|error| ManifestError::Read {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -47,10 +47,10 @@ const ALLOWED_WASI: &[&str] = &[
 /// Why a component was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read plugin {path}: {source}")]
+    #[error("cannot read plugin {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: PathBuf, reason: String },
@@ -149,9 +149,9 @@ impl Runtime {
     /// Load a component file. Loading the same bytes twice returns the
     /// same plugin.
     pub fn load(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         self.load_bytes(path, &bytes)
     }

@@ -1,0 +1,330 @@
+//! The host's `http` capability against a loopback server: credentials,
+//! single-flight refresh, refresh-once on an expired token, retries only
+//! where safe, the response cap and stripped credential headers.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use ferry::capability::http::{Method, Request};
+use ferry::capability::{HttpError, MemoryTokenStore, OAuth, OAuthConfig, TokenStore};
+use ferry::plugin::RefreshOn;
+use ferry::secret::Secret;
+use serde_json::json;
+
+#[derive(Default)]
+struct Counters {
+    tokens: AtomicUsize,
+    items: AtomicUsize,
+    flaky: AtomicUsize,
+    /// Tokens numbered below this are refused as expired.
+    refuse_below: AtomicUsize,
+}
+
+async fn server(counters: Arc<Counters>) -> String {
+    async fn token(
+        State(c): State<Arc<Counters>>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> impl IntoResponse {
+        assert_eq!(
+            q.get("grant_type").map(String::as_str),
+            Some("refresh_token")
+        );
+        if q.get("client_secret").map(String::as_str) != Some("shh")
+            || q.get("refresh_token").map(String::as_str) != Some("r1")
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "invalid_client"})),
+            );
+        }
+        // Slow enough that concurrent callers overlap with the refresh.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let n = c.tokens.fetch_add(1, Ordering::SeqCst) + 1;
+        (
+            StatusCode::OK,
+            axum::Json(
+                json!({"access_token": format!("tok-{n}"), "expires_in": 3600, "api_domain": "http://x", "token_type": "Bearer"}),
+            ),
+        )
+    }
+    async fn items(State(c): State<Arc<Counters>>, headers: HeaderMap) -> impl IntoResponse {
+        c.items.fetch_add(1, Ordering::SeqCst);
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let n: usize = auth
+            .strip_prefix("Zoho-oauthtoken tok-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if n == 0 || n < c.refuse_below.load(Ordering::SeqCst) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("set-cookie", "a=b")],
+                axum::Json(
+                    json!({"code": 57, "message": "You are not authorized to perform this operation"}),
+                ),
+            );
+        }
+        (
+            StatusCode::OK,
+            [("set-cookie", "session=secret")],
+            axum::Json(json!({"auth": auth})),
+        )
+    }
+    async fn flaky(State(c): State<Arc<Counters>>) -> impl IntoResponse {
+        match c.flaky.fetch_add(1, Ordering::SeqCst) {
+            0 => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                "slow down",
+            )
+                .into_response(),
+            1 => (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response(),
+            _ => (StatusCode::OK, "fine").into_response(),
+        }
+    }
+    async fn fail(State(c): State<Arc<Counters>>) -> impl IntoResponse {
+        c.flaky.fetch_add(1, Ordering::SeqCst);
+        (StatusCode::BAD_GATEWAY, "down")
+    }
+    async fn big() -> impl IntoResponse {
+        "x".repeat(64 * 1024 * 1024 + 1)
+    }
+    let app = axum::Router::new()
+        .route("/oauth/v2/token", post(token))
+        .route("/items", get(items))
+        .route("/flaky", get(flaky))
+        .route("/fail", post(fail).get(fail))
+        .route("/big", get(big))
+        .with_state(counters);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<OAuth> {
+    Arc::new(OAuth::new(
+        OAuthConfig {
+            connection: "crm".into(),
+            token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
+            client_id: Secret::new("id"),
+            client_secret: Secret::new("shh"),
+            refresh_token: Secret::new("r1"),
+            header_template: "Zoho-oauthtoken {token}".into(),
+            refresh_on: RefreshOn {
+                status: vec![401],
+                body_codes: vec!["57".into(), "INVALID_TOKEN".into()],
+            },
+        },
+        store,
+    ))
+}
+
+fn get_req(path: &str) -> Request {
+    Request {
+        method: Method::Get,
+        url: path.into(),
+        headers: vec![],
+        body: None,
+        idempotent: true,
+    }
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_refresh_and_the_token_persists() {
+    let counters = Arc::new(Counters::default());
+    let base = server(counters.clone()).await;
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::default());
+    let caps = support::capabilities(
+        &base,
+        &["127.0.0.1"],
+        &[],
+        Some(oauth(&base, store.clone())),
+    );
+    let calls = (0..8).map(|_| {
+        let caps = caps.clone();
+        tokio::spawn(async move { caps.http.send(get_req("/items")).await })
+    });
+    for call in calls {
+        let resp = call.await.unwrap().unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(String::from_utf8_lossy(&resp.body).contains("Zoho-oauthtoken tok-1"));
+        // Credential headers never reach the plugin.
+        assert!(resp.headers.iter().all(|(n, _)| n != "set-cookie"));
+    }
+    assert_eq!(
+        counters.tokens.load(Ordering::SeqCst),
+        1,
+        "one refresh for eight callers"
+    );
+    assert_eq!(store.load("crm").unwrap().access_token, "tok-1");
+    // A restart (new client, same store) reuses the saved token.
+    let again = support::capabilities(&base, &["127.0.0.1"], &[], Some(oauth(&base, store)));
+    assert_eq!(
+        again.http.send(get_req("/items")).await.unwrap().status,
+        200
+    );
+    assert_eq!(counters.tokens.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_request_repeated() {
+    let counters = Arc::new(Counters::default());
+    counters.refuse_below.store(2, Ordering::SeqCst);
+    let base = server(counters.clone()).await;
+    let caps = support::capabilities(
+        &base,
+        &["127.0.0.1"],
+        &[],
+        Some(oauth(&base, Arc::new(MemoryTokenStore::default()))),
+    );
+    let resp = caps.http.send(get_req("/items")).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(String::from_utf8_lossy(&resp.body).contains("tok-2"));
+    assert_eq!(counters.tokens.load(Ordering::SeqCst), 2);
+
+    // Revoked for good: one refresh, then the refusal is the answer.
+    counters.refuse_below.store(usize::MAX, Ordering::SeqCst);
+    let resp = caps.http.send(get_req("/items")).await.unwrap();
+    assert_eq!(resp.status, 401);
+    assert_eq!(counters.tokens.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn refused_refresh_is_an_unauthorized_error_without_secrets() {
+    let counters = Arc::new(Counters::default());
+    let base = server(counters.clone()).await;
+    let bad = Arc::new(OAuth::new(
+        OAuthConfig {
+            connection: "crm".into(),
+            token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
+            client_id: Secret::new("id"),
+            client_secret: Secret::new("wrong-secret"),
+            refresh_token: Secret::new("r1"),
+            header_template: "Zoho-oauthtoken {token}".into(),
+            refresh_on: RefreshOn::default(),
+        },
+        Arc::new(MemoryTokenStore::default()),
+    ));
+    let caps = support::capabilities(&base, &["127.0.0.1"], &[], Some(bad));
+    let err = caps.http.send(get_req("/items")).await.unwrap_err();
+    let HttpError::Unauthorized(msg) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        msg.contains("invalid_client") && msg.contains("crm"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("wrong-secret"),
+        "secrets must not appear in errors: {msg}"
+    );
+    assert_eq!(
+        counters.items.load(Ordering::SeqCst),
+        0,
+        "nothing is sent without credentials"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_when_safe() {
+    let counters = Arc::new(Counters::default());
+    let base = server(counters.clone()).await;
+    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    let resp = caps.http.send(get_req("/flaky")).await.unwrap();
+    assert_eq!(
+        (resp.status, counters.flaky.load(Ordering::SeqCst)),
+        (200, 3),
+        "429, then 500, then success"
+    );
+
+    // A POST that may have created something is not repeated after a 5xx.
+    counters.flaky.store(0, Ordering::SeqCst);
+    let post = Request {
+        method: Method::Post,
+        url: "/fail".into(),
+        headers: vec![],
+        body: Some(b"{}".to_vec()),
+        idempotent: false,
+    };
+    assert_eq!(caps.http.send(post).await.unwrap().status, 502);
+    assert_eq!(counters.flaky.load(Ordering::SeqCst), 1);
+
+    // An idempotent request gives up after the configured attempts.
+    counters.flaky.store(0, Ordering::SeqCst);
+    assert_eq!(caps.http.send(get_req("/fail")).await.unwrap().status, 502);
+    assert_eq!(counters.flaky.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn oversized_responses_are_refused() {
+    let base = server(Arc::new(Counters::default())).await;
+    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    assert_eq!(
+        caps.http.send(get_req("/big")).await.unwrap_err(),
+        HttpError::TooLarge(32 * 1024 * 1024)
+    );
+}
+
+#[tokio::test]
+async fn policy_refusals_happen_before_sending() {
+    let base = server(Arc::new(Counters::default())).await;
+    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    let refuse = |url: &str| Request {
+        url: url.into(),
+        ..get_req("/")
+    };
+    let err = caps
+        .http
+        .send(refuse("ftp://127.0.0.1/x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("scheme")),
+        "{err}"
+    );
+    let err = caps
+        .http
+        .send(refuse("http://user:pw@127.0.0.1/x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("credentials in URLs")),
+        "{err}"
+    );
+    let err = caps
+        .http
+        .send(refuse("http://169.254.169.254/latest/meta-data"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HttpError::Denied(_)), "{err}");
+    // A connection whose base is not local may not reach loopback at all.
+    let remote = support::capabilities("https://api.example.com", &["*"], &[], None);
+    let err = remote
+        .http
+        .send(refuse("https://127.0.0.1/x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("loopback")),
+        "{err}"
+    );
+    let err = remote
+        .http
+        .send(refuse("http://api.example.com/x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("scheme `http`")),
+        "{err}"
+    );
+}
