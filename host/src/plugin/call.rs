@@ -377,6 +377,25 @@ impl Connector {
         .await
     }
 
+    /// For benchmarks: create a store and instance, then drop them.
+    #[doc(hidden)]
+    pub async fn bench_instantiate(&self) -> Result<(), CallError> {
+        self.start("instantiate").await.map(drop)
+    }
+
+    /// For benchmarks: one instance, `n` calls of `check` (an empty call).
+    #[doc(hidden)]
+    pub async fn bench_empty_calls(&self, n: u64) -> Result<(), CallError> {
+        let mut a = self.start("check").await?;
+        for _ in 0..n {
+            let r = match &a.instance {
+                Instance::V0_1(p) => p.ferry_connector_connector().call_check(&mut a.store).await,
+            };
+            a.finish(r.map(|r| r.map_err(Into::into)))?;
+        }
+        Ok(())
+    }
+
     /// Instantiate, configure (unless `describe`), run `body`, all under
     /// the wall-time limit. Epochs stop a busy guest; the timer also stops
     /// one waiting on a slow host call.
