@@ -41,12 +41,13 @@ impl SecretRef {
     }
 }
 
-/// A resolved (or deferred) secret. `Debug` and `Display` print `***`; it
-/// has no `Serialize`, so it cannot be written back by accident.
-#[derive(Clone)]
+/// A resolved (or deferred) secret from the workspace. The value is a
+/// [`crate::secret::Secret`]: it prints as `***` and has no `Serialize`, so
+/// it cannot be shown or written back by accident.
+#[derive(Clone, Debug)]
 pub struct Secret {
     reference: SecretRef,
-    value: Option<String>,
+    value: Option<crate::secret::Secret>,
 }
 
 impl Secret {
@@ -79,7 +80,7 @@ impl Secret {
         };
         Ok(Secret {
             reference,
-            value: Some(value),
+            value: Some(crate::secret::Secret::new(value)),
         })
     }
 
@@ -91,7 +92,12 @@ impl Secret {
     /// The secret itself, if resolved. Hand it only to the code that
     /// authenticates requests.
     pub fn expose(&self) -> Option<&str> {
-        self.value.as_deref()
+        self.value.as_ref().map(crate::secret::Secret::expose)
+    }
+
+    /// The resolved value as the host's secret type, for capabilities.
+    pub fn value(&self) -> Option<&crate::secret::Secret> {
+        self.value.as_ref()
     }
 
     pub fn is_resolved(&self) -> bool {
@@ -102,12 +108,6 @@ impl Secret {
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
         self.reference == other.reference
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -129,7 +129,12 @@ mod tests {
         let r = SecretRef::parse("file:tok", &dir).unwrap();
         let s = Secret::resolve(r).unwrap();
         assert_eq!(s.expose(), Some("s3cr3t"));
-        assert_eq!(format!("{s} {s:?}"), "*** ***");
+        assert_eq!(format!("{s}"), "***");
+        let debug = format!("{s:?}");
+        assert!(
+            debug.contains("file:") && debug.contains("***") && !debug.contains("s3cr3t"),
+            "{debug}"
+        );
         assert!(SecretRef::parse("hunter2", &dir).is_err());
         assert!(Secret::resolve(SecretRef::Env("FERRY_SURELY_UNSET_VAR_X".into())).is_err());
     }
