@@ -11,3 +11,4 @@ pub mod config;
 pub mod mapping;
 pub mod plugin;
 pub mod secret;
+pub mod store;

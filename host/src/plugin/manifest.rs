@@ -214,3 +214,136 @@ impl Manifest {
         })
     }
 }
+
+/// Where a connection points: a named data centre, or the local sandbox
+/// (at the manifest's default URL or an override).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    DataCenter(&'a str),
+    Sandbox(Option<&'a str>),
+}
+
+/// A connection's endpoints, all derived from the manifest: plugins never
+/// hard-code vendor hosts, so a data centre cannot be mixed up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// API origin plus the manifest's `base_path` (`https://www.zohoapis.eu/crm/v8`).
+    pub base_url: url::Url,
+    /// The accounts (OAuth) origin, if the connector authenticates.
+    pub accounts: Option<url::Url>,
+    /// Hosts the manifest lets this connection reach.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Manifest {
+    /// The endpoints of `target`.
+    pub fn endpoints(&self, target: Target<'_>) -> Result<Endpoints, String> {
+        let parse = |s: &str| url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"));
+        let (api, accounts, extra) = match target {
+            Target::DataCenter(name) => {
+                let dc = self.data_center(name)?;
+                (
+                    parse(&dc.api)?,
+                    dc.accounts.as_deref().map(parse).transpose()?,
+                    self.allowed_hosts.clone(),
+                )
+            }
+            Target::Sandbox(url) => {
+                let url = url
+                    .or(self.sandbox.as_ref().map(|s| s.url.as_str()))
+                    .ok_or_else(|| {
+                        format!(
+                            "connector `{}` has no sandbox entry; give the sandbox URL",
+                            self.name
+                        )
+                    })?;
+                let origin = parse(url)?;
+                // The sandbox serves the API and the accounts server on one origin.
+                (
+                    origin.clone(),
+                    self.auth.as_ref().map(|_| origin),
+                    Vec::new(),
+                )
+            }
+        };
+        let base_url = parse(&format!(
+            "{}{}",
+            api.as_str().trim_end_matches('/'),
+            self.base_path
+        ))?;
+        let mut allowed_hosts: Vec<String> = std::iter::once(&api)
+            .chain(accounts.iter())
+            .filter_map(|u| u.host_str().map(String::from))
+            .collect();
+        allowed_hosts.extend(extra);
+        allowed_hosts.dedup();
+        Ok(Endpoints {
+            base_url,
+            accounts,
+            allowed_hosts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRM: &str = r#"
+name: zoho-crm
+component: zoho_crm.wasm
+base_path: /crm/v8
+data_centers:
+  com: { api: "https://www.zohoapis.com", accounts: "https://accounts.zoho.com" }
+  eu:  { api: "https://www.zohoapis.eu", accounts: "https://accounts.zoho.eu" }
+  in:  { api: "https://www.zohoapis.in", accounts: "https://accounts.zoho.in" }
+sandbox: { url: "http://127.0.0.1:8900" }
+auth: { kind: oauth2-refresh-token, token_path: /oauth/v2/token, header: "Zoho-oauthtoken {token}" }
+rate_limit: { requests_per_minute: 100, concurrency: 10 }
+settings:
+  organization_id: { required: true, description: "The organisation" }
+"#;
+
+    fn manifest() -> Manifest {
+        let m: Manifest = serde_yaml::from_str(CRM).unwrap();
+        m.check().unwrap();
+        m
+    }
+
+    #[test]
+    fn data_centres_give_their_own_hosts() {
+        let eu = manifest().endpoints(Target::DataCenter("eu")).unwrap();
+        assert_eq!(eu.base_url.as_str(), "https://www.zohoapis.eu/crm/v8");
+        assert_eq!(eu.accounts.unwrap().as_str(), "https://accounts.zoho.eu/");
+        assert_eq!(eu.allowed_hosts, ["www.zohoapis.eu", "accounts.zoho.eu"]);
+        let india = manifest().endpoints(Target::DataCenter("in")).unwrap();
+        assert_eq!(india.allowed_hosts, ["www.zohoapis.in", "accounts.zoho.in"]);
+        let err = manifest()
+            .endpoints(Target::DataCenter("mars"))
+            .unwrap_err();
+        assert!(
+            err.contains("no data centre `mars`") && err.contains("com, eu, in"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sandbox_serves_api_and_accounts_on_one_origin() {
+        let local = manifest()
+            .endpoints(Target::Sandbox(Some("http://127.0.0.1:9999")))
+            .unwrap();
+        assert_eq!(local.base_url.as_str(), "http://127.0.0.1:9999/crm/v8");
+        assert_eq!(local.allowed_hosts, ["127.0.0.1"]);
+        let default = manifest().endpoints(Target::Sandbox(None)).unwrap();
+        assert_eq!(default.base_url.as_str(), "http://127.0.0.1:8900/crm/v8");
+    }
+
+    #[test]
+    fn manifests_must_use_https_for_data_centres() {
+        let m: Manifest =
+            serde_yaml::from_str(&CRM.replace("https://www.zohoapis.eu", "http://www.zohoapis.eu"))
+                .unwrap();
+        assert!(m.check().unwrap_err().contains("must use https"));
+        assert!(serde_yaml::from_str::<Manifest>(&format!("{CRM}\nbogus: 1")).is_err());
+    }
+}
