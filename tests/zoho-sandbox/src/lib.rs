@@ -190,6 +190,7 @@ impl SandboxBuilder {
 
     /// Bind, seed and serve in the background.
     pub async fn start(self) -> Result<Sandbox, SandboxError> {
+        install_crypto_provider();
         let addr = format!("{}:{}", self.host, self.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -342,4 +343,14 @@ impl Drop for Sandbox {
             t.abort();
         }
     }
+}
+
+/// reqwest needs a process-wide rustls provider whenever its TLS is compiled
+/// in, which feature unification does in a workspace build; install ring
+/// (a no-op if one is already installed).
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
