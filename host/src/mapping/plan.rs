@@ -506,32 +506,19 @@ impl Plan {
                         .with_parent(Some(record))
                         .with_target(ctx.target);
                     if let Some(v) = &ch.view
-                        && !v
-                            .eval_bool(&b)
-                            .map_err(|e| child_err(&ch.name, i, e.into()))?
+                        && !v.eval_bool(&b).map_err(|e| nest(&ch.name, i, e.into()))?
                     {
                         continue;
                     }
                     let mut m = Map::new();
                     run_steps(&ch.steps, &b, ctx, self.update_empty_fields, &mut m)
-                        .map_err(|e| child_err(&ch.name, i, e))?;
+                        .map_err(|e| nest(&ch.name, i, e))?;
                     mapped.push(Json::Object(m));
                 }
                 out.insert(ch.name.clone(), Json::Array(mapped));
             }
         }
         Ok(Json::Object(out))
-    }
-}
-
-fn child_err(name: &str, i: usize, e: RecordError) -> RecordError {
-    let field = match &e.field {
-        Some(f) => format!("{name}[{i}].{f}"),
-        None => format!("{name}[{i}]"),
-    };
-    RecordError {
-        field: Some(field),
-        ..e
     }
 }
 
@@ -790,7 +777,8 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
     Ok(Some(value))
 }
 
-fn nest(list: &FieldPath, i: usize, e: RecordError) -> RecordError {
+/// Prefix a per-item error's field with the list and index (`lines[2].rate`).
+fn nest(list: impl std::fmt::Display, i: usize, e: RecordError) -> RecordError {
     let field = match &e.field {
         Some(f) => format!("{list}[{i}].{f}"),
         None => format!("{list}[{i}]"),

@@ -16,6 +16,7 @@ use crate::app::{App, AppRef, reply};
 use crate::auth::fnv;
 use crate::clock::{self, Millis};
 use crate::error::ApiError;
+use crate::limits::Permit;
 
 type Q = Query<HashMap<String, String>>;
 
@@ -686,7 +687,11 @@ pub async fn deleted(
         let store = st.crm.module(def);
         let users = metadata::users();
         let user = |id: &Option<String>| match id {
-            Some(id) => users.iter().find(|u| u["id"] == id.as_str()).map(|u| json!({"name": u["name"], "id": u["id"]})).unwrap_or(Value::Null),
+            Some(id) => users
+                .iter()
+                .find(|u| u["id"] == id.as_str())
+                .map(|u| json!({"name": u["name"], "id": u["id"]}))
+                .unwrap_or(Value::Null),
             None => Value::Null,
         };
         let mut it = store
@@ -710,16 +715,10 @@ pub async fn deleted(
                 })
             })
             .collect();
-        if rows.is_empty() {
-            return None;
-        }
         let more = it.next().is_some();
-        Some(json!({"data": rows, "info": {"per_page": per_page, "count": rows.len(), "page": page, "more_records": more}}))
+        discrete_page(rows, per_page, page, more)
     });
-    match body {
-        Some(b) => Ok(reply(200, b, &permit)),
-        None => Err(ApiError::empty(204)),
-    }
+    page_or_empty(body, &permit)
 }
 
 /// `GET /crm/{v}/{module}/search`.
@@ -776,21 +775,63 @@ pub async fn search(
             }
             match &kind {
                 Kind::Criteria(c) => search::matches(c, def, r),
-                Kind::Email(e) => def.fields.iter().filter(|f| f.data_type == metadata::DataType::Email).any(|f| r.data.get(f.api_name).and_then(Value::as_str).is_some_and(|v| v.to_lowercase() == *e)),
-                Kind::Phone(p) => def.fields.iter().filter(|f| f.data_type == metadata::DataType::Phone).any(|f| r.data.get(f.api_name).and_then(Value::as_str).is_some_and(|v| v == p)),
-                Kind::Word(w) => r.data.values().any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(w.as_str()))),
+                Kind::Email(e) => def
+                    .fields
+                    .iter()
+                    .filter(|f| f.data_type == metadata::DataType::Email)
+                    .any(|f| {
+                        r.data
+                            .get(f.api_name)
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.to_lowercase() == *e)
+                    }),
+                Kind::Phone(p) => def
+                    .fields
+                    .iter()
+                    .filter(|f| f.data_type == metadata::DataType::Phone)
+                    .any(|f| {
+                        r.data
+                            .get(f.api_name)
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v == p)
+                    }),
+                Kind::Word(w) => r.data.values().any(|v| {
+                    v.as_str()
+                        .is_some_and(|s| s.to_lowercase().contains(w.as_str()))
+                }),
             }
         };
-        let mut it = store.records.values().filter(|r| hit(r)).skip((page - 1) * per_page);
-        let rows: Vec<Value> = it.by_ref().take(per_page).map(|r| render(&st.crm, def, r, fields.as_deref())).collect();
-        if rows.is_empty() {
-            return None;
-        }
+        let mut it = store
+            .records
+            .values()
+            .filter(|r| hit(r))
+            .skip((page - 1) * per_page);
+        let rows: Vec<Value> = it
+            .by_ref()
+            .take(per_page)
+            .map(|r| render(&st.crm, def, r, fields.as_deref()))
+            .collect();
         let more = it.next().is_some() && page * per_page < DISCRETE_LIMIT;
-        Some(json!({"data": rows, "info": {"per_page": per_page, "count": rows.len(), "page": page, "more_records": more}}))
+        discrete_page(rows, per_page, page, more)
     });
+    page_or_empty(body, &permit)
+}
+
+/// The `{data, info}` body of one page-numbered page; `None` when it has
+/// no rows (Zoho answers those with an empty 204).
+fn discrete_page(rows: Vec<Value>, per_page: usize, page: usize, more: bool) -> Option<Value> {
+    if rows.is_empty() {
+        return None;
+    }
+    Some(
+        json!({"data": rows, "info": {"per_page": per_page, "count": rows.len(), "page": page, "more_records": more}}),
+    )
+}
+
+/// 200 with the page, or Zoho's empty 204.
+fn page_or_empty(body: Option<Value>, permit: &Permit) -> Result<Response, ApiError> {
     match body {
-        Some(b) => Ok(reply(200, b, &permit)),
+        Some(b) => Ok(reply(200, b, permit)),
         None => Err(ApiError::empty(204)),
     }
 }
