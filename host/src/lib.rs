@@ -13,3 +13,4 @@ pub mod mapping;
 pub mod plugin;
 pub mod secret;
 pub mod store;
+pub mod sync;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod map;
 pub mod plugins;
+pub mod sync;
 pub mod test;
 pub mod validate;
 
@@ -28,6 +29,11 @@ pub enum Command {
     /// Work with connector plugins (WebAssembly components).
     #[command(subcommand)]
     Plugins(plugins::Command),
+    /// Run syncs, pause and resume them, retry failed records.
+    #[command(subcommand)]
+    Sync(sync::Command),
+    /// What syncs did: runs, and the per-record ledger of a run.
+    History(sync::HistoryArgs),
 }
 
 /// Entry point of the `ferry` binary.
@@ -38,5 +44,7 @@ pub fn main() -> ExitCode {
         Command::Map(a) => map::run(a),
         Command::Test(a) => test::run(a),
         Command::Plugins(c) => plugins::run(c),
+        Command::Sync(c) => sync::run(c),
+        Command::History(h) => sync::history(h),
     }
 }

@@ -16,7 +16,10 @@ use super::coerce::{Coerce, short};
 use super::expr::{Bindings, EvalError, Expr};
 
 /// Which side of a sync an id belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The sync's `from` side.
     From,

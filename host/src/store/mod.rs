@@ -1,74 +1,111 @@
-//! Ferry's state. For now: access tokens, so a restart reuses a valid
-//! token instead of minting a new one (Zoho allows ten per refresh token
-//! per ten minutes). Links, cursors, snapshots and history join this store.
+//! Ferry's state: links, snapshots, cursors, intents, run history and the
+//! per-record ledger, plus access tokens. [`StateStore`] is the engine's
+//! view; [`SledStore`] the embedded backend (one directory per workspace).
+//!
+//! Every key starts with a namespace: a sync's or trigger rule's name.
+//! Everything written for one record goes in one [`RecordCommit`], applied
+//! atomically. Intents are made durable before the call they announce.
 
-use std::path::Path;
+mod sled_store;
+mod types;
 
-use crate::capability::{StoredToken, TokenStore};
+pub use sled_store::SledStore;
+pub use types::*;
 
 /// Why the state store could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the state store at {path}: {message}")]
     Open { path: String, message: String },
+    #[error("state store: {0}")]
+    Io(String),
+    #[error("state store holds an unreadable {what} entry: {message}")]
+    Corrupt { what: &'static str, message: String },
 }
 
-/// The sled-backed state store of one workspace (one directory).
-#[derive(Clone)]
-pub struct SledStore {
-    tokens: sled::Tree,
+/// Which records of a run's ledger to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LedgerFilter {
+    #[default]
+    All,
+    Skipped,
+    Failed,
+    /// Skipped or failed.
+    NotDone,
 }
 
-impl SledStore {
-    /// Open (creating) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let fail = |e: sled::Error| StoreError::Open {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        };
-        let db = sled::open(dir).map_err(fail)?;
-        Ok(SledStore {
-            tokens: db.open_tree("tokens").map_err(fail)?,
-        })
-    }
-}
-
-impl TokenStore for SledStore {
-    fn load(&self, connection: &str) -> Option<StoredToken> {
-        let bytes = self.tokens.get(connection).ok()??;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String> {
-        let bytes = serde_json::to_vec(token).map_err(|e| e.to_string())?;
-        self.tokens
-            .insert(connection, bytes)
-            .map_err(|e| e.to_string())?;
-        // A token that is not durable would be minted again after a crash.
-        self.tokens.flush().map_err(|e| e.to_string())?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = StoredToken {
-            access_token: "tok".into(),
-            expires_at: 42,
-            api_domain: None,
-        };
-        {
-            let store = SledStore::open(dir.path()).unwrap();
-            assert!(store.load("crm").is_none());
-            store.save("crm", &token).unwrap();
+impl LedgerFilter {
+    pub fn admits(self, op: LedgerOp) -> bool {
+        match self {
+            LedgerFilter::All => true,
+            LedgerFilter::Skipped => op == LedgerOp::Skip,
+            LedgerFilter::Failed => op == LedgerOp::Fail,
+            LedgerFilter::NotDone => matches!(op, LedgerOp::Skip | LedgerOp::Fail),
         }
-        let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.load("crm"), Some(token));
-        assert!(store.load("books").is_none());
     }
+}
+
+/// The state the sync engine and triggers keep. Methods are coarse and
+/// keyed by namespace so a shared (multi-worker) backend can implement
+/// them with one round trip each.
+pub trait StateStore: Send + Sync {
+    /// Links of `id` on `side`, oldest first (syncs keep one; trigger rules
+    /// may keep several: a deal's invoices).
+    fn links(&self, ns: &str, side: Side, id: &str) -> Result<Vec<Link>, StoreError>;
+
+    /// The first link of `id`, if any.
+    fn link(&self, ns: &str, side: Side, id: &str) -> Result<Option<Link>, StoreError> {
+        Ok(self.links(ns, side, id)?.into_iter().next())
+    }
+
+    /// Every link of a namespace as `(from id, to id, link)`.
+    fn all_links(&self, ns: &str) -> Result<Vec<(String, String, Link)>, StoreError>;
+
+    fn snapshot(&self, ns: &str, side: Side, id: &str) -> Result<Option<Snapshot>, StoreError>;
+
+    fn cursor(&self, ns: &str, side: Side) -> Result<Option<Cursor>, StoreError>;
+
+    /// Store the cursor durably, together with the run's end.
+    fn set_cursor(&self, ns: &str, side: Side, cursor: &Cursor) -> Result<(), StoreError>;
+
+    /// Forget the cursors (`--full`).
+    fn clear_cursors(&self, ns: &str) -> Result<(), StoreError>;
+
+    /// Store intents durably (flushed) before the calls they announce.
+    fn put_intents(&self, ns: &str, intents: &[Intent]) -> Result<(), StoreError>;
+
+    /// Intents not yet settled.
+    fn pending_intents(&self, ns: &str) -> Result<Vec<Intent>, StoreError>;
+
+    /// Apply everything written for one record atomically.
+    fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError>;
+
+    /// Make every earlier commit durable.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Start a run; returns its record with the next id.
+    fn begin_run(&self, ns: &str, trigger: RunTrigger) -> Result<RunRecord, StoreError>;
+
+    /// Store a run's progress or end (durable).
+    fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Runs of a namespace, newest first, at most `limit`.
+    fn runs(&self, ns: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+
+    fn run(&self, ns: &str, id: u64) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Ledger rows of a run, in order, after skipping `offset` admitted
+    /// rows, at most `limit`.
+    fn ledger(
+        &self,
+        ns: &str,
+        run: u64,
+        filter: LedgerFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LedgerRow>, StoreError>;
+
+    fn set_paused(&self, ns: &str, paused: bool) -> Result<(), StoreError>;
+
+    fn is_paused(&self, ns: &str) -> Result<bool, StoreError>;
 }

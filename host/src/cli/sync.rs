@@ -1,0 +1,669 @@
+//! `ferry sync …` and `ferry history …`: run syncs, pause and resume them,
+//! and read what they did.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{self, LoadOptions, SecretMode, Workspace};
+use crate::connection::ConnectorRegistry;
+use crate::mapping::Side;
+use crate::plugin::{Runtime, RuntimeOptions};
+use crate::store::{
+    Counts, LedgerFilter, LedgerRow, RunRecord, RunStatus, RunTrigger, SledStore, StateStore,
+};
+use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
+
+/// Where a workspace's connectors, plugins and state are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The workspace file.
+    #[arg(
+        short = 'w',
+        long = "workspace",
+        env = "FERRY_WORKSPACE",
+        default_value = "workspace.yaml"
+    )]
+    pub workspace: PathBuf,
+    /// Directory of connector manifests (`*.yaml`).
+    #[arg(long, env = "FERRY_CONNECTORS", default_value = "connectors")]
+    pub connectors: PathBuf,
+    /// Directory of connector components (`*.wasm`), besides the manifests'.
+    #[arg(
+        long,
+        env = "FERRY_PLUGIN_DIR",
+        default_value = "target/plugins/wasm32-wasip2/plugin"
+    )]
+    pub plugin_dir: PathBuf,
+    /// The workspace's state directory (links, cursors, history, tokens);
+    /// `.ferry/` beside the workspace file by default.
+    #[arg(long, env = "FERRY_STATE")]
+    pub state: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state.clone().unwrap_or_else(|| {
+            self.workspace
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(".ferry")
+        })
+    }
+
+    /// Open the state store only (no vendors reached).
+    pub fn store(&self) -> anyhow::Result<Arc<SledStore>> {
+        let dir = self.state_dir().join("state");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        Ok(Arc::new(SledStore::open(&dir)?))
+    }
+
+    /// Load and check the workspace with its secrets.
+    pub fn workspace(&self) -> anyhow::Result<Workspace> {
+        Workspace::load_with(
+            &self.workspace,
+            LoadOptions {
+                secrets: SecretMode::Resolve,
+            },
+        )
+        .map_err(|d| anyhow::anyhow!("{}", d.render(std::io::stderr().is_terminal())))
+    }
+
+    /// Open the workspace's connections and state.
+    pub async fn env(&self) -> anyhow::Result<Env> {
+        let workspace = self.workspace()?;
+        let store = self.store()?;
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(self.state_dir().join("cache")),
+        })?;
+        let registry = ConnectorRegistry::load(runtime, &self.connectors, &self.plugin_dir)?;
+        let env = Env::open(workspace, &registry, store, EnvOptions::default()).await?;
+        let diags = config::validate(&env.workspace, env.catalog());
+        if diags.has_errors() {
+            bail!("{}", diags.render(std::io::stderr().is_terminal()));
+        }
+        Ok(env)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a sync now: both directions of a two-way sync.
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        /// The sync.
+        sync: String,
+        /// Read everything, not only what changed since the last run.
+        #[arg(long)]
+        full: bool,
+        /// Show what a run would do (create, update, link, skip); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Sync only this source record, fetched fresh.
+        #[arg(long)]
+        record: Option<String>,
+    },
+    /// Find source records and sync the chosen ones.
+    Import {
+        #[command(flatten)]
+        args: RunArgs,
+        sync: String,
+        /// Text to look for in the first match key's source field, or
+        /// `Field=value` criteria (repeatable).
+        #[arg(long, required = true)]
+        search: Vec<String>,
+        /// Sync these of the numbered matches (`1,3`); without it, the
+        /// matches are only listed.
+        #[arg(long, value_delimiter = ',')]
+        pick: Vec<usize>,
+        /// Sync every match.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Retry only the records that failed in the latest run with failures.
+    Retry {
+        #[command(flatten)]
+        args: RunArgs,
+        sync: String,
+    },
+    /// Stop a sync from starting (a running one finishes its run).
+    Pause {
+        #[command(flatten)]
+        args: RunArgs,
+        sync: String,
+    },
+    /// Let a paused sync run again.
+    Resume {
+        #[command(flatten)]
+        args: RunArgs,
+        sync: String,
+    },
+    /// Every sync: paused or not, and its latest run.
+    Status {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// The sync (or trigger rule).
+    pub sync: String,
+    /// Show the ledger of this run instead of the list of runs.
+    #[arg(long)]
+    pub run: Option<u64>,
+    /// Only skipped records.
+    #[arg(long)]
+    pub skipped: bool,
+    /// Only failed records.
+    #[arg(long)]
+    pub failed: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Most runs or rows to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Rows to skip (paging through a ledger).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(command: Command) -> ExitCode {
+    exit(runtime().and_then(|rt| rt.block_on(dispatch(command))))
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            args,
+            sync: name,
+            full,
+            dry_run,
+            record,
+        } => {
+            let env = args.env().await?;
+            let bar = Bar::new();
+            let run = match record {
+                Some(id) => {
+                    sync::run_records(
+                        &env,
+                        &name,
+                        Side::From,
+                        &[id],
+                        RunTrigger::SingleRecord,
+                        &bar,
+                    )
+                    .await?
+                }
+                None => {
+                    let options = RunOptions {
+                        full,
+                        dry_run,
+                        trigger: RunTrigger::Manual,
+                    };
+                    sync::run(&env, &name, &options, &bar).await?
+                }
+            };
+            bar.finish();
+            report(env.store.as_ref(), &run, dry_run)
+        }
+        Command::Import {
+            args,
+            sync: name,
+            search,
+            pick,
+            all,
+        } => import(&args, &name, &search, &pick, all).await,
+        Command::Retry { args, sync: name } => {
+            let env = args.env().await?;
+            let bar = Bar::new();
+            let run = sync::retry(&env, &name, &bar).await?;
+            bar.finish();
+            match run {
+                Some(run) => report(env.store.as_ref(), &run, false),
+                None => {
+                    println!("{name}: no failed records to retry");
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::Pause { args, sync: name } => set_paused(&args, &name, true),
+        Command::Resume { args, sync: name } => set_paused(&args, &name, false),
+        Command::Status { args, json } => status(&args, json),
+    }
+}
+
+/// Pause or resume `name`: the flag is in the state store, so it holds
+/// across restarts and for a running `ferry serve`.
+pub fn set_paused(args: &RunArgs, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
+    let workspace = Workspace::load_with(
+        &args.workspace,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
+    if !workspace.syncs.contains_key(name) && !workspace.triggers.contains_key(name) {
+        bail!(
+            "no sync or trigger `{name}` in {}",
+            args.workspace.display()
+        );
+    }
+    let store = args.store()?;
+    store.set_paused(name, paused)?;
+    println!(
+        "{name}: {}",
+        if paused {
+            "paused (a run in progress finishes first)"
+        } else {
+            "resumed"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let workspace = Workspace::load_with(
+        &args.workspace,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
+    let store = args.store()?;
+    let mut rows = Vec::new();
+    for name in workspace.syncs.keys().chain(workspace.triggers.keys()) {
+        let last = store.runs(name, 1)?.into_iter().next();
+        rows.push(serde_json::json!({
+            "name": name,
+            "kind": if workspace.syncs.contains_key(name) { "sync" } else { "trigger" },
+            "paused": store.is_paused(name)?,
+            "last_run": last,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<8} {:<7} {:<6} {:<10} counts",
+        "name", "kind", "paused", "run", "status"
+    );
+    for row in rows {
+        let last: Option<RunRecord> = serde_json::from_value(row["last_run"].clone()).ok();
+        println!(
+            "{:<24} {:<8} {:<7} {:<6} {:<10} {}",
+            row["name"].as_str().unwrap_or(""),
+            row["kind"].as_str().unwrap_or(""),
+            if row["paused"] == true { "yes" } else { "no" },
+            last.as_ref()
+                .map(|r| format!("#{}", r.id))
+                .unwrap_or_else(|| "-".into()),
+            last.as_ref()
+                .map(|r| status_word(&r.status))
+                .unwrap_or("never"),
+            last.as_ref()
+                .map(|r| counts_line(&r.counts))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(
+    args: &RunArgs,
+    name: &str,
+    search: &[String],
+    pick: &[usize],
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    let env = args.env().await?;
+    let Some(sync_config) = env.workspace.syncs.get(name) else {
+        bail!("no sync `{name}` in {}", args.workspace.display());
+    };
+    let source = env.endpoint(&sync_config.from)?;
+    let mut criteria = serde_json::Map::new();
+    for term in search {
+        match term.split_once('=') {
+            Some((field, value)) => {
+                criteria.insert(field.trim().to_string(), value.trim().into());
+            }
+            None => {
+                let Some((field, _)) = sync_config.match_keys.first() else {
+                    bail!("`--search {term}`: the sync has no match keys; write `Field=value`");
+                };
+                criteria.insert(field.value.as_str().to_string(), term.clone().into());
+            }
+        }
+    }
+    let found = source
+        .connector
+        .find(source.module(), &criteria)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: find: {e}", source.connection))?;
+    if found.is_empty() {
+        println!("no {} record matches", sync_config.from);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id_field = &source.info.id_field;
+    let mut chosen = Vec::new();
+    for (i, record) in found.iter().enumerate() {
+        let id = record
+            .get(id_field)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default();
+        let wanted = all || pick.contains(&(i + 1));
+        println!(
+            "{:>3}. {} {}{}",
+            i + 1,
+            id,
+            summary_of(record, &criteria),
+            if wanted { "  ← sync" } else { "" }
+        );
+        if wanted {
+            chosen.push(id);
+        }
+    }
+    if chosen.is_empty() {
+        println!("choose with `--pick 1,2` or `--all`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bar = Bar::new();
+    let run = sync::run_records(
+        &env,
+        name,
+        Side::From,
+        &chosen,
+        RunTrigger::SingleRecord,
+        &bar,
+    )
+    .await?;
+    bar.finish();
+    report(env.store.as_ref(), &run, false)
+}
+
+fn summary_of(
+    record: &serde_json::Map<String, serde_json::Value>,
+    criteria: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    criteria
+        .keys()
+        .filter_map(|k| record.get(k).map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn status_word(status: &RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "running",
+        RunStatus::Completed => "completed",
+        RunStatus::Failed(_) => "failed",
+        RunStatus::DryRun => "dry-run",
+    }
+}
+
+fn counts_line(c: &Counts) -> String {
+    format!(
+        "read {} · added {} · updated {} · deleted {} · skipped {} · failed {} · unchanged {}{}",
+        c.read,
+        c.added,
+        c.updated,
+        c.deleted,
+        c.skipped,
+        c.failed,
+        c.unchanged,
+        if c.conflicts > 0 {
+            format!(" · conflicts {}", c.conflicts)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Print a finished run; failed runs exit non-zero.
+fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
+    println!(
+        "{} run #{}: {} — {}",
+        run.sync,
+        run.id,
+        status_word(&run.status),
+        counts_line(&run.counts)
+    );
+    if dry_run {
+        // A preview is only useful with its rows.
+        for row in store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)? {
+            println!("  {}", ledger_line(&row));
+        }
+    }
+    if let RunStatus::Failed(reason) = &run.status {
+        eprintln!("error: {reason}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if run.counts.failed > 0 {
+        eprintln!(
+            "{} record(s) failed: `ferry history {} --run {} --failed` lists them; `ferry sync retry {}` retries them",
+            run.counts.failed, run.sync, run.id, run.sync
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ledger_line(row: &LedgerRow) -> String {
+    format!(
+        "{:<9} {} → {}{}",
+        serde_json::to_value(row.op)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        row.source_id,
+        row.target_id.as_deref().unwrap_or("-"),
+        row.reason
+            .as_deref()
+            .map(|r| format!("  ({r})"))
+            .unwrap_or_default()
+    )
+}
+
+/// `ferry history`.
+pub fn history(h: HistoryArgs) -> ExitCode {
+    exit((|| {
+        let store = h.args.store()?;
+        match h.run {
+            None => {
+                let runs = store.runs(&h.sync, h.limit)?;
+                match h.format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+                    Format::Csv => {
+                        let mut w = csv::Writer::from_writer(std::io::stdout());
+                        w.write_record([
+                            "run",
+                            "trigger",
+                            "started",
+                            "ended",
+                            "status",
+                            "read",
+                            "added",
+                            "updated",
+                            "deleted",
+                            "skipped",
+                            "failed",
+                            "unchanged",
+                        ])?;
+                        for r in &runs {
+                            let c = r.counts;
+                            w.write_record([
+                                r.id.to_string(),
+                                format!("{:?}", r.trigger).to_lowercase(),
+                                r.started.to_string(),
+                                r.ended.map(|e| e.to_string()).unwrap_or_default(),
+                                status_word(&r.status).to_string(),
+                                c.read.to_string(),
+                                c.added.to_string(),
+                                c.updated.to_string(),
+                                c.deleted.to_string(),
+                                c.skipped.to_string(),
+                                c.failed.to_string(),
+                                c.unchanged.to_string(),
+                            ])?;
+                        }
+                        w.flush()?;
+                    }
+                    Format::Table => {
+                        if runs.is_empty() {
+                            println!("{}: no runs yet", h.sync);
+                        }
+                        for r in &runs {
+                            println!(
+                                "#{:<5} {:<13} {:<10} {}{}",
+                                r.id,
+                                format!("{:?}", r.trigger).to_lowercase(),
+                                status_word(&r.status),
+                                counts_line(&r.counts),
+                                match &r.status {
+                                    RunStatus::Failed(why) => format!("\n       {why}"),
+                                    _ => String::new(),
+                                }
+                            );
+                        }
+                    }
+                }
+            }
+            Some(run) => {
+                if store.run(&h.sync, run)?.is_none() {
+                    bail!("{} has no run #{run}", h.sync);
+                }
+                let filter = match (h.skipped, h.failed) {
+                    (true, true) => LedgerFilter::NotDone,
+                    (true, false) => LedgerFilter::Skipped,
+                    (false, true) => LedgerFilter::Failed,
+                    (false, false) => LedgerFilter::All,
+                };
+                let rows = store.ledger(&h.sync, run, filter, h.offset, h.limit)?;
+                match h.format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                    Format::Csv => {
+                        let mut w = csv::Writer::from_writer(std::io::stdout());
+                        w.write_record([
+                            "run",
+                            "side",
+                            "source_id",
+                            "target_id",
+                            "operation",
+                            "reason",
+                            "diff",
+                        ])?;
+                        for r in &rows {
+                            w.write_record([
+                                r.run.to_string(),
+                                match r.from_side {
+                                    Side::From => "from".to_string(),
+                                    Side::To => "to".to_string(),
+                                },
+                                r.source_id.clone(),
+                                r.target_id.clone().unwrap_or_default(),
+                                serde_json::to_value(r.op)?
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_string(),
+                                r.reason.clone().unwrap_or_default(),
+                                if r.diff.is_empty() {
+                                    String::new()
+                                } else {
+                                    serde_json::to_string(&r.diff)?
+                                },
+                            ])?;
+                        }
+                        w.flush()?;
+                    }
+                    Format::Table => {
+                        for r in &rows {
+                            println!("{}", ledger_line(r));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+/// A progress bar on a terminal; nothing otherwise.
+struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    fn new() -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg} ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Bar(Some(bar))
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn update(&self, c: &Counts) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(c.read);
+            bar.set_message(format!(
+                "read {} · written {} · skipped {} · failed {}",
+                c.read,
+                c.added + c.updated + c.deleted,
+                c.skipped,
+                c.failed
+            ));
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! What the state store holds: links, snapshots, cursors, intents, runs and
+//! the per-record ledger. Plain data; the backends decide how to keep it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::mapping::Side;
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Who made a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum LinkOrigin {
+    /// A sync matched or created the record.
+    Sync,
+    /// A trigger rule created the record; such links cannot be removed by hand.
+    Trigger(String),
+    /// `ferry links add`.
+    Manual,
+}
+
+/// One side's record linked to a record on the other side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The id on the other side.
+    pub other: String,
+    pub origin: LinkOrigin,
+    /// When the link was made (Unix seconds).
+    pub created: u64,
+}
+
+/// The last state Ferry saw (or wrote) of one record on one side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Fingerprint of the record as it would be sent to the other side.
+    /// Equal fingerprints mean "nothing to send": unchanged, or an echo of
+    /// Ferry's own write.
+    pub fingerprint: String,
+    /// The vendor's last-modified time of that state, when known.
+    #[serde(default)]
+    pub modified: Option<String>,
+    /// The state itself (the mapped projection, or the fields a trigger
+    /// watches), for field diffs and trigger transitions.
+    #[serde(default)]
+    pub state: Option<Value>,
+}
+
+/// Where incremental reading of one side resumes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Inclusive lower bound for the next read (the vendor's own time text).
+    pub since: Option<String>,
+    /// Inclusive lower bound for the next read of the deleted feed.
+    #[serde(default)]
+    pub deleted_since: Option<String>,
+    /// When the cursor was stored (Unix seconds).
+    pub stored: u64,
+}
+
+/// What an intent is about to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum IntentOp {
+    /// Create a record on `side` for the source record.
+    Create,
+    /// Run an action on a target record.
+    Act { action: String, target_id: String },
+}
+
+/// A write about to happen whose outcome must survive a crash: stored
+/// durably before the call, removed in the same commit as its result.
+/// A pending intent at start-up means "the call may or may not have
+/// happened": the engine looks the target up before writing again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Unique per sync or trigger (`<side>:<source id>` for a sync create,
+    /// `<rule>:<record>:<version>` for a trigger firing).
+    pub key: String,
+    /// The side written to.
+    pub side: Side,
+    /// The record that caused it.
+    pub source_id: String,
+    pub op: IntentOp,
+    /// Field values that identify the written record on the target
+    /// (match keys or a reference field); empty when none are known.
+    pub lookup: serde_json::Map<String, Value>,
+    /// The run that stored it.
+    pub run: u64,
+    pub created: u64,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    Manual,
+    Schedule,
+    Webhook,
+    SingleRecord,
+    Retry,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    /// Stopped early; the cursor stayed where the last complete run left it.
+    Failed(String),
+    /// `--dry-run`: nothing was written.
+    DryRun,
+}
+
+/// Records by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub read: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub unchanged: u64,
+    pub conflicts: u64,
+}
+
+impl Counts {
+    /// Add one outcome.
+    pub fn count(&mut self, op: LedgerOp) {
+        match op {
+            LedgerOp::Create | LedgerOp::Link => self.added += 1,
+            LedgerOp::Update => self.updated += 1,
+            LedgerOp::Delete => self.deleted += 1,
+            LedgerOp::Skip => self.skipped += 1,
+            LedgerOp::Fail => self.failed += 1,
+            LedgerOp::Unchanged => self.unchanged += 1,
+            LedgerOp::Conflict => self.conflicts += 1,
+            LedgerOp::Act => self.updated += 1,
+        }
+    }
+}
+
+/// One run of a sync or trigger rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// 1, 2, 3, … per sync.
+    pub id: u64,
+    pub sync: String,
+    pub trigger: RunTrigger,
+    pub started: u64,
+    #[serde(default)]
+    pub ended: Option<u64>,
+    pub status: RunStatus,
+    pub counts: Counts,
+}
+
+/// What happened to one record in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerOp {
+    Create,
+    Update,
+    Delete,
+    /// Matched an existing record and linked it (`on_duplicate: overwrite`
+    /// links and updates; a settled intent links).
+    Link,
+    Skip,
+    Fail,
+    Unchanged,
+    Conflict,
+    /// A trigger's action on a target record.
+    Act,
+}
+
+/// One field's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// One row of the per-record ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    pub run: u64,
+    /// The side the record was read from.
+    pub from_side: Side,
+    pub source_id: String,
+    #[serde(default)]
+    pub target_id: Option<String>,
+    pub op: LedgerOp,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub diff: Vec<FieldChange>,
+    /// The rule or step that wrote it, for trigger rows.
+    #[serde(default)]
+    pub rule: Option<String>,
+}
+
+/// Everything written for one record, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct RecordCommit {
+    /// `(side, id, link)`; the reverse link is written too.
+    pub links: Vec<(Side, String, Link)>,
+    /// `(side, id, other)` links to remove, both ways.
+    pub unlinks: Vec<(Side, String, String)>,
+    /// `(side, id, snapshot)`.
+    pub snapshots: Vec<(Side, String, Snapshot)>,
+    /// Intents settled by this commit.
+    pub intents_done: Vec<String>,
+    pub ledger: Option<LedgerRow>,
+}

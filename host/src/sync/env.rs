@@ -1,0 +1,168 @@
+//! A workspace ready to run: its connections opened, their connectors
+//! described, and the state store at hand.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::capability::{HttpSettings, TokenStore};
+use crate::config::{ModuleRef, StaticCatalog, Workspace};
+use crate::connection::{ConnectionSpec, ConnectorRegistry};
+use crate::plugin::{Connector, ModuleInfo};
+use crate::store::StateStore;
+
+use super::SyncError;
+
+/// Knobs for opening connections (tests shorten backoffs).
+#[derive(Debug, Clone, Default)]
+pub struct EnvOptions {
+    /// HTTP settings for every connection; `None` keeps the defaults.
+    pub http: Option<HttpSettings>,
+    /// Fixed DNS answers for every connection (tests).
+    pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+}
+
+/// One side of a sync: a connection's connector and one of its modules.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub connection: String,
+    pub connector: Connector,
+    pub info: ModuleInfo,
+}
+
+impl Endpoint {
+    pub fn module(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Most records one write call should carry (at least one).
+    pub fn batch(&self) -> usize {
+        self.info.max_batch.max(1) as usize
+    }
+}
+
+/// The workspace, its open connections and its state.
+pub struct Env {
+    pub workspace: Workspace,
+    pub store: Arc<dyn StateStore>,
+    connectors: BTreeMap<String, Connector>,
+    catalog: StaticCatalog,
+    running: Mutex<HashSet<String>>,
+}
+
+impl Env {
+    /// Open every connection of `workspace` and describe its connector.
+    pub async fn open<S>(
+        workspace: Workspace,
+        registry: &ConnectorRegistry,
+        store: Arc<S>,
+        options: EnvOptions,
+    ) -> Result<Env, SyncError>
+    where
+        S: StateStore + TokenStore + 'static,
+    {
+        let mut connectors = BTreeMap::new();
+        let mut catalog = StaticCatalog::default();
+        for (name, connection) in &workspace.connections {
+            let mut spec = ConnectionSpec::from_config(connection)?;
+            if let Some(http) = &options.http {
+                spec.http = http.clone();
+            }
+            spec.dns_overrides = options.dns_overrides.clone();
+            let tokens: Arc<dyn TokenStore> = store.clone();
+            let connector = registry.open(&spec, tokens)?;
+            let info = connector
+                .describe()
+                .await
+                .map_err(|error| SyncError::Call {
+                    connection: name.clone(),
+                    call: "describe",
+                    module: String::new(),
+                    error: Box::new(error),
+                })?;
+            catalog.describes.insert(name.clone(), info);
+            if let Some(manifest) = registry.manifest(&connection.connector.value) {
+                catalog
+                    .manifests
+                    .insert(manifest.name.clone(), manifest.clone());
+            }
+            connectors.insert(name.clone(), connector);
+        }
+        let store: Arc<dyn StateStore> = store;
+        Ok(Env {
+            workspace,
+            store,
+            connectors,
+            catalog,
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// What the connectors described, for compiling plans.
+    pub fn catalog(&self) -> &StaticCatalog {
+        &self.catalog
+    }
+
+    /// The connector of `connection`.
+    pub fn connector(&self, connection: &str) -> Result<&Connector, SyncError> {
+        self.connectors
+            .get(connection)
+            .ok_or_else(|| SyncError::Config {
+                name: connection.to_string(),
+                message: format!("no connection `{connection}`"),
+            })
+    }
+
+    /// The endpoint `module` names.
+    pub fn endpoint(&self, module: &ModuleRef) -> Result<Endpoint, SyncError> {
+        let connector = self.connector(&module.connection)?.clone();
+        let info = self
+            .catalog
+            .describes
+            .get(&module.connection)
+            .and_then(|d| d.module(&module.module))
+            .cloned()
+            .ok_or_else(|| SyncError::Config {
+                name: module.to_string(),
+                message: format!(
+                    "connector of `{}` has no module `{}`",
+                    module.connection, module.module
+                ),
+            })?;
+        Ok(Endpoint {
+            connection: module.connection.clone(),
+            connector,
+            info,
+        })
+    }
+
+    /// Mark `name` running; `None` if it already is. Dropping the guard
+    /// clears the mark.
+    pub fn claim(&self, name: &str) -> Option<RunGuard<'_>> {
+        self.running
+            .lock()
+            .unwrap()
+            .insert(name.to_string())
+            .then(|| RunGuard {
+                env: self,
+                name: name.to_string(),
+            })
+    }
+
+    /// Whether `name` is running now.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running.lock().unwrap().contains(name)
+    }
+}
+
+/// A claim on a running sync or trigger (never two runs of one at once).
+pub struct RunGuard<'a> {
+    env: &'a Env,
+    name: String,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.env.running.lock().unwrap().remove(&self.name);
+    }
+}

@@ -1,0 +1,310 @@
+//! The sync engine: read changes, filter, map, match, write, record.
+//!
+//! A run reads the source incrementally from its stored cursor, skips
+//! records whose mapped fingerprint has not changed (which also recognises
+//! the echo of Ferry's own writes in two-way syncs), matches the rest
+//! through the link table and then the target's `find`, and writes in the
+//! batches the target allows. Before a create, an intent is stored
+//! durably; its result is committed with the link, snapshots and ledger row
+//! in one atomic commit. A pending intent (a crash, an unknown outcome) is
+//! settled by looking the record up before anything is written again. The
+//! cursor moves only when a pass completed with nothing left to retry.
+
+mod env;
+mod fingerprint;
+mod pass;
+
+use crate::config::Direction;
+use crate::connection::ConnectionError;
+use crate::mapping::{Plan, Side, Way};
+use crate::plugin::CallError;
+use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
+
+pub use env::{Endpoint, Env, EnvOptions, RunGuard};
+pub use fingerprint::fingerprint;
+
+use pass::{Pass, Shared};
+
+/// Why a run could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no sync `{0}` in the workspace")]
+    UnknownSync(String),
+    #[error("sync `{0}` is paused; `ferry sync resume {0}` lets it run again")]
+    Paused(String),
+    #[error("sync `{0}` is already running")]
+    Busy(String),
+    #[error("`{name}`: {message}")]
+    Config { name: String, message: String },
+    #[error("{connection}: `{call}` on `{module}` failed: {error}")]
+    Call {
+        connection: String,
+        call: &'static str,
+        module: String,
+        error: Box<CallError>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Ignore the cursors: read everything (still no writes for unchanged
+    /// records).
+    pub full: bool,
+    /// Read, match and report; write nothing to any vendor.
+    pub dry_run: bool,
+    pub trigger: RunTrigger,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            full: false,
+            dry_run: false,
+            trigger: RunTrigger::Manual,
+        }
+    }
+}
+
+/// Where a run reports its progress (the CLI draws a bar).
+pub trait Progress: Send + Sync {
+    /// Counts so far, after each page.
+    fn update(&self, _counts: &Counts) {}
+}
+
+/// No progress reporting.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+struct Plans {
+    forward: Plan,
+    reverse: Option<Plan>,
+}
+
+fn plans(env: &Env, name: &str) -> Result<Plans, SyncError> {
+    let sync = &env.workspace.syncs[name];
+    let compile = |way| {
+        Plan::compile_way(&env.workspace, name, way, env.catalog()).map_err(|d| SyncError::Config {
+            name: name.to_string(),
+            message: d.render_short(),
+        })
+    };
+    Ok(Plans {
+        forward: compile(Way::Forward)?,
+        reverse: match sync.direction {
+            Direction::TwoWay => Some(compile(Way::Reverse)?),
+            Direction::OneWay => None,
+        },
+    })
+}
+
+/// Run sync `name`: both directions for a two-way sync. The run is
+/// recorded in history whatever its outcome; its status says how it ended.
+pub async fn run(
+    env: &Env,
+    name: &str,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunRecord, SyncError> {
+    let sync = env
+        .workspace
+        .syncs
+        .get(name)
+        .ok_or_else(|| SyncError::UnknownSync(name.to_string()))?;
+    if env.store.is_paused(name)? {
+        return Err(SyncError::Paused(name.to_string()));
+    }
+    let _guard = env
+        .claim(name)
+        .ok_or_else(|| SyncError::Busy(name.to_string()))?;
+    let plans = plans(env, name)?;
+    let from = env.endpoint(&sync.from)?;
+    let to = env.endpoint(&sync.to)?;
+    let store = env.store.as_ref();
+    let mut run = store.begin_run(name, options.trigger)?;
+    let mut shared = Shared::default();
+    let outcome = async {
+        let forward = Pass::new(
+            sync,
+            store,
+            Side::From,
+            &from,
+            &to,
+            &plans.forward,
+            plans.reverse.as_ref(),
+            options,
+            &mut run,
+            progress,
+            &mut shared,
+        )
+        .run()
+        .await?;
+        let mut ends = vec![(Side::From, forward)];
+        if let Some(reverse) = &plans.reverse {
+            let back = Pass::new(
+                sync,
+                store,
+                Side::To,
+                &to,
+                &from,
+                reverse,
+                Some(&plans.forward),
+                options,
+                &mut run,
+                progress,
+                &mut shared,
+            )
+            .run()
+            .await?;
+            ends.push((Side::To, back));
+        }
+        Ok::<_, SyncError>(ends)
+    }
+    .await;
+    run.status = match outcome {
+        Ok(ends) if options.dry_run => {
+            let _ = ends;
+            RunStatus::DryRun
+        }
+        Ok(ends) => {
+            let mut incomplete = 0;
+            for (side, end) in ends {
+                match end.cursor {
+                    Some(cursor) => store.set_cursor(name, side, &cursor)?,
+                    None => incomplete += end.incomplete,
+                }
+            }
+            if incomplete == 0 {
+                RunStatus::Completed
+            } else {
+                RunStatus::Failed(format!(
+                    "{incomplete} records hit temporary errors; the next run retries them"
+                ))
+            }
+        }
+        Err(e) => RunStatus::Failed(e.to_string()),
+    };
+    run.ended = Some(unix_now());
+    store.flush()?;
+    store.save_run(&run)?;
+    Ok(run)
+}
+
+/// Sync the given source records now (`--record`, `sync import`,
+/// `sync retry`), each fetched fresh. `side` is where the ids live.
+pub async fn run_records(
+    env: &Env,
+    name: &str,
+    side: Side,
+    ids: &[String],
+    trigger: RunTrigger,
+    progress: &dyn Progress,
+) -> Result<RunRecord, SyncError> {
+    let sync = env
+        .workspace
+        .syncs
+        .get(name)
+        .ok_or_else(|| SyncError::UnknownSync(name.to_string()))?;
+    let _guard = env
+        .claim(name)
+        .ok_or_else(|| SyncError::Busy(name.to_string()))?;
+    let plans = plans(env, name)?;
+    let (src, dst, plan, back) = match side {
+        Side::From => (
+            env.endpoint(&sync.from)?,
+            env.endpoint(&sync.to)?,
+            &plans.forward,
+            plans.reverse.as_ref(),
+        ),
+        Side::To => {
+            let reverse = plans.reverse.as_ref().ok_or_else(|| SyncError::Config {
+                name: name.to_string(),
+                message: "records of the `to` side sync only in a two-way sync".into(),
+            })?;
+            (
+                env.endpoint(&sync.to)?,
+                env.endpoint(&sync.from)?,
+                reverse,
+                Some(&plans.forward),
+            )
+        }
+    };
+    let store = env.store.as_ref();
+    let mut run = store.begin_run(name, trigger)?;
+    let options = RunOptions {
+        trigger,
+        ..RunOptions::default()
+    };
+    let mut shared = Shared::default();
+    let outcome = async {
+        let mut pass = Pass::new(
+            sync,
+            store,
+            side,
+            &src,
+            &dst,
+            plan,
+            back,
+            &options,
+            &mut run,
+            progress,
+            &mut shared,
+        );
+        for id in ids {
+            pass.resync(id).await?;
+        }
+        pass.finish().await
+    }
+    .await;
+    run.status = match outcome {
+        Ok(_) => RunStatus::Completed,
+        Err(e) => RunStatus::Failed(e.to_string()),
+    };
+    run.ended = Some(unix_now());
+    store.flush()?;
+    store.save_run(&run)?;
+    Ok(run)
+}
+
+/// Retry the records that failed in the latest run that had failures.
+pub async fn retry(
+    env: &Env,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<Option<RunRecord>, SyncError> {
+    if !env.workspace.syncs.contains_key(name) {
+        return Err(SyncError::UnknownSync(name.to_string()));
+    }
+    let store = env.store.as_ref();
+    let Some(last) = store
+        .runs(name, 1000)?
+        .into_iter()
+        .find(|r| r.counts.failed > 0)
+    else {
+        return Ok(None);
+    };
+    let rows = store.ledger(name, last.id, LedgerFilter::Failed, 0, usize::MAX)?;
+    let mut by_side: Vec<(Side, Vec<String>)> = vec![(Side::From, vec![]), (Side::To, vec![])];
+    for row in rows {
+        let ids = &mut by_side
+            .iter_mut()
+            .find(|(s, _)| *s == row.from_side)
+            .expect("both sides listed")
+            .1;
+        if !ids.contains(&row.source_id) {
+            ids.push(row.source_id);
+        }
+    }
+    let mut result = None;
+    for (side, ids) in by_side {
+        if !ids.is_empty() {
+            result = Some(run_records(env, name, side, &ids, RunTrigger::Retry, progress).await?);
+        }
+    }
+    Ok(result)
+}

@@ -1,0 +1,1180 @@
+//! One direction of a sync run: read changes from one side, filter, map,
+//! match, write to the other side in batches, and commit per record.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::{Conflict, Deletes, OnDuplicate, SyncConfig};
+use crate::mapping::{Context, Links, Plan, RecordError, Side};
+use crate::plugin::{CallError, ConnectorError, Operation, Record, WriteResult};
+use crate::store::{
+    Counts, Cursor, FieldChange, Intent, IntentOp, LedgerOp, LedgerRow, Link, LinkOrigin,
+    RecordCommit, RunRecord, Snapshot, StateStore, unix_now,
+};
+
+use super::env::Endpoint;
+use super::fingerprint::fingerprint;
+use super::{Progress, RunOptions, SyncError};
+
+/// The link table as mapping lookups see it.
+pub(super) struct StoreLinks<'a>(pub &'a dyn StateStore);
+
+impl Links for StoreLinks<'_> {
+    fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String> {
+        self.0.link(sync, side, id).ok().flatten().map(|l| l.other)
+    }
+}
+
+pub(super) fn other(side: Side) -> Side {
+    match side {
+        Side::From => Side::To,
+        Side::To => Side::From,
+    }
+}
+
+/// A record's id as text (vendors use strings or numbers).
+pub(super) fn id_of(record: &Record, field: &str) -> Option<String> {
+    match record.get(field)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text_of(record: &Record, field: Option<&str>) -> Option<String> {
+    match record.get(field?)? {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn instant(text: &str) -> Option<DateTime<FixedOffset>> {
+    crate::mapping::expr::parse_datetime(text)
+}
+
+/// What the two passes of a two-way run tell each other.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Records (by side and id) whose conflict the first pass settled; the
+    /// second pass leaves them alone.
+    pub settled: HashSet<(Side, String)>,
+}
+
+/// A create waiting for its batch.
+struct PendingCreate {
+    source_id: String,
+    payload: Record,
+    snapshot: Snapshot,
+    lookup: Map<String, Value>,
+}
+
+/// An update waiting for its batch.
+struct PendingUpdate {
+    source_id: String,
+    target_id: String,
+    payload: Record,
+    snapshot: Snapshot,
+    op: LedgerOp,
+    diff: Vec<FieldChange>,
+    reason: Option<String>,
+}
+
+/// One direction of one run.
+pub(super) struct Pass<'a> {
+    pub sync: &'a SyncConfig,
+    pub store: &'a dyn StateStore,
+    /// Side records are read from.
+    pub side: Side,
+    pub src: &'a Endpoint,
+    pub dst: &'a Endpoint,
+    /// Maps a `src` record to a `dst` payload.
+    pub plan: &'a Plan,
+    /// Maps a `dst` record back (two-way runs): fingerprints what Ferry
+    /// wrote so its echo is recognised.
+    pub back: Option<&'a Plan>,
+    pub options: &'a RunOptions,
+    pub run: &'a mut RunRecord,
+    pub progress: &'a dyn Progress,
+    pub shared: &'a mut Shared,
+    pub now: DateTime<FixedOffset>,
+    creates: Vec<PendingCreate>,
+    updates: Vec<PendingUpdate>,
+    /// Records whose write failed in a way the next run must retry: the
+    /// cursor must not pass them.
+    pub incomplete: u64,
+    /// Latest modified time read, as the vendor wrote it.
+    max_seen: Option<(DateTime<FixedOffset>, String)>,
+    /// A record read was modified after this run began: pages may have
+    /// shifted under the listing.
+    concurrent_change: bool,
+    started: DateTime<FixedOffset>,
+}
+
+/// How far a pass got.
+pub(super) struct PassEnd {
+    /// The cursor to store if the run completes; `None`: keep the old one.
+    pub cursor: Option<Cursor>,
+    /// Records left for the next run to retry.
+    pub incomplete: u64,
+}
+
+impl<'a> Pass<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sync: &'a SyncConfig,
+        store: &'a dyn StateStore,
+        side: Side,
+        src: &'a Endpoint,
+        dst: &'a Endpoint,
+        plan: &'a Plan,
+        back: Option<&'a Plan>,
+        options: &'a RunOptions,
+        run: &'a mut RunRecord,
+        progress: &'a dyn Progress,
+        shared: &'a mut Shared,
+    ) -> Pass<'a> {
+        let now = Utc::now().fixed_offset();
+        Pass {
+            sync,
+            store,
+            side,
+            src,
+            dst,
+            plan,
+            back,
+            options,
+            run,
+            progress,
+            shared,
+            now,
+            creates: Vec::new(),
+            updates: Vec::new(),
+            incomplete: 0,
+            max_seen: None,
+            concurrent_change: false,
+            started: now,
+        }
+    }
+
+    fn ns(&self) -> &str {
+        &self.sync.name.value
+    }
+
+    fn call_error(&self, end: &Endpoint, call: &'static str, error: CallError) -> SyncError {
+        SyncError::Call {
+            connection: end.connection.clone(),
+            call,
+            module: end.module().to_string(),
+            error: Box::new(error),
+        }
+    }
+
+    /// Read every change since the cursor and sync it.
+    pub async fn run(mut self) -> Result<PassEnd, SyncError> {
+        self.settle_intents().await?;
+        let old = if self.options.full {
+            None
+        } else {
+            self.store.cursor(self.ns(), self.side)?
+        };
+        let since = old.as_ref().and_then(|c| c.since.clone());
+        let incremental = self.src.info.supports(Operation::Incremental);
+        let mut page_cursor: Option<String> = None;
+        loop {
+            let page = self
+                .src
+                .connector
+                .list(
+                    self.src.module(),
+                    since.as_deref().filter(|_| incremental),
+                    page_cursor.as_deref(),
+                )
+                .await
+                .map_err(|e| self.call_error(self.src, "list", e))?;
+            for record in page.records {
+                self.record(record).await?;
+            }
+            self.flush().await?;
+            self.progress.update(&self.run.counts);
+            match page.next_cursor {
+                Some(next) => page_cursor = Some(next),
+                None => break,
+            }
+        }
+        let deleted_since = self.deletions(old.as_ref()).await?;
+        // Writes whose outcome was unknown are settled now, while the
+        // records are fresh, rather than at the next run.
+        self.settle_intents().await?;
+        let since = match (&self.max_seen, self.concurrent_change) {
+            // Pages may have shifted while we read them; read this window
+            // again next time (fingerprints make that free of writes).
+            (_, true) => since,
+            (Some((_, text)), false) => Some(text.clone()),
+            (None, false) => since,
+        };
+        let cursor = (self.incomplete == 0 && !self.options.dry_run).then(|| Cursor {
+            since,
+            deleted_since,
+            stored: unix_now(),
+        });
+        Ok(PassEnd {
+            cursor,
+            incomplete: self.incomplete,
+        })
+    }
+
+    /// Sync one record read from the source (also used for `--record`).
+    pub async fn record(&mut self, record: Record) -> Result<(), SyncError> {
+        self.run.counts.read += 1;
+        let Some(id) = id_of(&record, &self.src.info.id_field) else {
+            self.ledger_only(
+                "?",
+                None,
+                LedgerOp::Fail,
+                format!("record has no `{}`", self.src.info.id_field),
+            )?;
+            return Ok(());
+        };
+        let modified = text_of(&record, self.src.info.modified_field.as_deref());
+        if let Some(text) = &modified
+            && let Some(at) = instant(text)
+        {
+            if self.max_seen.as_ref().is_none_or(|(max, _)| at > *max) {
+                self.max_seen = Some((at, text.clone()));
+            }
+            if at >= self.started - chrono::Duration::minutes(2) {
+                self.concurrent_change = true;
+            }
+        }
+        if self.shared.settled.contains(&(self.side, id.clone())) {
+            return Ok(());
+        }
+        let json = Value::Object(record);
+        let links = StoreLinks(self.store);
+        let ctx = Context::new(&links).at(self.now);
+        match self.plan.accepts(&json, &ctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                return self.ledger_only(
+                    &id,
+                    None,
+                    LedgerOp::Skip,
+                    "the sync's view filter excludes it".into(),
+                );
+            }
+            Err(e) => return self.ledger_only(&id, None, LedgerOp::Fail, describe(&e)),
+        }
+        let Value::Object(record) = json else {
+            unreachable!()
+        };
+        let children = self.children(&id).await?;
+        let json = Value::Object(record);
+        let ctx = ctx.with_children(children.as_ref());
+        let mapped = match self.plan.apply(&json, &ctx) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return self.ledger_only(
+                    &id,
+                    None,
+                    LedgerOp::Fail,
+                    "mapping gave no object".into(),
+                );
+            }
+            Err(e) => return self.ledger_only(&id, None, LedgerOp::Fail, describe(&e)),
+        };
+        let Value::Object(record) = json else {
+            unreachable!()
+        };
+        let fp = fingerprint(&Value::Object(mapped.clone()));
+        let previous = self.store.snapshot(self.ns(), self.side, &id)?;
+        if let Some(prev) = &previous
+            && (prev.fingerprint == fp
+                || (prev.fingerprint.is_empty() && modified.is_some() && prev.modified == modified))
+        {
+            // Unchanged, or the echo of Ferry's own write: nothing to send.
+            self.run.counts.unchanged += 1;
+            if prev.fingerprint != fp && !self.options.dry_run {
+                self.store.commit(
+                    self.ns(),
+                    RecordCommit {
+                        snapshots: vec![(self.side, id.clone(), snapshot(&fp, &modified, &mapped))],
+                        ..Default::default()
+                    },
+                )?;
+            }
+            return Ok(());
+        }
+        let snap = snapshot(&fp, &modified, &mapped);
+        let link = self.store.link(self.ns(), self.side, &id)?;
+        match link {
+            Some(link) => {
+                self.linked_change(&id, &record, link.other, mapped, snap, previous)
+                    .await
+            }
+            None => self.unlinked(&id, &record, mapped, snap).await,
+        }
+    }
+
+    /// Child records of `id` (CRM Contacts of an Account), by child name.
+    async fn children(&self, id: &str) -> Result<Option<BTreeMap<String, Vec<Value>>>, SyncError> {
+        if self.side != Side::From || self.sync.children.is_empty() {
+            return Ok(None);
+        }
+        let mut out = BTreeMap::new();
+        for child in &self.sync.children {
+            let connector = &self.src.connector;
+            let mut criteria = Map::new();
+            criteria.insert(
+                child.parent.value.as_str().to_string(),
+                Value::String(id.into()),
+            );
+            let found = connector
+                .find(&child.from.module, &criteria)
+                .await
+                .map_err(|e| SyncError::Call {
+                    connection: child.from.connection.clone(),
+                    call: "find",
+                    module: child.from.module.clone(),
+                    error: Box::new(e),
+                })?;
+            out.insert(
+                child.name.value.clone(),
+                found.into_iter().map(Value::Object).collect(),
+            );
+        }
+        Ok(Some(out))
+    }
+
+    /// A changed record already linked: update its partner, settling a
+    /// two-way conflict first.
+    async fn linked_change(
+        &mut self,
+        id: &str,
+        record: &Record,
+        target_id: String,
+        mut payload: Record,
+        snap: Snapshot,
+        previous: Option<Snapshot>,
+    ) -> Result<(), SyncError> {
+        let mut reason = None;
+        if self.back.is_some() {
+            match self.conflict(record, &target_id).await? {
+                Resolution::Proceed(why) => reason = why,
+                Resolution::Yield(why) => {
+                    self.shared
+                        .settled
+                        .insert((other(self.side), target_id.clone()));
+                    // The other pass writes the other way; this record is done here.
+                    return self.ledger_only(id, Some(target_id), LedgerOp::Conflict, why);
+                }
+                Resolution::Stop(why) => {
+                    self.shared
+                        .settled
+                        .insert((other(self.side), target_id.clone()));
+                    return self.ledger_only(id, Some(target_id), LedgerOp::Conflict, why);
+                }
+            }
+        }
+        if !self.dst.info.supports(Operation::Update) {
+            return self.ledger_only(
+                id,
+                Some(target_id),
+                LedgerOp::Skip,
+                format!("`{}` does not support update", self.dst.module()),
+            );
+        }
+        let diff = diff(previous.as_ref().and_then(|p| p.state.as_ref()), &payload);
+        payload.insert(
+            self.dst.info.id_field.clone(),
+            Value::String(target_id.clone()),
+        );
+        self.updates.push(PendingUpdate {
+            source_id: id.to_string(),
+            target_id,
+            payload,
+            snapshot: snap,
+            op: LedgerOp::Update,
+            diff,
+            reason,
+        });
+        if self.updates.len() >= self.dst.batch() {
+            self.flush_updates().await?;
+        }
+        Ok(())
+    }
+
+    /// Two-way: did the partner change too since Ferry last saw it?
+    async fn conflict(
+        &mut self,
+        record: &Record,
+        target_id: &str,
+    ) -> Result<Resolution, SyncError> {
+        let Some(prev) = self
+            .store
+            .snapshot(self.ns(), other(self.side), target_id)?
+        else {
+            return Ok(Resolution::Proceed(None));
+        };
+        let current = match self.dst.connector.get(self.dst.module(), target_id).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.connector_error(), Some(ConnectorError::NotFound(_))) => {
+                return Ok(Resolution::Proceed(None));
+            }
+            Err(e) => return Err(self.call_error(self.dst, "get", e)),
+        };
+        let their_modified = text_of(&current, self.dst.info.modified_field.as_deref());
+        let their_fp = self.back_fingerprint(&current);
+        let changed = !(their_fp.as_deref() == Some(prev.fingerprint.as_str())
+            || (their_modified.is_some() && their_modified == prev.modified));
+        if !changed {
+            return Ok(Resolution::Proceed(None));
+        }
+        let ours = text_of(record, self.src.info.modified_field.as_deref());
+        let we_win = match self.sync.conflict {
+            Conflict::Skip => {
+                return Ok(Resolution::Stop(
+                    "changed on both sides since the last run; `conflict: skip` leaves both".into(),
+                ));
+            }
+            Conflict::From => self.side == Side::From,
+            Conflict::To => self.side == Side::To,
+            Conflict::Newest => {
+                match (
+                    ours.as_deref().and_then(instant),
+                    their_modified.as_deref().and_then(instant),
+                ) {
+                    (Some(a), Some(b)) => a >= b,
+                    _ => self.side == Side::From,
+                }
+            }
+        };
+        let policy = match self.sync.conflict {
+            Conflict::Newest => "the newest change wins",
+            Conflict::From => "the `from` side wins",
+            Conflict::To => "the `to` side wins",
+            Conflict::Skip => unreachable!(),
+        };
+        if we_win {
+            self.run.counts.conflicts += 1;
+            Ok(Resolution::Proceed(Some(format!(
+                "changed on both sides; {policy}: this side's values were written"
+            ))))
+        } else {
+            Ok(Resolution::Yield(format!(
+                "changed on both sides; {policy}: the other side's values are written back"
+            )))
+        }
+    }
+
+    fn back_fingerprint(&self, record: &Record) -> Option<String> {
+        let back = self.back?;
+        let links = StoreLinks(self.store);
+        let ctx = Context::new(&links).at(self.now);
+        back.apply(&Value::Object(record.clone()), &ctx)
+            .ok()
+            .map(|v| fingerprint(&v))
+    }
+
+    /// A changed record with no link: match it, then create, link or skip.
+    async fn unlinked(
+        &mut self,
+        id: &str,
+        record: &Record,
+        payload: Record,
+        snap: Snapshot,
+    ) -> Result<(), SyncError> {
+        let lookup = self.lookup(record);
+        if !lookup.is_empty()
+            && self.dst.info.supports(Operation::Find)
+            && self.sync.on_duplicate != OnDuplicate::Clone
+        {
+            let found = self
+                .dst
+                .connector
+                .find(self.dst.module(), &lookup)
+                .await
+                .map_err(|e| self.call_error(self.dst, "find", e))?;
+            let unlinked: Vec<String> = found
+                .iter()
+                .filter_map(|r| id_of(r, &self.dst.info.id_field))
+                .collect();
+            if let Some(existing) = unlinked.first() {
+                let taken = self.store.link(self.ns(), other(self.side), existing)?;
+                if let Some(taken) = taken {
+                    return self.ledger_only(
+                        id,
+                        Some(existing.clone()),
+                        LedgerOp::Skip,
+                        format!(
+                            "its match {existing} is already linked to {}; not linking twice",
+                            taken.other
+                        ),
+                    );
+                }
+                return match self.sync.on_duplicate {
+                    OnDuplicate::Skip => self.ledger_only(
+                        id,
+                        Some(existing.clone()),
+                        LedgerOp::Skip,
+                        format!(
+                            "a matching record {existing} exists; `on_duplicate: skip` keeps it"
+                        ),
+                    ),
+                    _ => {
+                        let mut payload = payload;
+                        payload.insert(
+                            self.dst.info.id_field.clone(),
+                            Value::String(existing.clone()),
+                        );
+                        self.updates.push(PendingUpdate {
+                            source_id: id.to_string(),
+                            target_id: existing.clone(),
+                            payload,
+                            snapshot: snap,
+                            op: LedgerOp::Link,
+                            diff: Vec::new(),
+                            reason: Some(format!(
+                                "matched {existing} by {}; `on_duplicate: overwrite` linked and updated it",
+                                lookup.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )),
+                        });
+                        if self.updates.len() >= self.dst.batch() {
+                            self.flush_updates().await?;
+                        }
+                        Ok(())
+                    }
+                };
+            }
+        }
+        if !self.dst.info.supports(Operation::Create) {
+            return self.ledger_only(
+                id,
+                None,
+                LedgerOp::Skip,
+                format!("`{}` does not support create", self.dst.module()),
+            );
+        }
+        self.creates.push(PendingCreate {
+            source_id: id.to_string(),
+            payload,
+            snapshot: snap,
+            lookup,
+        });
+        if self.creates.len() >= self.dst.batch() {
+            self.flush_creates().await?;
+        }
+        Ok(())
+    }
+
+    /// Target field → value for the match keys, from the source record.
+    fn lookup(&self, record: &Record) -> Map<String, Value> {
+        let record = Value::Object(record.clone());
+        let mut out = Map::new();
+        for (from, to) in &self.sync.match_keys {
+            let (mine, theirs) = match self.side {
+                Side::From => (from, to),
+                Side::To => (to, from),
+            };
+            if let Some(v) = mine.value.get(&record).filter(|v| !v.is_null()) {
+                out.insert(theirs.value.as_str().to_string(), v.clone());
+            }
+        }
+        out
+    }
+
+    async fn flush(&mut self) -> Result<(), SyncError> {
+        self.flush_creates().await?;
+        self.flush_updates().await
+    }
+
+    fn intent_key(&self, source_id: &str) -> String {
+        let side = match self.side {
+            Side::From => "f",
+            Side::To => "t",
+        };
+        format!("{side}:{source_id}")
+    }
+
+    async fn flush_creates(&mut self) -> Result<(), SyncError> {
+        if self.creates.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.creates);
+        if self.options.dry_run {
+            for c in batch {
+                self.ledger_only(&c.source_id, None, LedgerOp::Create, "would create".into())?;
+            }
+            return Ok(());
+        }
+        let intents: Vec<Intent> = batch
+            .iter()
+            .map(|c| Intent {
+                key: self.intent_key(&c.source_id),
+                side: other(self.side),
+                source_id: c.source_id.clone(),
+                op: IntentOp::Create,
+                lookup: c.lookup.clone(),
+                run: self.run.id,
+                created: unix_now(),
+            })
+            .collect();
+        self.store.put_intents(self.ns(), &intents)?;
+        let payloads: Vec<Record> = batch.iter().map(|c| c.payload.clone()).collect();
+        let results = match self
+            .dst
+            .connector
+            .create(self.dst.module(), &payloads)
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => {
+                // The call may or may not have created them: the intents
+                // stay, and are settled by looking the records up.
+                let reason = format!("create outcome unknown ({e}); settled by lookup");
+                tracing::warn!(sync = self.ns(), "{reason}");
+                return Ok(());
+            }
+        };
+        for ((create, intent), result) in batch.into_iter().zip(intents).zip(results) {
+            self.created(create, intent, result).await?;
+        }
+        Ok(())
+    }
+
+    async fn created(
+        &mut self,
+        create: PendingCreate,
+        intent: Intent,
+        result: WriteResult,
+    ) -> Result<(), SyncError> {
+        match result {
+            Ok(written) => {
+                let Some(target_id) = id_of(&written, &self.dst.info.id_field) else {
+                    // Created, but we cannot tell which record: keep the
+                    // intent so the lookup settles it.
+                    return Ok(());
+                };
+                let target_snap = self.target_snapshot(&target_id, &written).await;
+                self.commit_write(
+                    &create.source_id,
+                    &target_id,
+                    create.snapshot,
+                    target_snap,
+                    LedgerOp::Create,
+                    Vec::new(),
+                    None,
+                    vec![intent.key],
+                    true,
+                )
+            }
+            Err(e) if is_retryable(&e) => {
+                // Possibly written: settled by lookup later.
+                tracing::warn!(sync = self.ns(), record = create.source_id, "create: {e}");
+                Ok(())
+            }
+            Err(e) => {
+                self.store.commit(
+                    self.ns(),
+                    RecordCommit {
+                        intents_done: vec![intent.key],
+                        ledger: Some(self.row(
+                            &create.source_id,
+                            None,
+                            LedgerOp::Fail,
+                            Some(e.to_string()),
+                        )),
+                        ..Default::default()
+                    },
+                )?;
+                self.run.counts.failed += 1;
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush_updates(&mut self) -> Result<(), SyncError> {
+        if self.updates.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.updates);
+        if self.options.dry_run {
+            for u in batch {
+                let what = if u.op == LedgerOp::Link {
+                    "would link and update"
+                } else {
+                    "would update"
+                };
+                self.ledger_only(
+                    &u.source_id,
+                    Some(u.target_id),
+                    u.op,
+                    u.reason.unwrap_or_else(|| what.into()),
+                )?;
+            }
+            return Ok(());
+        }
+        let payloads: Vec<Record> = batch.iter().map(|u| u.payload.clone()).collect();
+        let results = match self
+            .dst
+            .connector
+            .update(self.dst.module(), &payloads)
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => {
+                // Updates are idempotent: the next run sends them again.
+                self.incomplete += batch.len() as u64;
+                for u in &batch {
+                    self.ledger_only(
+                        &u.source_id,
+                        Some(u.target_id.clone()),
+                        LedgerOp::Fail,
+                        format!("update failed ({e}); retried next run"),
+                    )?;
+                }
+                return Ok(());
+            }
+        };
+        for (update, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(written) => {
+                    let target_snap = self.target_snapshot(&update.target_id, &written).await;
+                    self.commit_write(
+                        &update.source_id,
+                        &update.target_id,
+                        update.snapshot,
+                        target_snap,
+                        update.op,
+                        update.diff,
+                        update.reason,
+                        Vec::new(),
+                        update.op == LedgerOp::Link,
+                    )?;
+                }
+                Err(ConnectorError::NotFound(m)) => {
+                    // The partner is gone: forget the link so the next
+                    // change creates it again (or the delete policy applies).
+                    self.store.commit(
+                        self.ns(),
+                        RecordCommit {
+                            unlinks: vec![(
+                                self.side,
+                                update.source_id.clone(),
+                                update.target_id.clone(),
+                            )],
+                            ledger: Some(self.row(
+                                &update.source_id,
+                                Some(update.target_id.clone()),
+                                LedgerOp::Fail,
+                                Some(format!("linked record is gone ({m}); link removed")),
+                            )),
+                            ..Default::default()
+                        },
+                    )?;
+                    self.run.counts.failed += 1;
+                }
+                Err(e) => {
+                    if is_retryable(&e) {
+                        self.incomplete += 1;
+                    }
+                    self.ledger_only(
+                        &update.source_id,
+                        Some(update.target_id),
+                        LedgerOp::Fail,
+                        e.to_string(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The snapshot of a record Ferry just wrote, so that reading it back
+    /// in the other direction is recognised as an echo.
+    async fn target_snapshot(&self, target_id: &str, written: &Record) -> Option<Snapshot> {
+        self.back?;
+        let modified_field = self.dst.info.modified_field.as_deref();
+        let mut record = written.clone();
+        if modified_field.is_some_and(|f| !record.contains_key(f))
+            && let Ok(fresh) = self.dst.connector.get(self.dst.module(), target_id).await
+        {
+            record = fresh;
+        }
+        let modified = text_of(&record, modified_field);
+        // A write result may carry only the id and times: then the
+        // modified time alone identifies the echo.
+        let full = record.len() > 3;
+        let fingerprint = if full {
+            self.back_fingerprint(&record).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Some(Snapshot {
+            fingerprint,
+            modified,
+            state: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_write(
+        &mut self,
+        source_id: &str,
+        target_id: &str,
+        source_snap: Snapshot,
+        target_snap: Option<Snapshot>,
+        op: LedgerOp,
+        diff: Vec<FieldChange>,
+        reason: Option<String>,
+        intents_done: Vec<String>,
+        new_link: bool,
+    ) -> Result<(), SyncError> {
+        let mut snapshots = vec![(self.side, source_id.to_string(), source_snap)];
+        if let Some(t) = target_snap {
+            snapshots.push((other(self.side), target_id.to_string(), t));
+        }
+        let links = if new_link {
+            vec![(
+                self.side,
+                source_id.to_string(),
+                Link {
+                    other: target_id.to_string(),
+                    origin: LinkOrigin::Sync,
+                    created: unix_now(),
+                },
+            )]
+        } else {
+            Vec::new()
+        };
+        let mut row = self.row(source_id, Some(target_id.to_string()), op, reason);
+        row.diff = diff;
+        self.store.commit(
+            self.ns(),
+            RecordCommit {
+                links,
+                snapshots,
+                intents_done,
+                ledger: Some(row),
+                ..Default::default()
+            },
+        )?;
+        self.run.counts.count(op);
+        Ok(())
+    }
+
+    fn row(
+        &self,
+        source_id: &str,
+        target_id: Option<String>,
+        op: LedgerOp,
+        reason: Option<String>,
+    ) -> LedgerRow {
+        LedgerRow {
+            run: self.run.id,
+            from_side: self.side,
+            source_id: source_id.to_string(),
+            target_id,
+            op,
+            reason,
+            diff: Vec::new(),
+            rule: None,
+        }
+    }
+
+    /// A ledger row with nothing else to commit.
+    fn ledger_only(
+        &mut self,
+        source_id: &str,
+        target_id: Option<String>,
+        op: LedgerOp,
+        reason: String,
+    ) -> Result<(), SyncError> {
+        let row = self.row(source_id, target_id, op, Some(reason));
+        self.store.commit(
+            self.ns(),
+            RecordCommit {
+                ledger: Some(row),
+                ..Default::default()
+            },
+        )?;
+        self.run.counts.count(op);
+        Ok(())
+    }
+
+    /// Settle intents a crash or an unknown outcome left: look the record
+    /// up; link it if it exists, else sync the source record again.
+    async fn settle_intents(&mut self) -> Result<(), SyncError> {
+        let target = other(self.side);
+        let pending: Vec<Intent> = self
+            .store
+            .pending_intents(self.ns())?
+            .into_iter()
+            .filter(|i| i.side == target && i.op == IntentOp::Create)
+            .collect();
+        for intent in pending {
+            if self.options.dry_run {
+                continue;
+            }
+            if intent.lookup.is_empty() || !self.dst.info.supports(Operation::Find) {
+                // Nothing to look it up by: never risk a duplicate.
+                self.store.commit(
+                    self.ns(),
+                    RecordCommit {
+                        intents_done: vec![intent.key.clone()],
+                        ledger: Some(self.row(
+                            &intent.source_id,
+                            None,
+                            LedgerOp::Fail,
+                            Some("a create was interrupted and the sync has no match keys to find its result; check the target, then `ferry sync retry`".into()),
+                        )),
+                        ..Default::default()
+                    },
+                )?;
+                self.run.counts.failed += 1;
+                continue;
+            }
+            let found = self
+                .dst
+                .connector
+                .find(self.dst.module(), &intent.lookup)
+                .await
+                .map_err(|e| self.call_error(self.dst, "find", e))?;
+            let existing = found
+                .iter()
+                .filter_map(|r| id_of(r, &self.dst.info.id_field))
+                .find(|tid| {
+                    self.store
+                        .link(self.ns(), target, tid)
+                        .ok()
+                        .flatten()
+                        .is_none()
+                });
+            match existing {
+                Some(target_id) => {
+                    // It was created: link it. Its fingerprint is unknown,
+                    // so the source record is synced once more on its next
+                    // change (an update, never a second create).
+                    self.commit_write(
+                        &intent.source_id,
+                        &target_id,
+                        Snapshot {
+                            fingerprint: String::new(),
+                            modified: None,
+                            state: None,
+                        },
+                        None,
+                        LedgerOp::Link,
+                        Vec::new(),
+                        Some("an interrupted create had succeeded; linked".into()),
+                        vec![intent.key.clone()],
+                        true,
+                    )?;
+                    // Bring it up to date now.
+                    self.resync(&intent.source_id).await?;
+                }
+                None => {
+                    self.store.commit(
+                        self.ns(),
+                        RecordCommit {
+                            intents_done: vec![intent.key.clone()],
+                            ..Default::default()
+                        },
+                    )?;
+                    self.resync(&intent.source_id).await?;
+                }
+            }
+        }
+        self.flush().await
+    }
+
+    /// Fetch one source record and sync it.
+    pub async fn resync(&mut self, source_id: &str) -> Result<(), SyncError> {
+        match self.src.connector.get(self.src.module(), source_id).await {
+            Ok(record) => self.record(record).await,
+            Err(e) if matches!(e.connector_error(), Some(ConnectorError::NotFound(_))) => self
+                .ledger_only(
+                    source_id,
+                    None,
+                    LedgerOp::Skip,
+                    "the source record no longer exists".into(),
+                ),
+            Err(e) => Err(self.call_error(self.src, "get", e)),
+        }
+    }
+
+    /// Finish a single-record pass.
+    pub async fn finish(mut self) -> Result<Counts, SyncError> {
+        self.flush().await?;
+        self.settle_intents().await?;
+        Ok(self.run.counts)
+    }
+
+    /// Apply the delete policy to records the source reports deleted.
+    async fn deletions(&mut self, old: Option<&Cursor>) -> Result<Option<String>, SyncError> {
+        let since = old.and_then(|c| c.deleted_since.clone());
+        if self.sync.deletes == Deletes::Ignore
+            || !self.src.info.supports(Operation::DeletedFeed)
+            || self.options.dry_run
+        {
+            return Ok(since);
+        }
+        let mut latest = since.clone();
+        let mut page_cursor = None;
+        loop {
+            let page = self
+                .src
+                .connector
+                .deleted(self.src.module(), since.as_deref(), page_cursor.as_deref())
+                .await
+                .map_err(|e| self.call_error(self.src, "deleted", e))?;
+            for gone in page.records {
+                if let Some(at) = &gone.deleted_at
+                    && latest.as_deref().and_then(instant) < instant(at)
+                {
+                    latest = Some(at.clone());
+                }
+                self.deleted(&gone.id).await?;
+            }
+            match page.next_cursor {
+                Some(next) => page_cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(latest)
+    }
+
+    async fn deleted(&mut self, id: &str) -> Result<(), SyncError> {
+        let Some(link) = self.store.link(self.ns(), self.side, id)? else {
+            return Ok(());
+        };
+        let target_id = link.other;
+        let result = match self.sync.deletes {
+            Deletes::Ignore => return Ok(()),
+            Deletes::Propagate => {
+                match self
+                    .dst
+                    .connector
+                    .delete(self.dst.module(), std::slice::from_ref(&target_id))
+                    .await
+                {
+                    Ok(mut r) if !r.is_empty() => r.remove(0).map(|_| ()),
+                    Ok(_) => Ok(()),
+                    Err(e) => return Err(self.call_error(self.dst, "delete", e)),
+                }
+            }
+            Deletes::Archive => {
+                let action = ["deactivate", "mark-inactive", "archive"]
+                    .into_iter()
+                    .find(|a| self.dst.info.action(a).is_some());
+                let Some(action) = action else {
+                    return self.ledger_only(
+                        id,
+                        Some(target_id),
+                        LedgerOp::Skip,
+                        format!(
+                            "`{}` has no deactivate action to archive with",
+                            self.dst.module()
+                        ),
+                    );
+                };
+                self.dst
+                    .connector
+                    .act(self.dst.module(), &target_id, action, &Map::new())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        e.connector_error()
+                            .cloned()
+                            .unwrap_or(ConnectorError::Transient(e.to_string()))
+                    })
+            }
+        };
+        match result {
+            Ok(()) | Err(ConnectorError::NotFound(_)) => {
+                let mut row = self.row(id, Some(target_id.clone()), LedgerOp::Delete, None);
+                row.reason = Some(match self.sync.deletes {
+                    Deletes::Archive => "deleted at the source; archived".into(),
+                    _ => "deleted at the source; deleted".into(),
+                });
+                self.store.commit(
+                    self.ns(),
+                    RecordCommit {
+                        unlinks: vec![(self.side, id.to_string(), target_id)],
+                        ledger: Some(row),
+                        ..Default::default()
+                    },
+                )?;
+                self.run.counts.deleted += 1;
+                Ok(())
+            }
+            Err(e) => {
+                if is_retryable(&e) {
+                    self.incomplete += 1;
+                }
+                self.ledger_only(id, Some(target_id), LedgerOp::Fail, format!("delete: {e}"))
+            }
+        }
+    }
+}
+
+enum Resolution {
+    /// Write this side's values (with a ledger note, if a conflict was won).
+    Proceed(Option<String>),
+    /// The other side wins; the other pass writes.
+    Yield(String),
+    /// Nobody writes.
+    Stop(String),
+}
+
+fn is_retryable(e: &ConnectorError) -> bool {
+    matches!(
+        e,
+        ConnectorError::Transient(_)
+            | ConnectorError::RateLimited { .. }
+            | ConnectorError::Unauthorized(_)
+    )
+}
+
+fn describe(e: &RecordError) -> String {
+    match &e.field {
+        Some(f) => format!("`{f}`: {}", e.reason),
+        None => e.reason.clone(),
+    }
+}
+
+fn snapshot(fp: &str, modified: &Option<String>, mapped: &Record) -> Snapshot {
+    Snapshot {
+        fingerprint: fp.to_string(),
+        modified: modified.clone(),
+        state: Some(Value::Object(mapped.clone())),
+    }
+}
+
+/// Top-level fields that differ between the last mapped state and now.
+fn diff(before: Option<&Value>, after: &Record) -> Vec<FieldChange> {
+    let empty = Map::new();
+    let before = before.and_then(Value::as_object).unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (k, v) in after {
+        let old = before.get(k).cloned().unwrap_or(Value::Null);
+        if &old != v {
+            out.push(FieldChange {
+                field: k.clone(),
+                before: old,
+                after: v.clone(),
+            });
+        }
+    }
+    for (k, v) in before {
+        if !after.contains_key(k) {
+            out.push(FieldChange {
+                field: k.clone(),
+                before: v.clone(),
+                after: Value::Null,
+            });
+        }
+    }
+    out
+}
