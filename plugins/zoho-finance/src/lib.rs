@@ -187,6 +187,15 @@ fn put_by_unique_key(
     written(res, &send(r.json(body))?)
 }
 
+/// The module's unique key and this record's value for it, when both exist.
+fn unique_match<'s>(
+    settings: &'s Settings,
+    res: &Resource,
+    record: &Record,
+) -> Result<Option<(&'s str, String)>, ConnectorError> {
+    Ok(unique_key(settings, res.module)?.and_then(|k| Some((k, unique_value(record, k)?))))
+}
+
 fn unique_value(record: &Record, key: &str) -> Option<String> {
     custom::value_of(record, key)
         .filter(|v| !v.is_null() && v.as_str() != Some(""))
@@ -194,6 +203,20 @@ fn unique_value(record: &Record, key: &str) -> Option<String> {
 }
 
 impl<P: Product> Finance<P> {
+    /// One write per record of a batch to a writable module, with the body
+    /// prepared; one result per record.
+    fn write_each(
+        module: &str,
+        records: &[Record],
+        write: impl Fn(&'static Resource, &Record, Record) -> Result<Record, ConnectorError>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        let res = writable(P::SPEC, module)?;
+        Ok(records
+            .iter()
+            .map(|record| write(res, record, write_body(res, record)))
+            .collect())
+    }
+
     fn module_info(
         settings: &Settings,
         res: &Resource,
@@ -363,23 +386,15 @@ impl<P: Product> Connector for Finance<P> {
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = P::SPEC;
-        let res = writable(spec, module)?;
-        let key = unique_key(settings, module)?;
-        Ok(records
-            .iter()
-            .map(|record| {
-                let body = write_body(res, record);
-                match key.and_then(|k| Some((k, unique_value(record, k)?))) {
-                    Some((k, value)) => {
-                        put_by_unique_key(spec, settings, res, k, &value, &body, true)
-                    }
-                    None => written(
-                        res,
-                        &send(request(spec, settings, Method::Post, res.path)?.json(&body))?,
-                    ),
-                }
-            })
-            .collect())
+        Self::write_each(module, &records, |res, record, body| {
+            match unique_match(settings, res, record)? {
+                Some((k, value)) => put_by_unique_key(spec, settings, res, k, &value, &body, true),
+                None => written(
+                    res,
+                    &send(request(spec, settings, Method::Post, res.path)?.json(&body))?,
+                ),
+            }
+        })
     }
 
     fn update(
@@ -388,33 +403,25 @@ impl<P: Product> Connector for Finance<P> {
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = P::SPEC;
-        let res = writable(spec, module)?;
-        let key = unique_key(settings, module)?;
-        Ok(records
-            .iter()
-            .map(|record| {
-                let body = write_body(res, record);
-                if let Some(id) = str_field(record, res.id_field).filter(|s| !s.is_empty()) {
-                    let path = format!("{}/{}", res.path, http::encode(&id));
-                    return written(
-                        res,
-                        &send(request(spec, settings, Method::Put, &path)?.json(&body))?,
-                    );
-                }
-                match key.and_then(|k| Some((k, unique_value(record, k)?))) {
-                    Some((k, value)) => {
-                        put_by_unique_key(spec, settings, res, k, &value, &body, false)
-                    }
-                    None => Err(ConnectorError::invalid(
-                        res.id_field,
-                        format!(
-                            "an update needs `{}` or a value for the unique key",
-                            res.id_field
-                        ),
-                    )),
-                }
-            })
-            .collect())
+        Self::write_each(module, &records, |res, record, body| {
+            if let Some(id) = str_field(record, res.id_field).filter(|s| !s.is_empty()) {
+                let path = format!("{}/{}", res.path, http::encode(&id));
+                return written(
+                    res,
+                    &send(request(spec, settings, Method::Put, &path)?.json(&body))?,
+                );
+            }
+            match unique_match(settings, res, record)? {
+                Some((k, value)) => put_by_unique_key(spec, settings, res, k, &value, &body, false),
+                None => Err(ConnectorError::invalid(
+                    res.id_field,
+                    format!(
+                        "an update needs `{}` or a value for the unique key",
+                        res.id_field
+                    ),
+                )),
+            }
+        })
     }
 
     fn delete(
