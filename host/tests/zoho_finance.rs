@@ -653,6 +653,34 @@ async fn rate_limited_then_success(case: &Case) {
     assert!(matches!(e, ConnectorError::RateLimited { .. }), "{e:?}");
 }
 
+async fn server_failures_are_transient(case: &Case) {
+    let env = env(case, 1).await;
+    env.conn.check().await.unwrap();
+    let id = id_of(
+        &env.conn.list("invoices", None, None).await.unwrap().records[0],
+        "invoice_id",
+    );
+    for faults in [
+        FaultConfig {
+            error_rate: 1.0,
+            ..FaultConfig::default()
+        },
+        FaultConfig {
+            truncate_rate: 1.0,
+            ..FaultConfig::default()
+        },
+    ] {
+        env.sb.faults(faults.clone());
+        let e = error(env.conn.get("invoices", &id).await.unwrap_err());
+        assert!(
+            matches!(e, ConnectorError::Transient(_)),
+            "{faults:?}: {e:?}"
+        );
+    }
+    env.sb.faults(FaultConfig::default());
+    env.conn.get("invoices", &id).await.unwrap();
+}
+
 async fn not_found(case: &Case) {
     let env = env(case, 0).await;
     for module in [case.contacts, "items", "invoices", case.estimates] {
@@ -743,6 +771,7 @@ per_product!(
     custom_fields,
     token_refresh_mid_listing,
     rate_limited_then_success,
+    server_failures_are_transient,
     not_found,
     eu_data_centre,
 );
