@@ -698,6 +698,66 @@ async fn not_found(case: &Case) {
     );
 }
 
+/// `ferry plugins inspect` on the release component shows its modules,
+/// operations and actions without network, and the component stays within
+/// its 1 MiB budget.
+async fn inspect_shows_modules_operations_and_actions(case: &Case) {
+    registry();
+    let wasm = support::repo_root().join(format!(
+        "target/plugins/wasm32-wasip2/plugin/{}.wasm",
+        case.connector.replace('-', "_")
+    ));
+    assert!(std::fs::metadata(&wasm).unwrap().len() <= 1024 * 1024);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["plugins", "inspect", "--json"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["name"], case.connector);
+    let module = |name: &str| {
+        info["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("module {name}: {info}"))
+            .clone()
+    };
+    let invoices = module("invoices");
+    let actions: Vec<&str> = invoices["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&case.send_invoice) && actions.contains(&"void"),
+        "{actions:?}"
+    );
+    assert!(
+        invoices["operations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("incremental"))
+    );
+    let estimates = module(case.estimates);
+    assert_eq!(estimates["actions"].as_array().unwrap().len(), 3);
+    let contacts = module(case.contacts);
+    assert!(
+        contacts["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == case.contact_name)
+    );
+}
+
 /// An EU connection goes to the EU hosts only: the manifest builds EU
 /// endpoints (API, accounts, allow-list), and a live connection's API
 /// request goes to the EU API host under the product's base path (the host
@@ -773,5 +833,6 @@ per_product!(
     rate_limited_then_success,
     server_failures_are_transient,
     not_found,
+    inspect_shows_modules_operations_and_actions,
     eu_data_centre,
 );
