@@ -87,6 +87,34 @@ impl App {
         }
     }
 
+    /// Change a finance record as a person in the web UI would (the same as
+    /// `PUT /__sandbox/ui/{product}/{org}/{resource}/{id}`): validation, a new
+    /// modified time and webhooks, as for an API write.
+    pub fn ui_finance_write(
+        &self,
+        product: Product,
+        org: &str,
+        resource: &str,
+        id: &str,
+        fields: Value,
+    ) -> Result<Value, ApiError> {
+        use crate::finance::{ops::Route, routes, spec};
+        let spec = spec::by_name(product, resource)
+            .ok_or_else(|| ApiError::raw(404, json!({"error": "unknown resource"})))?;
+        let body = serde_json::to_vec(&fields).unwrap_or_default();
+        let (_, v) = routes::run(
+            self,
+            product,
+            org,
+            Route::Update(spec.kind),
+            &[id.to_string()],
+            &Default::default(),
+            &Default::default(),
+            &body,
+        )?;
+        Ok(v)
+    }
+
     /// Delete a CRM record as the web user.
     pub fn ui_crm_delete(&self, module: &str, id: &str) -> Result<Value, ApiError> {
         let def = crm::records::module(module)?;

@@ -20,6 +20,9 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// Share of requests whose body is cut off half-way.
     pub truncate_rate: f64,
+    /// The next N API requests are answered with the product's 429 body,
+    /// before any rate applies (counts down; reads back what is left).
+    pub rate_limit_next: u32,
 }
 
 impl Default for FaultConfig {
@@ -31,6 +34,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             drop_rate: 0.0,
             truncate_rate: 0.0,
+            rate_limit_next: 0,
         }
     }
 }
@@ -42,6 +46,7 @@ impl FaultConfig {
             || self.latency_ms > 0
             || self.drop_rate > 0.0
             || self.truncate_rate > 0.0
+            || self.rate_limit_next > 0
     }
 }
 
@@ -87,6 +92,10 @@ impl Faults {
         if !g.0.is_active() {
             return (Fault::None, 0);
         }
+        if g.0.rate_limit_next > 0 {
+            g.0.rate_limit_next -= 1;
+            return (Fault::RateLimited, g.0.latency_ms);
+        }
         let cfg = g.0.clone();
         let r = (splitmix(&mut g.1) >> 11) as f64 / (1u64 << 53) as f64;
         let mut edge = cfg.drop_rate;
@@ -130,5 +139,17 @@ mod tests {
         assert_eq!(a, b);
         let n = a.iter().filter(|x| **x == Fault::ServerError).count();
         assert!((180..320).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn the_next_requests_can_be_rate_limited_exactly() {
+        let f = Faults::default();
+        f.set(FaultConfig {
+            rate_limit_next: 2,
+            ..Default::default()
+        });
+        let drawn: Vec<_> = (0..3).map(|_| f.draw().0).collect();
+        assert_eq!(drawn, [Fault::RateLimited, Fault::RateLimited, Fault::None]);
+        assert_eq!(f.config().rate_limit_next, 0);
     }
 }

@@ -1,0 +1,17 @@
+//! Ferry connector for Zoho Invoice (contacts, items, invoices, estimates, payments, credit notes): the product table; the implementation is
+//! the shared `zoho-finance` crate.
+
+use zoho_finance::{OrgPlacement, Product, ProductSpec, tables};
+
+struct Invoice;
+
+impl Product for Invoice {
+    const SPEC: &'static ProductSpec = &ProductSpec {
+        name: "zoho-invoice",
+        description: "Zoho Invoice (contacts, items, invoices, estimates, payments, credit notes)",
+        organization: OrgPlacement::Query("organization_id"),
+        resources: tables::BOOKS_FAMILY,
+    };
+}
+
+ferry_plugin_sdk::export_connector!(zoho_finance::Finance<Invoice>);
