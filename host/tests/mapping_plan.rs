@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ferry::config::{LoadOptions, SecretMode, StaticCatalog, Workspace};
+use ferry::config::{EmptyCatalog, LoadOptions, SecretMode, StaticCatalog, Workspace};
 use ferry::mapping::{
     Context, LinkTable, NoLinks, Plan, Side, TriggerPlan, Way, expr::parse_datetime,
 };
@@ -187,5 +187,70 @@ fn trigger_conditions_and_guards() {
                 now()
             )
             .is_err()
+    );
+}
+
+const SHAPES: &str = r#"
+connections:
+  crm: { connector: zoho-crm, data_center: com }
+  books: { connector: zoho-books, data_center: com }
+syncs:
+  shapes:
+    from: crm.Accounts
+    to: books.contacts
+    direction: two-way
+    fields:
+      contact_name: Account_Name
+      company_name: Account_Name
+      billing_address: { const: { attention: Accounts } }
+      billing_address.city: Billing_City
+      shipping_address: { const: none }
+      shipping_address.city: Shipping_City
+"#;
+
+#[test]
+fn fields_sharing_a_target_apply_in_order() {
+    let ws = Workspace::load_str(
+        "ws.yaml",
+        SHAPES,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let links = NoLinks;
+    let ctx = Context::new(&links).at(now());
+    let plan = Plan::compile(&ws, "shapes", &EmptyCatalog).unwrap();
+    // A nested field goes into the object an earlier field wrote.
+    let out = plan
+        .apply(
+            &json!({"Account_Name": "Acme", "Billing_City": "Springfield"}),
+            &ctx,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"contact_name": "Acme", "company_name": "Acme", "billing_address": {"attention": "Accounts", "city": "Springfield"}, "shipping_address": "none"})
+    );
+    // A nested field under a text value is a per-record failure.
+    let e = plan
+        .apply(
+            &json!({"Account_Name": "Acme", "Shipping_City": "Dock"}),
+            &ctx,
+        )
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("shipping_address.city"));
+    assert!(e.reason.contains("in the way"), "{e}");
+    // Reverse: two fields read from one source field; the later one wins.
+    let back = Plan::compile_way(&ws, "shapes", Way::Reverse, &EmptyCatalog).unwrap();
+    let out = back
+        .apply(
+            &json!({"contact_name": "First", "company_name": "Second", "billing_address": {"city": "Rome"}}),
+            &ctx,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"Account_Name": "Second", "Billing_City": "Rome"})
     );
 }

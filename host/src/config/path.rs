@@ -160,7 +160,7 @@ impl FieldPath {
     /// elements on the way. Fails (returns `false`) where an existing value
     /// of another shape is in the way.
     pub fn set(&self, root: &mut Value, value: Value) -> bool {
-        set_in(root, &self.segments, value)
+        set_path(root, &self.segments, value)
     }
 }
 
@@ -175,7 +175,9 @@ fn selects(e: &Value, key: &str, value: &str) -> bool {
     }
 }
 
-fn set_in(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
+/// [`FieldPath::set`] for a run of segments, e.g. those below a path's
+/// first key once the caller holds the value at that key.
+pub fn set_path(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
     let Some((seg, rest)) = segments.split_first() else {
         *cur = value;
         return true;
@@ -197,7 +199,7 @@ fn set_in(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
                 obj.insert(k.clone(), Value::Null);
             }
             match obj.get_mut(k.as_str()) {
-                Some(child) => set_in(child, rest, value),
+                Some(child) => set_path(child, rest, value),
                 None => false,
             }
         }
@@ -211,7 +213,7 @@ fn set_in(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
             while list.len() <= *n {
                 list.push(Value::Null);
             }
-            set_in(&mut list[*n], rest, value)
+            set_path(&mut list[*n], rest, value)
         }
         Segment::Select { key, value: want } => {
             if cur.is_null() {
@@ -229,7 +231,7 @@ fn set_in(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
                     list.len() - 1
                 }
             };
-            set_in(&mut list[idx], rest, value)
+            set_path(&mut list[idx], rest, value)
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Type coercion between vendor formats: numbers as strings, booleans,
 //! dates, and date-times in CRM (`+00:00`) or finance (`+0530`) style.
 
+use std::borrow::Cow;
+
 use serde_json::Value as Json;
 
 use crate::config::{DatetimeStyle, ValueType};
@@ -61,54 +63,60 @@ impl Coerce {
 
     /// Convert `v`; null stays null. The error says why, for one record.
     pub fn apply(&self, v: Json) -> Result<Json, String> {
+        self.convert(Cow::Owned(v)).map(Cow::into_owned)
+    }
+
+    /// [`Coerce::apply`] on a value that may be borrowed from the source
+    /// record: values that pass unchanged are not copied here.
+    pub fn convert<'v>(&self, v: Cow<'v, Json>) -> Result<Cow<'v, Json>, String> {
         if v.is_null() {
             return Ok(v);
         }
+        let owned = |j: Json| Ok(Cow::Owned(j));
         match self {
             Coerce::None => Ok(v),
-            Coerce::Text => match v {
-                Json::String(_) => Ok(v),
-                Json::Number(n) => Ok(Json::String(n.to_string())),
-                Json::Bool(b) => Ok(Json::String(b.to_string())),
-                Json::Object(ref m) => match m.get("name").and_then(Json::as_str) {
+            Coerce::Text => match &*v {
+                Json::String(_) | Json::Null => Ok(v),
+                Json::Number(n) => owned(Json::String(n.to_string())),
+                Json::Bool(b) => owned(Json::String(b.to_string())),
+                Json::Object(m) => match m.get("name").and_then(Json::as_str) {
                     // A CRM lookup ({name, id}) read as text: its name.
-                    Some(name) if m.contains_key("id") => Ok(Json::String(name.to_owned())),
+                    Some(name) if m.contains_key("id") => owned(Json::String(name.to_owned())),
                     _ => Err(format!(
                         "{} cannot become text (map one of its fields, e.g. `.name`)",
                         short(&v)
                     )),
                 },
                 Json::Array(_) => Err(format!("the list {} cannot become text", short(&v))),
-                Json::Null => Ok(v),
             },
             Coerce::Integer => {
                 let f = number_of(&v).ok_or_else(|| format!("{} is not a number", short(&v)))?;
                 if f.fract() != 0.0 || f.abs() > 9.0e15 {
                     return Err(format!("{} is not a whole number", short(&v)));
                 }
-                Ok(Json::from(f as i64))
+                owned(Json::from(f as i64))
             }
             Coerce::Decimal => {
-                if let Json::Number(_) = v {
+                if let Json::Number(_) = &*v {
                     return Ok(v);
                 }
                 let f = number_of(&v).ok_or_else(|| format!("{} is not a number", short(&v)))?;
                 if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                    return Ok(Json::from(f as i64));
+                    return owned(Json::from(f as i64));
                 }
                 serde_json::Number::from_f64(f)
-                    .map(Json::Number)
+                    .map(|n| Cow::Owned(Json::Number(n)))
                     .ok_or_else(|| format!("{} is not a finite number", short(&v)))
             }
-            Coerce::Boolean => match &v {
+            Coerce::Boolean => match &*v {
                 Json::Bool(_) => Ok(v),
                 Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "1" | "on" => Ok(Json::Bool(true)),
-                    "false" | "no" | "0" | "off" | "" => Ok(Json::Bool(false)),
+                    "true" | "yes" | "1" | "on" => owned(Json::Bool(true)),
+                    "false" | "no" | "0" | "off" | "" => owned(Json::Bool(false)),
                     _ => Err(format!("{} is not true or false", short(&v))),
                 },
-                Json::Number(n) if n.as_f64() == Some(0.0) => Ok(Json::Bool(false)),
-                Json::Number(n) if n.as_f64() == Some(1.0) => Ok(Json::Bool(true)),
+                Json::Number(n) if n.as_f64() == Some(0.0) => owned(Json::Bool(false)),
+                Json::Number(n) if n.as_f64() == Some(1.0) => owned(Json::Bool(true)),
                 _ => Err(format!("{} is not true or false", short(&v))),
             },
             Coerce::Date => {
@@ -116,20 +124,20 @@ impl Coerce {
                     .as_str()
                     .ok_or_else(|| format!("{} is not a date", short(&v)))?;
                 if s.is_empty() {
-                    return Ok(Json::Null);
+                    return owned(Json::Null);
                 }
                 let t = parse_datetime(s).ok_or_else(|| format!("`{s}` is not a date"))?;
-                Ok(Json::String(t.format("%Y-%m-%d").to_string()))
+                owned(Json::String(t.format("%Y-%m-%d").to_string()))
             }
             Coerce::Datetime(style) => {
                 let s = v
                     .as_str()
                     .ok_or_else(|| format!("{} is not a date-time", short(&v)))?;
                 if s.is_empty() {
-                    return Ok(Json::Null);
+                    return owned(Json::Null);
                 }
                 let t = parse_datetime(s).ok_or_else(|| format!("`{s}` is not a date-time"))?;
-                Ok(Json::String(match style {
+                owned(Json::String(match style {
                     DatetimeStyle::Rfc3339 => format_rfc3339(&t),
                     DatetimeStyle::Compact => format_compact(&t),
                     DatetimeStyle::Custom(p) => format_pattern(&t, p)

@@ -746,8 +746,25 @@ pub fn parse_number(s: &str) -> Option<f64> {
     }
     t.parse::<f64>()
         .ok()
-        .or_else(|| t.replace([',', '_', ' '], "").parse::<f64>().ok())
+        .or_else(|| parse_grouped(t))
         .filter(|f| f.is_finite())
+}
+
+/// `t` read without its `,`, `_` and spaces (digit grouping). The digits
+/// are gathered on the stack for numbers of usual length, since this runs
+/// per record and field.
+fn parse_grouped(t: &str) -> Option<f64> {
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    for b in t.bytes().filter(|b| !matches!(b, b',' | b'_' | b' ')) {
+        let Some(slot) = buf.get_mut(len) else {
+            return t.replace([',', '_', ' '], "").parse().ok();
+        };
+        *slot = b;
+        len += 1;
+    }
+    // Only ASCII bytes were left out, so the rest is still UTF-8.
+    std::str::from_utf8(&buf[..len]).ok()?.parse().ok()
 }
 
 fn cel_number(f: &str, v: &Cel) -> Result<f64, ExecutionError> {
@@ -918,6 +935,19 @@ mod tests {
 
     fn now() -> DateTime<FixedOffset> {
         parse_datetime("2024-05-01T00:00:00+00:00").unwrap()
+    }
+
+    #[test]
+    fn numbers_with_digit_grouping() {
+        assert_eq!(parse_number(" 2,500,000.50 "), Some(2_500_000.5));
+        assert_eq!(parse_number("1_000"), Some(1000.0));
+        assert_eq!(parse_number("1 000 000"), Some(1_000_000.0));
+        // Longer than the stack buffer.
+        let long = format!("1{}", ",000".repeat(30));
+        assert_eq!(parse_number(&long), Some(1e90));
+        assert_eq!(parse_number("1,2x"), None);
+        assert_eq!(parse_number(","), None);
+        assert_eq!(parse_number("1e999"), None);
     }
 
     fn eval(src: &str, record: Json) -> Result<Json, EvalError> {

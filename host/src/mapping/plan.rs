@@ -1,5 +1,6 @@
 //! Mapping plans: compiled once per workspace, applied per record.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -8,7 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::{
     Catalog, Diagnostic, Diagnostics, Direction, FieldMapping, FieldPath, Missing, ModuleRef,
-    Source, SyncConfig, Workspace,
+    Segment, Source, SyncConfig, Workspace, set_path,
 };
 use crate::plugin::ModuleInfo;
 
@@ -170,11 +171,11 @@ enum Src {
     Path(FieldPath),
     Const(Json),
     Expr(Expr),
-    Items(Vec<Vec<Step>>),
+    Items(Vec<Steps>),
     Each {
         each: FieldPath,
         filter: Option<Expr>,
-        steps: Vec<Step>,
+        steps: Steps,
     },
 }
 
@@ -200,8 +201,9 @@ fn map_key(v: &Json) -> String {
 #[derive(Debug, Clone)]
 struct Step {
     target: FieldPath,
-    /// Top-level key when the target is a plain field (fast path).
-    flat: Option<String>,
+    /// Index of the target's top-level key in [`Steps::keys`]; `None` for
+    /// a target that does not start with a key (nothing can be set there).
+    slot: Option<usize>,
     src: Src,
     link: Option<LinkStep>,
     map: Option<ValueMap>,
@@ -210,11 +212,43 @@ struct Step {
     coerce: Coerce,
 }
 
+/// The steps that build one output object, with the object's top-level
+/// keys worked out when the plan is compiled: per record, each key's value
+/// is built in its slot and the object is assembled once, in key order,
+/// instead of searching the output map for every field.
+#[derive(Debug, Clone)]
+struct Steps {
+    steps: Vec<Step>,
+    /// Distinct top-level target keys, sorted (the order of a JSON object).
+    keys: Vec<String>,
+}
+
+impl Steps {
+    fn new(mut steps: Vec<Step>) -> Steps {
+        let mut keys: Vec<String> = steps
+            .iter()
+            .filter_map(|s| match s.target.segments.first() {
+                Some(Segment::Key(k)) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for s in &mut steps {
+            s.slot = match s.target.segments.first() {
+                Some(Segment::Key(k)) => keys.binary_search(k).ok(),
+                _ => None,
+            };
+        }
+        Steps { steps, keys }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct ChildPlan {
     name: String,
     view: Option<Expr>,
-    steps: Vec<Step>,
+    steps: Steps,
 }
 
 /// A compiled mapping: source record → target record.
@@ -222,7 +256,7 @@ struct ChildPlan {
 pub struct Plan {
     name: String,
     view: Option<Expr>,
-    steps: Vec<Step>,
+    steps: Steps,
     children: Vec<ChildPlan>,
     update_empty_fields: bool,
 }
@@ -282,7 +316,7 @@ impl<'a> Compiler<'a> {
         source_connection: &str,
         target: Option<&ModuleRef>,
         nested: bool,
-    ) -> Vec<Step> {
+    ) -> Steps {
         let module = target.and_then(|t| self.module(t));
         let style = target
             .map(|t| self.style(&t.connection))
@@ -341,7 +375,7 @@ impl<'a> Compiler<'a> {
                 coerce,
             ));
         }
-        out
+        Steps::new(out)
     }
 }
 
@@ -354,10 +388,9 @@ fn step(
     required: bool,
     coerce: Coerce,
 ) -> Step {
-    let flat = (target.segments.len() == 1).then(|| target.head().to_owned());
     Step {
         target,
-        flat,
+        slot: None,
         src,
         link,
         map,
@@ -490,14 +523,7 @@ impl Plan {
     /// Map one record.
     pub fn apply(&self, record: &Json, ctx: &Context) -> Result<Json, RecordError> {
         let bindings = Bindings::new(record, ctx.now).with_target(ctx.target);
-        let mut out = Map::new();
-        run_steps(
-            &self.steps,
-            &bindings,
-            ctx,
-            self.update_empty_fields,
-            &mut out,
-        )?;
+        let mut out = run_steps(&self.steps, &bindings, ctx, self.update_empty_fields)?;
         if let Some(children) = ctx.children {
             for ch in &self.children {
                 let Some(list) = children.get(&ch.name) else {
@@ -513,8 +539,7 @@ impl Plan {
                     {
                         continue;
                     }
-                    let mut m = Map::new();
-                    run_steps(&ch.steps, &b, ctx, self.update_empty_fields, &mut m)
+                    let m = run_steps(&ch.steps, &b, ctx, self.update_empty_fields)
                         .map_err(|e| nest(&ch.name, i, e))?;
                     mapped.push(Json::Object(m));
                 }
@@ -540,7 +565,7 @@ pub fn linked_module(ws: &Workspace, name: &str, on: &ModuleRef) -> Option<Modul
     })
 }
 
-fn reverse_steps(c: &mut Compiler, sync: &SyncConfig) -> Vec<Step> {
+fn reverse_steps(c: &mut Compiler, sync: &SyncConfig) -> Steps {
     let module = c.module(&sync.from);
     let style = c.style(&sync.from.connection);
     let mut out = Vec::new();
@@ -596,7 +621,7 @@ fn reverse_steps(c: &mut Compiler, sync: &SyncConfig) -> Vec<Step> {
             coerce_for(&target),
         ));
     }
-    out
+    Steps::new(out)
 }
 
 fn is_empty(v: &Json) -> bool {
@@ -604,63 +629,77 @@ fn is_empty(v: &Json) -> bool {
 }
 
 fn run_steps(
-    steps: &[Step],
+    steps: &Steps,
     b: &Bindings,
     ctx: &Context,
     update_empty: bool,
-    out: &mut Map<String, Json>,
-) -> Result<(), RecordError> {
-    for s in steps {
+) -> Result<Map<String, Json>, RecordError> {
+    // One slot per top-level key; steps run in order, so later steps win
+    // and the first failing step is the one reported.
+    let mut slots: Vec<Option<Json>> = vec![None; steps.keys.len()];
+    for s in &steps.steps {
         let Some(value) = eval_step(s, b, ctx)? else {
             continue;
         };
         if is_empty(&value) && !update_empty {
             continue;
         }
-        match &s.flat {
-            Some(k) => {
-                out.insert(k.clone(), value);
+        let value = value.into_owned();
+        let placed = match (s.slot, s.target.segments.as_slice()) {
+            (Some(slot), [_]) => {
+                slots[slot] = Some(value);
+                true
             }
-            None => {
-                let mut root = Json::Object(std::mem::take(out));
-                let ok = s.target.set(&mut root, value);
-                if let Json::Object(m) = root {
-                    *out = m;
-                }
-                if !ok {
-                    return Err(RecordError::new(
-                        &s.target,
-                        "another mapped value is in the way of this path",
-                    ));
-                }
+            (Some(slot), [_, rest @ ..]) => {
+                set_path(slots[slot].get_or_insert(Json::Null), rest, value)
             }
+            _ => false,
+        };
+        if !placed {
+            return Err(RecordError::new(
+                &s.target,
+                "another mapped value is in the way of this path",
+            ));
         }
     }
-    Ok(())
+    let mut entries = Vec::with_capacity(slots.len());
+    for (key, value) in steps.keys.iter().zip(slots) {
+        if let Some(value) = value {
+            entries.push((key.clone(), value));
+        }
+    }
+    // Keys are sorted and distinct: the map is built in one pass.
+    Ok(Map::from_iter(entries))
 }
 
-/// `None`: leave the field out.
-fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, RecordError> {
+static NULL: Json = Json::Null;
+
+/// `None`: leave the field out. Values taken from the record or the plan
+/// stay borrowed until they are written.
+fn eval_step<'v>(
+    s: &'v Step,
+    b: &Bindings<'v>,
+    ctx: &Context,
+) -> Result<Option<Cow<'v, Json>>, RecordError> {
     let mut value = match &s.src {
-        Src::Path(p) => p.get(b.record).cloned().unwrap_or(Json::Null),
-        Src::Const(c) => c.clone(),
-        Src::Expr(e) => e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?,
+        Src::Path(p) => Cow::Borrowed(p.get(b.record).unwrap_or(&NULL)),
+        Src::Const(c) => Cow::Borrowed(c),
+        Src::Expr(e) => Cow::Owned(e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?),
         Src::Items(lists) => {
             let mut items = Vec::with_capacity(lists.len());
             for steps in lists {
-                let mut m = Map::new();
-                run_steps(steps, b, ctx, false, &mut m)
-                    .map_err(|e| nest(&s.target, items.len(), e))?;
+                let m =
+                    run_steps(steps, b, ctx, false).map_err(|e| nest(&s.target, items.len(), e))?;
                 items.push(Json::Object(m));
             }
-            Json::Array(items)
+            Cow::Owned(Json::Array(items))
         }
         Src::Each {
             each,
             filter,
             steps,
         } => match each.get(b.record) {
-            None | Some(Json::Null) => Json::Null,
+            None | Some(Json::Null) => Cow::Borrowed(&NULL),
             Some(Json::Array(list)) => {
                 let mut items = Vec::with_capacity(list.len());
                 for (i, el) in list.iter().enumerate() {
@@ -672,11 +711,10 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
                     {
                         continue;
                     }
-                    let mut m = Map::new();
-                    run_steps(steps, &eb, ctx, false, &mut m).map_err(|e| nest(&s.target, i, e))?;
+                    let m = run_steps(steps, &eb, ctx, false).map_err(|e| nest(&s.target, i, e))?;
                     items.push(Json::Object(m));
                 }
-                Json::Array(items)
+                Cow::Owned(Json::Array(items))
             }
             Some(other) => {
                 return Err(RecordError::new(
@@ -689,7 +727,7 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
     if let Some(l) = &s.link
         && !value.is_null()
     {
-        let id = match &value {
+        let id = match &*value {
             Json::String(s) => s.clone(),
             Json::Number(n) => n.to_string(),
             Json::Object(m) if m.get("id").is_some_and(|v| v.is_string() || v.is_number()) => {
@@ -703,10 +741,10 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
             }
         };
         match ctx.links.linked(&l.sync, l.side, &id) {
-            Some(other) => value = Json::String(other),
+            Some(other) => value = Cow::Owned(Json::String(other)),
             None => match l.missing {
                 Missing::Skip => return Ok(None),
-                Missing::Null => value = Json::Null,
+                Missing::Null => value = Cow::Borrowed(&NULL),
                 Missing::Error | Missing::Create => {
                     let side = match l.side {
                         Side::From => "from",
@@ -739,17 +777,17 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
     if let Some(m) = &s.map {
         if value.is_null() {
             if let Some(d) = &s.default {
-                value = d.clone();
+                value = Cow::Borrowed(d);
             }
         } else {
-            let hit = match &value {
+            let hit = match &*value {
                 Json::String(k) => m.by_key.get(k.as_str()),
                 other => m.by_key.get(&other.to_string()),
             };
             match hit {
-                Some(v) => value = v.clone(),
+                Some(v) => value = Cow::Borrowed(v),
                 None => match &s.default {
-                    Some(d) => value = d.clone(),
+                    Some(d) => value = Cow::Borrowed(d),
                     None => {
                         return Err(RecordError::new(
                             &s.target,
@@ -765,11 +803,11 @@ fn eval_step(s: &Step, b: &Bindings, ctx: &Context) -> Result<Option<Json>, Reco
     } else if value.is_null()
         && let Some(d) = &s.default
     {
-        value = d.clone();
+        value = Cow::Borrowed(d);
     }
     value = s
         .coerce
-        .apply(value)
+        .convert(value)
         .map_err(|r| RecordError::new(&s.target, r))?;
     if s.required && is_empty(&value) {
         return Err(RecordError::new(
