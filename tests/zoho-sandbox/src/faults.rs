@@ -20,6 +20,9 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// Share of requests whose body is cut off half-way.
     pub truncate_rate: f64,
+    /// Faults for the next requests, one each, in order, before any drawn
+    /// at random: `["rate_limited"]` makes exactly the next request a 429.
+    pub next: Vec<Fault>,
 }
 
 impl Default for FaultConfig {
@@ -31,6 +34,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             drop_rate: 0.0,
             truncate_rate: 0.0,
+            next: Vec::new(),
         }
     }
 }
@@ -42,11 +46,13 @@ impl FaultConfig {
             || self.latency_ms > 0
             || self.drop_rate > 0.0
             || self.truncate_rate > 0.0
+            || !self.next.is_empty()
     }
 }
 
 /// What to do to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fault {
     None,
     ServerError,
@@ -86,6 +92,10 @@ impl Faults {
         let mut g = self.inner.lock().unwrap();
         if !g.0.is_active() {
             return (Fault::None, 0);
+        }
+        if !g.0.next.is_empty() {
+            let fault = g.0.next.remove(0);
+            return (fault, g.0.latency_ms);
         }
         let cfg = g.0.clone();
         let r = (splitmix(&mut g.1) >> 11) as f64 / (1u64 << 53) as f64;
@@ -130,5 +140,16 @@ mod tests {
         assert_eq!(a, b);
         let n = a.iter().filter(|x| **x == Fault::ServerError).count();
         assert!((180..320).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn scripted_faults_come_first_then_none() {
+        let f = Faults::default();
+        f.set(serde_json::from_str(r#"{"next": ["rate_limited", "server_error"]}"#).unwrap());
+        assert_eq!(f.draw().0, Fault::RateLimited);
+        assert_eq!(f.config().next, [Fault::ServerError]);
+        assert_eq!(f.draw().0, Fault::ServerError);
+        assert_eq!(f.draw().0, Fault::None);
+        assert!(!f.config().is_active());
     }
 }
