@@ -8,6 +8,7 @@
 pub mod capability;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod mapping;
 pub mod plugin;
 pub mod secret;

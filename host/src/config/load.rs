@@ -49,6 +49,8 @@ const CONNECTION_KEYS: &[&str] = &[
     "auth",
     "datetime_format",
     "description",
+    "limits",
+    "allowed_hosts",
 ];
 const SYNC_KEYS: &[&str] = &[
     "from",
@@ -663,6 +665,37 @@ impl Loader {
                 }
             };
         }
+        let limits = node.get("limits").filter(|n| !n.is_null()).and_then(|n| {
+            match serde_json::from_value::<crate::plugin::Limits>(n.to_json()) {
+                Ok(limits) => Some(limits),
+                Err(e) => {
+                    self.err_hint(
+                        &n.span,
+                        format!("`limits`: {e}"),
+                        Some("keys: memory (`64 MiB`), timeout (`30s`), hostcall_data, table_elements".into()),
+                    );
+                    None
+                }
+            }
+        });
+        let allowed_hosts = node
+            .get("allowed_hosts")
+            .filter(|n| !n.is_null())
+            .and_then(|n| {
+                let Kind::Seq(items) = &n.kind else {
+                    self.err(
+                        &n.span,
+                        "`allowed_hosts` is a list of host names or `*.domain` patterns",
+                    );
+                    return None;
+                };
+                Some(
+                    items
+                        .iter()
+                        .filter_map(|item| self.string(item, "a host name").map(|s| s.value))
+                        .collect::<Vec<_>>(),
+                )
+            });
         let Some(connector) = connector else { return };
         let conn = Connection {
             name: name.clone(),
@@ -671,6 +704,8 @@ impl Loader {
             settings,
             auth,
             datetime_style,
+            limits,
+            allowed_hosts,
             span: node.span.clone(),
         };
         self.connections.insert(name.value, conn);

@@ -100,6 +100,11 @@ pub struct Connection {
     /// Credentials; resolved at load unless deferred.
     pub auth: BTreeMap<String, Spanned<Secret>>,
     pub datetime_style: DatetimeStyle,
+    /// Per-call plugin limits (`limits:`); `None` keeps the defaults.
+    pub limits: Option<crate::plugin::Limits>,
+    /// The operator's allow-list (`allowed_hosts:`), narrowing the
+    /// manifest's; `None` keeps the manifest's.
+    pub allowed_hosts: Option<Vec<String>>,
     pub span: Span,
 }
 

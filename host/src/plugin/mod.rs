@@ -28,8 +28,8 @@ pub use call::{
 pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
-    AuthScheme, DataCenter, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry,
-    SettingSpec,
+    AuthScheme, DataCenter, Endpoints, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry,
+    SettingSpec, Target,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 

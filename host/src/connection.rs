@@ -1,0 +1,339 @@
+//! Opening a workspace connection: its connector's manifest, its plugin,
+//! and the capabilities the host grants it, wired into one [`Connector`].
+//!
+//! Everything vendor-specific comes from the manifest (data-centre hosts,
+//! auth scheme, pacing); everything customer-specific from the connection
+//! (data centre, settings, credentials). Plugins never see either half
+//! directly: they get a base URL to resolve relative requests against.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::capability::{
+    AllowedHosts, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings, OAuth,
+    OAuthConfig, TokenStore,
+};
+use crate::config;
+use crate::plugin::{
+    AuthScheme, Connector, Limits, LoadError, Manifest, ManifestError, Plugin, Runtime, Target,
+};
+use crate::secret::Secret;
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("connection `{connection}`: no connector manifest named `{connector}`; known: {known}")]
+    UnknownConnector {
+        connection: String,
+        connector: String,
+        known: String,
+    },
+    #[error(
+        "connector `{connector}`: component `{component}` not found in {searched}; build plugins with `scripts/build-plugins`"
+    )]
+    ComponentMissing {
+        connector: String,
+        component: String,
+        searched: String,
+    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("connection `{connection}`: {message}")]
+    Invalid { connection: String, message: String },
+}
+
+/// Where a connection points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// A data centre named in the manifest (`com`, `eu`, `in`, …).
+    DataCenter(String),
+    /// The local sandbox, at this origin or the manifest's default.
+    Sandbox(Option<String>),
+    /// The manifest's first data centre in its own order (`com` for Zoho).
+    Default,
+}
+
+/// OAuth client credentials and refresh token of one connection.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub client_id: Secret,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+}
+
+/// Everything needed to open one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionSpec {
+    /// Connection name (`crm`); keys its stored token.
+    pub name: String,
+    /// Connector (manifest) name (`zoho-crm`).
+    pub connector: String,
+    pub target: TargetSpec,
+    /// Settings handed to the plugin (`organization_id`).
+    pub settings: Value,
+    /// Required when the manifest declares an auth scheme.
+    pub credentials: Option<Credentials>,
+    pub limits: Limits,
+    pub http: HttpSettings,
+    /// The workspace's own allow-list; the connection may reach only hosts
+    /// both the manifest and this list allow. `None` trusts the manifest.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Fixed DNS answers (tests), checked like real ones.
+    pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+}
+
+impl ConnectionSpec {
+    /// A spec with empty settings, no credentials and default limits.
+    pub fn new(name: &str, connector: &str, target: TargetSpec) -> ConnectionSpec {
+        ConnectionSpec {
+            name: name.to_string(),
+            connector: connector.to_string(),
+            target,
+            settings: Value::Object(Default::default()),
+            credentials: None,
+            limits: Limits::default(),
+            http: HttpSettings::default(),
+            allowed_hosts: None,
+            dns_overrides: HashMap::new(),
+        }
+    }
+
+    /// The spec of a workspace connection. Its secrets must be resolved.
+    pub fn from_config(connection: &config::Connection) -> Result<ConnectionSpec, ConnectionError> {
+        let name = connection.name.value.clone();
+        let invalid = |message: String| ConnectionError::Invalid {
+            connection: name.clone(),
+            message,
+        };
+        let target = match &connection.endpoint {
+            config::Endpoint::DataCenter(dc) => TargetSpec::DataCenter(dc.value.clone()),
+            config::Endpoint::Sandbox(url) => TargetSpec::Sandbox(Some(url.value.clone())),
+            config::Endpoint::Default => TargetSpec::Default,
+        };
+        let settings = Value::Object(
+            connection
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+        );
+        let credentials = if connection.auth.is_empty() {
+            None
+        } else {
+            let secret = |key: &str| -> Result<Secret, ConnectionError> {
+                let entry = connection
+                    .auth
+                    .get(key)
+                    .ok_or_else(|| invalid(format!("`auth.{key}` is missing")))?;
+                entry.value.value().cloned().ok_or_else(|| {
+                    invalid(format!(
+                        "`auth.{key}` ({:?}) was not read; load the workspace with secrets",
+                        entry.value.reference()
+                    ))
+                })
+            };
+            Some(Credentials {
+                client_id: secret("client_id")?,
+                client_secret: secret("client_secret")?,
+                refresh_token: secret("refresh_token")?,
+            })
+        };
+        let mut spec = ConnectionSpec::new(&name, &connection.connector.value, target);
+        spec.settings = settings;
+        spec.credentials = credentials;
+        if let Some(limits) = &connection.limits {
+            spec.limits = *limits;
+        }
+        spec.allowed_hosts = connection.allowed_hosts.clone();
+        Ok(spec)
+    }
+}
+
+/// The connector manifests and their components, loaded once.
+pub struct ConnectorRegistry {
+    runtime: Runtime,
+    manifests: BTreeMap<String, (Manifest, PathBuf)>,
+    plugin_dirs: Vec<PathBuf>,
+    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+}
+
+impl ConnectorRegistry {
+    /// Read every manifest in `manifest_dir`; components are looked up
+    /// beside the manifests, then in `plugin_dir`.
+    pub fn load(
+        runtime: Runtime,
+        manifest_dir: &Path,
+        plugin_dir: &Path,
+    ) -> Result<ConnectorRegistry, ConnectionError> {
+        let mut manifests = BTreeMap::new();
+        for manifest in Manifest::load_dir(manifest_dir)? {
+            manifests.insert(manifest.name.clone(), (manifest, manifest_dir.to_owned()));
+        }
+        Ok(ConnectorRegistry {
+            runtime,
+            manifests,
+            plugin_dirs: vec![manifest_dir.to_owned(), plugin_dir.to_owned()],
+            plugins: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The manifest named `connector`.
+    pub fn manifest(&self, connector: &str) -> Option<&Manifest> {
+        self.manifests.get(connector).map(|(m, _)| m)
+    }
+
+    /// Names of all known connectors.
+    pub fn connectors(&self) -> impl Iterator<Item = &str> {
+        self.manifests.keys().map(String::as_str)
+    }
+
+    /// The plugin implementing `connector`, loaded (and compiled or taken
+    /// from the cache) on first use.
+    pub fn plugin(&self, connector: &str) -> Result<Arc<Plugin>, ConnectionError> {
+        let manifest = self.known(connector, connector)?;
+        if let Some(plugin) = self.plugins.lock().unwrap().get(connector) {
+            return Ok(Arc::clone(plugin));
+        }
+        let path = self
+            .plugin_dirs
+            .iter()
+            .map(|dir| dir.join(&manifest.component))
+            .find(|p| p.is_file())
+            .ok_or_else(|| ConnectionError::ComponentMissing {
+                connector: connector.to_string(),
+                component: manifest.component.clone(),
+                searched: self
+                    .plugin_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let plugin = self.runtime.load(&path)?;
+        self.plugins
+            .lock()
+            .unwrap()
+            .insert(connector.to_string(), Arc::clone(&plugin));
+        Ok(plugin)
+    }
+
+    /// Open `spec`: build its HTTP capability and OAuth from the manifest,
+    /// and bind the plugin to them.
+    pub fn open(
+        &self,
+        spec: &ConnectionSpec,
+        tokens: Arc<dyn TokenStore>,
+    ) -> Result<Connector, ConnectionError> {
+        let manifest = self.known(&spec.name, &spec.connector)?;
+        let invalid = |message: String| ConnectionError::Invalid {
+            connection: spec.name.clone(),
+            message,
+        };
+        for (key, setting) in &manifest.settings {
+            if setting.required && spec.settings.get(key).is_none_or(Value::is_null) {
+                return Err(invalid(format!(
+                    "setting `{key}` is required by `{}`: {}",
+                    manifest.name, setting.description
+                )));
+            }
+        }
+        let default_dc;
+        let target = match &spec.target {
+            TargetSpec::DataCenter(dc) => Target::DataCenter(dc),
+            TargetSpec::Sandbox(url) => Target::Sandbox(url.as_deref()),
+            TargetSpec::Default => {
+                default_dc = manifest
+                    .data_centers
+                    .keys()
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "connector `{}` has no data centres; give `sandbox:`",
+                            manifest.name
+                        ))
+                    })?;
+                Target::DataCenter(&default_dc)
+            }
+        };
+        let endpoints = manifest.endpoints(target).map_err(&invalid)?;
+        let auth = match (&manifest.auth, &spec.credentials) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(invalid(format!(
+                    "connector `{}` needs `auth` (client_id, client_secret, refresh_token)",
+                    manifest.name
+                )));
+            }
+            (
+                Some(AuthScheme::Oauth2RefreshToken {
+                    token_path,
+                    header,
+                    refresh_on,
+                }),
+                Some(credentials),
+            ) => {
+                let accounts = endpoints.accounts.clone().ok_or_else(|| {
+                    invalid(format!(
+                        "connector `{}` authenticates but its data centre has no accounts server",
+                        manifest.name
+                    ))
+                })?;
+                let token_url = accounts
+                    .join(token_path)
+                    .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
+                Some(Arc::new(OAuth::new(
+                    OAuthConfig {
+                        connection: spec.name.clone(),
+                        token_url,
+                        client_id: credentials.client_id.clone(),
+                        client_secret: credentials.client_secret.clone(),
+                        refresh_token: credentials.refresh_token.clone(),
+                        header_template: header.clone(),
+                        refresh_on: refresh_on.clone(),
+                    },
+                    tokens,
+                )))
+            }
+        };
+        let manifest_hosts = endpoints
+            .allowed_hosts
+            .iter()
+            .map(|h| HostPattern::new(h))
+            .collect();
+        let workspace_hosts = spec
+            .allowed_hosts
+            .as_ref()
+            .map(|hosts| hosts.iter().map(|h| HostPattern::new(h)).collect());
+        let http = HttpCapability::new(
+            HttpConfig {
+                base_url: endpoints.base_url,
+                allowed_hosts: AllowedHosts::new(manifest_hosts, workspace_hosts),
+                requests_per_minute: manifest.rate_limit.requests_per_minute,
+                concurrency: manifest.rate_limit.concurrency,
+                settings: spec.http.clone(),
+                dns_overrides: spec.dns_overrides.clone(),
+            },
+            auth,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        let plugin = self.plugin(&spec.connector)?;
+        let capabilities = Capabilities::new(plugin.name(), &spec.name, http);
+        Ok(plugin.connect(Some(capabilities), spec.limits, spec.settings.clone()))
+    }
+
+    fn known(&self, connection: &str, connector: &str) -> Result<&Manifest, ConnectionError> {
+        self.manifest(connector)
+            .ok_or_else(|| ConnectionError::UnknownConnector {
+                connection: connection.to_string(),
+                connector: connector.to_string(),
+                known: self.connectors().collect::<Vec<_>>().join(", "),
+            })
+    }
+}
