@@ -35,10 +35,18 @@ fn value_text(field: &str, v: &Value) -> Result<String, ConnectorError> {
         Value::Object(o) => match o.get("id") {
             Some(Value::String(id)) => escape(id),
             Some(Value::Number(id)) => id.to_string(),
-            _ => return Err(ConnectorError::invalid(field, "a lookup criterion needs an `id`")),
+            _ => {
+                return Err(ConnectorError::invalid(
+                    field,
+                    "a lookup criterion needs an `id`",
+                ));
+            }
         },
         Value::Array(_) => {
-            return Err(ConnectorError::invalid(field, "lists are not supported in find criteria"));
+            return Err(ConnectorError::invalid(
+                field,
+                "lists are not supported in find criteria",
+            ));
         }
     })
 }
@@ -46,7 +54,10 @@ fn value_text(field: &str, v: &Value) -> Result<String, ConnectorError> {
 /// Build the search criteria for "every field equals its value".
 pub fn build(criteria: &Record) -> Result<String, ConnectorError> {
     if criteria.is_empty() {
-        return Err(ConnectorError::invalid("", "find needs at least one criterion"));
+        return Err(ConnectorError::invalid(
+            "",
+            "find needs at least one criterion",
+        ));
     }
     if criteria.len() > MAX_CONDITIONS {
         return Err(ConnectorError::invalid(
@@ -107,21 +118,32 @@ mod tests {
 
     #[test]
     fn values_are_escaped_per_zoho_rules() {
-        assert_eq!(escape(r"Smith, Jones (UK) \ Co"), r"Smith\, Jones \(UK\) \\ Co");
+        assert_eq!(
+            escape(r"Smith, Jones (UK) \ Co"),
+            r"Smith\, Jones \(UK\) \\ Co"
+        );
         let c = build(&rec(json!({"Account_Name": "A (B), C", "Employees": 12}))).unwrap();
-        assert_eq!(c, r"((Account_Name:equals:A \(B\)\, C)and(Employees:equals:12))");
+        assert_eq!(
+            c,
+            r"((Account_Name:equals:A \(B\)\, C)and(Employees:equals:12))"
+        );
         let single = build(&rec(json!({"Email": "x@y.z"}))).unwrap();
         assert_eq!(single, "(Email:equals:x@y.z)");
         let lookup = build(&rec(json!({"Account_Name": {"id": "57", "name": "Acme"}}))).unwrap();
         assert_eq!(lookup, "(Account_Name:equals:57)");
-        assert_eq!(build(&rec(json!({"Phone": null}))).unwrap(), "(Phone:equals:${EMPTY})");
+        assert_eq!(
+            build(&rec(json!({"Phone": null}))).unwrap(),
+            "(Phone:equals:${EMPTY})"
+        );
         assert!(build(&Record::new()).is_err());
         assert!(build(&rec(json!({"Tag": ["a"]}))).is_err());
     }
 
     #[test]
     fn results_are_checked_for_exact_equality() {
-        let r = rec(json!({"Account_Name": "Acme Corp", "Employees": 12, "Parent_Account": {"id": "5", "name": "Holding"}, "Phone": null}));
+        let r = rec(
+            json!({"Account_Name": "Acme Corp", "Employees": 12, "Parent_Account": {"id": "5", "name": "Holding"}, "Phone": null}),
+        );
         assert!(matches(&r, &rec(json!({"Account_Name": "acme corp"}))));
         assert!(!matches(&r, &rec(json!({"Account_Name": "Acme"}))));
         assert!(matches(&r, &rec(json!({"Employees": "12", "Phone": ""}))));

@@ -64,9 +64,10 @@ impl ZohoError {
                 })
             }
             "INVALID_URL_PATTERN" | "INVALID_MODULE" => ConnectorError::NotFound(text),
-            "INVALID_TOKEN" | "OAUTH_SCOPE_MISMATCH" | "AUTHENTICATION_FAILURE" | "NO_PERMISSION" => {
-                ConnectorError::Unauthorized(text)
-            }
+            "INVALID_TOKEN"
+            | "OAUTH_SCOPE_MISMATCH"
+            | "AUTHENTICATION_FAILURE"
+            | "NO_PERMISSION" => ConnectorError::Unauthorized(text),
             "TOO_MANY_REQUESTS" => ConnectorError::rate_limited(self.retry_after(), text),
             "INVALID_DATA" | "MANDATORY_NOT_FOUND" | "REQUIRED_PARAM_MISSING" => {
                 ConnectorError::invalid(self.field(), self.message_with_hint())
@@ -85,7 +86,11 @@ impl ZohoError {
                 429 => ConnectorError::rate_limited(self.retry_after(), text),
                 500..=599 => ConnectorError::Transient(text),
                 status => ConnectorError::vendor(
-                    if self.code.is_empty() { status.to_string() } else { self.code },
+                    if self.code.is_empty() {
+                        status.to_string()
+                    } else {
+                        self.code
+                    },
                     self.message,
                     status,
                 ),
@@ -105,7 +110,11 @@ impl ZohoError {
     /// The message, with the expected type or length when CRM gave one.
     fn message_with_hint(&self) -> String {
         let mut m = self.message.clone();
-        if let Some(t) = self.details.get("expected_data_type").and_then(Value::as_str) {
+        if let Some(t) = self
+            .details
+            .get("expected_data_type")
+            .and_then(Value::as_str)
+        {
             m.push_str(&format!(" (expected {t})"));
         }
         if let Some(n) = self.details.get("maximum_length").and_then(Value::as_u64) {
@@ -170,33 +179,60 @@ mod tests {
     fn request_level_codes_map_to_the_contract() {
         let e = |s, b| response_error(&resp(s, b));
         assert!(matches!(
-            e(404, r#"{"code":"INVALID_URL_PATTERN","details":{},"message":"x","status":"error"}"#),
+            e(
+                404,
+                r#"{"code":"INVALID_URL_PATTERN","details":{},"message":"x","status":"error"}"#
+            ),
             ConnectorError::NotFound(_)
         ));
         assert!(matches!(
-            e(401, r#"{"code":"INVALID_TOKEN","details":{},"message":"invalid oauth token"}"#),
+            e(
+                401,
+                r#"{"code":"INVALID_TOKEN","details":{},"message":"invalid oauth token"}"#
+            ),
             ConnectorError::Unauthorized(_)
         ));
         assert!(matches!(
-            e(401, r#"{"code":"OAUTH_SCOPE_MISMATCH","details":{},"message":"m"}"#),
+            e(
+                401,
+                r#"{"code":"OAUTH_SCOPE_MISMATCH","details":{},"message":"m"}"#
+            ),
             ConnectorError::Unauthorized(_)
         ));
         assert_same!(
-            e(429, r#"{"code":"TOO_MANY_REQUESTS","details":{},"message":"slow down"}"#),
+            e(
+                429,
+                r#"{"code":"TOO_MANY_REQUESTS","details":{},"message":"slow down"}"#
+            ),
             ConnectorError::rate_limited(Some(3000), "TOO_MANY_REQUESTS: slow down")
         );
         assert_same!(
-            e(400, r#"{"code":"INVALID_DATA","details":{"param_name":"sort_by"},"message":"invalid data"}"#),
+            e(
+                400,
+                r#"{"code":"INVALID_DATA","details":{"param_name":"sort_by"},"message":"invalid data"}"#
+            ),
             ConnectorError::invalid("sort_by", "invalid data")
         );
         assert!(matches!(
-            e(500, r#"{"code":"INTERNAL_ERROR","details":{},"message":"boom"}"#),
+            e(
+                500,
+                r#"{"code":"INTERNAL_ERROR","details":{},"message":"boom"}"#
+            ),
             ConnectorError::Transient(_)
         ));
-        assert!(matches!(e(502, "<html>bad gateway"), ConnectorError::Transient(_)));
-        assert!(matches!(e(200, r#"{"data":[{"id":"1""#), ConnectorError::Transient(_)));
+        assert!(matches!(
+            e(502, "<html>bad gateway"),
+            ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            e(200, r#"{"data":[{"id":"1""#),
+            ConnectorError::Transient(_)
+        ));
         assert_same!(
-            e(400, r#"{"code":"PATTERN_NOT_MATCHED","details":{},"message":"nope"}"#),
+            e(
+                400,
+                r#"{"code":"PATTERN_NOT_MATCHED","details":{},"message":"nope"}"#
+            ),
             ConnectorError::vendor("PATTERN_NOT_MATCHED", "nope", 400)
         );
     }
@@ -205,20 +241,28 @@ mod tests {
     fn record_level_codes_name_the_field() {
         let rec = |v: Value| ZohoError::from_object(&v, 207).into_connector_error();
         assert_same!(
-            rec(json!({"code":"MANDATORY_NOT_FOUND","details":{"api_name":"Last_Name","json_path":"$.data[1].Last_Name"},"message":"required field not found","status":"error"})),
+            rec(
+                json!({"code":"MANDATORY_NOT_FOUND","details":{"api_name":"Last_Name","json_path":"$.data[1].Last_Name"},"message":"required field not found","status":"error"})
+            ),
             ConnectorError::invalid("Last_Name", "required field not found")
         );
         assert_same!(
-            rec(json!({"code":"INVALID_DATA","details":{"api_name":"Amount","expected_data_type":"double"},"message":"invalid data"})),
+            rec(
+                json!({"code":"INVALID_DATA","details":{"api_name":"Amount","expected_data_type":"double"},"message":"invalid data"})
+            ),
             ConnectorError::invalid("Amount", "invalid data (expected double)")
         );
-        let dup = rec(json!({"code":"DUPLICATE_DATA","details":{"api_name":"Account_Name","duplicate_record":{"id":"42"}},"message":"duplicate data"}));
+        let dup = rec(
+            json!({"code":"DUPLICATE_DATA","details":{"api_name":"Account_Name","duplicate_record":{"id":"42"}},"message":"duplicate data"}),
+        );
         assert!(
             matches!(&dup, ConnectorError::Conflict(m) if m.contains("Account_Name") && m.contains("42")),
             "{dup:?}"
         );
         assert!(matches!(
-            rec(json!({"code":"INVALID_DATA","details":{"id":"9"},"message":"the id given seems to be invalid"})),
+            rec(
+                json!({"code":"INVALID_DATA","details":{"id":"9"},"message":"the id given seems to be invalid"})
+            ),
             ConnectorError::NotFound(_)
         ));
     }

@@ -170,7 +170,8 @@ pub fn from_settings(v: &Value) -> Option<FieldInfo> {
         .unwrap_or(name);
     let mut f = FieldInfo::new(name, kind(data_type)).label(label);
     f.required = v["system_mandatory"].as_bool() == Some(true);
-    f.read_only = v["read_only"].as_bool() == Some(true) || v["field_read_only"].as_bool() == Some(true);
+    f.read_only =
+        v["read_only"].as_bool() == Some(true) || v["field_read_only"].as_bool() == Some(true);
     f.custom = v["custom_field"].as_bool() == Some(true);
     f.picklist = v["pick_list_values"]
         .as_array()
@@ -192,7 +193,9 @@ pub fn from_settings(v: &Value) -> Option<FieldInfo> {
 
 /// The module's fields as the organisation has them (`settings/fields`).
 pub fn discover(module: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
-    let resp = Request::get("/settings/fields").query("module", module).send()?;
+    let resp = Request::get("/settings/fields")
+        .query("module", module)
+        .send()?;
     if resp.status != 200 {
         return Err(response_error(&resp));
     }

@@ -38,12 +38,22 @@ fn modules(settings: &Settings) -> Result<Vec<String>, ConnectorError> {
             .iter()
             .map(|v| v.as_str().map(|s| s.trim().to_string()))
             .collect::<Option<_>>()
-            .ok_or_else(|| ConnectorError::invalid("modules", "modules must be names of CRM modules"))?,
-        Some(_) => return Err(ConnectorError::invalid("modules", "modules must be a list of module names")),
+            .ok_or_else(|| {
+                ConnectorError::invalid("modules", "modules must be names of CRM modules")
+            })?,
+        Some(_) => {
+            return Err(ConnectorError::invalid(
+                "modules",
+                "modules must be a list of module names",
+            ));
+        }
     };
     for m in extra.into_iter().filter(|m| !m.is_empty()) {
         if !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ConnectorError::invalid("modules", format!("`{m}` is not a CRM module API name")));
+            return Err(ConnectorError::invalid(
+                "modules",
+                format!("`{m}` is not a CRM module API name"),
+            ));
         }
         if !out.iter().any(|o| o.eq_ignore_ascii_case(&m)) {
             out.push(m);
@@ -76,7 +86,10 @@ fn list_view(settings: &Settings, module: &str) -> Result<Option<String>, Connec
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             })),
-        Some(_) => Err(ConnectorError::invalid("cvid", "cvid must map module names to list view ids")),
+        Some(_) => Err(ConnectorError::invalid(
+            "cvid",
+            "cvid must map module names to list view ids",
+        )),
     }
 }
 
@@ -84,8 +97,9 @@ fn list_view(settings: &Settings, module: &str) -> Result<Option<String>, Connec
 /// records modified strictly after the given second, so ask from one
 /// second earlier.
 fn if_modified_since(since: &str) -> Result<String, ConnectorError> {
-    let secs = time::parse(since)
-        .ok_or_else(|| ConnectorError::invalid("since", format!("`{since}` is not an RFC 3339 instant")))?;
+    let secs = time::parse(since).ok_or_else(|| {
+        ConnectorError::invalid("since", format!("`{since}` is not an RFC 3339 instant"))
+    })?;
     Ok(time::format(secs - 1))
 }
 
@@ -101,9 +115,14 @@ struct Cursor {
 impl Cursor {
     fn parse(text: Option<&str>) -> Result<Cursor, ConnectorError> {
         let Some(text) = text else {
-            return Ok(Cursor { page: 1, token: None, fields: None });
+            return Ok(Cursor {
+                page: 1,
+                token: None,
+                fields: None,
+            });
         };
-        let bad = || ConnectorError::invalid("cursor", format!("`{text}` is not a Zoho CRM cursor"));
+        let bad =
+            || ConnectorError::invalid("cursor", format!("`{text}` is not a Zoho CRM cursor"));
         let v: Value = serde_json::from_str(text).map_err(|_| bad())?;
         Ok(Cursor {
             page: v["page"].as_u64().map_or(1, |p| p as u32),
@@ -138,7 +157,10 @@ fn id_text(v: &Value) -> Option<String> {
 /// One write request's per-record results, in input order. `inputs` are
 /// what was sent; a success returns the input completed with what CRM set
 /// (`id`, times, users).
-fn write_results(resp: &Response, inputs: &[Record]) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+fn write_results(
+    resp: &Response,
+    inputs: &[Record],
+) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
     let body: Value = match resp.status {
         200 | 201 | 202 | 207 | 400 => resp.json()?,
         _ => return Err(response_error(resp)),
@@ -189,7 +211,9 @@ fn run_batches(
     for (indices, request, inputs) in batches {
         let outcome = match &failure {
             Some(e) => Err(e.clone()),
-            None => request.send().and_then(|resp| write_results(&resp, &inputs)),
+            None => request
+                .send()
+                .and_then(|resp| write_results(&resp, &inputs)),
         };
         match outcome {
             Ok(per_input) => {
@@ -210,15 +234,23 @@ fn run_batches(
     Ok(())
 }
 
-fn collect(results: Vec<Option<Result<Record, ConnectorError>>>) -> Vec<Result<Record, ConnectorError>> {
+fn collect(
+    results: Vec<Option<Result<Record, ConnectorError>>>,
+) -> Vec<Result<Record, ConnectorError>> {
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(ConnectorError::vendor("plugin", "record was not sent", 0))))
+        .map(|r| {
+            r.unwrap_or_else(|| Err(ConnectorError::vendor("plugin", "record was not sent", 0)))
+        })
         .collect()
 }
 
 /// The write body CRM expects.
-fn write_request(request: Request, records: &[Record], duplicate_check: Option<&[String]>) -> Request {
+fn write_request(
+    request: Request,
+    records: &[Record],
+    duplicate_check: Option<&[String]>,
+) -> Request {
     let mut body = json!({ "data": records });
     if let Some(fields) = duplicate_check.filter(|f| !f.is_empty()) {
         body["duplicate_check_fields"] = json!(fields);
@@ -238,8 +270,13 @@ fn upsert_fields(record: &mut Record) -> Result<Option<Vec<String>>, ConnectorEr
             .map(|f| f.as_str().map(String::from))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| ConnectorError::invalid(UPSERT_KEY, "give true or a list of field API names")),
-        Some(_) => Err(ConnectorError::invalid(UPSERT_KEY, "give true or a list of field API names")),
+            .ok_or_else(|| {
+                ConnectorError::invalid(UPSERT_KEY, "give true or a list of field API names")
+            }),
+        Some(_) => Err(ConnectorError::invalid(
+            UPSERT_KEY,
+            "give true or a list of field API names",
+        )),
     }
 }
 
@@ -254,7 +291,11 @@ impl Connector for ZohoCrm {
             "Zoho CRM records (v8): incremental listing, search, deleted feed, batch writes and upsert",
         );
         for name in modules(settings)? {
-            let fields = if online { fields::discover(&name)? } else { fields::standard(&name) };
+            let fields = if online {
+                fields::discover(&name)?
+            } else {
+                fields::standard(&name)
+            };
             info = info.module(
                 ModuleInfo::new(&name, "id")
                     .label(&name.replace('_', " "))
@@ -281,7 +322,13 @@ impl Connector for ZohoCrm {
         if let Some(Value::Object(views)) = settings.value("cvid") {
             for m in views.keys() {
                 module(settings, m).map_err(|_| {
-                    ConnectorError::invalid("cvid", format!("cvid names `{m}`, which is not one of {}", modules.join(", ")))
+                    ConnectorError::invalid(
+                        "cvid",
+                        format!(
+                            "cvid names `{m}`, which is not one of {}",
+                            modules.join(", ")
+                        ),
+                    )
                 })?;
             }
         }
@@ -290,11 +337,18 @@ impl Connector for ZohoCrm {
 
     fn check(_settings: &Settings) -> Result<(), ConnectorError> {
         let resp = Request::get("/org").send()?;
-        body_of(&resp)?.ok_or_else(|| ConnectorError::vendor("NO_ORG", "Zoho CRM returned no organisation", resp.status))?;
+        body_of(&resp)?.ok_or_else(|| {
+            ConnectorError::vendor("NO_ORG", "Zoho CRM returned no organisation", resp.status)
+        })?;
         Ok(())
     }
 
-    fn list(settings: &Settings, module_name: &str, since: Option<&str>, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+    fn list(
+        settings: &Settings,
+        module_name: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
         let module = module(settings, module_name)?;
         let mut cursor = Cursor::parse(cursor)?;
         let fields = match cursor.fields.take() {
@@ -330,10 +384,16 @@ impl Connector for ZohoCrm {
         // Page numbers reach the first 2000 records only; CRM's page token
         // goes on to 100 000, so follow it whenever CRM gives one.
         let next = match info["next_page_token"].as_str() {
-            Some(token) => Cursor { page: cursor.page + 1, token: Some(token.into()), fields: Some(fields) },
-            None if cursor.token.is_none() && cursor.page * PER_PAGE < 2000 => {
-                Cursor { page: cursor.page + 1, token: None, fields: Some(fields) }
-            }
+            Some(token) => Cursor {
+                page: cursor.page + 1,
+                token: Some(token.into()),
+                fields: Some(fields),
+            },
+            None if cursor.token.is_none() && cursor.page * PER_PAGE < 2000 => Cursor {
+                page: cursor.page + 1,
+                token: None,
+                fields: Some(fields),
+            },
             None => {
                 return Err(ConnectorError::vendor(
                     "NO_PAGE_TOKEN",
@@ -350,15 +410,26 @@ impl Connector for ZohoCrm {
         let resp = Request::get(format!("/{module}/{}", encode(id))).send()?;
         let not_found = || ConnectorError::NotFound(format!("no {module} record with id {id}"));
         match body_of(&resp) {
-            Ok(Some(body)) => records_at(&body, "data")?.into_iter().next().ok_or_else(not_found),
+            Ok(Some(body)) => records_at(&body, "data")?
+                .into_iter()
+                .next()
+                .ok_or_else(not_found),
             Ok(None) => Err(not_found()),
             // An id CRM cannot even parse names no record either.
-            Err(ConnectorError::Invalid(f)) if f.message.contains("id given seems to be invalid") => Err(not_found()),
+            Err(ConnectorError::Invalid(f))
+                if f.message.contains("id given seems to be invalid") =>
+            {
+                Err(not_found())
+            }
             Err(e) => Err(e),
         }
     }
 
-    fn find(settings: &Settings, module_name: &str, criteria: &Record) -> Result<Vec<Record>, ConnectorError> {
+    fn find(
+        settings: &Settings,
+        module_name: &str,
+        criteria: &Record,
+    ) -> Result<Vec<Record>, ConnectorError> {
         let module = module(settings, module_name)?;
         let text = criteria::build(criteria)?;
         let mut out = Vec::new();
@@ -369,7 +440,11 @@ impl Connector for ZohoCrm {
                 .query("per_page", PER_PAGE)
                 .send()?;
             let Some(body) = body_of(&resp)? else { break };
-            out.extend(records_at(&body, "data")?.into_iter().filter(|r| criteria::matches(r, criteria)));
+            out.extend(
+                records_at(&body, "data")?
+                    .into_iter()
+                    .filter(|r| criteria::matches(r, criteria)),
+            );
             if body["info"]["more_records"] != json!(true) {
                 break;
             }
@@ -383,7 +458,12 @@ impl Connector for ZohoCrm {
         Ok(out)
     }
 
-    fn deleted(settings: &Settings, module_name: &str, since: Option<&str>, cursor: Option<&str>) -> Result<DeletedPage, ConnectorError> {
+    fn deleted(
+        settings: &Settings,
+        module_name: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<DeletedPage, ConnectorError> {
         let module = module(settings, module_name)?;
         let page = page_number(cursor)?;
         let mut request = Request::get(format!("/{module}/deleted"))
@@ -401,15 +481,25 @@ impl Connector for ZohoCrm {
             .filter_map(|r| {
                 Some(DeletedRecord {
                     id: id_text(r.get("id")?)?,
-                    deleted_at: r.get("deleted_time").and_then(Value::as_str).map(String::from),
+                    deleted_at: r
+                        .get("deleted_time")
+                        .and_then(Value::as_str)
+                        .map(String::from),
                 })
             })
             .collect();
         let more = body["info"]["more_records"] == json!(true);
-        Ok(DeletedPage { records, next_cursor: more.then(|| (page + 1).to_string()) })
+        Ok(DeletedPage {
+            records,
+            next_cursor: more.then(|| (page + 1).to_string()),
+        })
     }
 
-    fn create(settings: &Settings, module_name: &str, records: Vec<Record>) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+    fn create(
+        settings: &Settings,
+        module_name: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; records.len()];
         // Plain creates, and upserts grouped by their duplicate-check
@@ -430,7 +520,12 @@ impl Connector for ZohoCrm {
                 let (indices, inputs): (Vec<usize>, Vec<Record>) = chunk.iter().cloned().unzip();
                 let request = match &key {
                     // Upsert is idempotent: repeating it finds the record it wrote.
-                    Some(fields) => write_request(Request::post(format!("/{module}/upsert")), &inputs, Some(fields)).idempotent(true),
+                    Some(fields) => write_request(
+                        Request::post(format!("/{module}/upsert")),
+                        &inputs,
+                        Some(fields),
+                    )
+                    .idempotent(true),
                     None => write_request(Request::post(format!("/{module}")), &inputs, None),
                 };
                 batches.push((indices, request, inputs));
@@ -440,14 +535,23 @@ impl Connector for ZohoCrm {
         Ok(collect(results))
     }
 
-    fn update(settings: &Settings, module_name: &str, records: Vec<Record>) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+    fn update(
+        settings: &Settings,
+        module_name: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; records.len()];
         let mut with_id = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
             match record.get("id").and_then(id_text) {
                 Some(_) => with_id.push((i, record)),
-                None => results[i] = Some(Err(ConnectorError::invalid("id", "an update needs the record's `id`"))),
+                None => {
+                    results[i] = Some(Err(ConnectorError::invalid(
+                        "id",
+                        "an update needs the record's `id`",
+                    )))
+                }
             }
         }
         let batches = with_id
@@ -462,7 +566,11 @@ impl Connector for ZohoCrm {
         Ok(collect(results))
     }
 
-    fn delete(settings: &Settings, module_name: &str, ids: Vec<String>) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+    fn delete(
+        settings: &Settings,
+        module_name: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; ids.len()];
         let batches = ids
@@ -477,7 +585,11 @@ impl Connector for ZohoCrm {
                     .iter()
                     .map(|id| json!({"id": id}).as_object().cloned().unwrap_or_default())
                     .collect();
-                (indices, Request::delete(format!("/{module}")).query("ids", list.join(",")), inputs)
+                (
+                    indices,
+                    Request::delete(format!("/{module}")).query("ids", list.join(",")),
+                    inputs,
+                )
             })
             .collect();
         run_batches(batches, &mut results)?;
