@@ -206,7 +206,7 @@ async fn incremental_listing_returns_changes_made_at_or_after_since() {
         .unwrap();
     // The change happened at T0 + 60 s: asking from that very second finds it.
     let (since_change, _) = list_all(&c, "Deals", Some("2024-05-01T09:01:00Z")).await;
-    assert_eq!(ids(&since_change), [changed.clone()]);
+    assert_eq!(ids(&since_change), [changed]);
     assert_eq!(since_change[0]["Stage"], "Closed Won");
     // Offsets are honoured: 14:31 in India is after the change.
     let (later, _) = list_all(&c, "Deals", Some("2024-05-01T14:31:01+05:30")).await;
@@ -253,7 +253,10 @@ async fn records_with_custom_fields_are_created_read_updated_and_deleted() {
     assert_eq!(got["Customer_Segment"], "SMB");
     assert_eq!(got["Account_Name"], "Custom Co", "untouched fields stay");
 
-    let deleted = c.delete("Accounts", &[id.clone()]).await.unwrap();
+    let deleted = c
+        .delete("Accounts", std::slice::from_ref(&id))
+        .await
+        .unwrap();
     assert_eq!(deleted[0].as_ref().unwrap()["id"], id.as_str());
     let err = connector_error(c.get("Accounts", &id).await.unwrap_err());
     assert!(matches!(err, ConnectorError::NotFound(_)), "{err:?}");
@@ -305,7 +308,9 @@ async fn deleted_feed_reports_deletions_since_a_time() {
     let c = crm(&sb);
     let (all, _) = list_all(&c, "Contacts", None).await;
     let early = all[0]["id"].as_str().unwrap().to_string();
-    c.delete("Contacts", &[early.clone()]).await.unwrap();
+    c.delete("Contacts", std::slice::from_ref(&early))
+        .await
+        .unwrap();
     sb.advance_clock(Duration::from_secs(120));
     let late = all[1]["id"].as_str().unwrap().to_string();
     sb.app().ui_crm_delete("Contacts", &late).unwrap();

@@ -27,6 +27,9 @@ const UPSERT_KEY: &str = "$upsert";
 
 struct ZohoCrm;
 
+/// Inputs with their positions in the caller's batch.
+type Indexed = Vec<(usize, Record)>;
+
 /// The modules of this connection: the standard four plus `modules` from
 /// settings (a list or a comma-separated string).
 fn modules(settings: &Settings) -> Result<Vec<String>, ConnectorError> {
@@ -96,11 +99,14 @@ fn list_view(settings: &Settings, module: &str) -> Result<Option<String>, Connec
 /// `If-Modified-Since` for "modified at or after `since`": CRM keeps
 /// records modified strictly after the given second, so ask from one
 /// second earlier.
-fn if_modified_since(since: &str) -> Result<String, ConnectorError> {
+fn modified_since(request: Request, since: Option<&str>) -> Result<Request, ConnectorError> {
+    let Some(since) = since else {
+        return Ok(request);
+    };
     let secs = time::parse(since).ok_or_else(|| {
         ConnectorError::invalid("since", format!("`{since}` is not an RFC 3339 instant"))
     })?;
-    Ok(time::format(secs - 1))
+    Ok(request.header("If-Modified-Since", time::format(secs - 1)))
 }
 
 /// Where a listing continues: the next page number or CRM's page token,
@@ -369,9 +375,7 @@ impl Connector for ZohoCrm {
             Some(token) => request.query("page_token", token),
             None => request.query("page", cursor.page),
         };
-        if let Some(since) = since {
-            request = request.header("If-Modified-Since", if_modified_since(since)?);
-        }
+        request = modified_since(request, since)?;
         let resp = request.send()?;
         let Some(body) = body_of(&resp)? else {
             return Ok(Page::default());
@@ -466,14 +470,11 @@ impl Connector for ZohoCrm {
     ) -> Result<DeletedPage, ConnectorError> {
         let module = module(settings, module_name)?;
         let page = page_number(cursor)?;
-        let mut request = Request::get(format!("/{module}/deleted"))
+        let request = Request::get(format!("/{module}/deleted"))
             .query("type", "all")
             .query("page", page)
             .query("per_page", PER_PAGE);
-        if let Some(since) = since {
-            request = request.header("If-Modified-Since", if_modified_since(since)?);
-        }
-        let Some(body) = body_of(&request.send()?)? else {
+        let Some(body) = body_of(&modified_since(request, since)?.send()?)? else {
             return Ok(DeletedPage::default());
         };
         let records = records_at(&body, "data")?
@@ -504,7 +505,7 @@ impl Connector for ZohoCrm {
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; records.len()];
         // Plain creates, and upserts grouped by their duplicate-check
         // fields (CRM takes one set per request), keeping input indices.
-        let mut groups: Vec<(Option<Vec<String>>, Vec<(usize, Record)>)> = Vec::new();
+        let mut groups: Vec<(Option<Vec<String>>, Indexed)> = Vec::new();
         for (i, mut record) in records.into_iter().enumerate() {
             match upsert_fields(&mut record) {
                 Err(e) => results[i] = Some(Err(e)),
