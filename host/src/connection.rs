@@ -263,6 +263,20 @@ impl ConnectorRegistry {
             }
         };
         let endpoints = manifest.endpoints(target).map_err(&invalid)?;
+        // The contract hands plugins the connection's settings plus where
+        // they point: `base_url` and `data_center`.
+        let mut settings = spec.settings.clone();
+        if let Value::Object(map) = &mut settings {
+            let data_center = match target {
+                Target::DataCenter(dc) => dc,
+                Target::Sandbox(_) => "sandbox",
+            };
+            map.insert(
+                "base_url".into(),
+                Value::String(endpoints.base_url.as_str().trim_end_matches('/').into()),
+            );
+            map.insert("data_center".into(), Value::String(data_center.into()));
+        }
         let auth = match (&manifest.auth, &spec.credentials) {
             (None, _) => None,
             (Some(_), None) => {
@@ -325,7 +339,7 @@ impl ConnectorRegistry {
         .map_err(|e| invalid(e.to_string()))?;
         let plugin = self.plugin(&spec.connector)?;
         let capabilities = Capabilities::new(plugin.name(), &spec.name, http);
-        Ok(plugin.connect(Some(capabilities), spec.limits, spec.settings.clone()))
+        Ok(plugin.connect(Some(capabilities), spec.limits, settings))
     }
 
     fn known(&self, connection: &str, connector: &str) -> Result<&Manifest, ConnectionError> {

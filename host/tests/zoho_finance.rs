@@ -18,7 +18,7 @@ use ferry::plugin::{
 };
 use ferry::secret::Secret;
 use serde_json::{Value, json};
-use zoho_sandbox::{FaultConfig, Product, Sandbox};
+use zoho_sandbox::{Fault, FaultConfig, Product, Sandbox};
 
 /// How one product names what the scenarios touch.
 struct Case {
@@ -634,19 +634,19 @@ async fn rate_limited_then_success(case: &Case) {
         "invoice_id",
     );
     env.sb.faults(FaultConfig {
-        rate_limit_next: 1,
+        next: vec![Fault::RateLimited],
         ..FaultConfig::default()
     });
     let got = env.conn.get("invoices", &id).await.unwrap();
     assert_eq!(id_of(&got, "invoice_id"), id);
     assert_eq!(
-        env.sb.app().faults.config().rate_limit_next,
+        env.sb.app().faults.config().next.len(),
         0,
         "the 429 was served"
     );
     // Past the host's retries the plugin reports rate-limited.
     env.sb.faults(FaultConfig {
-        rate_limit_next: 100,
+        next: vec![Fault::RateLimited; 100],
         ..FaultConfig::default()
     });
     let e = error(env.conn.get("invoices", &id).await.unwrap_err());

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::http::error_chain;
 use crate::plugin::RefreshOn;
 use crate::secret::Secret;
 
@@ -193,18 +194,19 @@ impl OAuth {
             .append_pair("client_id", cfg.client_id.expose())
             .append_pair("client_secret", cfg.client_secret.expose())
             .append_pair("refresh_token", cfg.refresh_token.expose());
+        // Never echo the URL: it carries the secrets. Its host and the
+        // cause (a refused address, say) are what a user needs.
+        let host = cfg.token_url.host_str().unwrap_or("accounts server");
+        let transport =
+            |e: reqwest::Error| fail(format!("{host}: {}", error_chain(&e.without_url())));
         let response = client
             .post(url)
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            // Never echo the URL: it carries the secrets.
-            .map_err(|e| fail(e.without_url().to_string()))?;
+            .map_err(transport)?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
+        let body = response.bytes().await.map_err(transport)?;
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
             fail(format!(
                 "unexpected answer from the accounts server (HTTP {status})"

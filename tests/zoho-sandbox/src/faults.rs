@@ -20,9 +20,9 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// Share of requests whose body is cut off half-way.
     pub truncate_rate: f64,
-    /// The next N API requests are answered with the product's 429 body,
-    /// before any rate applies (counts down; reads back what is left).
-    pub rate_limit_next: u32,
+    /// Faults for the next requests, one each, in order, before any drawn
+    /// at random: `["rate_limited"]` makes exactly the next request a 429.
+    pub next: Vec<Fault>,
 }
 
 impl Default for FaultConfig {
@@ -34,7 +34,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             drop_rate: 0.0,
             truncate_rate: 0.0,
-            rate_limit_next: 0,
+            next: Vec::new(),
         }
     }
 }
@@ -46,12 +46,13 @@ impl FaultConfig {
             || self.latency_ms > 0
             || self.drop_rate > 0.0
             || self.truncate_rate > 0.0
-            || self.rate_limit_next > 0
+            || !self.next.is_empty()
     }
 }
 
 /// What to do to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fault {
     None,
     ServerError,
@@ -92,9 +93,9 @@ impl Faults {
         if !g.0.is_active() {
             return (Fault::None, 0);
         }
-        if g.0.rate_limit_next > 0 {
-            g.0.rate_limit_next -= 1;
-            return (Fault::RateLimited, g.0.latency_ms);
+        if !g.0.next.is_empty() {
+            let fault = g.0.next.remove(0);
+            return (fault, g.0.latency_ms);
         }
         let cfg = g.0.clone();
         let r = (splitmix(&mut g.1) >> 11) as f64 / (1u64 << 53) as f64;
@@ -142,14 +143,13 @@ mod tests {
     }
 
     #[test]
-    fn the_next_requests_can_be_rate_limited_exactly() {
+    fn scripted_faults_come_first_then_none() {
         let f = Faults::default();
-        f.set(FaultConfig {
-            rate_limit_next: 2,
-            ..Default::default()
-        });
-        let drawn: Vec<_> = (0..3).map(|_| f.draw().0).collect();
-        assert_eq!(drawn, [Fault::RateLimited, Fault::RateLimited, Fault::None]);
-        assert_eq!(f.config().rate_limit_next, 0);
+        f.set(serde_json::from_str(r#"{"next": ["rate_limited", "server_error"]}"#).unwrap());
+        assert_eq!(f.draw().0, Fault::RateLimited);
+        assert_eq!(f.config().next, [Fault::ServerError]);
+        assert_eq!(f.draw().0, Fault::ServerError);
+        assert_eq!(f.draw().0, Fault::None);
+        assert!(!f.config().is_active());
     }
 }

@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 pub use auth::ClientCredentials;
 pub use control::Counts;
 pub use error::{ApiError, Product, SandboxError};
-pub use faults::FaultConfig;
+pub use faults::{Fault, FaultConfig};
 pub use finance::Org;
 pub use limits::LimitConfig;
 
