@@ -84,6 +84,8 @@ pub struct ConnectionSpec {
     /// The workspace's own allow-list; the connection may reach only hosts
     /// both the manifest and this list allow. `None` trusts the manifest.
     pub allowed_hosts: Option<Vec<String>>,
+    /// The workspace's pacing, replacing the manifest's where set.
+    pub rate_limit: config::RateLimitOverride,
     /// Fixed DNS answers (tests), checked like real ones.
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
 }
@@ -100,6 +102,7 @@ impl ConnectionSpec {
             limits: Limits::default(),
             http: HttpSettings::default(),
             allowed_hosts: None,
+            rate_limit: config::RateLimitOverride::default(),
             dns_overrides: HashMap::new(),
         }
     }
@@ -151,6 +154,7 @@ impl ConnectionSpec {
             spec.limits = *limits;
         }
         spec.allowed_hosts = connection.allowed_hosts.clone();
+        spec.rate_limit = connection.rate_limit;
         Ok(spec)
     }
 }
@@ -329,8 +333,14 @@ impl ConnectorRegistry {
             HttpConfig {
                 base_url: endpoints.base_url,
                 allowed_hosts: AllowedHosts::new(manifest_hosts, workspace_hosts),
-                requests_per_minute: manifest.rate_limit.requests_per_minute,
-                concurrency: manifest.rate_limit.concurrency,
+                requests_per_minute: spec
+                    .rate_limit
+                    .requests_per_minute
+                    .unwrap_or(manifest.rate_limit.requests_per_minute),
+                concurrency: spec
+                    .rate_limit
+                    .concurrency
+                    .unwrap_or(manifest.rate_limit.concurrency),
                 settings: spec.http.clone(),
                 dns_overrides: spec.dns_overrides.clone(),
             },

@@ -11,6 +11,8 @@ pub mod config;
 pub mod connection;
 pub mod mapping;
 pub mod plugin;
+pub mod runner;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod trigger;

@@ -76,3 +76,60 @@ fn inspect_errors_name_the_file_and_the_problem() {
     assert!(!ok);
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
+
+/// The describe fixtures that `ferry validate --describe-dir` and the
+/// config tests use are what the real Zoho plugins report, plus the
+/// organisation's custom fields (and picklist values, and CRM modules named
+/// in settings): no fixture may drift from the plugin it stands for.
+#[test]
+fn describe_fixtures_match_the_real_plugins() {
+    support::plugin("well_behaved");
+    let dir = support::repo_root().join("host/tests/fixtures/config/describe");
+    for product in ["crm", "books", "invoice", "billing"] {
+        let wasm = support::repo_root().join(format!(
+            "target/plugins/wasm32-wasip2/plugin/zoho_{product}.wasm"
+        ));
+        let (ok, out, err) = ferry(&["plugins", "inspect", "--json", wasm.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let real: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let path = dir.join(format!("zoho-{product}.json"));
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for module in real["modules"].as_array().unwrap() {
+            let name = module["name"].as_str().unwrap();
+            let twin = fixture["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name)
+                .unwrap_or_else(|| panic!("{product}: fixture lacks module {name}"));
+            for key in [
+                "id_field",
+                "modified_field",
+                "operations",
+                "actions",
+                "max_batch",
+            ] {
+                assert_eq!(twin[key], module[key], "{product}.{name}: {key}");
+            }
+            let standard = |fields: &serde_json::Value| -> Vec<serde_json::Value> {
+                fields
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["custom"] == false)
+                    .map(|f| {
+                        let mut f = f.clone();
+                        f.as_object_mut().unwrap().remove("picklist");
+                        f
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                standard(&twin["fields"]),
+                standard(&module["fields"]),
+                "{product}.{name}: standard fields"
+            );
+        }
+    }
+}

@@ -37,7 +37,7 @@ fn examples_validate_cleanly() {
         .unwrap_or_else(|d| panic!("{}", d.render(false)));
         let (mut cat, problems) = StaticCatalog::from_describe_dir(&describe(), &ws);
         assert!(problems.is_empty(), "{problems:?}");
-        cat.load_manifests(&root().join("host/tests/fixtures/config/connectors"));
+        cat.load_manifests(&root().join("connectors"));
         let d = config::validate(&ws, &cat);
         assert!(!d.has_errors(), "{name}:\n{}", d.render(false));
         assert!(

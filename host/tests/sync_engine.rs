@@ -5,122 +5,21 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use ferry::capability::HttpSettings;
-use ferry::config::{LoadOptions, SecretMode, Workspace};
-use ferry::connection::ConnectorRegistry;
-use ferry::plugin::{Runtime, RuntimeOptions};
-use ferry::store::{LedgerFilter, LedgerOp, RunStatus, SledStore};
-use ferry::sync::{self, Env, EnvOptions, NoProgress, RunOptions};
+use ferry::store::{LedgerFilter, LedgerOp, RunStatus};
+use ferry::sync::{self, Env, NoProgress, RunOptions};
 use serde_json::{Value, json};
+use support::bench::{BILLING, BOOKS, Bench};
 use zoho_sandbox::{Product, Sandbox};
 
 const BOOKS_ORG: &str = "10234695";
 const BILLING_ORG: &str = "30234695";
 
-/// A workspace directory with its secrets and state.
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new(sb: &Sandbox, syncs: &str) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = sb.client_credentials();
-        std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
-        for (name, value) in [
-            ("id", &creds.client_id),
-            ("secret", &creds.client_secret),
-            ("refresh", &creds.refresh_token),
-        ] {
-            std::fs::write(dir.path().join("secrets").join(name), value).unwrap();
-        }
-        let auth = "{ client_id: file:secrets/id, client_secret: file:secrets/secret, refresh_token: file:secrets/refresh }";
-        let base = sb.base_url();
-        let yaml = format!(
-            "version: 1\nconnections:\n  books:\n    connector: zoho-books\n    sandbox: {base}\n    settings: {{ organization_id: \"{BOOKS_ORG}\" }}\n    auth: {auth}\n  billing:\n    connector: zoho-billing\n    sandbox: {base}\n    settings: {{ organization_id: \"{BILLING_ORG}\" }}\n    auth: {auth}\nsyncs:\n{syncs}"
-        );
-        std::fs::write(dir.path().join("workspace.yaml"), yaml).unwrap();
-        Bench { dir }
-    }
-
-    fn workspace(&self) -> PathBuf {
-        self.dir.path().join("workspace.yaml")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn plugin_dir() -> PathBuf {
-        support::plugin("well_behaved")
-            .parent()
-            .unwrap()
-            .to_path_buf()
-    }
-
-    /// The workspace, opened in this process.
-    async fn env(&self) -> Env {
-        let ws = Workspace::load_with(
-            self.workspace(),
-            LoadOptions {
-                secrets: SecretMode::Resolve,
-            },
-        )
-        .unwrap_or_else(|d| panic!("{}", d.render_short()));
-        let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
-        let registry = ConnectorRegistry::load(
-            runtime,
-            &support::repo_root().join("connectors"),
-            &Bench::plugin_dir(),
-        )
-        .unwrap();
-        std::fs::create_dir_all(self.state().join("state")).unwrap();
-        let store = Arc::new(SledStore::open(&self.state().join("state")).unwrap());
-        let env = Env::open(
-            ws,
-            &registry,
-            store,
-            EnvOptions {
-                http: Some(fast_http()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        let diags = ferry::config::validate(&env.workspace, env.catalog());
-        assert!(!diags.has_errors(), "{}", diags.render_short());
-        env
-    }
-
-    /// `ferry <args>` on this workspace.
-    fn ferry(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(args)
-            .arg("--workspace")
-            .arg(self.workspace())
-            .arg("--connectors")
-            .arg(support::repo_root().join("connectors"))
-            .arg("--plugin-dir")
-            .arg(Bench::plugin_dir())
-            .arg("--state")
-            .arg(self.state())
-            .env("RUST_LOG", "warn");
-        cmd
-    }
-}
-
-fn fast_http() -> HttpSettings {
-    HttpSettings {
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(20),
-        max_attempts: 8,
-        ..HttpSettings::default()
-    }
+/// A workspace of Books and Billing with these syncs.
+fn bench(sb: &Sandbox, syncs: &str) -> Bench {
+    Bench::new(sb, &[BOOKS, BILLING], &format!("syncs:\n{syncs}"))
 }
 
 /// One-way Books contacts → Billing customers, matched by the Books id kept
@@ -138,16 +37,13 @@ const ONE_WAY: &str = r#"  customers:
 "#;
 
 fn count(sb: &Sandbox, product: &str, org: &str, resource: &str) -> u64 {
-    sb.counts()
-        .get(&format!("{product}/{org}/{resource}"))
-        .copied()
-        .unwrap_or(0) as u64
+    support::bench::count(sb, &format!("{product}/{org}/{resource}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_creates_and_links_then_a_resync_writes_nothing() {
     let sb = Sandbox::builder().seed(30).start().await.unwrap();
-    let bench = Bench::new(&sb, ONE_WAY);
+    let bench = bench(&sb, ONE_WAY);
     let env = bench.env().await;
     let before = count(&sb, "billing", BILLING_ORG, "customers");
 
@@ -232,7 +128,7 @@ async fn a_first_sync_creates_and_links_then_a_resync_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_previews_and_writes_nothing() {
     let sb = Sandbox::builder().seed(5).start().await.unwrap();
-    let bench = Bench::new(&sb, ONE_WAY);
+    let bench = bench(&sb, ONE_WAY);
     let env = bench.env().await;
     let before = sb.counts();
     let run = sync::run(
@@ -277,7 +173,7 @@ async fn duplicates_follow_on_duplicate() {
         let syncs = format!(
             "  customers:\n    from: books.contacts\n    to: billing.customers\n    match: {{ contact_name: display_name }}\n    on_duplicate: {policy}\n    fields:\n      display_name: contact_name\n      company_name: company_name\n"
         );
-        let bench = Bench::new(&sb, &syncs);
+        let bench = bench(&sb, &syncs);
         let env = bench.env().await;
         let before = count(&sb, "billing", BILLING_ORG, "customers");
         let run = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
@@ -340,7 +236,7 @@ async fn two_way_sync_suppresses_echoes_and_settles_conflicts() {
       company_name: company_name
       zcrm_account_id: { from: contact_id, direction: one-way }
 "#;
-    let bench = Bench::new(&sb, syncs);
+    let bench = bench(&sb, syncs);
     let env = bench.env().await;
     let first = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
         .await
@@ -430,7 +326,7 @@ async fn books_record(env: &Env, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_runs_pauses_resumes_and_exports_history() {
     let sb = Sandbox::builder().seed(5).start().await.unwrap();
-    let bench = Bench::new(&sb, ONE_WAY);
+    let bench = bench(&sb, ONE_WAY);
     let run = |args: &[&str]| {
         let out = bench.ferry(args).stdin(Stdio::null()).output().unwrap();
         (
@@ -483,4 +379,123 @@ async fn the_cli_runs_pauses_resumes_and_exports_history() {
     let runs: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(runs[0]["counts"]["added"], 4);
     assert_eq!(runs[0]["trigger"], "manual");
+}
+
+/// Every Billing customer carrying a Books id, counted by that id.
+async fn billing_copies(env: &Env) -> std::collections::HashMap<String, usize> {
+    let billing = env.connector("billing").unwrap();
+    let mut copies = std::collections::HashMap::new();
+    let mut cursor = None;
+    loop {
+        let page = billing
+            .list("customers", None, cursor.as_deref())
+            .await
+            .unwrap();
+        for record in page.records {
+            if let Some(id) = record.get("zcrm_account_id").and_then(Value::as_str)
+                && !id.is_empty()
+            {
+                *copies.entry(id.to_string()).or_insert(0) += 1;
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    copies
+}
+
+/// Nothing missing, nothing doubled: each Books contact but the one the
+/// view excludes has exactly one Billing copy.
+async fn assert_exactly_once(env: &Env, contacts: usize) {
+    let copies = billing_copies(env).await;
+    let doubled: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "doubled: {doubled:?}");
+    assert_eq!(copies.len(), contacts - 1, "missing records");
+    assert_eq!(
+        env.store.all_links("customers").unwrap().len(),
+        contacts - 1
+    );
+}
+
+/// `SIGKILL` at varied points of a 10 000-record first sync; each restart
+/// settles what the killed run left, and the end state is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sync_resumes_without_losing_or_doubling_records() {
+    // FERRY_CRASH_N shrinks it while working on the engine.
+    let n: usize = std::env::var("FERRY_CRASH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let sb = Sandbox::builder().seed(n).start().await.unwrap();
+    let bench = bench(&sb, ONE_WAY);
+    let before = count(&sb, "billing", BILLING_ORG, "customers");
+    let mut kills = 0;
+    for share in [0.05, 0.3, 0.6, 0.9] {
+        let target = before + (n as f64 * share) as u64;
+        let mut child = bench
+            .ferry(&["sync", "run", "customers"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert!(status.success(), "ferry failed: {err}");
+                break;
+            }
+            if count(&sb, "billing", BILLING_ORG, "customers") >= target {
+                child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the sync finished before it could be killed");
+    let out = bench.ferry(&["sync", "run", "customers"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = bench.env().await;
+    assert_exactly_once(&env, n).await;
+    assert_eq!(
+        count(&sb, "billing", BILLING_ORG, "customers"),
+        before + n as u64 - 1
+    );
+    // And a last run has nothing left to do.
+    let last = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(last.counts.added + last.counts.updated, 0, "{last:?}");
+}
+
+/// 10 % 5xx, 5 % 429 and dropped connections: a run still completes with
+/// every record copied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_under_injected_faults_completes_exactly_once() {
+    const N: usize = 300;
+    let sb = Sandbox::builder().seed(N).start().await.unwrap();
+    let bench = bench(&sb, ONE_WAY);
+    let env = bench.env().await;
+    sb.faults(zoho_sandbox::FaultConfig {
+        seed: 11,
+        error_rate: 0.10,
+        rate_limit_rate: 0.05,
+        drop_rate: 0.03,
+        ..Default::default()
+    });
+    let run = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    sb.faults(zoho_sandbox::FaultConfig::default());
+    assert_exactly_once(&env, N).await;
 }

@@ -8,6 +8,7 @@ pub mod map;
 pub mod plugins;
 pub mod sync;
 pub mod test;
+pub mod triggers;
 pub mod validate;
 
 /// Ferry keeps billing and CRM systems in step.
@@ -32,8 +33,17 @@ pub enum Command {
     /// Run syncs, pause and resume them, retry failed records.
     #[command(subcommand)]
     Sync(sync::Command),
-    /// What syncs did: runs, and the per-record ledger of a run.
+    /// What syncs and trigger rules did: runs, and the per-record ledger of a run.
     History(sync::HistoryArgs),
+    /// Run every sync and trigger rule of the workspace once (each vendor
+    /// module read once).
+    Run(triggers::WorkspaceArgs),
+    /// Run trigger rules.
+    #[command(subcommand)]
+    Triggers(triggers::TriggersCommand),
+    /// The link table: list, add or remove links by hand.
+    #[command(subcommand)]
+    Links(triggers::LinksCommand),
 }
 
 /// Entry point of the `ferry` binary.
@@ -46,5 +56,8 @@ pub fn main() -> ExitCode {
         Command::Plugins(c) => plugins::run(c),
         Command::Sync(c) => sync::run(c),
         Command::History(h) => sync::history(h),
+        Command::Run(w) => triggers::run_workspace(w),
+        Command::Triggers(c) => triggers::triggers(c),
+        Command::Links(c) => triggers::links(c),
     }
 }

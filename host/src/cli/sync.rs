@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// `.ferry/` beside the workspace file by default.
     #[arg(long, env = "FERRY_STATE")]
     pub state: Option<PathBuf>,
+    /// Point every connection at a local Zoho sandbox at this URL instead
+    /// of its data centre (trying a workspace without touching real data).
+    #[arg(long, env = "FERRY_SANDBOX", value_name = "URL")]
+    pub sandbox: Option<String>,
 }
 
 impl RunArgs {
@@ -68,13 +72,24 @@ impl RunArgs {
 
     /// Load and check the workspace with its secrets.
     pub fn workspace(&self) -> anyhow::Result<Workspace> {
-        Workspace::load_with(
+        let mut ws = Workspace::load_with(
             &self.workspace,
             LoadOptions {
                 secrets: SecretMode::Resolve,
             },
         )
-        .map_err(|d| anyhow::anyhow!("{}", d.render(std::io::stderr().is_terminal())))
+        .map_err(|d| anyhow::anyhow!("{}", d.render(std::io::stderr().is_terminal())))?;
+        if let Some(url) = &self.sandbox {
+            url::Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .with_context(|| format!("`--sandbox {url}` is not an http(s) URL"))?;
+            for c in ws.connections.values_mut() {
+                c.endpoint =
+                    config::Endpoint::Sandbox(config::Spanned::new(url.clone(), c.span.clone()));
+            }
+        }
+        Ok(ws)
     }
 
     /// Open the workspace's connections and state.
@@ -189,14 +204,14 @@ pub struct HistoryArgs {
     pub offset: usize,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?)
 }
 
-fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
+pub(crate) fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -435,7 +450,7 @@ fn summary_of(
         .join(" ")
 }
 
-fn status_word(status: &RunStatus) -> &'static str {
+pub(crate) fn status_word(status: &RunStatus) -> &'static str {
     match status {
         RunStatus::Running => "running",
         RunStatus::Completed => "completed",
@@ -444,7 +459,7 @@ fn status_word(status: &RunStatus) -> &'static str {
     }
 }
 
-fn counts_line(c: &Counts) -> String {
+pub(crate) fn counts_line(c: &Counts) -> String {
     format!(
         "read {} · added {} · updated {} · deleted {} · skipped {} · failed {} · unchanged {}{}",
         c.read,
@@ -490,7 +505,7 @@ fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn ledger_line(row: &LedgerRow) -> String {
+pub(crate) fn ledger_line(row: &LedgerRow) -> String {
     format!(
         "{:<9} {} → {}{}",
         serde_json::to_value(row.op)
@@ -630,10 +645,10 @@ pub fn history(h: HistoryArgs) -> ExitCode {
 }
 
 /// A progress bar on a terminal; nothing otherwise.
-struct Bar(Option<ProgressBar>);
+pub(crate) struct Bar(Option<ProgressBar>);
 
 impl Bar {
-    fn new() -> Bar {
+    pub(crate) fn new() -> Bar {
         if !std::io::stderr().is_terminal() {
             return Bar(None);
         }
@@ -646,7 +661,7 @@ impl Bar {
         Bar(Some(bar))
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }

@@ -6,20 +6,21 @@
 //! workspace named by its `workspace:` key, or `<name>.yaml` beside
 //! `<name>.test.yaml`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use crate::config::FieldPath;
 use crate::config::yaml::{self, Kind, Node, SourceFile};
 use crate::config::{
     self, Catalog, Diagnostic, Diagnostics, LoadOptions, SecretMode, Workspace, did_you_mean,
     one_of,
 };
 use crate::mapping::{
-    Context, LinkTable, Plan, TriggerPlan, Way, expr::parse_datetime, loosely_equal,
+    Context, LinkTable, Plan, Stages, TriggerPlan, Way, expr::parse_datetime, loosely_equal,
 };
 
 #[derive(Debug, clap::Args)]
@@ -132,7 +133,7 @@ pub fn run_tests(dir: &Path, describe_dir: Option<&Path>, connectors: Option<&Pa
     report
 }
 
-const FILE_KEYS: &[&str] = &["workspace", "now", "tests"];
+const FILE_KEYS: &[&str] = &["workspace", "now", "stages", "tests"];
 const CASE_KEYS: &[&str] = &[
     "name",
     "sync",
@@ -283,14 +284,33 @@ fn run_file(
     let default_now = file_now
         .and_then(|(_, t)| t)
         .unwrap_or_else(|| parse_datetime("2024-01-01T00:00:00+00:00").expect("valid"));
+    let stages = match root.get("stages").map(stage_table).transpose() {
+        Ok(s) => s,
+        Err(why) => return broken(report, why),
+    };
     for case in cases {
-        let failure = run_case(&ws, &catalog, &case, default_now).err();
+        let failure = run_case(&ws, &catalog, &case, default_now, stages.as_ref()).err();
         report.cases.push(CaseResult {
             file: shown.clone(),
             name: case.name,
             failure,
         });
     }
+}
+
+/// `stages: { Closed Won: 100, Closed Lost: 0, … }`: the stage–probability
+/// mapping `when: { stage: won }` cases are judged by.
+fn stage_table(node: &Node) -> Result<HashMap<String, f64>, String> {
+    let bad = || located(node, "`stages` maps stage names to probabilities (0–100)");
+    let Json::Object(map) = node.to_json() else {
+        return Err(bad());
+    };
+    map.into_iter()
+        .map(|(stage, p)| match p {
+            Json::Number(n) => n.as_f64().map(|p| (stage, p)).ok_or_else(bad),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 fn located(node: &Node, msg: impl Into<String>) -> String {
@@ -302,6 +322,7 @@ fn run_case(
     catalog: &dyn Catalog,
     case: &Case,
     default_now: chrono::DateTime<chrono::FixedOffset>,
+    stages: Option<&HashMap<String, f64>>,
 ) -> Result<(), String> {
     let n = &case.node;
     let input = n
@@ -396,6 +417,18 @@ fn run_case(
             return Err(located(trig, format!("unknown trigger `{name}`{hint}")));
         }
         let plan = TriggerPlan::compile(ws, name, catalog).map_err(|d| d.render(false))?;
+        let on = &ws.triggers[name].on;
+        let field = ws
+            .connector_of(&on.connection)
+            .and_then(|c| catalog.manifest(c))
+            .and_then(|m| m.stages.get(&on.module))
+            .map_or("Stage", |t| t.field.as_str());
+        let stages = stages.map(|probability| Stages {
+            field: FieldPath::parse(field)
+                .unwrap_or_else(|_| FieldPath::parse("Stage").expect("a plain name")),
+            probability: probability.clone(),
+        });
+        let ctx = ctx.with_stages(stages.as_ref());
         let result = plan
             .evaluate(&input, previous.as_ref(), &ctx)
             .map_err(|e| e.to_string());

@@ -186,6 +186,13 @@ pub fn summary(ws: &Workspace) -> String {
             When::Changes { field, .. } => format!("{} changes", field.value),
             When::Created => "created".into(),
             When::Expr(e) => format!("`{}`", e.source()),
+            When::Stage(o) => format!(
+                "the stage is {}",
+                match o.value {
+                    crate::config::Outcome::Won => "won",
+                    crate::config::Outcome::Lost => "lost",
+                }
+            ),
         };
         let target = |t: &TargetRef| match t {
             TargetRef::Linked(n) => format!("linked({})", n.value),
@@ -195,8 +202,18 @@ pub fn summary(ws: &Workspace) -> String {
             Action::Create { module } => format!("create {module}"),
             Action::Update { target: tr } => format!("update {}", target(tr)),
             Action::Act {
-                target: tr, action, ..
-            } => format!("{} {}", action.value, target(tr)),
+                target: tr,
+                actions,
+                ..
+            } => format!(
+                "{} {}",
+                actions
+                    .iter()
+                    .map(|a| a.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" then "),
+                target(tr)
+            ),
         };
         out.push_str(&format!(
             "  {name:<16} on {} when {when} → {action}\n",

@@ -51,6 +51,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "description",
     "limits",
     "allowed_hosts",
+    "rate_limit",
 ];
 const SYNC_KEYS: &[&str] = &[
     "from",
@@ -92,10 +93,13 @@ const TRIGGER_KEYS: &[&str] = &[
     "update",
     "act",
     "fields",
+    "match",
+    "manual_guard",
+    "first_run",
     "description",
 ];
 const WHEN_KEYS: &[&str] = &[
-    "field", "becomes", "from", "to", "changes", "created", "expr",
+    "field", "becomes", "from", "to", "changes", "created", "expr", "stage",
 ];
 const ACT_KEYS: &[&str] = &["on", "id", "action", "only_if", "args"];
 
@@ -696,6 +700,11 @@ impl Loader {
                         .collect::<Vec<_>>(),
                 )
             });
+        let rate_limit = node
+            .get("rate_limit")
+            .filter(|n| !n.is_null())
+            .map(|n| self.rate_limit(n))
+            .unwrap_or_default();
         let Some(connector) = connector else { return };
         let conn = Connection {
             name: name.clone(),
@@ -706,9 +715,66 @@ impl Loader {
             datetime_style,
             limits,
             allowed_hosts,
+            rate_limit,
             span: node.span.clone(),
         };
         self.connections.insert(name.value, conn);
+    }
+
+    /// `rate_limit: off` or `{ requests_per_minute: <n|off>, concurrency: <n> }`.
+    fn rate_limit(&mut self, node: &Node) -> RateLimitOverride {
+        const HINT: &str = "write `rate_limit: off`, or `{ requests_per_minute: 300, concurrency: 4 }` (`requests_per_minute: off` for none)";
+        let positive = |n: &Node| match n.to_json() {
+            serde_json::Value::Number(x) => x
+                .as_u64()
+                .filter(|v| *v > 0 && *v <= u32::MAX as u64)
+                .map(|v| v as u32),
+            _ => None,
+        };
+        let is_off = |n: &Node| {
+            matches!(n.as_str(), Some("off" | "none"))
+                || n.to_json() == serde_json::Value::Bool(false)
+        };
+        if is_off(node) {
+            return RateLimitOverride {
+                requests_per_minute: Some(None),
+                concurrency: None,
+            };
+        }
+        if self.map(node, "`rate_limit`").is_none() {
+            return RateLimitOverride::default();
+        }
+        self.keys(
+            node,
+            &["requests_per_minute", "concurrency"],
+            "`rate_limit`",
+            false,
+        );
+        let mut out = RateLimitOverride::default();
+        if let Some(n) = node.get("requests_per_minute") {
+            if is_off(n) {
+                out.requests_per_minute = Some(None);
+            } else if let Some(v) = positive(n) {
+                out.requests_per_minute = Some(Some(v));
+            } else {
+                self.err_hint(
+                    &n.span,
+                    "`rate_limit.requests_per_minute` must be a positive whole number or `off`",
+                    Some(HINT.into()),
+                );
+            }
+        }
+        if let Some(n) = node.get("concurrency") {
+            match positive(n) {
+                Some(v) => out.concurrency = Some(v),
+                None => self.err_hint(
+                    &n.span,
+                    "`rate_limit.concurrency` must be a positive whole number",
+                    Some(HINT.into()),
+                ),
+            }
+        }
+        out
     }
 
     // -- syncs ------------------------------------------------------------
@@ -1285,6 +1351,38 @@ impl Loader {
             }
             _ => {}
         }
+        let mut match_fields = Vec::new();
+        if let Some(m) = node.get("match") {
+            let items: Vec<Node> = match &m.kind {
+                Kind::Seq(items) => items.clone(),
+                _ => vec![m.clone()],
+            };
+            for item in &items {
+                if let Some(p) = self.path(item, "`match`") {
+                    match_fields.push(p);
+                }
+            }
+        }
+        let manual_guard = match node.get("manual_guard") {
+            None => ManualGuard::Default,
+            Some(g) if g.to_json() == Json::Bool(false) || g.as_str() == Some("off") => {
+                ManualGuard::Off
+            }
+            Some(g) => self
+                .path(g, "`manual_guard`")
+                .map(ManualGuard::Field)
+                .unwrap_or(ManualGuard::Default),
+        };
+        let first_run = node
+            .get("first_run")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "`first_run`",
+                    &[("baseline", FirstRun::Baseline), ("fire", FirstRun::Fire)],
+                )
+            })
+            .unwrap_or(FirstRun::Baseline);
         let (Some(on), Some(when), Some(action)) = (on, when, action) else {
             return;
         };
@@ -1296,6 +1394,9 @@ impl Loader {
             guards,
             action,
             fields,
+            match_fields,
+            manual_guard,
+            first_run,
             span: node.span.clone(),
         };
         self.triggers.insert(name.value, t);
@@ -1313,6 +1414,14 @@ impl Loader {
                 self.keys(node, WHEN_KEYS, "`when`", false);
                 if let Some(e) = node.get("expr") {
                     return self.expr(e, TRIGGER_VARS).map(When::Expr);
+                }
+                if let Some(st) = node.get("stage") {
+                    let outcome = self.choice(
+                        st,
+                        "stage outcome",
+                        &[("won", Outcome::Won), ("lost", Outcome::Lost)],
+                    )?;
+                    return Some(When::Stage(Spanned::new(outcome, st.span.clone())));
                 }
                 if let Some(c) = node.get("created") {
                     return self
@@ -1403,9 +1512,20 @@ impl Loader {
                 self.keys(node, ACT_KEYS, "`act`", false);
                 let on = self.required(node, "on", "`act`");
                 let target = on.and_then(|n| self.target_ref(n, node.get("id"), "`act.on`"));
-                let action = self
-                    .required(node, "action", "`act`")
-                    .and_then(|n| self.string(n, "`act.action`"));
+                let actions = self.required(node, "action", "`act`").and_then(|n| {
+                    let items: Vec<Node> = match &n.kind {
+                        Kind::Seq(items) if !items.is_empty() => items.clone(),
+                        Kind::Seq(_) => {
+                            self.err(&n.span, "`act.action` names at least one action");
+                            return None;
+                        }
+                        _ => vec![n.clone()],
+                    };
+                    items
+                        .iter()
+                        .map(|i| self.string(i, "`act.action`"))
+                        .collect::<Option<Vec<_>>>()
+                });
                 let only_if = node.get("only_if").and_then(|n| self.expr(n, TRIGGER_VARS));
                 let args = node.get("args").map(Node::to_json).unwrap_or(Json::Null);
                 if !args.is_null() && !args.is_object() {
@@ -1417,7 +1537,7 @@ impl Loader {
                 }
                 Some(Action::Act {
                     target: target?,
-                    action: action?,
+                    actions: actions?,
                     only_if,
                     args,
                 })

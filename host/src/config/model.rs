@@ -105,7 +105,20 @@ pub struct Connection {
     /// The operator's allow-list (`allowed_hosts:`), narrowing the
     /// manifest's; `None` keeps the manifest's.
     pub allowed_hosts: Option<Vec<String>>,
+    /// The operator's pacing (`rate_limit:`), replacing the manifest's
+    /// where given.
+    pub rate_limit: RateLimitOverride,
     pub span: Span,
+}
+
+/// `connections.<name>.rate_limit`: pacing that differs from the
+/// manifest's (a plan with a higher quota, a local sandbox with limits off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitOverride {
+    /// `Some(None)`: no per-minute pacing (`off`); `None`: the manifest's.
+    pub requests_per_minute: Option<Option<u32>>,
+    /// Requests in flight at once; `None`: the manifest's.
+    pub concurrency: Option<u32>,
 }
 
 /// `connection.Module`, as in `from: crm.Accounts`.
@@ -118,6 +131,12 @@ pub struct ModuleRef {
 }
 
 impl ModuleRef {
+    /// Whether both name the same module of the same connection (wherever
+    /// they were written).
+    pub fn same_module(&self, other: &ModuleRef) -> bool {
+        self.connection == other.connection && self.module == other.module
+    }
+
     /// Span of the connection part.
     pub fn connection_span(&self) -> Span {
         self.span.sub(
@@ -159,6 +178,10 @@ pub enum OnDuplicate {
     /// Leave both alone; record the skip.
     Skip,
 }
+
+/// Actions that mark a record inactive, in the order `deletes: archive`
+/// looks for them.
+pub const ARCHIVE_ACTIONS: &[&str] = &["deactivate", "mark-inactive", "archive"];
 
 /// What a delete on the source side does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +362,49 @@ pub enum When {
     Created,
     /// A CEL expression over `record` and `previous`.
     Expr(Expr),
+    /// The record's stage becomes a won (probability 100) or lost (0)
+    /// stage, by the connector's stage–probability mapping.
+    Stage(Spanned<Outcome>),
+}
+
+/// How a deal ended, by its stage's probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Probability 100.
+    Won,
+    /// Probability 0.
+    Lost,
+}
+
+impl Outcome {
+    /// The probability (percent) of stages with this outcome.
+    pub fn probability(self) -> f64 {
+        match self {
+            Outcome::Won => 100.0,
+            Outcome::Lost => 0.0,
+        }
+    }
+}
+
+/// The Zoho rule for records a trigger acts on: once a person changes the
+/// record (its status), rules leave it alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManualGuard {
+    /// Watch `status` when the target module has it.
+    Default,
+    /// Act whatever a person did.
+    Off,
+    /// Watch this field.
+    Field(Spanned<FieldPath>),
+}
+
+/// What a trigger does on its watch's very first read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRun {
+    /// Record every record's state; fire only on later changes.
+    Baseline,
+    /// Fire for records as they are (previous state: none).
+    Fire,
 }
 
 /// Which record a trigger action works on.
@@ -362,7 +428,8 @@ pub enum Action {
     },
     Act {
         target: TargetRef,
-        action: Spanned<String>,
+        /// Done in order on the same record (`[mark-sent, accept]`).
+        actions: Vec<Spanned<String>>,
         only_if: Option<Expr>,
         args: serde_json::Value,
     },
@@ -379,5 +446,11 @@ pub struct Trigger {
     pub guards: Vec<Expr>,
     pub action: Action,
     pub fields: Vec<FieldMapping>,
+    /// Target fields that identify a record this trigger created, to find
+    /// it after a crash (`match:`); empty: the mapped fields whose value is
+    /// the source record's id (a reference field such as `cf_deal_id`).
+    pub match_fields: Vec<Spanned<FieldPath>>,
+    pub manual_guard: ManualGuard,
+    pub first_run: FirstRun,
     pub span: Span,
 }

@@ -300,6 +300,21 @@ impl<'a> Validator<'a> {
         }
         let head = path.head();
         let Some(f) = module.field(head) else {
+            if head.starts_with("cf_") && module.field("custom_fields").is_some() {
+                // Finance APIs report custom fields only on records that
+                // hold a value, so a real one may not have been seen yet.
+                let span = path
+                    .span
+                    .sub(path.span.snippet().find(head).unwrap_or(0), head.len());
+                self.diags.push(
+                    Diagnostic::warning(
+                        &span,
+                        format!("custom field `{head}` was not seen on `{mref}` records"),
+                    )
+                    .with_hint("it is read and written as a custom field; check its API name in the product's settings"),
+                );
+                return None;
+            }
             let names = module.fields.iter().map(|f| f.name.as_str());
             let by_label = module
                 .fields
@@ -370,12 +385,9 @@ impl<'a> Validator<'a> {
                 self.needs(m, &s.to, Operation::Delete, "`deletes: propagate`", true);
             }
             if s.deletes == Deletes::Archive
-                && !m
-                    .actions
-                    .iter()
-                    .any(|a| a.name == "mark-inactive" || a.name == "archive")
+                && !ARCHIVE_ACTIONS.iter().any(|a| m.action(a).is_some())
             {
-                self.diags.push(Diagnostic::warning(&s.to.span, format!("`{}` has no archive action (`mark-inactive`); `deletes: archive` will fall back to ignoring deletes", s.to)));
+                self.diags.push(Diagnostic::warning(&s.to.span, format!("`{}` has no archive action ({}); `deletes: archive` will fall back to ignoring deletes", s.to, one_of(ARCHIVE_ACTIONS.iter().copied()))));
             }
             if !s.match_keys.is_empty() {
                 self.needs(m, &s.to, Operation::Find, "`match`", false);
@@ -679,6 +691,34 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `when: { stage: won }` needs the connector's stage table.
+    fn stage_table(&mut self, t: &Trigger, outcome: &Spanned<Outcome>) {
+        let Some(connector) = self.ws.connector_of(&t.on.connection) else {
+            return;
+        };
+        let Some(manifest) = self.catalog.manifest(connector) else {
+            return;
+        };
+        if !manifest.stages.contains_key(&t.on.module) {
+            let known: Vec<&str> = manifest.stages.keys().map(String::as_str).collect();
+            self.diags.push(
+                Diagnostic::error(
+                    &outcome.span,
+                    format!(
+                        "`{}` has no stage–probability mapping in connector `{connector}`",
+                        t.on
+                    ),
+                )
+                .with_hint(if known.is_empty() {
+                    "name the stage instead: `when: { field: Stage, becomes: Closed Won }`"
+                        .to_string()
+                } else {
+                    format!("stages are known for: {}", one_of(known.into_iter()))
+                }),
+            );
+        }
+    }
+
     fn trigger(&mut self, t: &Trigger) {
         let on = self.module(&t.on);
         if let Some(m) = on {
@@ -714,6 +754,7 @@ impl<'a> Validator<'a> {
                     self.expr_refs(e, "previous", m, &t.on);
                 }
                 When::Created => {}
+                When::Stage(outcome) => self.stage_table(t, outcome),
             }
             for g in &t.guards {
                 self.expr_refs(g, "record", m, &t.on);
@@ -733,11 +774,22 @@ impl<'a> Validator<'a> {
         let Some(tr) = target_ref else { return };
         let tm = self.module(&tr);
         if let Some(m) = tm {
+            if let ManualGuard::Field(f) = &t.manual_guard {
+                self.field(m, &tr, f, Role::Target);
+            }
+            for f in &t.match_fields {
+                self.field(m, &tr, f, Role::Target);
+            }
+        }
+        if let Some(m) = tm {
             match &t.action {
                 Action::Act {
-                    action, only_if, ..
+                    actions, only_if, ..
                 } => {
-                    if m.action(&action.value).is_none() {
+                    for action in actions {
+                        if m.action(&action.value).is_some() {
+                            continue;
+                        }
                         let names = m.actions.iter().map(|a| a.name.as_str());
                         let hint =
                             did_you_mean(&action.value, names.clone()).unwrap_or_else(|| {

@@ -15,4 +15,6 @@ pub use expr::{Bindings, EvalError, Expr, ExprError, HELPERS, VARIABLES};
 pub use plan::{
     Context, LinkTable, Links, MissingLink, NoLinks, Plan, RecordError, Side, Way, linked_module,
 };
-pub use trigger::{ActionKind, Condition, PlannedAction, TriggerPlan, loosely_equal};
+pub use trigger::{
+    ActionKind, Condition, Judgement, PlannedAction, Stages, TriggerPlan, loosely_equal, record_id,
+};

@@ -30,7 +30,7 @@ pub enum Side {
 
 /// The link table, as the mapping needs it. The state store implements
 /// this; tests use [`LinkTable`].
-pub trait Links {
+pub trait Links: Sync {
     /// The id on the other side of `sync` linked to `id`, which is on
     /// `side`.
     fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String>;
@@ -86,6 +86,8 @@ pub struct Context<'a> {
     /// Child records by child name (`contact_persons`), for syncs with
     /// `children`.
     pub children: Option<&'a BTreeMap<String, Vec<Json>>>,
+    /// The watched module's stage–probability mapping (`when: { stage }`).
+    pub stages: Option<&'a super::Stages>,
 }
 
 impl<'a> Context<'a> {
@@ -95,7 +97,13 @@ impl<'a> Context<'a> {
             now: Utc::now().fixed_offset(),
             target: None,
             children: None,
+            stages: None,
         }
+    }
+
+    pub fn with_stages(mut self, stages: Option<&'a super::Stages>) -> Self {
+        self.stages = stages;
+        self
     }
 
     pub fn at(mut self, now: DateTime<FixedOffset>) -> Self {

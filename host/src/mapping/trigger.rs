@@ -1,8 +1,12 @@
 //! Trigger conditions and the actions a firing trigger plans.
 
+use std::collections::HashMap;
+
 use serde_json::{Value as Json, json};
 
-use crate::config::{Action, Catalog, Diagnostics, TargetRef, Trigger, When, Workspace};
+use crate::config::{
+    Action, Catalog, Diagnostics, FieldPath, Outcome, TargetRef, Trigger, When, Workspace,
+};
 
 use super::expr::{Bindings, EvalError, Expr};
 use super::plan::{Context, Plan, RecordError};
@@ -12,6 +16,54 @@ use super::plan::{Context, Plan, RecordError};
 pub struct Condition {
     when: When,
     guards: Vec<Expr>,
+}
+
+/// A module's stage–probability mapping: which field holds the stage, and
+/// each stage's probability in percent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stages {
+    pub field: FieldPath,
+    pub probability: HashMap<String, f64>,
+}
+
+impl Stages {
+    /// Build from stage records (`id`, `probability`), as a connector's
+    /// stage module lists them.
+    pub fn from_records<'r>(
+        field: FieldPath,
+        records: impl IntoIterator<Item = &'r Json>,
+    ) -> Stages {
+        let probability = records
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.get("id")?.as_str()?;
+                let p = match r.get("probability")? {
+                    Json::Number(n) => n.as_f64()?,
+                    Json::String(s) => s.trim().parse().ok()?,
+                    _ => return None,
+                };
+                Some((id.to_string(), p))
+            })
+            .collect();
+        Stages { field, probability }
+    }
+
+    /// Whether `record` is at a stage with this outcome.
+    pub fn is(&self, record: Option<&Json>, outcome: Outcome) -> bool {
+        record
+            .and_then(|r| self.field.get(r))
+            .and_then(Json::as_str)
+            .and_then(|stage| self.probability.get(stage))
+            .is_some_and(|p| *p == outcome.probability())
+    }
+}
+
+/// Why a condition could not be judged.
+fn no_stages() -> EvalError {
+    EvalError(
+        "`when: { stage }` needs the module's stage–probability mapping, which is not loaded"
+            .into(),
+    )
 }
 
 /// Loose equality: same JSON, or same text (`"100"` vs `100`).
@@ -42,9 +94,20 @@ impl Condition {
         target: Option<&Json>,
         now: chrono::DateTime<chrono::FixedOffset>,
     ) -> Result<bool, EvalError> {
-        let b = Bindings::new(record, now)
-            .with_previous(previous)
-            .with_target(target);
+        Ok(self.matches(record, previous, now, None)?
+            && self.guards_hold(record, previous, target, now)?)
+    }
+
+    /// Whether `when` holds for the change `previous` → `record` (guards
+    /// aside).
+    pub fn matches(
+        &self,
+        record: &Json,
+        previous: Option<&Json>,
+        now: chrono::DateTime<chrono::FixedOffset>,
+        stages: Option<&Stages>,
+    ) -> Result<bool, EvalError> {
+        let b = Bindings::new(record, now).with_previous(previous);
         let null = Json::Null;
         let fired = match &self.when {
             When::Created => previous.is_none(),
@@ -61,16 +124,41 @@ impl Condition {
                     && to.as_ref().is_none_or(|t| loosely_equal(cur, t))
             }
             When::Expr(e) => e.eval_bool(&b)?,
+            When::Stage(outcome) => {
+                let stages = stages.ok_or_else(no_stages)?;
+                stages.is(Some(record), outcome.value) && !stages.is(previous, outcome.value)
+            }
         };
-        if !fired {
-            return Ok(false);
-        }
+        Ok(fired)
+    }
+
+    /// The first guard that does not hold, by its source text.
+    pub fn failed_guard(
+        &self,
+        record: &Json,
+        previous: Option<&Json>,
+        target: Option<&Json>,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<Option<&str>, EvalError> {
+        let b = Bindings::new(record, now)
+            .with_previous(previous)
+            .with_target(target);
         for g in &self.guards {
             if !g.eval_bool(&b)? {
-                return Ok(false);
+                return Ok(Some(g.source()));
             }
         }
-        Ok(true)
+        Ok(None)
+    }
+
+    fn guards_hold(
+        &self,
+        record: &Json,
+        previous: Option<&Json>,
+        target: Option<&Json>,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<bool, EvalError> {
+        Ok(self.failed_guard(record, previous, target, now)?.is_none())
     }
 }
 
@@ -94,7 +182,8 @@ pub enum ActionKind {
     Act {
         target: String,
         id: Option<String>,
-        action: String,
+        /// Done in order on the same record.
+        actions: Vec<String>,
         args: Json,
         only_if: Option<Expr>,
     },
@@ -115,11 +204,15 @@ impl PlannedAction {
             ActionKind::Act {
                 target,
                 id,
-                action,
+                actions,
                 args,
                 ..
             } => {
-                let mut v = json!({ "act": action, "on": target });
+                let act = match actions.as_slice() {
+                    [one] => json!(one),
+                    many => json!(many),
+                };
+                let mut v = json!({ "act": act, "on": target });
                 if let Some(id) = id {
                     v["id"] = json!(id);
                 }
@@ -180,6 +273,65 @@ impl TriggerPlan {
         &self.condition
     }
 
+    /// Judge the change `previous` → `record`: does `when` hold, and do
+    /// the guards? `ctx.stages` serves `when: { stage }`.
+    pub fn judge(
+        &self,
+        record: &Json,
+        previous: Option<&Json>,
+        ctx: &Context,
+    ) -> Result<Judgement, RecordError> {
+        if !self
+            .condition
+            .matches(record, previous, ctx.now, ctx.stages)?
+        {
+            return Ok(Judgement::NoMatch);
+        }
+        Ok(
+            match self
+                .condition
+                .failed_guard(record, previous, ctx.target, ctx.now)?
+            {
+                Some(guard) => Judgement::Guarded(guard.to_string()),
+                None => Judgement::Fire,
+            },
+        )
+    }
+
+    /// The mapped fields of a firing (create, update); `None` when the
+    /// trigger maps none.
+    pub fn map_fields(&self, record: &Json, ctx: &Context) -> Result<Option<Json>, RecordError> {
+        self.fields
+            .as_ref()
+            .map(|p| p.apply(record, ctx))
+            .transpose()
+    }
+
+    /// `only_if` on the target as it is now; `true` when there is none.
+    pub fn only_if_holds(
+        &self,
+        record: &Json,
+        previous: Option<&Json>,
+        target: &Json,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<bool, RecordError> {
+        let Action::Act {
+            only_if: Some(e), ..
+        } = &self.action
+        else {
+            return Ok(true);
+        };
+        let b = Bindings::new(record, now)
+            .with_previous(previous)
+            .with_target(Some(target));
+        Ok(e.eval_bool(&b)?)
+    }
+
+    /// The trigger's action as configured.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+
     /// Evaluate the change `previous` → `record`. `ctx.target` is the
     /// record the action would touch, where known (for `only_if`).
     /// `Ok(None)`: the trigger does not fire (or `only_if` said no).
@@ -189,13 +341,10 @@ impl TriggerPlan {
         previous: Option<&Json>,
         ctx: &Context,
     ) -> Result<Option<PlannedAction>, RecordError> {
-        if !self.condition.eval(record, previous, ctx.target, ctx.now)? {
+        if self.judge(record, previous, ctx)? != Judgement::Fire {
             return Ok(None);
         }
-        let fields = match &self.fields {
-            Some(p) => Some(p.apply(record, ctx)?),
-            None => None,
-        };
+        let fields = self.map_fields(record, ctx)?;
         let b = Bindings::new(record, ctx.now)
             .with_previous(previous)
             .with_target(ctx.target);
@@ -203,19 +352,7 @@ impl TriggerPlan {
             Ok(match t {
                 TargetRef::Linked(n) => (format!("linked({})", n.value), None),
                 TargetRef::Module { module, id } => {
-                    let v = id.eval(&b)?;
-                    let id = match v {
-                        Json::String(s) => s,
-                        Json::Number(n) => n.to_string(),
-                        other => {
-                            return Err(RecordError {
-                                field: None,
-                                reason: format!("record id expression gave {other}"),
-                                missing_link: None,
-                            });
-                        }
-                    };
-                    (module.to_string(), Some(id))
+                    (module.to_string(), Some(record_id(&id.eval(&b)?)?))
                 }
             })
         };
@@ -229,7 +366,7 @@ impl TriggerPlan {
             }
             Action::Act {
                 target,
-                action,
+                actions,
                 only_if,
                 args,
             } => {
@@ -244,7 +381,7 @@ impl TriggerPlan {
                 ActionKind::Act {
                     target,
                     id,
-                    action: action.value.clone(),
+                    actions: actions.iter().map(|a| a.value.clone()).collect(),
                     args: args.clone(),
                     only_if: pending,
                 }
@@ -256,4 +393,27 @@ impl TriggerPlan {
             fields,
         }))
     }
+}
+
+/// A record id an expression gave.
+pub fn record_id(v: &Json) -> Result<String, RecordError> {
+    match v {
+        Json::String(s) => Ok(s.clone()),
+        Json::Number(n) => Ok(n.to_string()),
+        other => Err(RecordError {
+            field: None,
+            reason: format!("record id expression gave {other}"),
+            missing_link: None,
+        }),
+    }
+}
+
+/// What a trigger makes of one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// `when` does not hold: nothing to say.
+    NoMatch,
+    /// `when` holds but this guard does not.
+    Guarded(String),
+    Fire,
 }

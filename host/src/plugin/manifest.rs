@@ -46,6 +46,22 @@ pub struct Manifest {
     /// Settings a connection must or may give.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSpec>,
+    /// Modules whose records move through stages that carry a probability
+    /// (CRM Deals), by module name: trigger rules may then say
+    /// `when: { stage: won }` (probability 100) or `lost` (0).
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageTable>,
+}
+
+/// Where a module's stage–probability mapping is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageTable {
+    /// The record field holding the stage (`Stage`).
+    pub field: String,
+    /// The module listing the stages: records with `id` (the stage value)
+    /// and `probability` (0–100).
+    pub module: String,
 }
 
 fn default_contract() -> String {

@@ -29,7 +29,7 @@ pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Oper
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
     AuthScheme, DataCenter, Endpoints, Manifest, ManifestError, RateLimit, RefreshOn, SandboxEntry,
-    SettingSpec, Target,
+    SettingSpec, StageTable, Target,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 

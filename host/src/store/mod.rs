@@ -77,6 +77,9 @@ pub trait StateStore: Send + Sync {
     /// Intents not yet settled.
     fn pending_intents(&self, ns: &str) -> Result<Vec<Intent>, StoreError>;
 
+    /// Whether the trigger firing `key` was done.
+    fn is_fired(&self, ns: &str, key: &str) -> Result<bool, StoreError>;
+
     /// Apply everything written for one record atomically.
     fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError>;
 

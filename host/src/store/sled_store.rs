@@ -196,6 +196,12 @@ impl StateStore for SledStore {
             .collect())
     }
 
+    fn is_fired(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        self.state
+            .contains_key(self::key(b'F', &[ns.as_bytes(), key.as_bytes()], false))
+            .map_err(io)
+    }
+
     fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError> {
         let ns_b = ns.as_bytes();
         let mut batch = sled::Batch::default();
@@ -249,8 +255,21 @@ impl StateStore for SledStore {
                 encode(snapshot),
             );
         }
+        for (other_ns, side, id, snapshot) in &commit.foreign_snapshots {
+            batch.insert(
+                key(
+                    b'S',
+                    &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
+                    false,
+                ),
+                encode(snapshot),
+            );
+        }
         for done in &commit.intents_done {
             batch.remove(key(b'I', &[ns_b, done.as_bytes()], false));
+        }
+        for fired in &commit.fired {
+            batch.insert(key(b'F', &[ns_b, fired.as_bytes()], false), &[][..]);
         }
         if let Some(row) = &commit.ledger {
             // Monotonic across the store, so rows keep their commit order.
@@ -436,7 +455,9 @@ mod tests {
             run: 1,
             created: 0,
         };
-        store.put_intents("customers", &[intent.clone()]).unwrap();
+        store
+            .put_intents("customers", std::slice::from_ref(&intent))
+            .unwrap();
         assert_eq!(store.pending_intents("customers").unwrap(), [intent]);
         assert!(store.pending_intents("other").unwrap().is_empty());
         store
@@ -451,14 +472,38 @@ mod tests {
                             fingerprint: "fp".into(),
                             modified: None,
                             state: None,
+                            version: 0,
                         },
                     )],
                     intents_done: vec!["t:a1".into()],
+                    fired: vec!["a1:1".into()],
+                    foreign_snapshots: vec![(
+                        "targets:customers".into(),
+                        Side::To,
+                        "b1".into(),
+                        Snapshot {
+                            fingerprint: String::new(),
+                            modified: None,
+                            state: Some(serde_json::json!({"status": "draft"})),
+                            version: 0,
+                        },
+                    )],
                     ledger: None,
                     unlinks: vec![],
                 },
             )
             .unwrap();
+        assert!(store.is_fired("customers", "a1:1").unwrap());
+        assert!(!store.is_fired("customers", "a1:2").unwrap());
+        assert!(!store.is_fired("other", "a1:1").unwrap());
+        assert_eq!(
+            store
+                .snapshot("targets:customers", Side::To, "b1")
+                .unwrap()
+                .unwrap()
+                .state,
+            Some(serde_json::json!({"status": "draft"}))
+        );
         assert_eq!(
             store
                 .link("customers", Side::From, "a1")

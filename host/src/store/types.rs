@@ -50,6 +50,10 @@ pub struct Snapshot {
     /// watches), for field diffs and trigger transitions.
     #[serde(default)]
     pub state: Option<Value>,
+    /// Changes seen so far (trigger watches count them: a firing's key
+    /// names the change it answers).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Where incremental reading of one side resumes.
@@ -218,5 +222,10 @@ pub struct RecordCommit {
     pub snapshots: Vec<(Side, String, Snapshot)>,
     /// Intents settled by this commit.
     pub intents_done: Vec<String>,
+    /// Trigger firings done (their keys), so a replay never acts twice.
+    pub fired: Vec<String>,
+    /// Snapshots kept under another namespace (what a trigger's target
+    /// looked like after Ferry wrote it), committed in the same batch.
+    pub foreign_snapshots: Vec<(String, Side, String, Snapshot)>,
     pub ledger: Option<LedgerRow>,
 }

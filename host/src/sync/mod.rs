@@ -12,16 +12,20 @@
 
 mod env;
 mod fingerprint;
+mod index;
 mod pass;
 
-use crate::config::Direction;
+use futures::future::BoxFuture;
+
+use crate::config::{Direction, ModuleRef};
 use crate::connection::ConnectionError;
-use crate::mapping::{Plan, Side, Way};
-use crate::plugin::CallError;
+use crate::mapping::{MissingLink, Plan, Side, Way};
+use crate::plugin::{CallError, Record};
 use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
 
 pub use env::{Endpoint, Env, EnvOptions, RunGuard};
 pub use fingerprint::fingerprint;
+pub use pass::{StoreLinks, id_of, is_retryable};
 
 use pass::{Pass, Shared};
 
@@ -81,6 +85,25 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
+/// Sees every record a pass reads from one module, after the pass has
+/// written that page: trigger rules watching the same module, so the
+/// vendor is read once for both.
+pub trait Observer: Send {
+    /// The module observed.
+    fn module(&self) -> &ModuleRef;
+
+    /// Where the observer's own reading would start (inclusive); `None`:
+    /// from the beginning. The pass reads from the earlier of this and its
+    /// own cursor.
+    fn since(&self) -> Option<String>;
+
+    /// One page of records, as read.
+    fn observe<'a>(&'a mut self, records: &'a [Record]) -> BoxFuture<'a, ()>;
+
+    /// The pass read everything; `since` is where a next read would start.
+    fn finish(&mut self, since: Option<String>);
+}
+
 struct Plans {
     forward: Plan,
     reverse: Option<Plan>,
@@ -111,6 +134,18 @@ pub async fn run(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunRecord, SyncError> {
+    run_observed(env, name, options, progress, &mut []).await
+}
+
+/// [`run`], with observers that see the records each pass reads: those
+/// whose module is a pass's source get its records (never in a dry run).
+pub async fn run_observed(
+    env: &Env,
+    name: &str,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    observers: &mut [&mut dyn Observer],
+) -> Result<RunRecord, SyncError> {
     let sync = env
         .workspace
         .syncs
@@ -128,6 +163,18 @@ pub async fn run(
     let store = env.store.as_ref();
     let mut run = store.begin_run(name, options.trigger)?;
     let mut shared = Shared::default();
+    // The observers of this run's two source modules (none in a dry run).
+    let mut from_observer: Option<&mut dyn Observer> = None;
+    let mut to_observer: Option<&mut dyn Observer> = None;
+    if !options.dry_run {
+        for o in observers.iter_mut() {
+            if from_observer.is_none() && o.module().same_module(&sync.from) {
+                from_observer = Some(&mut **o);
+            } else if to_observer.is_none() && o.module().same_module(&sync.to) {
+                to_observer = Some(&mut **o);
+            }
+        }
+    }
     let outcome = async {
         let forward = Pass::new(
             sync,
@@ -142,7 +189,8 @@ pub async fn run(
             progress,
             &mut shared,
         )
-        .run()
+        .with_env(env)
+        .run(from_observer)
         .await?;
         let mut ends = vec![(Side::From, forward)];
         if let Some(reverse) = &plans.reverse {
@@ -159,7 +207,8 @@ pub async fn run(
                 progress,
                 &mut shared,
             )
-            .run()
+            .with_env(env)
+            .run(to_observer)
             .await?;
             ends.push((Side::To, back));
         }
@@ -254,7 +303,8 @@ pub async fn run_records(
             &mut run,
             progress,
             &mut shared,
-        );
+        )
+        .with_env(env);
         for id in ids {
             pass.resync(id).await?;
         }
@@ -269,6 +319,29 @@ pub async fn run_records(
     store.flush()?;
     store.save_run(&run)?;
     Ok(run)
+}
+
+/// Create the parent record a `missing: create` lookup lacks by syncing
+/// that one record through its own sync. `true` when it is linked now.
+pub fn create_parent<'a>(
+    env: &'a Env,
+    missing: &'a MissingLink,
+) -> BoxFuture<'a, Result<bool, SyncError>> {
+    Box::pin(async move {
+        run_records(
+            env,
+            &missing.sync,
+            missing.side,
+            std::slice::from_ref(&missing.id),
+            RunTrigger::SingleRecord,
+            &NoProgress,
+        )
+        .await?;
+        Ok(env
+            .store
+            .link(&missing.sync, missing.side, &missing.id)?
+            .is_some())
+    })
 }
 
 /// Retry the records that failed in the latest run that had failures.

@@ -14,12 +14,16 @@ use crate::store::{
     RecordCommit, RunRecord, Snapshot, StateStore, unix_now,
 };
 
-use super::env::Endpoint;
+use super::env::{Endpoint, Env};
 use super::fingerprint::fingerprint;
-use super::{Progress, RunOptions, SyncError};
+use super::index::MatchIndex;
+use super::{Observer, Progress, RunOptions, SyncError};
+
+/// Rounds of settling unknown outcomes at the end of a pass.
+const SETTLE_ROUNDS: usize = 5;
 
 /// The link table as mapping lookups see it.
-pub(super) struct StoreLinks<'a>(pub &'a dyn StateStore);
+pub struct StoreLinks<'a>(pub &'a dyn StateStore);
 
 impl Links for StoreLinks<'_> {
     fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String> {
@@ -35,7 +39,7 @@ pub(super) fn other(side: Side) -> Side {
 }
 
 /// A record's id as text (vendors use strings or numbers).
-pub(super) fn id_of(record: &Record, field: &str) -> Option<String> {
+pub fn id_of(record: &Record, field: &str) -> Option<String> {
     match record.get(field)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -52,6 +56,17 @@ fn text_of(record: &Record, field: Option<&str>) -> Option<String> {
 
 fn instant(text: &str) -> Option<DateTime<FixedOffset>> {
     crate::mapping::expr::parse_datetime(text)
+}
+
+/// The earlier of two inclusive lower bounds; `None` (from the start) wins.
+fn earlier(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => match (instant(&a), instant(&b)) {
+            (Some(x), Some(y)) if y < x => Some(b),
+            _ => Some(a),
+        },
+        _ => None,
+    }
 }
 
 /// What the two passes of a two-way run tell each other.
@@ -110,6 +125,10 @@ pub(super) struct Pass<'a> {
     /// shifted under the listing.
     concurrent_change: bool,
     started: DateTime<FixedOffset>,
+    /// The target's match keys, on a first (or `--full`) run.
+    index: Option<MatchIndex>,
+    /// The workspace, for creating missing parents through their sync.
+    env: Option<&'a Env>,
 }
 
 /// How far a pass got.
@@ -155,7 +174,15 @@ impl<'a> Pass<'a> {
             max_seen: None,
             concurrent_change: false,
             started: now,
+            index: None,
+            env: None,
         }
+    }
+
+    /// Let `missing: create` lookups sync the parent record first.
+    pub fn with_env(mut self, env: &'a Env) -> Pass<'a> {
+        self.env = Some(env);
+        self
     }
 
     fn ns(&self) -> &str {
@@ -171,15 +198,25 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Read every change since the cursor and sync it.
-    pub async fn run(mut self) -> Result<PassEnd, SyncError> {
+    /// Read every change since the cursor and sync it; `observer` sees
+    /// every page too (trigger rules watching the source module).
+    pub async fn run(
+        mut self,
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<PassEnd, SyncError> {
         self.settle_intents().await?;
         let old = if self.options.full {
             None
         } else {
             self.store.cursor(self.ns(), self.side)?
         };
-        let since = old.as_ref().and_then(|c| c.since.clone());
+        let mut since = old.as_ref().and_then(|c| c.since.clone());
+        if old.is_none() {
+            self.index = self.build_index().await?;
+        }
+        if let Some(observer) = &observer {
+            since = earlier(since, observer.since());
+        }
         let incremental = self.src.info.supports(Operation::Incremental);
         let mut page_cursor: Option<String> = None;
         loop {
@@ -193,10 +230,16 @@ impl<'a> Pass<'a> {
                 )
                 .await
                 .map_err(|e| self.call_error(self.src, "list", e))?;
+            let seen = observer.is_some().then(|| page.records.clone());
             for record in page.records {
                 self.record(record).await?;
             }
             self.flush().await?;
+            if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
+                // After the page's writes, so a rule acting on what the
+                // sync just created finds it.
+                observer.observe(&seen).await;
+            }
             self.progress.update(&self.run.counts);
             match page.next_cursor {
                 Some(next) => page_cursor = Some(next),
@@ -205,8 +248,18 @@ impl<'a> Pass<'a> {
         }
         let deleted_since = self.deletions(old.as_ref()).await?;
         // Writes whose outcome was unknown are settled now, while the
-        // records are fresh, rather than at the next run.
-        self.settle_intents().await?;
+        // records are fresh, rather than at the next run; a settled write
+        // may itself end unknown, so a few rounds.
+        let mut unsettled = self.unsettled()?;
+        for _ in 0..SETTLE_ROUNDS {
+            if unsettled == 0 || self.options.dry_run {
+                break;
+            }
+            self.settle_intents().await?;
+            unsettled = self.unsettled()?;
+        }
+        // Still pending: the next run settles them before writing again.
+        self.incomplete += unsettled;
         let since = match (&self.max_seen, self.concurrent_change) {
             // Pages may have shifted while we read them; read this window
             // again next time (fingerprints make that free of writes).
@@ -214,6 +267,9 @@ impl<'a> Pass<'a> {
             (Some((_, text)), false) => Some(text.clone()),
             (None, false) => since,
         };
+        if let Some(observer) = observer.as_mut() {
+            observer.finish(since.clone());
+        }
         let cursor = (self.incomplete == 0 && !self.options.dry_run).then(|| Cursor {
             since,
             deleted_since,
@@ -272,7 +328,33 @@ impl<'a> Pass<'a> {
         let children = self.children(&id).await?;
         let json = Value::Object(record);
         let ctx = ctx.with_children(children.as_ref());
-        let mapped = match self.plan.apply(&json, &ctx) {
+        let mut applied = self.plan.apply(&json, &ctx);
+        if let Err(RecordError {
+            missing_link: Some(missing),
+            ..
+        }) = &applied
+            && missing.create
+            && let Some(env) = self.env
+        {
+            // `missing: create`: sync the parent first, then map again.
+            match super::create_parent(env, missing).await {
+                Ok(true) => applied = self.plan.apply(&json, &ctx),
+                Ok(false) => {}
+                Err(e) => {
+                    self.incomplete += 1;
+                    return self.ledger_only(
+                        &id,
+                        None,
+                        LedgerOp::Fail,
+                        format!(
+                            "creating its parent through `{}` failed: {e}; retried next run",
+                            missing.sync
+                        ),
+                    );
+                }
+            }
+        }
+        let mapped = match applied {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
                 return self.ledger_only(
@@ -486,21 +568,24 @@ impl<'a> Pass<'a> {
         snap: Snapshot,
     ) -> Result<(), SyncError> {
         let lookup = self.lookup(record);
+        let indexed = self.index.as_ref().and_then(|ix| ix.get(&lookup));
         if !lookup.is_empty()
-            && self.dst.info.supports(Operation::Find)
+            && (indexed.is_some() || self.dst.info.supports(Operation::Find))
             && self.sync.on_duplicate != OnDuplicate::Clone
         {
-            let found = self
-                .dst
-                .connector
-                .find(self.dst.module(), &lookup)
-                .await
-                .map_err(|e| self.call_error(self.dst, "find", e))?;
-            let unlinked: Vec<String> = found
-                .iter()
-                .filter_map(|r| id_of(r, &self.dst.info.id_field))
-                .collect();
-            if let Some(existing) = unlinked.first() {
+            let matches: Vec<String> = match indexed {
+                Some(ids) => ids.to_vec(),
+                None => self
+                    .dst
+                    .connector
+                    .find(self.dst.module(), &lookup)
+                    .await
+                    .map_err(|e| self.call_error(self.dst, "find", e))?
+                    .iter()
+                    .filter_map(|r| id_of(r, &self.dst.info.id_field))
+                    .collect(),
+            };
+            if let Some(existing) = matches.first() {
                 let taken = self.store.link(self.ns(), other(self.side), existing)?;
                 if let Some(taken) = taken {
                     return self.ledger_only(
@@ -566,6 +651,27 @@ impl<'a> Pass<'a> {
             self.flush_creates().await?;
         }
         Ok(())
+    }
+
+    /// On a first run, index the target by the match keys (one listing)
+    /// rather than `find` each source record.
+    async fn build_index(&self) -> Result<Option<MatchIndex>, SyncError> {
+        if self.sync.match_keys.is_empty()
+            || self.sync.on_duplicate == OnDuplicate::Clone
+            || !self.dst.info.supports(Operation::Read)
+        {
+            return Ok(None);
+        }
+        let fields = self
+            .sync
+            .match_keys
+            .iter()
+            .map(|(from, to)| match self.side {
+                Side::From => to.value.clone(),
+                Side::To => from.value.clone(),
+            })
+            .collect();
+        MatchIndex::build(self.dst, fields).await.map(Some)
     }
 
     /// Target field → value for the match keys, from the source record.
@@ -656,6 +762,9 @@ impl<'a> Pass<'a> {
                     // intent so the lookup settles it.
                     return Ok(());
                 };
+                if let Some(index) = &mut self.index {
+                    index.insert(&create.lookup, &target_id);
+                }
                 let target_snap = self.target_snapshot(&target_id, &written).await;
                 self.commit_write(
                     &create.source_id,
@@ -815,6 +924,7 @@ impl<'a> Pass<'a> {
             fingerprint,
             modified,
             state: None,
+            version: 0,
         })
     }
 
@@ -963,6 +1073,7 @@ impl<'a> Pass<'a> {
                             fingerprint: String::new(),
                             modified: None,
                             state: None,
+                            version: 0,
                         },
                         None,
                         LedgerOp::Link,
@@ -987,6 +1098,17 @@ impl<'a> Pass<'a> {
             }
         }
         self.flush().await
+    }
+
+    /// Creates into the other side whose outcome is still unknown.
+    fn unsettled(&self) -> Result<u64, SyncError> {
+        let target = other(self.side);
+        Ok(self
+            .store
+            .pending_intents(self.ns())?
+            .iter()
+            .filter(|i| i.side == target)
+            .count() as u64)
     }
 
     /// Fetch one source record and sync it.
@@ -1065,8 +1187,9 @@ impl<'a> Pass<'a> {
                 }
             }
             Deletes::Archive => {
-                let action = ["deactivate", "mark-inactive", "archive"]
-                    .into_iter()
+                let action = crate::config::ARCHIVE_ACTIONS
+                    .iter()
+                    .copied()
                     .find(|a| self.dst.info.action(a).is_some());
                 let Some(action) = action else {
                     return self.ledger_only(
@@ -1128,7 +1251,8 @@ enum Resolution {
     Stop(String),
 }
 
-fn is_retryable(e: &ConnectorError) -> bool {
+/// Whether the same call may succeed later.
+pub fn is_retryable(e: &ConnectorError) -> bool {
     matches!(
         e,
         ConnectorError::Transient(_)
@@ -1149,6 +1273,7 @@ fn snapshot(fp: &str, modified: &Option<String>, mapped: &Record) -> Snapshot {
         fingerprint: fp.to_string(),
         modified: modified.clone(),
         state: Some(Value::Object(mapped.clone())),
+        version: 0,
     }
 }
 

@@ -2,6 +2,8 @@
 //! connection capabilities pointed at loopback servers.
 #![allow(dead_code)]
 
+pub mod bench;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

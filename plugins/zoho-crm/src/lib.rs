@@ -8,6 +8,7 @@
 mod criteria;
 mod error;
 mod fields;
+mod stages;
 mod time;
 
 use ferry_plugin_sdk::http::encode;
@@ -320,7 +321,7 @@ impl Connector for ZohoCrm {
                     .max_batch(MAX_BATCH as u32),
             );
         }
-        Ok(info)
+        Ok(info.module(stages::info()))
     }
 
     fn configure(settings: &Settings) -> Result<(), ConnectorError> {
@@ -355,6 +356,9 @@ impl Connector for ZohoCrm {
         since: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Page, ConnectorError> {
+        if stages::is(module_name) {
+            return stages::list();
+        }
         let module = module(settings, module_name)?;
         let mut cursor = Cursor::parse(cursor)?;
         let fields = match cursor.fields.take() {
@@ -410,6 +414,9 @@ impl Connector for ZohoCrm {
     }
 
     fn get(settings: &Settings, module_name: &str, id: &str) -> Result<Record, ConnectorError> {
+        if stages::is(module_name) {
+            return stages::get(id);
+        }
         let module = module(settings, module_name)?;
         let resp = Request::get(format!("/{module}/{}", encode(id))).send()?;
         let not_found = || ConnectorError::NotFound(format!("no {module} record with id {id}"));

@@ -233,6 +233,9 @@ impl<P: Product> Finance<P> {
             .label(res.label)
             .modified_field(res.modified_field)
             .fields(res.fields.iter().map(Field::info))
+            // Every finance record carries its custom fields as an array
+            // too; `cf_*` keys are written into it.
+            .fields([FieldInfo::new("custom_fields", FieldKind::List).label("Custom fields")])
             .fields(custom_fields)
             .operations(&ops)
             .max_batch(if res.writable { MAX_BATCH } else { 1 });

@@ -115,6 +115,19 @@ impl App {
         Ok(v)
     }
 
+    /// Run a status action (`sent`, `void`, `accepted`, …) on a finance
+    /// record as a person in the web UI would.
+    pub fn ui_finance_act(
+        &self,
+        product: Product,
+        org: &str,
+        resource: &str,
+        id: &str,
+        action: &str,
+    ) -> Result<Value, ApiError> {
+        crate::finance::routes::ui_act(self, product, org, resource, id, action).map(|(_, v)| v)
+    }
+
     /// Delete a CRM record as the web user.
     pub fn ui_crm_delete(&self, module: &str, id: &str) -> Result<Value, ApiError> {
         let def = crm::records::module(module)?;
@@ -178,6 +191,11 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/notifications", get(notifications))
         .route("/__sandbox/notifications/flush", post(notifications_flush))
         .route("/__sandbox/webhooks", get(webhooks_get).post(webhooks_add))
+        .route("/__sandbox/find/crm/{module}", get(find_crm))
+        .route(
+            "/__sandbox/find/{product}/{org}/{resource}",
+            get(find_finance),
+        )
         .route("/__sandbox/ui/crm/{module}", post(ui_crm_create))
         .route(
             "/__sandbox/ui/crm/{module}/{id}",
@@ -191,6 +209,84 @@ pub fn router() -> Router<AppRef> {
             "/__sandbox/ui/{product}/{org}/{resource}/{id}/{action}",
             post(crate::finance::routes::ui_action),
         )
+}
+
+type Query = std::collections::HashMap<String, String>;
+
+/// Whether every `field=value` of the query holds for `data` (as text);
+/// `fields` is the projection, not a filter.
+fn matches(data: &serde_json::Map<String, Value>, query: &Query) -> bool {
+    query.iter().filter(|(k, _)| *k != "fields").all(|(k, want)| {
+        data.get(k).is_some_and(|v| match v {
+            Value::String(s) => s == want,
+            other => &other.to_string() == want,
+        })
+    })
+}
+
+/// The record, or only the fields `fields=a,b` names.
+fn project(data: &serde_json::Map<String, Value>, query: &Query) -> Value {
+    match query.get("fields") {
+        None => Value::Object(data.clone()),
+        Some(fields) => Value::Object(
+            fields
+                .split(',')
+                .filter_map(|f| data.get(f.trim()).map(|v| (f.trim().to_string(), v.clone())))
+                .collect(),
+        ),
+    }
+}
+
+/// `GET /__sandbox/find/crm/{module}?Field=value[&fields=a,b]`: stored
+/// records whose fields equal the query (no auth: for scripts and demos).
+async fn find_crm(
+    State(app): State<AppRef>,
+    Path(module): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<Query>,
+) -> Response {
+    let Some(def) = crm::def(&module) else {
+        return ApiError::raw(404, json!({"error": "unknown module"})).into_response();
+    };
+    let records: Vec<Value> = app.read(|st| {
+        st.crm
+            .module(def)
+            .records
+            .values()
+            .filter(|r| matches(&r.data, &query))
+            .map(|r| project(&r.data, &query))
+            .collect()
+    });
+    ok(json!({ "records": records }))
+}
+
+/// `GET /__sandbox/find/{product}/{org}/{resource}?field=value`.
+async fn find_finance(
+    State(app): State<AppRef>,
+    Path((product, org, resource)): Path<(String, String, String)>,
+    axum::extract::Query(query): axum::extract::Query<Query>,
+) -> Response {
+    let Some(product) = Product::parse(&product).filter(|p| *p != Product::Crm) else {
+        return ApiError::raw(404, json!({"error": "unknown product"})).into_response();
+    };
+    let Some(spec) = crate::finance::spec::by_name(product, &resource) else {
+        return ApiError::raw(404, json!({"error": "unknown resource"})).into_response();
+    };
+    let key = crate::finance::org_key(product, &org);
+    let records: Vec<Value> = app.read(|st| {
+        st.finance
+            .data
+            .get(&key)
+            .and_then(|d| d.tables.get(spec.table))
+            .map(|t| {
+                t.rows
+                    .values()
+                    .filter(|r| matches(&r.data, &query))
+                    .map(|r| project(&r.data, &query))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    ok(json!({ "records": records }))
 }
 
 async fn info(State(app): State<AppRef>) -> Response {

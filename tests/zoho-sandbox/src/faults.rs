@@ -23,6 +23,9 @@ pub struct FaultConfig {
     /// Faults for the next requests, one each, in order, before any drawn
     /// at random: `["rate_limited"]` makes exactly the next request a 429.
     pub next: Vec<Fault>,
+    /// Fault only requests whose `METHOD /path` starts with this
+    /// (`"POST /billing/v1/invoices"`); every request when empty.
+    pub only: String,
 }
 
 impl Default for FaultConfig {
@@ -35,6 +38,7 @@ impl Default for FaultConfig {
             drop_rate: 0.0,
             truncate_rate: 0.0,
             next: Vec::new(),
+            only: String::new(),
         }
     }
 }
@@ -59,6 +63,9 @@ pub enum Fault {
     RateLimited,
     Drop,
     Truncate,
+    /// Carry the request out, then never answer (for ten minutes): the
+    /// client cannot tell whether its write happened.
+    Hang,
 }
 
 /// Fault state: configuration plus the seeded generator.
@@ -87,10 +94,11 @@ impl Faults {
         self.inner.lock().unwrap().0.clone()
     }
 
-    /// Draw the fault for the next request, and the latency to add.
-    pub fn draw(&self) -> (Fault, u64) {
+    /// Draw the fault for the next request (`METHOD /path`), and the
+    /// latency to add.
+    pub fn draw(&self, request: &str) -> (Fault, u64) {
         let mut g = self.inner.lock().unwrap();
-        if !g.0.is_active() {
+        if !g.0.is_active() || !request.starts_with(g.0.only.as_str()) {
             return (Fault::None, 0);
         }
         if !g.0.next.is_empty() {
@@ -134,9 +142,9 @@ mod tests {
             ..Default::default()
         };
         f.set(cfg.clone());
-        let a: Vec<_> = (0..1000).map(|_| f.draw().0).collect();
+        let a: Vec<_> = (0..1000).map(|_| f.draw("GET /").0).collect();
         f.set(cfg);
-        let b: Vec<_> = (0..1000).map(|_| f.draw().0).collect();
+        let b: Vec<_> = (0..1000).map(|_| f.draw("GET /").0).collect();
         assert_eq!(a, b);
         let n = a.iter().filter(|x| **x == Fault::ServerError).count();
         assert!((180..320).contains(&n), "{n}");
@@ -146,10 +154,10 @@ mod tests {
     fn scripted_faults_come_first_then_none() {
         let f = Faults::default();
         f.set(serde_json::from_str(r#"{"next": ["rate_limited", "server_error"]}"#).unwrap());
-        assert_eq!(f.draw().0, Fault::RateLimited);
+        assert_eq!(f.draw("GET /").0, Fault::RateLimited);
         assert_eq!(f.config().next, [Fault::ServerError]);
-        assert_eq!(f.draw().0, Fault::ServerError);
-        assert_eq!(f.draw().0, Fault::None);
+        assert_eq!(f.draw("GET /").0, Fault::ServerError);
+        assert_eq!(f.draw("GET /").0, Fault::None);
         assert!(!f.config().is_active());
     }
 }

@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
             latency_ms: a.fault_latency_ms,
             drop_rate: a.fault_drop_rate,
             truncate_rate: a.fault_truncate_rate,
-            next: Vec::new(),
+            ..FaultConfig::default()
         });
     if let Some(p) = a.state_file {
         b = b.state_file(p);

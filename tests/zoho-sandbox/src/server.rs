@@ -170,7 +170,9 @@ async fn method_not_allowed(req: Request) -> Response {
 }
 
 async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
-    let (fault, latency) = app.faults.draw();
+    let (fault, latency) = app
+        .faults
+        .draw(&format!("{} {}", req.method(), req.uri().path()));
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
@@ -209,6 +211,11 @@ async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Res
                 std::io::Error::other("connection dropped by fault injection"),
             )]);
             Response::new(Body::from_stream(stream))
+        }
+        Fault::Hang => {
+            let resp = next.run(req).await;
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            resp
         }
         Fault::Truncate => {
             let resp = next.run(req).await;

@@ -483,7 +483,7 @@ async fn finance_books_like(product: Product) {
             &url("/invoices"),
             Some(json!({"customer_id": cid, "line_items": [{"name": "n", "rate": 1}]})),
             &[
-                ("X-Unique-Identifier-Key", "cf_crm_deal_id"),
+                ("X-Unique-Identifier-Key", "cf_external_id"),
                 ("X-Unique-Identifier-Value", "D1"),
                 ("X-Upsert", "true"),
             ],

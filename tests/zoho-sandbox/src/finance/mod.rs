@@ -7,7 +7,7 @@ pub mod routes;
 pub mod seed;
 pub mod spec;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -78,6 +78,68 @@ pub struct Table {
     pub rows: BTreeMap<u64, Row>,
     /// Next document number (`INV-000001`).
     pub next_number: u64,
+    /// Names in use per field (folded to lower case, with their counts),
+    /// for the duplicate check every create and update makes: built on
+    /// first use, then kept by [`Table::put`] and [`Table::remove`].
+    #[serde(skip)]
+    names: HashMap<&'static str, HashMap<String, usize>>,
+}
+
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+fn name_of<'a>(row: &'a Row, field: &str) -> &'a str {
+    row.data.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Table {
+    /// Store a row (new or changed).
+    pub fn put(&mut self, id: u64, row: Row) {
+        for (field, index) in &mut self.names {
+            if let Some(old) = self.rows.get(&id) {
+                forget(index, name_of(old, field));
+            }
+            *index.entry(fold(name_of(&row, field))).or_default() += 1;
+        }
+        self.rows.insert(id, row);
+    }
+
+    /// Drop a row.
+    pub fn remove(&mut self, id: u64) -> Option<Row> {
+        let row = self.rows.remove(&id)?;
+        for (field, index) in &mut self.names {
+            forget(index, name_of(&row, field));
+        }
+        Some(row)
+    }
+
+    /// Whether a row other than `id` has `name` in `field`, in any case.
+    pub fn name_taken(&mut self, field: &'static str, name: &str, id: u64) -> bool {
+        let rows = &self.rows;
+        let index = self.names.entry(field).or_insert_with(|| {
+            let mut index: HashMap<String, usize> = HashMap::new();
+            for row in rows.values() {
+                *index.entry(fold(name_of(row, field))).or_default() += 1;
+            }
+            index
+        });
+        let key = fold(name);
+        let own = rows
+            .get(&id)
+            .is_some_and(|r| fold(name_of(r, field)) == key);
+        index.get(&key).copied().unwrap_or(0) > usize::from(own)
+    }
+}
+
+fn forget(index: &mut HashMap<String, usize>, name: &str) {
+    let key = fold(name);
+    if let Some(n) = index.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            index.remove(&key);
+        }
+    }
 }
 
 /// All data of one organisation, by resource kind name.

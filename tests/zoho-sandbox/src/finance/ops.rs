@@ -185,6 +185,33 @@ const DETAIL_ONLY: &[&str] = &[
 ];
 
 /// A record as `GET` (detail) or a list row shows it.
+/// A stored row as list filters see it (with its derived status), without
+/// copying it: listing filters every row but renders only one page.
+struct Lens<'a> {
+    data: &'a Map<String, Value>,
+    status: Option<Value>,
+}
+
+impl<'a> Lens<'a> {
+    fn new(spec: &Spec, row: &'a Row, today: &str) -> Lens<'a> {
+        Lens {
+            data: &row.data,
+            status: derived_status(spec, &row.data, today).map(Value::String),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        match (&self.status, key) {
+            (Some(s), "status") => Some(s),
+            _ => self.data.get(key),
+        }
+    }
+
+    fn text(&self, key: &str) -> &str {
+        self.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
 pub fn render(spec: &Spec, row: &Row, today: &str, detail: bool) -> Value {
     let mut d = row.data.clone();
     if let Some(s) = derived_status(spec, &d, today) {
@@ -552,7 +579,7 @@ fn store(
         modified_ms: cx.now,
         data,
     };
-    t.rows.insert(id, row.clone());
+    t.put(id, row.clone());
     emit(
         cx,
         spec,
@@ -643,13 +670,8 @@ fn compose(
                     return Err(ApiError::invalid_value(nf));
                 }
             }
-            let name = text(&data, nf).to_lowercase();
             let clash = !cx.trusted
-                && table_ref(st, cx.product, &oid, spec).is_some_and(|t| {
-                    t.rows
-                        .iter()
-                        .any(|(rid, r)| *rid != id && text(&r.data, nf).to_lowercase() == name)
-                });
+                && table(st, cx.product, &oid, spec).name_taken(nf, text(&data, nf), id);
             if clash {
                 return Err(ApiError::finance(
                     400,
@@ -728,13 +750,8 @@ fn compose(
             }
             let rate = num(data.get("rate")).ok_or_else(|| ApiError::invalid_value("rate"))?;
             data.insert("rate".into(), json!(rate));
-            let name = text(&data, "name").to_lowercase();
             let clash = !cx.trusted
-                && table_ref(st, cx.product, &oid, spec).is_some_and(|t| {
-                    t.rows
-                        .iter()
-                        .any(|(rid, r)| *rid != id && text(&r.data, "name").to_lowercase() == name)
-                });
+                && table(st, cx.product, &oid, spec).name_taken("name", text(&data, "name"), id);
             if clash {
                 return Err(ApiError::finance(
                     400,
@@ -771,6 +788,9 @@ fn compose(
                 .cloned()
                 .unwrap_or(json!(org.currency_code));
             let cemail = customer.data.get("email").cloned().unwrap_or(json!(""));
+            // Documents take the customer's addresses unless given their own.
+            let caddress = |k: &str| customer.data.get(k).cloned().unwrap_or(json!({}));
+            let (cbilling, cshipping) = (caddress("billing_address"), caddress("shipping_address"));
             data.insert("customer_name".into(), json!(cname));
             if spec.product == Product::Billing {
                 data.insert("email".into(), cemail);
@@ -838,8 +858,8 @@ fn compose(
                 data.entry("shipping_charge").or_insert(json!(0.0));
                 data.entry("adjustment").or_insert(json!(0.0));
                 data.entry("salesperson_name").or_insert(json!(""));
-                data.entry("billing_address").or_insert(json!({}));
-                data.entry("shipping_address").or_insert(json!({}));
+                data.entry("billing_address").or_insert(cbilling);
+                data.entry("shipping_address").or_insert(cshipping);
             }
             match spec.kind {
                 Kind::Invoices => {
@@ -1180,7 +1200,7 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
         _ => None,
     };
     let df = spec.date_field.unwrap_or("date");
-    let mut rows: Vec<(Map<String, Value>, &Row)> = Vec::new();
+    let mut rows: Vec<(Lens, &Row)> = Vec::new();
     if let Some(t) = table_ref(st, cx.product, &cx.org.organization_id, spec) {
         'rows: for r in t.rows.values() {
             if let Some(since) = modified_since
@@ -1188,10 +1208,9 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
             {
                 continue;
             }
-            let Value::Object(view) = render(spec, r, &today, true) else {
-                continue;
-            };
-            let status = text(&view, "status");
+            // Filter and sort on the stored row; only the page is rendered.
+            let view = Lens::new(spec, r, &today);
+            let status = view.text("status");
             if !status_filter(spec, &filter_by, status) {
                 continue;
             }
@@ -1200,7 +1219,7 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
             {
                 continue;
             }
-            let date = text(&view, df);
+            let date = view.text(df);
             for (k, cmp) in [
                 ("date_start", 0),
                 ("date_after", 1),
@@ -1231,7 +1250,7 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
                 ]
                 .into_iter()
                 .flatten()
-                .any(|f| text(&view, f).to_lowercase().contains(&s));
+                .any(|f| view.text(f).to_lowercase().contains(&s));
                 if !hit {
                     continue;
                 }
@@ -1255,7 +1274,7 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
                     field_text(f).is_some_and(|t| t.contains(&lv))
                 } else if let Some(f) = k.strip_suffix("_startswith") {
                     field_text(f).is_some_and(|t| t.starts_with(&lv))
-                } else if view.contains_key(k.as_str()) || k.starts_with("cf_") {
+                } else if view.get(k).is_some() || k.starts_with("cf_") {
                     field_text(k).is_some_and(|t| t == lv)
                 } else {
                     true
@@ -1275,7 +1294,7 @@ fn list(st: &State, cx: &Ctx, spec: &Spec, q: &HashMap<String, String>) -> OpRes
         } else {
             cmp_values(a.get(&sort_column), b.get(&sort_column))
         };
-        let o = o.then_with(|| text(a, spec.id_field).cmp(text(b, spec.id_field)));
+        let o = o.then_with(|| a.text(spec.id_field).cmp(b.text(spec.id_field)));
         if desc { o.reverse() } else { o }
     });
     let total = rows.len();
@@ -1440,9 +1459,7 @@ pub fn delete(st: &mut State, cx: &mut Ctx, spec: &Spec, id: u64) -> Result<(), 
         }
         _ => {}
     }
-    table(st, cx.product, &cx.org.organization_id, spec)
-        .rows
-        .remove(&id);
+    table(st, cx.product, &cx.org.organization_id, spec).remove(id);
     emit(cx, spec, id, Change::Delete, Some(&row));
     Ok(())
 }

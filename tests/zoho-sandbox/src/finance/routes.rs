@@ -257,8 +257,23 @@ pub async fn ui_action(
     State(app): State<AppRef>,
     Path((product, org, resource, id, action)): Path<(String, String, String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let (product, spec) = ui_target(&product, &resource)?;
-    let action = match action.as_str() {
+    let product = Product::parse(&product)
+        .ok_or_else(|| ApiError::raw(404, json!({"error": "unknown product"})))?;
+    let v = app.ui_finance_act(product, &org, &resource, &id, &action)?;
+    Ok(ApiError::raw(200, v).into_response())
+}
+
+/// Run a status action as a person in the web UI would.
+pub fn ui_act(
+    app: &App,
+    product: Product,
+    org: &str,
+    resource: &str,
+    id: &str,
+    action: &str,
+) -> Result<(u16, Value), ApiError> {
+    let (product, spec) = ui_target(product.name(), resource)?;
+    let action = match action {
         "sent" => Action::MarkSent,
         "void" => Action::MarkVoid,
         "draft" => Action::MarkDraft,
@@ -270,15 +285,14 @@ pub async fn ui_action(
         "inactive" => Action::MarkInactive,
         _ => return Err(ApiError::raw(404, json!({"error": "unknown action"}))),
     };
-    let (status, v) = run(
-        &app,
+    run(
+        app,
         product,
-        &org,
+        org,
         Route::Act(spec.kind, action),
-        &[id],
+        &[id.to_string()],
         &HashMap::new(),
         &HeaderMap::new(),
         &[],
-    )?;
-    Ok(ApiError::raw(status, v).into_response())
+    )
 }

@@ -105,13 +105,14 @@ const CF_ITEM: &[CustomField] = &[CustomField {
     unique: true,
 }];
 const CF_INVOICE: &[CustomField] = &[
+    // Not unique: a deal won, lost and won again has two invoices.
     CustomField {
         customfield_id: "460000000639021",
         api_name: "cf_crm_deal_id",
         label: "CRM Deal ID",
         index: 1,
         data_type: "string",
-        unique: true,
+        unique: false,
     },
     CustomField {
         customfield_id: "460000000639022",
@@ -121,6 +122,14 @@ const CF_INVOICE: &[CustomField] = &[
         data_type: "string",
         unique: false,
     },
+    CustomField {
+        customfield_id: "460000000639023",
+        api_name: "cf_external_id",
+        label: "External ID",
+        index: 3,
+        data_type: "string",
+        unique: true,
+    },
 ];
 const CF_ESTIMATE: &[CustomField] = &[CustomField {
     customfield_id: "460000000639031",
@@ -128,7 +137,7 @@ const CF_ESTIMATE: &[CustomField] = &[CustomField {
     label: "CRM Deal ID",
     index: 1,
     data_type: "string",
-    unique: true,
+    unique: false,
 }];
 const CF_NONE: &[CustomField] = &[];
 

@@ -1,0 +1,269 @@
+//! `ferry run` (the whole workspace), `ferry triggers run` (trigger rules
+//! on their own) and `ferry links` (the link table, by hand).
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use crate::config::{LoadOptions, SecretMode, Workspace};
+use crate::runner::{self, WorkspaceRun};
+use crate::store::{
+    LedgerFilter, Link, LinkOrigin, RecordCommit, RunRecord, RunStatus, RunTrigger, StateStore,
+    unix_now,
+};
+use crate::trigger::{self, TriggerOptions};
+
+use super::sync::{Bar, RunArgs, counts_line, exit, ledger_line, runtime, status_word};
+
+/// `ferry run`.
+#[derive(Debug, clap::Args)]
+pub struct WorkspaceArgs {
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Read everything, not only what changed since the last run.
+    #[arg(long)]
+    pub full: bool,
+    /// Syncs show what they would do and write nothing; trigger rules do
+    /// not run.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriggersCommand {
+    /// Run trigger rules now (all, or the ones named), each watched module
+    /// read once.
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Rules to run; all when none are named.
+        rules: Vec<String>,
+        /// Read every record, not only changes since the last read.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinksCommand {
+    /// Links of a sync or trigger rule (of one record with `--id`).
+    List {
+        #[command(flatten)]
+        args: RunArgs,
+        /// The sync or trigger rule.
+        name: String,
+        /// Only the links of this record (on the `from` side).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Link two records by hand: `from-id` on the sync's `from` side (the
+    /// rule's watched record), `to-id` on the other.
+    Add {
+        #[command(flatten)]
+        args: RunArgs,
+        name: String,
+        from_id: String,
+        to_id: String,
+    },
+    /// Remove a link made by hand or by a sync. Links a trigger rule made
+    /// stay: they are how the rule finds its records.
+    Remove {
+        #[command(flatten)]
+        args: RunArgs,
+        name: String,
+        from_id: String,
+        to_id: String,
+    },
+}
+
+pub fn run_workspace(w: WorkspaceArgs) -> ExitCode {
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            let env = w.args.env().await?;
+            let bar = Bar::new();
+            let runs = runner::run(
+                &env,
+                &WorkspaceRun {
+                    full: w.full,
+                    dry_run: w.dry_run,
+                    trigger: RunTrigger::Manual,
+                },
+                &bar,
+            )
+            .await?;
+            bar.finish();
+            report(env.store.as_ref(), &runs, w.dry_run)
+        })
+    }))
+}
+
+pub fn triggers(c: TriggersCommand) -> ExitCode {
+    exit(runtime().and_then(|rt| {
+        rt.block_on(async {
+            match c {
+                TriggersCommand::Run { args, rules, full } => {
+                    let env = args.env().await?;
+                    let bar = Bar::new();
+                    let runs = trigger::run(
+                        &env,
+                        &rules,
+                        &TriggerOptions {
+                            full,
+                            trigger: RunTrigger::Manual,
+                        },
+                        &bar,
+                    )
+                    .await?;
+                    bar.finish();
+                    report(env.store.as_ref(), &runs, false)
+                }
+            }
+        })
+    }))
+}
+
+/// One line per run; for trigger rules (and dry runs) the rows that say
+/// what was done. Any failed run fails the command.
+fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for run in runs {
+        let rows = store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)?;
+        let is_rule = rows.iter().any(|r| r.rule.is_some());
+        println!(
+            "{} run #{}: {} — {}",
+            run.sync,
+            run.id,
+            status_word(&run.status),
+            counts_line(&run.counts)
+        );
+        if is_rule || dry_run {
+            for row in rows {
+                println!("  {}", ledger_line(&row));
+            }
+        }
+        if let RunStatus::Failed(reason) = &run.status {
+            eprintln!("error: {}: {reason}", run.sync);
+            failed = true;
+        }
+    }
+    if runs.is_empty() {
+        println!("nothing to run (no syncs or trigger rules, or all paused)");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn links(c: LinksCommand) -> ExitCode {
+    exit((|| {
+        let (args, name) = match &c {
+            LinksCommand::List { args, name, .. }
+            | LinksCommand::Add { args, name, .. }
+            | LinksCommand::Remove { args, name, .. } => (args, name),
+        };
+        let ws = Workspace::load_with(
+            &args.workspace,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        )
+        .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
+        if !ws.syncs.contains_key(name) && !ws.triggers.contains_key(name) {
+            bail!(
+                "no sync or trigger `{name}` in {}",
+                args.workspace.display()
+            );
+        }
+        let store = args.store()?;
+        match c {
+            LinksCommand::List { name, id, .. } => {
+                let links = match id {
+                    Some(id) => store
+                        .links(&name, crate::mapping::Side::From, &id)?
+                        .into_iter()
+                        .map(|l| (id.clone(), l.other.clone(), l))
+                        .collect(),
+                    None => store.all_links(&name)?,
+                };
+                if links.is_empty() {
+                    println!("{name}: no links");
+                }
+                for (from, to, link) in links {
+                    println!("{from} → {to}  ({})", origin(&link.origin));
+                }
+            }
+            LinksCommand::Add {
+                name,
+                from_id,
+                to_id,
+                ..
+            } => {
+                if store
+                    .links(&name, crate::mapping::Side::From, &from_id)?
+                    .iter()
+                    .any(|l| l.other == to_id)
+                {
+                    println!("{name}: {from_id} → {to_id} is linked already");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                store.commit(
+                    &name,
+                    RecordCommit {
+                        links: vec![(
+                            crate::mapping::Side::From,
+                            from_id.clone(),
+                            Link {
+                                other: to_id.clone(),
+                                origin: LinkOrigin::Manual,
+                                created: unix_now(),
+                            },
+                        )],
+                        ..Default::default()
+                    },
+                )?;
+                store.flush()?;
+                println!("{name}: linked {from_id} → {to_id} (by hand)");
+            }
+            LinksCommand::Remove {
+                name,
+                from_id,
+                to_id,
+                ..
+            } => {
+                let Some(link) = store
+                    .links(&name, crate::mapping::Side::From, &from_id)?
+                    .into_iter()
+                    .find(|l| l.other == to_id)
+                else {
+                    bail!("{name}: {from_id} and {to_id} are not linked");
+                };
+                if let LinkOrigin::Trigger(rule) = &link.origin {
+                    bail!(
+                        "{name}: {from_id} → {to_id} was made by trigger rule `{rule}`, which finds its records by it; it cannot be removed by hand"
+                    );
+                }
+                store.commit(
+                    &name,
+                    RecordCommit {
+                        unlinks: vec![(crate::mapping::Side::From, from_id.clone(), to_id.clone())],
+                        ..Default::default()
+                    },
+                )?;
+                store.flush()?;
+                println!("{name}: unlinked {from_id} → {to_id}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+fn origin(o: &LinkOrigin) -> String {
+    match o {
+        LinkOrigin::Sync => "sync".into(),
+        LinkOrigin::Trigger(rule) => format!("trigger `{rule}`"),
+        LinkOrigin::Manual => "by hand".into(),
+    }
+}

@@ -1,0 +1,98 @@
+//! Trigger rules: transitions of watched records, judged against the
+//! stored previous state, and the actions they fire — exactly once.
+//!
+//! Rules are grouped by the module they watch. A [`Watch`] keeps the last
+//! state seen of every record of its module (namespace
+//! `watch:<connection>.<Module>`); it reads the module incrementally, or is
+//! fed by a sync pass that reads the module anyway ([`sync::Observer`]),
+//! and asks each rule about each change. A firing's key is
+//! `<record>:<change number>`, committed as done together with its result;
+//! before a create an intent is stored durably, and after a crash or an
+//! unknown outcome the target is looked up before anything is written
+//! again. A record's state advances only when every rule is finished with
+//! the change, so a change that hit a passing failure is judged again,
+//! under the same key, on the next run.
+
+mod fire;
+mod watch;
+
+use std::collections::BTreeMap;
+
+use crate::config::ModuleRef;
+use crate::store::{RunRecord, RunTrigger, StoreError};
+use crate::sync::{Env, Progress, SyncError};
+
+pub use watch::Watch;
+
+/// Why trigger rules could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no trigger `{0}` in the workspace")]
+    UnknownTrigger(String),
+    #[error("trigger `{name}`: {message}")]
+    Config { name: String, message: String },
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to run trigger rules.
+#[derive(Debug, Clone)]
+pub struct TriggerOptions {
+    /// Read every record of the watched modules, not only changes since
+    /// the last read. Unchanged records still fire nothing.
+    pub full: bool,
+    pub trigger: RunTrigger,
+}
+
+impl Default for TriggerOptions {
+    fn default() -> Self {
+        TriggerOptions {
+            full: false,
+            trigger: RunTrigger::Manual,
+        }
+    }
+}
+
+/// The rules among `names` (all of the workspace's when empty) that are
+/// not paused, grouped by the module they watch.
+pub fn groups(
+    env: &Env,
+    names: &[String],
+) -> Result<BTreeMap<String, (ModuleRef, Vec<String>)>, TriggerError> {
+    let ws = &env.workspace;
+    for name in names {
+        if !ws.triggers.contains_key(name) {
+            return Err(TriggerError::UnknownTrigger(name.clone()));
+        }
+    }
+    let mut out: BTreeMap<String, (ModuleRef, Vec<String>)> = BTreeMap::new();
+    for (name, t) in &ws.triggers {
+        if (!names.is_empty() && !names.contains(name)) || env.store.is_paused(name)? {
+            continue;
+        }
+        out.entry(t.on.to_string())
+            .or_insert_with(|| (t.on.clone(), Vec::new()))
+            .1
+            .push(name.clone());
+    }
+    Ok(out)
+}
+
+/// Run trigger rules on their own: each watched module is read once for
+/// all its rules. Returns one run per rule.
+pub async fn run(
+    env: &Env,
+    names: &[String],
+    options: &TriggerOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<RunRecord>, TriggerError> {
+    let mut runs = Vec::new();
+    for (module, rules) in groups(env, names)?.into_values() {
+        let mut watch = Watch::open(env, &module, &rules, options).await?;
+        watch.read(progress).await;
+        runs.extend(watch.close()?);
+    }
+    Ok(runs)
+}

@@ -1,0 +1,136 @@
+//! A workspace against the sandbox: its directory, secrets and state, the
+//! real connector plugins, opened in this process or run as `ferry`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry::capability::HttpSettings;
+use ferry::config::{LoadOptions, SecretMode, Workspace};
+use ferry::connection::ConnectorRegistry;
+use ferry::plugin::{Runtime, RuntimeOptions};
+use ferry::store::SledStore;
+use ferry::sync::{Env, EnvOptions};
+use zoho_sandbox::Sandbox;
+
+pub const CRM: (&str, &str, Option<&str>) = ("crm", "zoho-crm", None);
+pub const BOOKS: (&str, &str, Option<&str>) = ("books", "zoho-books", Some("10234695"));
+pub const BILLING: (&str, &str, Option<&str>) = ("billing", "zoho-billing", Some("30234695"));
+
+/// A workspace directory with its secrets and state.
+pub struct Bench {
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    /// `connections` as (name, connector, organisation); `body` is the
+    /// rest of the workspace (`syncs:`, `triggers:`). Pacing is off: the
+    /// sandbox's own limits are off too.
+    pub fn new(sb: &Sandbox, connections: &[(&str, &str, Option<&str>)], body: &str) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = sb.client_credentials();
+        std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+        for (name, value) in [
+            ("id", &creds.client_id),
+            ("secret", &creds.client_secret),
+            ("refresh", &creds.refresh_token),
+        ] {
+            std::fs::write(dir.path().join("secrets").join(name), value).unwrap();
+        }
+        let base = sb.base_url();
+        let mut yaml = String::from("version: 1\nconnections:\n");
+        for (name, connector, org) in connections {
+            yaml.push_str(&format!(
+                "  {name}:\n    connector: {connector}\n    sandbox: {base}\n    rate_limit: off\n    auth: {{ client_id: file:secrets/id, client_secret: file:secrets/secret, refresh_token: file:secrets/refresh }}\n"
+            ));
+            if let Some(org) = org {
+                yaml.push_str(&format!("    settings: {{ organization_id: \"{org}\" }}\n"));
+            }
+        }
+        yaml.push_str(body);
+        std::fs::write(dir.path().join("workspace.yaml"), yaml).unwrap();
+        Bench { dir }
+    }
+
+    pub fn workspace(&self) -> PathBuf {
+        self.dir.path().join("workspace.yaml")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn plugin_dir() -> PathBuf {
+        super::plugin("well_behaved")
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
+    /// The workspace, opened in this process and validated against what
+    /// the connectors describe.
+    pub async fn env(&self) -> Env {
+        let ws = Workspace::load_with(
+            self.workspace(),
+            LoadOptions {
+                secrets: SecretMode::Resolve,
+            },
+        )
+        .unwrap_or_else(|d| panic!("{}", d.render_short()));
+        let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+        let registry = ConnectorRegistry::load(
+            runtime,
+            &super::repo_root().join("connectors"),
+            &Bench::plugin_dir(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(self.state().join("state")).unwrap();
+        let store = Arc::new(SledStore::open(&self.state().join("state")).unwrap());
+        let env = Env::open(
+            ws,
+            &registry,
+            store,
+            EnvOptions {
+                http: Some(fast_http()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let diags = ferry::config::validate(&env.workspace, env.catalog());
+        assert!(!diags.has_errors(), "{}", diags.render_short());
+        env
+    }
+
+    /// `ferry <args>` on this workspace.
+    pub fn ferry(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(args)
+            .arg("--workspace")
+            .arg(self.workspace())
+            .arg("--connectors")
+            .arg(super::repo_root().join("connectors"))
+            .arg("--plugin-dir")
+            .arg(Bench::plugin_dir())
+            .arg("--state")
+            .arg(self.state())
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+}
+
+/// Retries without long waits.
+pub fn fast_http() -> HttpSettings {
+    HttpSettings {
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(20),
+        max_attempts: 8,
+        ..HttpSettings::default()
+    }
+}
+
+/// Records in `product/org/resource` (sandbox counts).
+pub fn count(sb: &Sandbox, key: &str) -> u64 {
+    sb.counts().get(key).copied().unwrap_or(0) as u64
+}
