@@ -499,3 +499,64 @@ async fn a_sync_under_injected_faults_completes_exactly_once() {
     sb.faults(zoho_sandbox::FaultConfig::default());
     assert_exactly_once(&env, N).await;
 }
+
+/// CRM ⇄ Billing, two-way: CRM answers a write with only the id and times,
+/// and Billing's list rows leave out addresses. Ferry reads such records in
+/// full, so a run after the first writes nothing either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_way_sync_with_partial_answers_settles_after_one_run() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let bench = Bench::new(
+        &sb,
+        &[support::bench::CRM, BILLING],
+        r#"syncs:
+  customers:
+    from: crm.Accounts
+    to: billing.customers
+    direction: two-way
+    match: { Account_Name: display_name }
+    on_duplicate: overwrite
+    fields:
+      display_name: Account_Name
+      phone: Phone
+      billing_address.street: Billing_Street
+      billing_address.city: Billing_City
+      zcrm_account_id: { from: id, direction: one-way }
+"#,
+    );
+    let env = bench.env().await;
+    let first = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.counts.added, 12, "{first:?}");
+    for _ in 0..2 {
+        let again = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(again.counts.added + again.counts.updated, 0, "{again:?}");
+    }
+    // An address changed in Billing (a while later: Zoho's times have
+    // whole seconds) reaches CRM.
+    let (account, customer, _) = env.store.all_links("customers").unwrap().remove(0);
+    sb.advance_clock(Duration::from_secs(5));
+    sb.app()
+        .ui_finance_write(
+            Product::Billing,
+            BILLING_ORG,
+            "customers",
+            &customer,
+            json!({"billing_address": {"street": "9 New Road", "city": "Leeds"}}),
+        )
+        .unwrap();
+    let back = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(back.counts.updated, 1, "{back:?}");
+    let crm = env
+        .connector("crm")
+        .unwrap()
+        .get("Accounts", &account)
+        .await
+        .unwrap();
+    assert_eq!(crm["Billing_Street"], "9 New Road");
+}

@@ -259,6 +259,30 @@ struct ChildPlan {
     steps: Steps,
 }
 
+fn reads_of(steps: &Steps, out: &mut std::collections::BTreeSet<String>) {
+    for step in &steps.steps {
+        match &step.src {
+            Src::Path(p) => out.extend(head(p)),
+            Src::Expr(e) => out.extend(e.field_refs("record").into_iter().map(|(f, _)| f)),
+            Src::Items(items) => {
+                for item in items {
+                    reads_of(item, out);
+                }
+            }
+            // Inside `each`, `record` is the element; the list is the read.
+            Src::Each { each, .. } => out.extend(head(each)),
+            Src::Const(_) => {}
+        }
+    }
+}
+
+fn head(p: &FieldPath) -> Option<String> {
+    match p.segments.first() {
+        Some(Segment::Key(k)) => Some(k.clone()),
+        _ => None,
+    }
+}
+
 /// A compiled mapping: source record → target record.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -513,6 +537,18 @@ impl Plan {
         } else {
             Ok(plan)
         }
+    }
+
+    /// Top-level fields of the source record the plan reads (paths, and
+    /// `record.X` in expressions and view filters), so a caller can tell
+    /// whether a partial record (a write's answer) is enough to map.
+    pub fn reads(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        if let Some(v) = &self.view {
+            out.extend(v.field_refs("record").into_iter().map(|(f, _)| f));
+        }
+        reads_of(&self.steps, &mut out);
+        out
     }
 
     /// The sync or trigger this plan belongs to.

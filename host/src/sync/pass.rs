@@ -129,6 +129,9 @@ pub(super) struct Pass<'a> {
     index: Option<MatchIndex>,
     /// The workspace, for creating missing parents through their sync.
     env: Option<&'a Env>,
+    /// Source fields the mapping reads: a list row without them is read
+    /// in full.
+    reads: std::collections::BTreeSet<String>,
 }
 
 /// How far a pass got.
@@ -176,6 +179,7 @@ impl<'a> Pass<'a> {
             started: now,
             index: None,
             env: None,
+            reads: plan.reads(),
         }
     }
 
@@ -282,7 +286,7 @@ impl<'a> Pass<'a> {
     }
 
     /// Sync one record read from the source (also used for `--record`).
-    pub async fn record(&mut self, record: Record) -> Result<(), SyncError> {
+    pub async fn record(&mut self, mut record: Record) -> Result<(), SyncError> {
         self.run.counts.read += 1;
         let Some(id) = id_of(&record, &self.src.info.id_field) else {
             self.ledger_only(
@@ -306,6 +310,20 @@ impl<'a> Pass<'a> {
         }
         if self.shared.settled.contains(&(self.side, id.clone())) {
             return Ok(());
+        }
+        if self.reads.iter().any(|f| !record.contains_key(f)) {
+            // A list row without fields the mapping reads (finance lists
+            // leave out addresses): unchanged since last seen, or read
+            // in full.
+            let seen = self.store.snapshot(self.ns(), self.side, &id)?;
+            if modified.is_some() && seen.is_some_and(|s| s.modified == modified) {
+                self.run.counts.unchanged += 1;
+                return Ok(());
+            }
+            match self.src.connector.get(self.src.module(), &id).await {
+                Ok(full) => record = full,
+                Err(e) => return Err(self.call_error(self.src, "get", e)),
+            }
         }
         let json = Value::Object(record);
         let links = StoreLinks(self.store);
@@ -903,22 +921,28 @@ impl<'a> Pass<'a> {
     /// The snapshot of a record Ferry just wrote, so that reading it back
     /// in the other direction is recognised as an echo.
     async fn target_snapshot(&self, target_id: &str, written: &Record) -> Option<Snapshot> {
-        self.back?;
+        let back = self.back?;
         let modified_field = self.dst.info.modified_field.as_deref();
         let mut record = written.clone();
-        if modified_field.is_some_and(|f| !record.contains_key(f))
+        // A write's answer may carry only the id and times (Zoho CRM):
+        // read the record back when it lacks what the reverse mapping
+        // reads, so its fingerprint is that of the record as it now is.
+        let partial = |r: &Record| {
+            modified_field.is_some_and(|f| !r.contains_key(f))
+                || back.reads().iter().any(|f| !r.contains_key(f))
+        };
+        if partial(&record)
             && let Ok(fresh) = self.dst.connector.get(self.dst.module(), target_id).await
         {
             record = fresh;
         }
         let modified = text_of(&record, modified_field);
-        // A write result may carry only the id and times: then the
-        // modified time alone identifies the echo.
-        let full = record.len() > 3;
-        let fingerprint = if full {
-            self.back_fingerprint(&record).unwrap_or_default()
-        } else {
+        // Still partial (the read failed): the modified time alone
+        // identifies the echo.
+        let fingerprint = if partial(&record) {
             String::new()
+        } else {
+            self.back_fingerprint(&record).unwrap_or_default()
         };
         Some(Snapshot {
             fingerprint,

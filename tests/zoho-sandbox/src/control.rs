@@ -216,12 +216,15 @@ type Query = std::collections::HashMap<String, String>;
 /// Whether every `field=value` of the query holds for `data` (as text);
 /// `fields` is the projection, not a filter.
 fn matches(data: &serde_json::Map<String, Value>, query: &Query) -> bool {
-    query.iter().filter(|(k, _)| *k != "fields").all(|(k, want)| {
-        data.get(k).is_some_and(|v| match v {
-            Value::String(s) => s == want,
-            other => &other.to_string() == want,
+    query
+        .iter()
+        .filter(|(k, _)| *k != "fields")
+        .all(|(k, want)| {
+            data.get(k).is_some_and(|v| match v {
+                Value::String(s) => s == want,
+                other => &other.to_string() == want,
+            })
         })
-    })
 }
 
 /// The record, or only the fields `fields=a,b` names.
@@ -231,7 +234,10 @@ fn project(data: &serde_json::Map<String, Value>, query: &Query) -> Value {
         Some(fields) => Value::Object(
             fields
                 .split(',')
-                .filter_map(|f| data.get(f.trim()).map(|v| (f.trim().to_string(), v.clone())))
+                .filter_map(|f| {
+                    data.get(f.trim())
+                        .map(|v| (f.trim().to_string(), v.clone()))
+                })
                 .collect(),
         ),
     }
