@@ -51,6 +51,7 @@ pub async fn run(
         full: options.full,
         dry_run: options.dry_run,
         trigger: options.trigger,
+        stop: None,
     };
     for name in sync_order(&env.workspace) {
         if env.store.is_paused(&name)? {
@@ -94,6 +95,7 @@ fn failed_run(
     run.status = RunStatus::Failed(why.to_string());
     run.ended = Some(unix_now());
     env.store.save_run(&run)?;
+    crate::telemetry::run_finished(&run);
     Ok(run)
 }
 
@@ -166,4 +168,52 @@ fn link_syncs(fields: &[FieldMapping], out: &mut BTreeSet<String>) {
             _ => {}
         }
     }
+}
+
+/// One sync, feeding the trigger rules that watch the modules it reads
+/// (those not running on their own just now). Returns the sync's run and
+/// the rules'. Rules whose module the sync did not finish reading read it
+/// themselves.
+pub async fn run_sync(
+    env: &Env,
+    name: &str,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<RunRecord>, TriggerError> {
+    let sync = env
+        .workspace
+        .syncs
+        .get(name)
+        .ok_or_else(|| SyncError::UnknownSync(name.to_string()))?;
+    let mut watches: Vec<Watch> = Vec::new();
+    if !options.dry_run {
+        let trigger_options = TriggerOptions {
+            full: options.full,
+            trigger: options.trigger,
+        };
+        for (module, rules) in trigger::groups(env, &[])?.into_values() {
+            if !(module.same_module(&sync.from) || module.same_module(&sync.to)) {
+                continue;
+            }
+            match Watch::open(env, &module, &rules, &trigger_options).await {
+                Ok(w) => watches.push(w),
+                // The rules run on their own just now.
+                Err(TriggerError::Sync(SyncError::Busy(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let mut observers: Vec<&mut dyn Observer> =
+        watches.iter_mut().map(|w| w as &mut dyn Observer).collect();
+    let run = sync::run_observed(env, name, options, progress, &mut observers).await;
+    drop(observers);
+    let mut runs = Vec::new();
+    for mut watch in watches {
+        if !watch.was_fed() {
+            watch.read(progress).await;
+        }
+        runs.extend(watch.close()?);
+    }
+    runs.insert(0, run?);
+    Ok(runs)
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -155,6 +156,58 @@ pub struct HttpCapability {
     client: reqwest::Client,
     limiter: RateLimiter,
     auth: Option<Arc<OAuth>>,
+    usage: Arc<ApiUsage>,
+}
+
+/// The requests one connection sent today (UTC days): vendors count API
+/// credits per day, and `ferry serve` pauses a connection near its budget.
+#[derive(Debug, Default)]
+pub struct ApiUsage {
+    connection: std::sync::OnceLock<String>,
+    /// Days since the Unix epoch of `calls`.
+    day: AtomicU64,
+    calls: AtomicU64,
+}
+
+fn utc_day() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0)
+}
+
+impl ApiUsage {
+    /// Name the connection (metrics labels).
+    pub fn name(&self, connection: &str) {
+        let _ = self.connection.set(connection.to_string());
+    }
+
+    fn record(&self, status: u16) {
+        let day = utc_day();
+        if self.day.swap(day, Ordering::Relaxed) != day {
+            self.calls.store(0, Ordering::Relaxed);
+        }
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::api_call(self.connection.get().map_or("", String::as_str), status);
+    }
+
+    /// Requests sent today, and the day (since the epoch) that is.
+    pub fn today(&self) -> (u64, u64) {
+        let day = utc_day();
+        if self.day.load(Ordering::Relaxed) == day {
+            (day, self.calls.load(Ordering::Relaxed))
+        } else {
+            (day, 0)
+        }
+    }
+
+    /// Carry a count over a restart: `calls` were sent on `day`.
+    pub fn restore(&self, day: u64, calls: u64) {
+        if day == utc_day() {
+            self.day.store(day, Ordering::Relaxed);
+            self.calls.fetch_max(calls, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpCapability {
@@ -177,7 +230,13 @@ impl HttpCapability {
             client,
             limiter,
             auth,
+            usage: Arc::default(),
         })
+    }
+
+    /// What this connection has sent today.
+    pub fn usage(&self) -> &Arc<ApiUsage> {
+        &self.usage
     }
 
     /// The connection's base URL.
@@ -317,6 +376,7 @@ impl HttpCapability {
         }
         let mut response = builder.send().await.map_err(Failure::from_reqwest)?;
         let status = response.status().as_u16();
+        self.usage.record(status);
         let headers = response
             .headers()
             .iter()

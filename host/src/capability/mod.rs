@@ -10,7 +10,7 @@ mod ratelimit;
 use std::sync::Arc;
 
 pub use auth::{MemoryTokenStore, OAuth, OAuthConfig, StoredToken, TokenStore};
-pub use http::{HttpCapability, HttpConfig, HttpError, HttpSettings};
+pub use http::{ApiUsage, HttpCapability, HttpConfig, HttpError, HttpSettings};
 pub use log::PluginLog;
 pub use policy::{AllowedHosts, HostPattern};
 
@@ -27,6 +27,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// Bundle a connection's capabilities.
     pub fn new(plugin: &str, connection: &str, http: HttpCapability) -> Arc<Capabilities> {
+        http.usage().name(connection);
         Arc::new(Capabilities {
             plugin: plugin.to_string(),
             connection: connection.to_string(),

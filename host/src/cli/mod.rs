@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod map;
 pub mod plugins;
+pub mod serve;
 pub mod sync;
 pub mod test;
 pub mod triggers;
@@ -17,6 +18,35 @@ pub mod validate;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How logs go to stderr: `text`, or `json` (one object a line). Their
+    /// level follows `RUST_LOG` (default: `info` for `serve`, else `warn`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FERRY_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,11 +74,23 @@ pub enum Command {
     /// The link table: list, add or remove links by hand.
     #[command(subcommand)]
     Links(triggers::LinksCommand),
+    /// Run as a service: schedules, instant runs on vendor notifications,
+    /// the admin API, metrics.
+    Serve(serve::ServeArgs),
+    /// API tokens of `ferry serve` (stored hashed).
+    #[command(subcommand)]
+    Tokens(serve::TokensCommand),
 }
 
 /// Entry point of the `ferry` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logs(cli.log_format, level);
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Map(a) => map::run(a),
@@ -59,5 +101,7 @@ pub fn main() -> ExitCode {
         Command::Run(w) => triggers::run_workspace(w),
         Command::Triggers(c) => triggers::triggers(c),
         Command::Links(c) => triggers::links(c),
+        Command::Serve(a) => serve::serve(a),
+        Command::Tokens(c) => serve::tokens(c),
     }
 }

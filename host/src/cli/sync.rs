@@ -94,8 +94,12 @@ impl RunArgs {
 
     /// Open the workspace's connections and state.
     pub async fn env(&self) -> anyhow::Result<Env> {
+        self.env_with(self.store()?).await
+    }
+
+    /// [`RunArgs::env`] on a store already open (sled allows one opener).
+    pub async fn env_with(&self, store: Arc<SledStore>) -> anyhow::Result<Env> {
         let workspace = self.workspace()?;
-        let store = self.store()?;
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(self.state_dir().join("cache")),
         })?;
@@ -253,6 +257,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                         full,
                         dry_run,
                         trigger: RunTrigger::Manual,
+                        ..RunOptions::default()
                     };
                     sync::run(&env, &name, &options, &bar).await?
                 }

@@ -40,7 +40,14 @@ pub const VIEW_VARS: &[&str] = &["record", "now"];
 /// Variables of trigger conditions, guards and fields.
 pub const TRIGGER_VARS: &[&str] = &["record", "previous", "target", "now"];
 
-const TOP_KEYS: &[&str] = &["version", "include", "connections", "syncs", "triggers"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "include",
+    "connections",
+    "syncs",
+    "triggers",
+    "serve",
+];
 const CONNECTION_KEYS: &[&str] = &[
     "connector",
     "data_center",
@@ -52,6 +59,7 @@ const CONNECTION_KEYS: &[&str] = &[
     "limits",
     "allowed_hosts",
     "rate_limit",
+    "budget",
 ];
 const SYNC_KEYS: &[&str] = &[
     "from",
@@ -96,6 +104,7 @@ const TRIGGER_KEYS: &[&str] = &[
     "match",
     "manual_guard",
     "first_run",
+    "schedule",
     "description",
 ];
 const WHEN_KEYS: &[&str] = &[
@@ -164,6 +173,7 @@ struct Loader {
     connections: BTreeMap<String, Connection>,
     syncs: BTreeMap<String, SyncConfig>,
     triggers: BTreeMap<String, Trigger>,
+    serve: Option<ServeConfig>,
     /// Every name declared, even where its definition had errors (so one
     /// mistake is not reported again at every reference).
     declared: BTreeSet<(&'static str, String)>,
@@ -180,6 +190,7 @@ impl Loader {
             connections: BTreeMap::new(),
             syncs: BTreeMap::new(),
             triggers: BTreeMap::new(),
+            serve: None,
             declared: BTreeSet::new(),
         }
     }
@@ -193,6 +204,7 @@ impl Loader {
             connections: self.connections,
             syncs: self.syncs,
             triggers: self.triggers,
+            serve: self.serve.unwrap_or_default(),
             warnings: self.diags,
         };
         (ws, diags)
@@ -309,6 +321,13 @@ impl Loader {
                 Some("syncs") => self.section(v, "syncs", |l, name, node| l.sync(name, node)),
                 Some("triggers") => {
                     self.section(v, "triggers", |l, name, node| l.trigger(name, node))
+                }
+                Some("serve") => {
+                    if self.serve.is_some() {
+                        self.err(&k.span, "`serve` is given twice (in more than one file)");
+                    } else {
+                        self.serve = Some(self.serve_config(v, base));
+                    }
                 }
                 _ => {}
             }
@@ -705,6 +724,10 @@ impl Loader {
             .filter(|n| !n.is_null())
             .map(|n| self.rate_limit(n))
             .unwrap_or_default();
+        let budget = node
+            .get("budget")
+            .filter(|n| !n.is_null())
+            .and_then(|n| self.budget(n));
         let Some(connector) = connector else { return };
         let conn = Connection {
             name: name.clone(),
@@ -716,9 +739,181 @@ impl Loader {
             limits,
             allowed_hosts,
             rate_limit,
+            budget,
             span: node.span.clone(),
         };
         self.connections.insert(name.value, conn);
+    }
+
+    /// `budget: { daily: 50000, pause_at: 90% }`.
+    fn budget(&mut self, node: &Node) -> Option<Budget> {
+        const HINT: &str = "for example `budget: { daily: 50000, pause_at: 90% }`";
+        self.map(node, "`budget`")?;
+        self.keys(node, &["daily", "pause_at"], "`budget`", false);
+        let daily = match self.required(node, "daily", "`budget`")?.to_json() {
+            Json::Number(n) if n.as_u64().is_some_and(|d| d > 0) => n.as_u64()?,
+            _ => {
+                let at = node.get("daily")?.span.clone();
+                self.err_hint(
+                    &at,
+                    "`budget.daily` must be a positive whole number of API calls",
+                    Some(HINT.into()),
+                );
+                return None;
+            }
+        };
+        let pause_at = match node.get("pause_at") {
+            None => 0.9,
+            Some(n) => {
+                let share = match n.to_json() {
+                    Json::Number(x) => x.as_f64(),
+                    Json::String(t) => t
+                        .trim()
+                        .strip_suffix('%')
+                        .and_then(|p| p.trim().parse::<f64>().ok())
+                        .map(|p| p / 100.0),
+                    _ => None,
+                };
+                match share.filter(|s| *s > 0.0 && *s <= 1.0) {
+                    Some(s) => s,
+                    None => {
+                        self.err_hint(
+                            &n.span,
+                            "`budget.pause_at` must be a share of the quota: `90%` or `0.9`",
+                            Some(HINT.into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(Budget { daily, pause_at })
+    }
+
+    /// `serve:`.
+    fn serve_config(&mut self, node: &Node, base: &Path) -> ServeConfig {
+        let mut out = ServeConfig::default();
+        if node.is_null() || self.map(node, "`serve`").is_none() {
+            return out;
+        }
+        self.keys(
+            node,
+            &[
+                "listen",
+                "public_url",
+                "open_on_loopback",
+                "poll_every",
+                "debounce",
+                "webhook_secrets",
+            ],
+            "`serve`",
+            false,
+        );
+        if let Some(l) = node
+            .get("listen")
+            .and_then(|n| self.string(n, "`serve.listen`"))
+        {
+            match l.value.parse::<std::net::SocketAddr>() {
+                Ok(a) => out.listen = a,
+                Err(_) => self.err_hint(
+                    &l.span,
+                    format!("`{}` is not an address and port", l.value),
+                    Some("for example `127.0.0.1:8700` or `0.0.0.0:8700`".into()),
+                ),
+            }
+        }
+        if let Some(u) = node
+            .get("public_url")
+            .and_then(|n| self.string(n, "`serve.public_url`"))
+        {
+            match url::Url::parse(&u.value) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                    out.public_url = Some(u.value.trim_end_matches('/').to_string())
+                }
+                _ => self.err_hint(
+                    &u.span,
+                    format!("`{}` is not an http(s) URL", u.value),
+                    Some(
+                        "the address vendors reach Ferry at, e.g. `https://ferry.example.com`"
+                            .into(),
+                    ),
+                ),
+            }
+        }
+        if let Some(o) = node.get("open_on_loopback") {
+            let open = self.boolean(o, "`serve.open_on_loopback`").unwrap_or(false);
+            if open && !out.listen.ip().is_loopback() {
+                self.err_hint(
+                    &o.span,
+                    format!(
+                        "the admin API can be open only on a loopback address, not {}",
+                        out.listen
+                    ),
+                    Some(
+                        "bind `listen: 127.0.0.1:…`, or give callers tokens (`ferry tokens add`)"
+                            .into(),
+                    ),
+                );
+            } else {
+                out.open_on_loopback = open;
+            }
+        }
+        for (key, slot) in [
+            ("poll_every", &mut out.poll_every),
+            ("debounce", &mut out.debounce),
+        ] {
+            if let Some(n) = node.get(key)
+                && let Some(t) = self.string(n, &format!("`serve.{key}`"))
+            {
+                match humantime::parse_duration(t.value.trim()) {
+                    Ok(d) => *slot = d,
+                    Err(e) => self.err_hint(
+                        &t.span,
+                        format!("`{}` is not a duration: {e}", t.value),
+                        Some("for example `1h` or `2s`".into()),
+                    ),
+                }
+            }
+        }
+        if let Some(w) = node.get("webhook_secrets").filter(|n| !n.is_null())
+            && let Some(entries) = self.map(w, "`serve.webhook_secrets`")
+        {
+            for (k, v) in entries {
+                let (Some(conn), Some(val)) = (
+                    self.string(k, "a connection name"),
+                    self.string(v, "a secret reference"),
+                ) else {
+                    continue;
+                };
+                let reference = match SecretRef::parse(&val.value, base) {
+                    Ok(r) => r,
+                    Err(m) => {
+                        self.err_hint(
+                            &val.span,
+                            format!("`webhook_secrets.{}`: {m}", conn.value),
+                            Some("for example `env:FERRY_WEBHOOK_SECRET`".into()),
+                        );
+                        continue;
+                    }
+                };
+                let secret = match self.options.secrets {
+                    SecretMode::Defer => Secret::deferred(reference),
+                    SecretMode::Resolve => match Secret::resolve(reference) {
+                        Ok(s) => s,
+                        Err(m) => {
+                            self.err(
+                                &val.span,
+                                format!("missing secret for `webhook_secrets.{}`: {m}", conn.value),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                out.webhook_secrets
+                    .insert(conn.value, Spanned::new(secret, conn.span));
+            }
+        }
+        out
     }
 
     /// `rate_limit: off` or `{ requests_per_minute: <n|off>, concurrency: <n> }`.
@@ -985,8 +1180,12 @@ impl Loader {
     }
 
     fn schedule(&mut self, node: &Node) -> Option<Spanned<Schedule>> {
-        let hint =
-            || Some("write `every 2h`, `cron 0 */2 * * *`, `webhook` or `manual`".to_owned());
+        let hint = || {
+            Some(
+                "write `every 2h`, `hourly`, `daily at 00:00 UTC`, `cron 0 */2 * * *`, `webhook` or `manual`"
+                    .to_owned(),
+            )
+        };
         if let Some(c) = node.get("cron") {
             self.keys(node, &["cron", "every"], "`schedule`", false);
             let s = self.string(c, "`cron`")?;
@@ -1004,6 +1203,27 @@ impl Loader {
             Schedule::Manual
         } else if v == "webhook" {
             Schedule::Webhook
+        } else if v == "hourly" {
+            Schedule::Cron("0 * * * *".into())
+        } else if v == "daily" {
+            Schedule::Cron("0 0 * * *".into())
+        } else if let Some(at) = v.strip_prefix("daily at ") {
+            let at = at.trim().trim_end_matches("UTC").trim();
+            let hm = at
+                .split_once(':')
+                .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+                .filter(|(h, m)| *h < 24 && *m < 60);
+            match hm {
+                Some((h, m)) => Schedule::Cron(format!("{m} {h} * * *")),
+                None => {
+                    self.err_hint(
+                        &s.span,
+                        format!("`{at}` is not a time of day"),
+                        Some("for example `daily at 00:00 UTC` (times are UTC)".into()),
+                    );
+                    return None;
+                }
+            }
         } else if let Some(rest) = v.strip_prefix("every ") {
             return self.every(rest, &s.span).map(|d| Spanned::new(d, s.span));
         } else if let Some(rest) = v.strip_prefix("cron ") {
@@ -1011,7 +1231,7 @@ impl Loader {
                 .cron(&Spanned::new(rest.to_owned(), s.span.clone()))
                 .map(|c| Spanned::new(c, s.span));
         } else {
-            let h = did_you_mean(v, ["manual", "webhook"]).or_else(hint);
+            let h = did_you_mean(v, ["manual", "webhook", "hourly", "daily"]).or_else(hint);
             self.err_hint(&s.span, format!("`{v}` is not a schedule"), h);
             return None;
         };
@@ -1046,7 +1266,10 @@ impl Loader {
             f.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '/' | '-'))
         };
-        if fields.len() != 5 || !fields.iter().all(|f| ok_field(f)) {
+        if fields.len() != 5
+            || !fields.iter().all(|f| ok_field(f))
+            || croner::Cron::new(&fields.join(" ")).parse().is_err()
+        {
             self.err_hint(
                 &s.span,
                 format!("`{}` is not a five-field cron expression", s.value),
@@ -1383,6 +1606,7 @@ impl Loader {
                 )
             })
             .unwrap_or(FirstRun::Baseline);
+        let schedule = node.get("schedule").and_then(|n| self.schedule(n));
         let (Some(on), Some(when), Some(action)) = (on, when, action) else {
             return;
         };
@@ -1397,6 +1621,7 @@ impl Loader {
             match_fields,
             manual_guard,
             first_run,
+            schedule,
             span: node.span.clone(),
         };
         self.triggers.insert(name.value, t);
@@ -1581,6 +1806,23 @@ impl Loader {
     }
 
     fn cross_checks(&mut self) {
+        let hooked: Vec<(String, Span)> = self
+            .serve
+            .iter()
+            .flat_map(|s| s.webhook_secrets.iter())
+            .map(|(k, v)| (k.clone(), v.span.clone()))
+            .collect();
+        for (connection, span) in hooked {
+            if !self.declared.contains(&("connection", connection.clone())) {
+                let known: Vec<String> = self.connections.keys().cloned().collect();
+                let hint = did_you_mean(&connection, known.iter().map(String::as_str));
+                self.err_hint(
+                    &span,
+                    format!("`serve.webhook_secrets` names no connection `{connection}`"),
+                    hint,
+                );
+            }
+        }
         let syncs: Vec<SyncConfig> = self.syncs.values().cloned().collect();
         let triggers: Vec<Trigger> = self.triggers.values().cloned().collect();
         for s in &syncs {

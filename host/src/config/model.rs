@@ -41,6 +41,8 @@ pub struct Workspace {
     pub connections: BTreeMap<String, Connection>,
     pub syncs: BTreeMap<String, SyncConfig>,
     pub triggers: BTreeMap<String, Trigger>,
+    /// How `ferry serve` runs (`serve:`); defaults when absent.
+    pub serve: ServeConfig,
     /// Problems found while loading: only warnings for a workspace that
     /// [`Workspace::load`] returned; everything for [`Workspace::load_partial`].
     pub warnings: super::diag::Diagnostics,
@@ -108,7 +110,61 @@ pub struct Connection {
     /// The operator's pacing (`rate_limit:`), replacing the manifest's
     /// where given.
     pub rate_limit: RateLimitOverride,
+    /// Daily API-credit budget (`budget:`), for `ferry serve`.
+    pub budget: Option<Budget>,
     pub span: Span,
+}
+
+/// `connections.<name>.budget`: the vendor's daily API quota, and the
+/// share of it after which `ferry serve` pauses the connection's syncs
+/// until the quota resets (at 00:00 UTC).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub daily: u64,
+    /// 0 < pause_at ≤ 1.
+    pub pause_at: f64,
+}
+
+impl Budget {
+    /// Calls after which the connection's syncs wait for the reset.
+    pub fn limit(&self) -> u64 {
+        (self.daily as f64 * self.pause_at).floor() as u64
+    }
+}
+
+/// `serve:`, how `ferry serve` listens and who may call it.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address of the admin API and the webhook receiver.
+    pub listen: std::net::SocketAddr,
+    /// The URL vendors reach Ferry at (CRM notification channels need
+    /// it); `None`: no CRM channels are opened.
+    pub public_url: Option<String>,
+    /// No token needed on the admin API; allowed only when `listen` is a
+    /// loopback address.
+    pub open_on_loopback: bool,
+    /// Safety-net poll of syncs and rules run by notifications
+    /// (`schedule: webhook`): a lost notification delays a change, never
+    /// drops it.
+    pub poll_every: Duration,
+    /// Quiet time that gathers a burst of notifications into one run.
+    pub debounce: Duration,
+    /// Secret the finance products' webhooks carry, per connection
+    /// (`x-zoho-webhook-secret`).
+    pub webhook_secrets: BTreeMap<String, Spanned<Secret>>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8700)),
+            public_url: None,
+            open_on_loopback: false,
+            poll_every: Duration::from_secs(3600),
+            debounce: Duration::from_secs(1),
+            webhook_secrets: BTreeMap::new(),
+        }
+    }
 }
 
 /// `connections.<name>.rate_limit`: pacing that differs from the
@@ -452,5 +508,7 @@ pub struct Trigger {
     pub match_fields: Vec<Spanned<FieldPath>>,
     pub manual_guard: ManualGuard,
     pub first_run: FirstRun,
+    /// When `ferry serve` runs the rule on its own.
+    pub schedule: Option<Spanned<Schedule>>,
     pub span: Span,
 }

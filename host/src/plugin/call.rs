@@ -153,6 +153,11 @@ enum Instance {
 }
 
 impl Connector {
+    /// What the connection has sent its vendor today (none without network).
+    pub fn api_usage(&self) -> Option<Arc<crate::capability::ApiUsage>> {
+        self.capabilities.as_ref().map(|c| c.http.usage().clone())
+    }
+
     pub(crate) fn new(
         plugin: Arc<Plugin>,
         capabilities: Option<Arc<Capabilities>>,
@@ -428,10 +433,13 @@ impl Connector {
         };
         // A little beyond the epoch deadline, so a busy guest is reported
         // by its trap and a stuck host call by this timer.
-        match tokio::time::timeout(limits.timeout + EPOCH_TICK * 5, work).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(limits.timeout + EPOCH_TICK * 5, work).await {
             Ok(result) => result,
             Err(_) => Err(timed_out()),
-        }
+        };
+        crate::telemetry::plugin_call(&plugin, function, started.elapsed(), result.as_ref().err());
+        result
     }
 
     async fn start(&self, function: &'static str) -> Result<Active, CallError> {

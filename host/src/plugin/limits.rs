@@ -60,6 +60,19 @@ pub enum Limit {
     Stack,
 }
 
+impl Limit {
+    /// Short name, for metrics labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Limit::Memory(_) => "memory",
+            Limit::Timeout(_) => "timeout",
+            Limit::HostcallData(_) => "hostcall_data",
+            Limit::TableElements(_) => "table_elements",
+            Limit::Stack => "stack",
+        }
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

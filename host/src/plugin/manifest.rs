@@ -51,6 +51,24 @@ pub struct Manifest {
     /// `when: { stage: won }` (probability 100) or `lost` (0).
     #[serde(default)]
     pub stages: BTreeMap<String, StageTable>,
+    /// Push notifications the connector can open (CRM watch channels).
+    #[serde(default)]
+    pub notifications: Option<NotificationChannels>,
+}
+
+/// How to open a notification channel: create a record in `module` with
+/// `channel_id`, `events`, `notify_url`, `token` and `channel_expiry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationChannels {
+    /// The module whose records are channels (`Notifications`).
+    pub module: String,
+    /// One event per watched module; `{module}` is replaced
+    /// (`{module}.all`).
+    pub event: String,
+    /// How long a channel is opened for, as a duration (`1d`); renewed at
+    /// half of it.
+    pub lifetime: String,
 }
 
 /// Where a module's stage–probability mapping is.
@@ -215,6 +233,12 @@ impl Manifest {
                 }
             }
         }
+        if let Some(n) = &self.notifications {
+            n.lifetime()?;
+            if !n.event.contains("{module}") {
+                return Err("`notifications.event` must contain `{module}`".into());
+            }
+        }
         Ok(())
     }
 
@@ -228,6 +252,19 @@ impl Manifest {
                 known.join(", ")
             )
         })
+    }
+}
+
+impl NotificationChannels {
+    /// The channel lifetime.
+    pub fn lifetime(&self) -> Result<std::time::Duration, String> {
+        humantime::parse_duration(&self.lifetime)
+            .map_err(|e| format!("`notifications.lifetime` `{}`: {e}", self.lifetime))
+    }
+
+    /// The event that watches `module`.
+    pub fn event_for(&self, module: &str) -> String {
+        self.event.replace("{module}", module)
     }
 }
 

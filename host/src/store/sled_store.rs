@@ -20,6 +20,7 @@ pub struct SledStore {
     db: sled::Db,
     tokens: sled::Tree,
     state: sled::Tree,
+    meta: sled::Tree,
 }
 
 const SEP: u8 = 0;
@@ -84,8 +85,47 @@ impl SledStore {
         Ok(SledStore {
             tokens: db.open_tree("tokens").map_err(fail)?,
             state: db.open_tree("state").map_err(fail)?,
+            meta: db.open_tree("meta").map_err(fail)?,
             db,
         })
+    }
+
+    /// A value of the service's own bookkeeping (API tokens, notification
+    /// channels, API usage), by key.
+    pub fn meta_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.meta.get(key).map_err(io)? {
+            Some(v) => Ok(Some(decode("meta", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Store a bookkeeping value durably.
+    pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.meta.insert(key, encode(value)).map_err(io)?;
+        self.flush()
+    }
+
+    pub fn meta_remove(&self, key: &str) -> Result<bool, StoreError> {
+        let gone = self.meta.remove(key).map_err(io)?.is_some();
+        self.flush()?;
+        Ok(gone)
+    }
+
+    /// Every bookkeeping value whose key starts with `prefix`.
+    pub fn meta_scan<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.meta
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(io)?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    decode("meta", &v)?,
+                ))
+            })
+            .collect()
     }
 
     fn scan<T: DeserializeOwned>(

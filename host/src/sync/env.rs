@@ -47,6 +47,10 @@ pub struct Env {
     pub store: Arc<dyn StateStore>,
     connectors: BTreeMap<String, Connector>,
     catalog: StaticCatalog,
+    /// Connections whose connector could not describe itself (credentials
+    /// refused, vendor down), with why: what uses them fails with that
+    /// reason, everything else runs.
+    broken: BTreeMap<String, String>,
     running: Mutex<HashSet<String>>,
 }
 
@@ -63,6 +67,7 @@ impl Env {
     {
         let mut connectors = BTreeMap::new();
         let mut catalog = StaticCatalog::default();
+        let mut broken = BTreeMap::new();
         for (name, connection) in &workspace.connections {
             let mut spec = ConnectionSpec::from_config(connection)?;
             if let Some(http) = &options.http {
@@ -71,16 +76,22 @@ impl Env {
             spec.dns_overrides = options.dns_overrides.clone();
             let tokens: Arc<dyn TokenStore> = store.clone();
             let connector = registry.open(&spec, tokens)?;
-            let info = connector
-                .describe()
-                .await
-                .map_err(|error| SyncError::Call {
-                    connection: name.clone(),
-                    call: "describe",
-                    module: String::new(),
-                    error: Box::new(error),
-                })?;
-            catalog.describes.insert(name.clone(), info);
+            match connector.describe().await {
+                Ok(info) => {
+                    catalog.describes.insert(name.clone(), info);
+                }
+                Err(error) => {
+                    let why = SyncError::Call {
+                        connection: name.clone(),
+                        call: "describe",
+                        module: String::new(),
+                        error: Box::new(error),
+                    }
+                    .to_string();
+                    tracing::warn!(connection = name, "{why}; what uses it cannot run");
+                    broken.insert(name.clone(), why);
+                }
+            }
             if let Some(manifest) = registry.manifest(&connection.connector.value) {
                 catalog
                     .manifests
@@ -94,6 +105,7 @@ impl Env {
             store,
             connectors,
             catalog,
+            broken,
             running: Mutex::new(HashSet::new()),
         })
     }
@@ -113,8 +125,19 @@ impl Env {
             })
     }
 
+    /// Connections that could not be described, with why.
+    pub fn broken(&self) -> &BTreeMap<String, String> {
+        &self.broken
+    }
+
     /// The endpoint `module` names.
     pub fn endpoint(&self, module: &ModuleRef) -> Result<Endpoint, SyncError> {
+        if let Some(why) = self.broken.get(&module.connection) {
+            return Err(SyncError::Config {
+                name: module.to_string(),
+                message: why.clone(),
+            });
+        }
         let connector = self.connector(&module.connection)?.clone();
         let info = self
             .catalog

@@ -15,6 +15,9 @@ mod fingerprint;
 mod index;
 mod pass;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures::future::BoxFuture;
 
 use crate::config::{Direction, ModuleRef};
@@ -40,7 +43,7 @@ pub enum SyncError {
     Busy(String),
     #[error("`{name}`: {message}")]
     Config { name: String, message: String },
-    #[error("{connection}: `{call}` on `{module}` failed: {error}")]
+    #[error("{connection}: {} failed: {error}", call_on(call, module))]
     Call {
         connection: String,
         call: &'static str,
@@ -53,6 +56,14 @@ pub enum SyncError {
     Connection(#[from] ConnectionError),
 }
 
+fn call_on(call: &str, module: &str) -> String {
+    if module.is_empty() {
+        format!("`{call}`")
+    } else {
+        format!("`{call}` on `{module}`")
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -62,6 +73,18 @@ pub struct RunOptions {
     /// Read, match and report; write nothing to any vendor.
     pub dry_run: bool,
     pub trigger: RunTrigger,
+    /// Set to stop the run after the page in hand is written (a service
+    /// shutting down); the cursor stays where the last whole run left it.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    /// Whether the run was asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
 }
 
 impl Default for RunOptions {
@@ -70,6 +93,7 @@ impl Default for RunOptions {
             full: false,
             dry_run: false,
             trigger: RunTrigger::Manual,
+            stop: None,
         }
     }
 }
@@ -241,6 +265,7 @@ pub async fn run_observed(
     run.ended = Some(unix_now());
     store.flush()?;
     store.save_run(&run)?;
+    crate::telemetry::run_finished(&run);
     Ok(run)
 }
 
@@ -318,6 +343,7 @@ pub async fn run_records(
     run.ended = Some(unix_now());
     store.flush()?;
     store.save_run(&run)?;
+    crate::telemetry::run_finished(&run);
     Ok(run)
 }
 

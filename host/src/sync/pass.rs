@@ -245,6 +245,15 @@ impl<'a> Pass<'a> {
                 observer.observe(&seen).await;
             }
             self.progress.update(&self.run.counts);
+            if self.options.stopping() {
+                // Everything read so far is committed; the next run reads
+                // on from the old cursor.
+                self.incomplete += 1;
+                return Ok(PassEnd {
+                    cursor: None,
+                    incomplete: self.incomplete,
+                });
+            }
             match page.next_cursor {
                 Some(next) => page_cursor = Some(next),
                 None => break,

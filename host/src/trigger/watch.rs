@@ -344,6 +344,7 @@ impl<'e> Watch<'e> {
             };
             rule.run.ended = Some(unix_now());
             store.save_run(&rule.run)?;
+            crate::telemetry::run_finished(&rule.run);
             runs.push(rule.run);
         }
         Ok(runs)

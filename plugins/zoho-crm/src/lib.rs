@@ -8,6 +8,7 @@
 mod criteria;
 mod error;
 mod fields;
+mod notifications;
 mod stages;
 mod time;
 
@@ -145,7 +146,7 @@ impl Cursor {
 
 /// The body of a 200 answer, `None` for CRM's empty answers (204, and 304
 /// when nothing changed since `If-Modified-Since`).
-fn body_of(resp: &Response) -> Result<Option<Value>, ConnectorError> {
+pub(crate) fn body_of(resp: &Response) -> Result<Option<Value>, ConnectorError> {
     match resp.status {
         204 | 304 => Ok(None),
         200 => Ok(Some(resp.json()?)),
@@ -168,17 +169,27 @@ fn write_results(
     resp: &Response,
     inputs: &[Record],
 ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+    results_at(resp, inputs, "data")
+}
+
+/// [`write_results`] for an answer whose entries are under `key`
+/// (`watch` for notification channels).
+pub(crate) fn results_at(
+    resp: &Response,
+    inputs: &[Record],
+    key: &str,
+) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
     let body: Value = match resp.status {
         200 | 201 | 202 | 207 | 400 => resp.json()?,
         _ => return Err(response_error(resp)),
     };
-    let entries = match body.get("data").and_then(Value::as_array) {
+    let entries = match body.get(key).and_then(Value::as_array) {
         Some(entries) if entries.len() == inputs.len() => entries,
         _ if resp.status == 400 => return Err(response_error(resp)),
         _ => {
             return Err(ConnectorError::Transient(format!(
                 "Zoho CRM answered {} results for {} records",
-                body["data"].as_array().map_or(0, Vec::len),
+                body[key].as_array().map_or(0, Vec::len),
                 inputs.len()
             )));
         }
@@ -321,7 +332,7 @@ impl Connector for ZohoCrm {
                     .max_batch(MAX_BATCH as u32),
             );
         }
-        Ok(info.module(stages::info()))
+        Ok(info.module(stages::info()).module(notifications::info()))
     }
 
     fn configure(settings: &Settings) -> Result<(), ConnectorError> {
@@ -358,6 +369,9 @@ impl Connector for ZohoCrm {
     ) -> Result<Page, ConnectorError> {
         if stages::is(module_name) {
             return stages::list();
+        }
+        if notifications::is(module_name) {
+            return notifications::list();
         }
         let module = module(settings, module_name)?;
         let mut cursor = Cursor::parse(cursor)?;
@@ -416,6 +430,9 @@ impl Connector for ZohoCrm {
     fn get(settings: &Settings, module_name: &str, id: &str) -> Result<Record, ConnectorError> {
         if stages::is(module_name) {
             return stages::get(id);
+        }
+        if notifications::is(module_name) {
+            return notifications::get(id);
         }
         let module = module(settings, module_name)?;
         let resp = Request::get(format!("/{module}/{}", encode(id))).send()?;
@@ -508,6 +525,9 @@ impl Connector for ZohoCrm {
         module_name: &str,
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        if notifications::is(module_name) {
+            return notifications::create(records);
+        }
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; records.len()];
         // Plain creates, and upserts grouped by their duplicate-check
@@ -548,6 +568,9 @@ impl Connector for ZohoCrm {
         module_name: &str,
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        if notifications::is(module_name) {
+            return notifications::update(records);
+        }
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; records.len()];
         let mut with_id = Vec::new();
@@ -579,6 +602,9 @@ impl Connector for ZohoCrm {
         module_name: &str,
         ids: Vec<String>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        if notifications::is(module_name) {
+            return notifications::delete(ids);
+        }
         let module = module(settings, module_name)?;
         let mut results: Vec<Option<Result<Record, ConnectorError>>> = vec![None; ids.len()];
         let batches = ids

@@ -1,0 +1,122 @@
+//! `ferry serve` and `ferry tokens …`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::schedule::ManualClock;
+use crate::serve::{self, Role, ServeOptions, Service, tokens};
+
+use super::sync::{RunArgs, exit, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Address of the admin API and webhook receiver (overrides
+    /// `serve.listen`).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Start a clock that stands still until `POST /v1/clock` moves it
+    /// (at this RFC 3339 instant, or now): for tests that drive schedules.
+    #[arg(long, value_name = "START", num_args = 0..=1, default_missing_value = "now")]
+    pub manual_clock: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Make an API token; its secret is printed once and never stored.
+    Add {
+        #[command(flatten)]
+        args: RunArgs,
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// List tokens (names and roles).
+    List {
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Revoke a token.
+    Revoke {
+        #[command(flatten)]
+        args: RunArgs,
+        name: String,
+    },
+}
+
+pub fn serve(a: ServeArgs) -> ExitCode {
+    exit(runtime().and_then(|rt| rt.block_on(run(a))))
+}
+
+async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let manual_clock = match a.manual_clock.as_deref() {
+        None => None,
+        Some("now") => Some(Arc::new(ManualClock::new(chrono::Utc::now()))),
+        Some(start) => Some(Arc::new(ManualClock::new(
+            chrono::DateTime::parse_from_rfc3339(start)
+                .with_context(|| format!("`--manual-clock {start}` is not an RFC 3339 instant"))?
+                .with_timezone(&chrono::Utc),
+        ))),
+    };
+    let store = a.args.store()?;
+    let env = Arc::new(a.args.env_with(store.clone()).await?);
+    let service = Service::new(
+        env,
+        store,
+        &ServeOptions {
+            listen: a.listen,
+            manual_clock,
+        },
+        metrics,
+    )?;
+    let addr = service.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| serve::ServeError::Listen { addr, error })?;
+    let bound = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("ferry serve listening on http://{bound}");
+    tracing::info!(%bound, jobs = service.jobs().len(), "serving");
+    serve::serve(service, listener).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn tokens(c: TokensCommand) -> ExitCode {
+    exit((|| {
+        match c {
+            TokensCommand::Add { args, name, role } => {
+                let store = args.store()?;
+                let secret = tokens::create(&store, &name, role)?;
+                eprintln!("token `{name}` ({}): shown once, keep it safe", role.name());
+                println!("{secret}");
+            }
+            TokensCommand::List { args } => {
+                let store = args.store()?;
+                let list = tokens::list(&store)?;
+                if list.is_empty() {
+                    println!("no tokens (`ferry tokens add <name> --role admin`)");
+                }
+                for t in list {
+                    println!("{:<24} {}", t.name, t.role.name());
+                }
+            }
+            TokensCommand::Revoke { args, name } => {
+                let store = args.store()?;
+                if tokens::revoke(&store, &name)? {
+                    println!("revoked `{name}`");
+                } else {
+                    anyhow::bail!("no token `{name}`");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}

@@ -1,0 +1,646 @@
+//! `ferry serve`: Ferry as a long-running service. It runs syncs and
+//! trigger rules on their schedules, and within a second of a vendor's
+//! notification; it serves the admin API, the webhook receiver, metrics
+//! and a health check; and it shuts down gracefully, letting running runs
+//! commit the page in hand.
+//!
+//! The scheduler keeps a job per sync (feeding the trigger rules on the
+//! modules it reads) and one per watched module for the rules. A job's last
+//! scheduled start is kept in the state store, so a restart neither loses a
+//! schedule nor replays every slot it missed; pauses live there too.
+
+mod api;
+mod hooks;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ModuleRef, Schedule, ServeConfig};
+use crate::runner;
+use crate::schedule::{self, Clock, ManualClock};
+use crate::store::{RunRecord, RunStatus, RunTrigger, SledStore, StoreError};
+use crate::sync::{Env, NoProgress, RunOptions};
+use crate::trigger::{self, TriggerOptions};
+
+pub use api::router;
+pub use tokens::Role;
+
+/// What a job runs.
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    /// A sync, feeding the trigger rules on the modules it reads.
+    Sync(String),
+    /// The trigger rules watching one module, on their own read.
+    Rules(ModuleRef, Vec<String>),
+}
+
+/// Something the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The sync's name, or `rules:<connection>.<Module>`.
+    pub name: String,
+    pub kind: JobKind,
+    pub schedule: Schedule,
+    /// Modules it reads: a notification about one starts it.
+    pub modules: Vec<ModuleRef>,
+    /// Connections it calls: their budgets hold it back.
+    pub connections: Vec<String>,
+}
+
+impl Job {
+    /// Names in history and in pause/resume: the sync, or each rule.
+    pub fn names(&self) -> Vec<String> {
+        match &self.kind {
+            JobKind::Sync(name) => vec![name.clone()],
+            JobKind::Rules(_, rules) => rules.clone(),
+        }
+    }
+}
+
+/// A run asked for outside the schedule.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    trigger: RunTrigger,
+    full: bool,
+    /// Not before (notifications are debounced).
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct JobState {
+    running: bool,
+    requested: Option<Request>,
+    /// Why the job is held back, when it is.
+    held: Option<String>,
+}
+
+/// When a job last started, by the service's clock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LastStart {
+    at: DateTime<Utc>,
+}
+
+/// Knobs of a service (the rest is the workspace's `serve:`).
+pub struct ServeOptions {
+    /// Overrides `serve.listen`.
+    pub listen: Option<SocketAddr>,
+    /// A clock tests move (`--manual-clock`); the system clock otherwise.
+    pub manual_clock: Option<Arc<ManualClock>>,
+}
+
+/// A running service.
+pub struct Service {
+    env: Arc<Env>,
+    store: Arc<SledStore>,
+    config: ServeConfig,
+    clock: Arc<dyn Clock>,
+    manual: Option<Arc<ManualClock>>,
+    jobs: Vec<Job>,
+    state: Mutex<Vec<JobState>>,
+    /// Something changed: a request, a notification, a finished run.
+    wake: tokio::sync::Notify,
+    stop: Arc<AtomicBool>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    hooks: hooks::Channels,
+    /// Passes of the scheduler loop (a sign of life, and how tests know it
+    /// looked at the clock).
+    ticks: std::sync::atomic::AtomicU64,
+}
+
+/// Why the service could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error(
+        "the admin API has no tokens and is not open: make one with `ferry tokens add <name> --role admin`, or bind to loopback with `serve.open_on_loopback: true`"
+    )]
+    NoAccess,
+}
+
+fn key(job: &str) -> String {
+    format!("laststart/{job}")
+}
+
+/// The jobs of a workspace.
+pub fn jobs(env: &Env) -> Vec<Job> {
+    let ws = &env.workspace;
+    let mut out = Vec::new();
+    for (name, s) in &ws.syncs {
+        let mut modules = vec![s.from.clone()];
+        if s.direction == crate::config::Direction::TwoWay {
+            modules.push(s.to.clone());
+        }
+        let mut connections = vec![s.from.connection.clone(), s.to.connection.clone()];
+        connections.dedup();
+        out.push(Job {
+            name: name.clone(),
+            kind: JobKind::Sync(name.clone()),
+            schedule: s
+                .schedule
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or(Schedule::Manual),
+            modules,
+            connections,
+        });
+    }
+    let mut groups: BTreeMap<String, (ModuleRef, Vec<String>)> = BTreeMap::new();
+    for (name, t) in &ws.triggers {
+        groups
+            .entry(t.on.to_string())
+            .or_insert_with(|| (t.on.clone(), Vec::new()))
+            .1
+            .push(name.clone());
+    }
+    for (label, (module, rules)) in groups {
+        let schedules: Vec<Schedule> = rules
+            .iter()
+            .filter_map(|r| ws.triggers[r].schedule.as_ref().map(|s| s.value.clone()))
+            .collect();
+        let mut connections = vec![module.connection.clone()];
+        for r in &rules {
+            if let Some(target) = match &ws.triggers[r].action {
+                crate::config::Action::Create { module } => Some(module.connection.clone()),
+                crate::config::Action::Update { target }
+                | crate::config::Action::Act { target, .. } => match target {
+                    crate::config::TargetRef::Module { module, .. } => {
+                        Some(module.connection.clone())
+                    }
+                    crate::config::TargetRef::Linked(l) => {
+                        crate::mapping::linked_module(ws, &l.value, &module).map(|m| m.connection)
+                    }
+                },
+            } && !connections.contains(&target)
+            {
+                connections.push(target);
+            }
+        }
+        out.push(Job {
+            name: format!("rules:{label}"),
+            kind: JobKind::Rules(module.clone(), rules),
+            schedule: group_schedule(&schedules),
+            modules: vec![module],
+            connections,
+        });
+    }
+    out
+}
+
+/// Rules on one module share one read, on the most frequent of their
+/// schedules; with none, on notifications and the safety-net poll.
+fn group_schedule(schedules: &[Schedule]) -> Schedule {
+    let every = schedules
+        .iter()
+        .filter_map(|s| match s {
+            Schedule::Every(d) => Some(*d),
+            _ => None,
+        })
+        .min();
+    if let Some(d) = every {
+        return Schedule::Every(d);
+    }
+    if let Some(cron) = schedules.iter().find(|s| matches!(s, Schedule::Cron(_))) {
+        return cron.clone();
+    }
+    if !schedules.is_empty() && schedules.iter().all(|s| *s == Schedule::Manual) {
+        return Schedule::Manual;
+    }
+    Schedule::Webhook
+}
+
+impl Service {
+    /// Build the service for an opened workspace; the admin API must be
+    /// reachable by someone (tokens, or open on loopback).
+    pub fn new(
+        env: Arc<Env>,
+        store: Arc<SledStore>,
+        options: &ServeOptions,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Result<Arc<Service>, ServeError> {
+        let mut config = env.workspace.serve.clone();
+        if let Some(addr) = options.listen {
+            config.listen = addr;
+        }
+        if config.open_on_loopback && !config.listen.ip().is_loopback() {
+            config.open_on_loopback = false;
+        }
+        if !config.open_on_loopback && tokens::list(&store)?.is_empty() {
+            return Err(ServeError::NoAccess);
+        }
+        let jobs = jobs(&env);
+        // Carry today's API usage over a restart.
+        for name in env.workspace.connections.keys() {
+            if let (Ok(connector), Some((day, calls))) = (
+                env.connector(name),
+                store.meta_get::<(u64, u64)>(&format!("usage/{name}"))?,
+            ) && let Some(usage) = connector.api_usage()
+            {
+                usage.restore(day, calls);
+            }
+        }
+        let clock: Arc<dyn Clock> = match &options.manual_clock {
+            Some(m) => m.clone(),
+            None => Arc::new(schedule::SystemClock),
+        };
+        let state = jobs.iter().map(|_| JobState::default()).collect();
+        Ok(Arc::new(Service {
+            hooks: hooks::Channels::default(),
+            env,
+            store,
+            config,
+            clock,
+            manual: options.manual_clock.clone(),
+            jobs,
+            state: Mutex::new(state),
+            wake: tokio::sync::Notify::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            metrics,
+            ticks: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.config.listen
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
+    /// The job that runs `name` (a sync or a rule).
+    pub fn job_of(&self, name: &str) -> Option<usize> {
+        self.jobs
+            .iter()
+            .position(|j| j.names().iter().any(|n| n == name))
+    }
+
+    /// Ask for a run of job `i` now (`run now`, a notification).
+    fn request(&self, i: usize, trigger: RunTrigger, full: bool, delay: std::time::Duration) {
+        let at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        let mut state = self.state.lock().unwrap();
+        let slot = &mut state[i].requested;
+        *slot = Some(match slot.take() {
+            // A burst of notifications: the run waits for it to settle.
+            Some(r) => Request {
+                at: at.max(r.at),
+                full: full || r.full,
+                trigger: r.trigger,
+            },
+            None => Request { trigger, full, at },
+        });
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// A vendor notified a change in `connection.module`: run what reads it.
+    pub fn notified(&self, connection: &str, module: &str) -> usize {
+        let mut n = 0;
+        for (i, job) in self.jobs.iter().enumerate() {
+            if job
+                .modules
+                .iter()
+                .any(|m| m.connection == connection && m.module.eq_ignore_ascii_case(module))
+            {
+                self.request(i, RunTrigger::Webhook, false, self.config.debounce);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn paused(&self, job: &Job) -> Result<bool, StoreError> {
+        for name in job.names() {
+            if !self.env.store.is_paused(&name)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Failed runs in a row, newest first.
+    fn failures(&self, job: &Job) -> Result<u32, StoreError> {
+        let name = &job.names()[0];
+        Ok(self
+            .env
+            .store
+            .runs(name, 8)?
+            .iter()
+            .take_while(|r| matches!(r.status, RunStatus::Failed(_)))
+            .count() as u32)
+    }
+
+    /// When job `i` is next due on its schedule (with backoff after
+    /// failures); `None`: not on a schedule.
+    fn scheduled(&self, i: usize, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let job = &self.jobs[i];
+        let last = self
+            .store
+            .meta_get::<LastStart>(&key(&job.name))?
+            .map(|l| l.at);
+        let due = schedule::next_due(&job.schedule, last, now, self.config.poll_every);
+        let failures = self.failures(job)?;
+        Ok(match (due, last) {
+            (Some(due), Some(last)) if failures > 0 => Some(due.max(
+                last + chrono::Duration::from_std(schedule::backoff(failures)).unwrap_or_default(),
+            )),
+            (due, _) => due,
+        })
+    }
+
+    /// Whether a connection the job calls has spent its budget for today.
+    fn over_budget(&self, job: &Job) -> Option<String> {
+        for c in &job.connections {
+            let Some(budget) = self.env.workspace.connections.get(c).and_then(|c| c.budget) else {
+                continue;
+            };
+            let used = self
+                .env
+                .connector(c)
+                .ok()
+                .and_then(|k| k.api_usage())
+                .map_or(0, |u| u.today().1);
+            if used >= budget.limit() {
+                crate::telemetry::budget_pause(c);
+                return Some(format!(
+                    "connection `{c}` has used {used} of its {} API calls today (pauses at {:.0}%); resumes at 00:00 UTC",
+                    budget.daily,
+                    budget.pause_at * 100.0
+                ));
+            }
+        }
+        None
+    }
+
+    /// Run the scheduler until [`Service::shutdown`]; running jobs finish
+    /// the page in hand and commit before this returns.
+    pub async fn run_scheduler(self: &Arc<Self>) {
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut next_wake: Option<DateTime<Utc>> = None;
+            for i in 0..self.jobs.len() {
+                match self.start_if_due(i, &mut running) {
+                    Ok(Some(at)) => next_wake = Some(next_wake.map_or(at, |n| n.min(at))),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(job = self.jobs[i].name, "scheduling: {e}"),
+                }
+            }
+            if let Some(renew) = self.maintain_channels().await {
+                next_wake = Some(next_wake.map_or(renew, |n| n.min(renew)));
+            }
+            self.ticks.fetch_add(1, Ordering::Relaxed);
+            let far = self.clock.now() + chrono::Duration::hours(1);
+            let until = next_wake.unwrap_or(far).min(far);
+            tokio::select! {
+                _ = self.clock.wait_until(until) => {}
+                _ = self.wake.notified() => {}
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(i) = done {
+                        self.state.lock().unwrap()[i].running = false;
+                    }
+                }
+            }
+        }
+        // Graceful: running passes stop after the page in hand.
+        while let Some(done) = running.join_next().await {
+            if let Ok(i) = done {
+                self.state.lock().unwrap()[i].running = false;
+            }
+        }
+    }
+
+    /// Start job `i` if it is due; otherwise when it will be.
+    fn start_if_due(
+        self: &Arc<Self>,
+        i: usize,
+        running: &mut tokio::task::JoinSet<usize>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let job = &self.jobs[i];
+        let now = self.clock.now();
+        let (busy, requested) = {
+            let state = self.state.lock().unwrap();
+            (state[i].running, state[i].requested)
+        };
+        if busy || self.paused(job)? {
+            return Ok(None);
+        }
+        let scheduled = self.scheduled(i, now)?;
+        let due = match (requested, scheduled) {
+            (Some(r), Some(s)) => r.at.min(s),
+            (Some(r), None) => r.at,
+            (None, Some(s)) => s,
+            (None, None) => return Ok(None),
+        };
+        if due > now {
+            return Ok(Some(due));
+        }
+        if let Some(why) = self.over_budget(job) {
+            self.state.lock().unwrap()[i].held = Some(why);
+            // Look again when the day may have turned.
+            return Ok(Some(now + chrono::Duration::minutes(5)));
+        }
+        let (trigger, full) = match requested.filter(|r| r.at <= now) {
+            Some(r) => (r.trigger, r.full),
+            None => (RunTrigger::Schedule, false),
+        };
+        {
+            let mut state = self.state.lock().unwrap();
+            state[i].running = true;
+            state[i].held = None;
+            if requested.is_some_and(|r| r.at <= now) {
+                state[i].requested = None;
+            }
+        }
+        self.store
+            .meta_put(&key(&job.name), &LastStart { at: now })?;
+        let me = self.clone();
+        running.spawn(async move {
+            me.execute(i, trigger, full).await;
+            me.wake.notify_one();
+            i
+        });
+        Ok(None)
+    }
+
+    /// Run job `i` once.
+    async fn execute(&self, i: usize, trigger: RunTrigger, full: bool) -> Vec<RunRecord> {
+        let job = &self.jobs[i];
+        let result = match &job.kind {
+            JobKind::Sync(name) => {
+                let options = RunOptions {
+                    full,
+                    trigger,
+                    stop: Some(self.stop.clone()),
+                    ..RunOptions::default()
+                };
+                runner::run_sync(&self.env, name, &options, &NoProgress).await
+            }
+            JobKind::Rules(_, rules) => {
+                let active: Vec<String> = rules
+                    .iter()
+                    .filter(|r| !self.env.store.is_paused(r).unwrap_or(false))
+                    .cloned()
+                    .collect();
+                trigger::run(
+                    &self.env,
+                    &active,
+                    &TriggerOptions { full, trigger },
+                    &NoProgress,
+                )
+                .await
+            }
+        };
+        self.save_usage(job);
+        match result {
+            Ok(runs) => {
+                for r in &runs {
+                    if let RunStatus::Failed(why) = &r.status {
+                        tracing::warn!(
+                            job = job.name,
+                            run = r.id,
+                            name = r.sync,
+                            "run failed: {why}"
+                        );
+                    }
+                }
+                runs
+            }
+            Err(e) => {
+                tracing::error!(job = job.name, "run could not start: {e}");
+                // History says why, and the failure backs the job off.
+                let mut failed = Vec::new();
+                for name in job.names() {
+                    if let Ok(mut run) = self.env.store.begin_run(&name, trigger) {
+                        run.status = RunStatus::Failed(e.to_string());
+                        run.ended = Some(crate::store::unix_now());
+                        let _ = self.env.store.save_run(&run);
+                        crate::telemetry::run_finished(&run);
+                        failed.push(run);
+                    }
+                }
+                failed
+            }
+        }
+    }
+
+    fn save_usage(&self, job: &Job) {
+        for c in &job.connections {
+            if let Some(usage) = self.env.connector(c).ok().and_then(|k| k.api_usage()) {
+                let _ = self.store.meta_put(&format!("usage/{c}"), &usage.today());
+            }
+        }
+    }
+
+    /// Stop scheduling; running runs finish the page in hand.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// The scheduler's clock and how many times it has looked at it.
+    pub fn clock_status(&self) -> (DateTime<Utc>, u64) {
+        (self.clock.now(), self.ticks.load(Ordering::Relaxed))
+    }
+
+    /// Status of every sync and rule, for the API.
+    pub fn status(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut out = Vec::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let (running, held, requested) = {
+                let s = self.state.lock().unwrap();
+                (s[i].running, s[i].held.clone(), s[i].requested.is_some())
+            };
+            let next = self.scheduled(i, self.clock.now())?;
+            for name in job.names() {
+                let last = self.env.store.runs(&name, 1)?.into_iter().next();
+                out.push(serde_json::json!({
+                    "name": name,
+                    "kind": if matches!(job.kind, JobKind::Sync(_)) { "sync" } else { "trigger" },
+                    "job": job.name,
+                    "schedule": schedule_text(&job.schedule),
+                    "paused": self.env.store.is_paused(&name)?,
+                    "running": running,
+                    "queued": requested,
+                    "held": held,
+                    "next_run": next.map(|t| t.to_rfc3339()),
+                    "last_run": last,
+                }));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn schedule_text(s: &Schedule) -> String {
+    match s {
+        Schedule::Every(d) => format!("every {}", humantime::format_duration(*d)),
+        Schedule::Cron(c) => format!("cron {c}"),
+        Schedule::Webhook => "webhook".into(),
+        Schedule::Manual => "manual".into(),
+    }
+}
+
+/// Serve until a shutdown signal (Ctrl-C, SIGTERM): the API on `listener`,
+/// the scheduler beside it.
+pub async fn serve(
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    let app = router(service.clone());
+    let scheduler = {
+        let s = service.clone();
+        tokio::spawn(async move { s.run_scheduler().await })
+    };
+    let stopping = service.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: running runs finish the page in hand");
+            stopping.shutdown();
+        })
+        .await?;
+    service.shutdown();
+    let _ = scheduler.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

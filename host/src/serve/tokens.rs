@@ -1,0 +1,139 @@
+//! API tokens of the admin API: a name, a role, and the SHA-256 of the
+//! secret — the secret itself is shown once, when made, and never stored.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::{SledStore, StoreError, unix_now};
+
+/// What a token may do. Each role may do what the ones before it may.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read status, history, ledgers and metrics.
+    Viewer,
+    /// Also run, pause, resume, retry and preview.
+    Operator,
+    /// Also manage tokens and read the workspace's configuration.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A stored token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the secret, hex.
+    pub sha256: String,
+    pub created: u64,
+}
+
+/// Why a token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("a token named `{0}` exists; revoke it first")]
+    Exists(String),
+    #[error("`{0}` is not a token name (letters, digits, `-` and `_`)")]
+    BadName(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const PREFIX: &str = "token/";
+
+fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Make a token; returns the secret, which is not kept.
+pub fn create(store: &SledStore, name: &str, role: Role) -> Result<String, TokenError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(TokenError::BadName(name.to_string()));
+    }
+    let key = format!("{PREFIX}{name}");
+    if store.meta_get::<Token>(&key)?.is_some() {
+        return Err(TokenError::Exists(name.to_string()));
+    }
+    let secret: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    let secret = format!("fry_{secret}");
+    store.meta_put(
+        &key,
+        &Token {
+            name: name.to_string(),
+            role,
+            sha256: digest(&secret),
+            created: unix_now(),
+        },
+    )?;
+    Ok(secret)
+}
+
+/// Every token (without secrets).
+pub fn list(store: &SledStore) -> Result<Vec<Token>, StoreError> {
+    Ok(store
+        .meta_scan::<Token>(PREFIX)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
+}
+
+/// Forget a token; `false` when there was none of that name.
+pub fn revoke(store: &SledStore, name: &str) -> Result<bool, StoreError> {
+    store.meta_remove(&format!("{PREFIX}{name}"))
+}
+
+/// The token whose secret this is.
+pub fn verify(store: &SledStore, secret: &str) -> Result<Option<Token>, StoreError> {
+    let hash = digest(secret);
+    Ok(list(store)?.into_iter().find(|t| t.sha256 == hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_verifies_by_its_secret_only_and_is_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let secret = create(&store, "ops", Role::Operator).unwrap();
+        assert!(secret.starts_with("fry_"));
+        let stored = list(&store).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_ne!(stored[0].sha256, secret);
+        assert!(!format!("{stored:?}").contains(&secret[4..]));
+        assert_eq!(
+            verify(&store, &secret).unwrap().unwrap().role,
+            Role::Operator
+        );
+        assert!(verify(&store, "fry_wrong").unwrap().is_none());
+        assert!(matches!(
+            create(&store, "ops", Role::Admin),
+            Err(TokenError::Exists(_))
+        ));
+        assert!(revoke(&store, "ops").unwrap());
+        assert!(verify(&store, &secret).unwrap().is_none());
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+}

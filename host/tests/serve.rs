@@ -1,0 +1,586 @@
+//! `ferry serve` as a process against the sandbox: roles on every route,
+//! schedules driven by a manual clock, a pause that survives a restart, an
+//! API budget that holds a sync back, and vendor notifications (a finance
+//! webhook, a CRM channel Ferry opens itself) starting instant runs.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::bench::{BILLING, BOOKS, Bench, CRM};
+use zoho_sandbox::{Product, Sandbox};
+
+const BOOKS_ORG: &str = "10234695";
+
+/// A `ferry serve` process; stopped (gracefully) when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Served {
+    /// `ferry serve <extra>`; without `--listen` the workspace's `serve.listen`.
+    fn start(bench: &Bench, extra: &[&str]) -> Served {
+        let mut args = vec!["serve"];
+        args.extend_from_slice(extra);
+        let mut child = bench
+            .ferry(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ferry serve printed its address");
+        let url = line
+            .strip_prefix("ferry serve listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Served {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", self.url),
+        );
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&b).unwrap());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.call("GET", path, Some(token), None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Runs of `name`, newest first.
+    async fn runs(&self, name: &str, token: &str) -> Vec<Value> {
+        self.get(&format!("/v1/jobs/{name}/runs"), token).await["runs"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Wait (polling, with a deadline) until `name` has `n` runs, all ended.
+    async fn wait_runs(&self, name: &str, token: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let runs = self.runs(name, token).await;
+            if runs.len() >= n && runs.iter().all(|r| r["ended"].is_number()) {
+                return runs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: waited for {n} runs, have {runs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn status_of(&self, name: &str, token: &str) -> Value {
+        self.get("/v1/status", token).await["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Move the service's clock, and wait until its scheduler has looked
+    /// at the new time (and started whatever became due).
+    async fn advance(&self, token: &str, secs: u64) {
+        let ticks = self.get("/v1/status", token).await["ticks"]
+            .as_u64()
+            .unwrap();
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/clock",
+                Some(token),
+                Some(json!({ "advance_secs": secs })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.get("/v1/status", token).await["ticks"]
+            .as_u64()
+            .unwrap()
+            <= ticks
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the scheduler did not look at the clock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGTERM, and wait for a graceful exit.
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "ferry serve exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(bench: &Bench, name: &str, role: &str) -> String {
+    let out = bench
+        .ferry(&["tokens", "add", name, "--role", role])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Books contacts → Billing customers.
+fn customers(schedule: &str) -> String {
+    format!(
+        r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    match: {{ contact_id: zcrm_account_id }}
+    on_duplicate: overwrite
+    fields:
+      display_name: {{ expr: "'B ' + record.contact_name" }}
+      zcrm_account_id: contact_id
+    schedule: {schedule}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_checks_the_callers_role() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("manual"));
+    let tokens = [
+        ("viewer", token(&bench, "view", "viewer")),
+        ("operator", token(&bench, "ops", "operator")),
+        ("admin", token(&bench, "root", "admin")),
+    ];
+    let served = Served::start(&bench, &["--listen", "127.0.0.1:0", "--manual-clock"]);
+    let rank = |role: &str| {
+        ["viewer", "operator", "admin"]
+            .iter()
+            .position(|r| *r == role)
+    };
+    let routes: &[(&str, &str, Option<&str>, Option<Value>)] = &[
+        ("GET", "/healthz", None, None),
+        ("GET", "/metrics", Some("viewer"), None),
+        ("GET", "/v1/status", Some("viewer"), None),
+        ("GET", "/v1/jobs/customers/runs", Some("viewer"), None),
+        ("POST", "/v1/jobs/customers/preview", Some("operator"), None),
+        ("POST", "/v1/jobs/customers/run", Some("operator"), None),
+        ("POST", "/v1/jobs/customers/retry", Some("operator"), None),
+        ("POST", "/v1/jobs/customers/pause", Some("operator"), None),
+        ("POST", "/v1/jobs/customers/resume", Some("operator"), None),
+        ("GET", "/v1/workspace", Some("admin"), None),
+        ("GET", "/v1/tokens", Some("admin"), None),
+        (
+            "POST",
+            "/v1/clock",
+            Some("admin"),
+            Some(json!({"advance_secs": 1})),
+        ),
+    ];
+    for (method, path, need, body) in routes {
+        let callers = [(None, "nobody"), (Some("fry_not_a_token"), "a stranger")]
+            .into_iter()
+            .map(|(t, who)| (t.map(str::to_string), who.to_string(), None))
+            .chain(
+                tokens
+                    .iter()
+                    .map(|(role, t)| (Some(t.clone()), role.to_string(), rank(role))),
+            );
+        for (tok, who, rank_of) in callers {
+            let (status, answer) = served
+                .call(method, path, tok.as_deref(), body.clone())
+                .await;
+            let expected = match (need, rank_of) {
+                (None, _) => "allowed",
+                (Some(_), None) => "401",
+                (Some(need), Some(r)) if r < rank(need).unwrap() => "403",
+                _ => "allowed",
+            };
+            match expected {
+                "401" => assert_eq!(status, 401, "{who} on {method} {path}: {answer}"),
+                "403" => assert_eq!(status, 403, "{who} on {method} {path}: {answer}"),
+                _ => assert!(
+                    (200..300).contains(&status),
+                    "{who} on {method} {path}: {status} {answer}"
+                ),
+            }
+        }
+    }
+    // The workspace as admins see it names where secrets come from, never them.
+    let ws = served.get("/v1/workspace", &tokens[2].1).await;
+    let text = ws.to_string();
+    assert!(text.contains("file:"), "{text}");
+    assert!(!text.contains(&sb.client_credentials().client_secret));
+    // Tokens made over the API work at once; revoked ones stop working.
+    let (status, made) = served
+        .call(
+            "POST",
+            "/v1/tokens",
+            Some(&tokens[2].1),
+            Some(json!({"name": "late", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let late = made["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        served.call("GET", "/v1/status", Some(&late), None).await.0,
+        200
+    );
+    assert_eq!(
+        served
+            .call("DELETE", "/v1/tokens/late", Some(&tokens[2].1), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        served.call("GET", "/v1/status", Some(&late), None).await.0,
+        401
+    );
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_follow_the_clock_and_a_pause_survives_a_restart() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("every 1h"));
+    let admin = token(&bench, "root", "admin");
+    let start = chrono::Utc::now();
+    let served = Served::start(
+        &bench,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--manual-clock",
+            &start.to_rfc3339(),
+        ],
+    );
+    // Never run: due at once.
+    let runs = served.wait_runs("customers", &admin, 1).await;
+    assert_eq!(runs[0]["trigger"], "schedule");
+    assert_eq!(runs[0]["counts"]["added"], 3);
+    // Half an hour on: not yet.
+    served.advance(&admin, 30 * 60).await;
+    let status = served.status_of("customers", &admin).await;
+    assert_eq!(served.runs("customers", &admin).await.len(), 1, "{status}");
+    let next = chrono::DateTime::parse_from_rfc3339(status["next_run"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (next.with_timezone(&chrono::Utc) - start).num_minutes(),
+        60,
+        "{status}"
+    );
+    // An hour on: the second run.
+    served.advance(&admin, 31 * 60).await;
+    served.wait_runs("customers", &admin, 2).await;
+
+    let (status, body) = served
+        .call("POST", "/v1/jobs/customers/pause", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    served.stop();
+
+    // Down for five hours; back up, still paused: nothing runs.
+    let later = start + chrono::Duration::hours(6);
+    let served = Served::start(
+        &bench,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--manual-clock",
+            &later.to_rfc3339(),
+        ],
+    );
+    let status = served.status_of("customers", &admin).await;
+    assert_eq!(status["paused"], true, "{status}");
+    served.advance(&admin, 3 * 3600).await;
+    assert_eq!(
+        served.status_of("customers", &admin).await["running"],
+        false
+    );
+    assert_eq!(served.runs("customers", &admin).await.len(), 2);
+    // Resumed: the missed slots make one run, not eight.
+    served
+        .call("POST", "/v1/jobs/customers/resume", Some(&admin), None)
+        .await;
+    served.wait_runs("customers", &admin, 3).await;
+    served.advance(&admin, 60).await;
+    let status = served.status_of("customers", &admin).await;
+    assert_eq!(served.runs("customers", &admin).await.len(), 3, "{status}");
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_api_budget_holds_a_sync_back() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("manual"));
+    // Budget the Billing connection at a handful of calls.
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap().replace(
+        "connector: zoho-billing\n",
+        "connector: zoho-billing\n    budget: { daily: 5, pause_at: 100% }\n",
+    );
+    std::fs::write(bench.workspace(), yaml).unwrap();
+    let admin = token(&bench, "root", "admin");
+    let served = Served::start(&bench, &["--listen", "127.0.0.1:0", "--manual-clock"]);
+    served
+        .call("POST", "/v1/jobs/customers/run", Some(&admin), None)
+        .await;
+    served.wait_runs("customers", &admin, 1).await;
+    served
+        .call("POST", "/v1/jobs/customers/run", Some(&admin), None)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let s = served.status_of("customers", &admin).await;
+        if s["held"].is_string() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        held["held"]
+            .as_str()
+            .unwrap()
+            .contains("connection `billing`"),
+        "{held}"
+    );
+    assert_eq!(served.runs("customers", &admin).await.len(), 1);
+    let metrics = served.call("GET", "/metrics", Some(&admin), None).await.1;
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("ferry_api_calls_total"), "{text}");
+    assert!(text.contains("ferry_runs_total"), "{text}");
+    assert!(text.contains("ferry_budget_pauses_total"), "{text}");
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_notifications_start_instant_runs() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let body = format!(
+        "{}  accounts:\n    from: crm.Accounts\n    to: billing.customers\n    match: {{ Account_Name: display_name }}\n    on_duplicate: overwrite\n    fields:\n      display_name: Account_Name\n      zcrm_account_id: id\n    schedule: webhook\n",
+        customers("webhook")
+    );
+    let bench = Bench::new(&sb, &[CRM, BOOKS, BILLING], &body);
+    let admin = token(&bench, "root", "admin");
+    let dir = bench.workspace().parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("secrets/hook"), "s3cret").unwrap();
+    // The public URL is where the service listens: it needs the port, so
+    // the service is started once to learn a free port, then with it.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap()
+        + &format!(
+            "serve:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n  debounce: 200ms\n  webhook_secrets: {{ books: file:secrets/hook }}\n"
+        );
+    std::fs::write(bench.workspace(), yaml).unwrap();
+    let served = Served::start(&bench, &[]);
+    assert_eq!(served.url, format!("http://127.0.0.1:{port}"));
+    // First runs (never run: due at once).
+    served.wait_runs("customers", &admin, 1).await;
+    served.wait_runs("accounts", &admin, 1).await;
+
+    // Books pushes a webhook with the shared secret.
+    let hook = format!("{}/hooks/books", served.url);
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{}/__sandbox/webhooks", sb.base_url()))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(&json!({"product": "books", "organization_id": BOOKS_ORG, "entity": "contact", "url": hook, "secret": "s3cret"}))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let contact = sb
+        .app()
+        .read(|st| {
+            st.finance.data[&format!("books/{BOOKS_ORG}")].tables["contacts"]
+                .rows
+                .keys()
+                .next()
+                .copied()
+        })
+        .unwrap()
+        .to_string();
+    sb.advance_clock(Duration::from_secs(5));
+    sb.app()
+        .ui_finance_write(
+            Product::Books,
+            BOOKS_ORG,
+            "contacts",
+            &contact,
+            json!({"contact_name": "Renamed by a person"}),
+        )
+        .unwrap();
+    let runs = served.wait_runs("customers", &admin, 2).await;
+    assert_eq!(runs[0]["trigger"], "webhook", "{runs:?}");
+    assert_eq!(runs[0]["counts"]["updated"], 1, "{runs:?}");
+
+    // A webhook without the secret is refused.
+    let refused = client
+        .post(&hook)
+        .header("x-zoho-webhook-secret", "wrong")
+        .header("content-type", "application/json")
+        .body(r#"{"contact": {"contact_id": "1"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+
+    // CRM: Ferry opened a channel for Accounts; a person's edit comes
+    // through it.
+    let channels: Vec<Value> = sb.app().read(|st| {
+        st.watches
+            .iter()
+            .map(|w| json!({"events": w.events, "url": w.notify_url}))
+            .collect()
+    });
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert!(channels[0]["events"].to_string().contains("Accounts.all"));
+    let account = sb
+        .app()
+        .read(|st| st.crm.modules["Accounts"].records.keys().next().copied())
+        .unwrap()
+        .to_string();
+    sb.app()
+        .ui_crm_write(
+            "Accounts",
+            Some(&account),
+            json!({"Account_Name": "Renamed Account"}),
+        )
+        .unwrap();
+    let runs = served.wait_runs("accounts", &admin, 2).await;
+    assert_eq!(runs[0]["trigger"], "webhook", "{runs:?}");
+    assert_eq!(runs[0]["counts"]["updated"], 1, "{runs:?}");
+    served.stop();
+}
+
+/// A connection whose credentials are refused: its sync fails with the
+/// reason and backs off (1, 2, 4 … minutes), while the other sync keeps
+/// its schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_refused_credentials_backs_off_and_the_others_run() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let body = format!(
+        "{}  refused:\n    from: invoice.contacts\n    to: billing.customers\n    fields:\n      display_name: contact_name\n    schedule: every 1m\n",
+        customers("every 1m")
+    );
+    let bench = Bench::new(
+        &sb,
+        &[
+            BOOKS,
+            BILLING,
+            ("invoice", "zoho-invoice", Some("20234695")),
+        ],
+        &body,
+    );
+    // The Invoice connection's client secret is wrong: every refresh is refused.
+    let dir = bench.workspace().parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("secrets/wrong"), "not-the-secret").unwrap();
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap();
+    let (head, tail) = yaml.split_once("  invoice:").unwrap();
+    let tail = tail.replacen(
+        "client_secret: file:secrets/secret",
+        "client_secret: file:secrets/wrong",
+        1,
+    );
+    std::fs::write(bench.workspace(), format!("{head}  invoice:{tail}")).unwrap();
+    let admin = token(&bench, "root", "admin");
+    let served = Served::start(&bench, &["--listen", "127.0.0.1:0", "--manual-clock"]);
+
+    let refused = served.wait_runs("refused", &admin, 1).await;
+    let why = refused[0]["status"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(refused[0]["status"]["status"], "failed", "{refused:?}");
+    assert!(why.contains("invoice"), "{why}");
+    served.wait_runs("customers", &admin, 1).await;
+
+    // Minute 1: both due; `refused` fails again.
+    served.advance(&admin, 60).await;
+    served.wait_runs("refused", &admin, 2).await;
+    served.wait_runs("customers", &admin, 2).await;
+    // Minute 2: `customers` runs; `refused` waits out its 2-minute backoff.
+    served.advance(&admin, 60).await;
+    served.wait_runs("customers", &admin, 3).await;
+    assert_eq!(served.runs("refused", &admin).await.len(), 2);
+    // Minute 3: the backoff is over.
+    served.advance(&admin, 60).await;
+    served.wait_runs("refused", &admin, 3).await;
+    let ok = served.runs("customers", &admin).await;
+    assert!(
+        ok.iter().all(|r| r["status"]["status"] == "completed"),
+        "{ok:?}"
+    );
+    served.stop();
+}
