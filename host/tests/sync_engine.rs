@@ -560,3 +560,148 @@ async fn a_two_way_sync_with_partial_answers_settles_after_one_run() {
         .unwrap();
     assert_eq!(crm["Billing_Street"], "9 New Road");
 }
+
+/// A sync that maps amounts or currencies between organisations whose base
+/// currencies differ is refused with a clear message; between two USD
+/// organisations it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_amounts_across_base_currencies_is_refused() {
+    let sb = Sandbox::builder().seed(2).start().await.unwrap();
+    let money = "  customers:\n    from: books.contacts\n    to: billing.customers\n    fields:\n      display_name: { expr: \"'B ' + record.contact_name\" }\n      currency_code: currency_code\n";
+    for (org, refused) in [("10234696", true), ("10234695", false)] {
+        let bench = Bench::new(
+            &sb,
+            &[("books", "zoho-books", Some(org)), BILLING],
+            &format!("syncs:\n{money}"),
+        );
+        let env = bench.env().await;
+        let result = sync::run(&env, "customers", &RunOptions::default(), &NoProgress).await;
+        if refused {
+            let e = result.unwrap_err().to_string();
+            assert!(
+                e.contains("base currency is EUR") && e.contains("USD"),
+                "{e}"
+            );
+        } else {
+            let run = result.unwrap();
+            assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+        }
+    }
+}
+
+/// CRM Products ⇄ Books items with no `fields`: the connectors' default
+/// pairs (name, rate, description, SKU) apply both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_and_items_pair_by_default_both_ways() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(
+        &sb,
+        &[support::bench::CRM, BOOKS],
+        "syncs:\n  products:\n    from: crm.Products\n    to: books.items\n    direction: two-way\n    match: { Product_Name: name }\n    on_duplicate: overwrite\n",
+    );
+    let env = bench.env().await;
+    assert_eq!(env.workspace.syncs["products"].fields.len(), 4);
+    let first = sync::run(&env, "products", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Completed, "{first:?}");
+    assert_eq!(
+        first.counts.added, 6,
+        "3 products to Books, 3 items to CRM: {first:?}"
+    );
+    let (product, item, _) = env.store.all_links("products").unwrap().remove(0);
+    let crm = env.connector("crm").unwrap();
+    let books = env.connector("books").unwrap();
+    let p = crm.get("Products", &product).await.unwrap();
+    let i = books.get("items", &item).await.unwrap();
+    assert_eq!(i["name"], p["Product_Name"]);
+    assert_eq!(i["sku"], p["Product_Code"]);
+    assert_eq!(i["rate"].as_f64(), p["Unit_Price"].as_f64());
+    let again = sync::run(&env, "products", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(again.counts.added + again.counts.updated, 0, "{again:?}");
+    sb.advance_clock(Duration::from_secs(5));
+    sb.app()
+        .ui_finance_write(
+            Product::Books,
+            BOOKS_ORG,
+            "items",
+            &item,
+            json!({"rate": 99.5}),
+        )
+        .unwrap();
+    let back = sync::run(&env, "products", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(back.counts.updated, 1, "{back:?}");
+    assert_eq!(
+        crm.get("Products", &product).await.unwrap()["Unit_Price"].as_f64(),
+        Some(99.5)
+    );
+}
+
+/// CRM Accounts with their Contacts → Books contacts with contact persons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_their_contacts_become_contacts_with_contact_persons() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(
+        &sb,
+        &[support::bench::CRM, BOOKS],
+        r#"syncs:
+  accounts:
+    from: crm.Accounts
+    to: books.contacts
+    match: { Account_Name: contact_name }
+    on_duplicate: overwrite
+    fields:
+      contact_name: Account_Name
+      company_name: Account_Name
+    children:
+      contact_persons:
+        from: crm.Contacts
+        parent: Account_Name.id
+        match: { Email: email }
+        fields:
+          first_name: First_Name
+          last_name: Last_Name
+          email: Email
+"#,
+    );
+    let env = bench.env().await;
+    let run = sync::run(&env, "accounts", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(run.counts.added, 3, "{run:?}");
+    let (account, contact, _) = env.store.all_links("accounts").unwrap().remove(0);
+    let persons = env
+        .connector("books")
+        .unwrap()
+        .get("contacts", &contact)
+        .await
+        .unwrap()["contact_persons"]
+        .clone();
+    let crm_contacts = env
+        .connector("crm")
+        .unwrap()
+        .find(
+            "Contacts",
+            &json!({"Account_Name": account})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .await
+        .unwrap();
+    assert!(!crm_contacts.is_empty());
+    for c in &crm_contacts {
+        assert!(
+            persons
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["email"] == c["Email"] && p["last_name"] == c["Last_Name"]),
+            "{persons} lacks {c:?}"
+        );
+    }
+}

@@ -68,7 +68,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn run_inner(args: &Args) -> Result<ExitCode, String> {
-    let ws = Workspace::load_with(
+    let mut ws = Workspace::load_with(
         &args.ws.workspace,
         LoadOptions {
             secrets: SecretMode::Defer,
@@ -80,6 +80,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
         args.ws.describe_dir.as_deref(),
         args.ws.connectors.as_deref(),
     );
+    ws.fill_default_fields(&catalog);
     let input = read_value(&args.input)?;
     let previous = args.previous.as_ref().map(read_value).transpose()?;
     let target = args.target.as_ref().map(read_value).transpose()?;

@@ -255,7 +255,7 @@ fn run_file(
     if d.has_errors() {
         return broken(report, d.render(false));
     }
-    let ws = match Workspace::load_with(
+    let mut ws = match Workspace::load_with(
         &ws_path,
         LoadOptions {
             secrets: SecretMode::Defer,
@@ -270,6 +270,7 @@ fn run_file(
         }
     };
     let (catalog, _) = super::validate::catalog_for(&ws, describe_dir, connectors);
+    ws.fill_default_fields(&catalog);
     let problems = config::validate(&ws, &catalog);
     if problems.has_errors() {
         return broken(

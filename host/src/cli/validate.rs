@@ -96,7 +96,7 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     // Load what can be loaded and validate that too: every problem in one pass.
-    let (ws, _) = Workspace::load_partial(&args.ws.workspace, options);
+    let (mut ws, _) = Workspace::load_partial(&args.ws.workspace, options);
     let (catalog, problems) = catalog_for(
         &ws,
         args.ws.describe_dir.as_deref(),
@@ -105,6 +105,7 @@ pub fn run(args: Args) -> ExitCode {
     for p in &problems {
         eprintln!("warning: {p}");
     }
+    ws.fill_default_fields(&catalog);
     let diags = config::validate(&ws, &catalog);
     print_diags(&diags, args.short);
     if diags.has_errors() {

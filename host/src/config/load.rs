@@ -1070,7 +1070,10 @@ impl Loader {
             );
         }
         let view = node.get("view").and_then(|n| self.expr(n, VIEW_VARS));
-        let fields = match self.required(node, "fields", &what) {
+        // Without `fields`, the connectors' default field pairs apply
+        // (filled in once they are known; validation reports a sync that
+        // ends up with none).
+        let fields = match node.get("fields") {
             Some(f) => self.fields(f, SYNC_VARS),
             None => Vec::new(),
         };

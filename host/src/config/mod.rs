@@ -12,6 +12,7 @@ mod catalog;
 mod diag;
 mod load;
 mod model;
+mod pairs;
 mod path;
 mod secret;
 mod validate;

@@ -367,6 +367,15 @@ impl<'a> Validator<'a> {
     }
 
     fn sync(&mut self, s: &SyncConfig) {
+        if s.fields.is_empty() {
+            self.diags.push(
+                Diagnostic::error(&s.span, format!("sync `{}` needs `fields`", s.name.value))
+                    .with_hint(format!(
+                        "map at least one field; connectors pair some modules by default (Zoho CRM Products ↔ items), not `{}` and `{}`",
+                        s.from, s.to
+                    )),
+            );
+        }
         let from = self.module(&s.from);
         let to = self.module(&s.to);
         if let Some(m) = from {

@@ -54,6 +54,36 @@ pub struct Manifest {
     /// Push notifications the connector can open (CRM watch channels).
     #[serde(default)]
     pub notifications: Option<NotificationChannels>,
+    /// Where the connection's own organisation is read, for its base
+    /// currency (a sync of amounts between two base currencies is refused).
+    #[serde(default)]
+    pub organization: Option<OrganizationRecord>,
+    /// Field pairs a sync between one of this connector's modules and
+    /// another connector's module uses when it gives no `fields`.
+    #[serde(default)]
+    pub field_pairs: Vec<FieldPairs>,
+}
+
+/// Default field pairs: `fields` maps this connector's field to the other
+/// module's (`name: Product_Name`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPairs {
+    /// This connector's module (`items`).
+    pub module: String,
+    /// The other side, as `connector.Module` (`zoho-crm.Products`).
+    pub with: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The organisation as a module with one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationRecord {
+    /// The module listing the organisation (`Organization`).
+    pub module: String,
+    /// Its field holding the base currency's ISO code (`iso_code`).
+    pub currency: String,
 }
 
 /// How to open a notification channel: create a record in `module` with

@@ -28,8 +28,8 @@ pub use call::{
 pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
-    AuthScheme, DataCenter, Endpoints, Manifest, ManifestError, NotificationChannels, RateLimit,
-    RefreshOn, SandboxEntry, SettingSpec, StageTable, Target,
+    AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NotificationChannels,
+    OrganizationRecord, RateLimit, RefreshOn, SandboxEntry, SettingSpec, StageTable, Target,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 

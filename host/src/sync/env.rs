@@ -52,6 +52,8 @@ pub struct Env {
     /// reason, everything else runs.
     broken: BTreeMap<String, String>,
     running: Mutex<HashSet<String>>,
+    /// Base currencies read so far, by connection.
+    currencies: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Env {
@@ -100,6 +102,8 @@ impl Env {
             connectors.insert(name.clone(), connector);
         }
         let store: Arc<dyn StateStore> = store;
+        let mut workspace = workspace;
+        workspace.fill_default_fields(&catalog);
         Ok(Env {
             workspace,
             store,
@@ -107,6 +111,7 @@ impl Env {
             catalog,
             broken,
             running: Mutex::new(HashSet::new()),
+            currencies: Mutex::new(HashMap::new()),
         })
     }
 
@@ -123,6 +128,44 @@ impl Env {
                 name: connection.to_string(),
                 message: format!("no connection `{connection}`"),
             })
+    }
+
+    /// The base currency (ISO code) of `connection`'s organisation, when
+    /// its manifest says where to read it; read once.
+    pub async fn base_currency(&self, connection: &str) -> Result<Option<String>, SyncError> {
+        if let Some(known) = self.currencies.lock().unwrap().get(connection) {
+            return Ok(known.clone());
+        }
+        let spec = self
+            .workspace
+            .connector_of(connection)
+            .and_then(|c| self.catalog.manifests.get(c))
+            .and_then(|m| m.organization.clone());
+        let currency = match spec {
+            None => None,
+            Some(spec) => {
+                let page = self
+                    .connector(connection)?
+                    .list(&spec.module, None, None)
+                    .await
+                    .map_err(|e| SyncError::Call {
+                        connection: connection.to_string(),
+                        call: "list",
+                        module: spec.module.clone(),
+                        error: Box::new(e),
+                    })?;
+                page.records
+                    .first()
+                    .and_then(|org| org.get(&spec.currency))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            }
+        };
+        self.currencies
+            .lock()
+            .unwrap()
+            .insert(connection.to_string(), currency.clone());
+        Ok(currency)
     }
 
     /// Connections that could not be described, with why.

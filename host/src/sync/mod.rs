@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 
-use crate::config::{Direction, ModuleRef};
+use crate::config::{Direction, FieldMapping, ModuleRef, Source, SyncConfig};
 use crate::connection::ConnectionError;
 use crate::mapping::{MissingLink, Plan, Side, Way};
-use crate::plugin::{CallError, Record};
+use crate::plugin::{CallError, FieldKind, Record};
 use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
 
 pub use env::{Endpoint, Env, EnvOptions, RunGuard};
@@ -184,6 +184,7 @@ pub async fn run_observed(
     let plans = plans(env, name)?;
     let from = env.endpoint(&sync.from)?;
     let to = env.endpoint(&sync.to)?;
+    check_currencies(env, sync).await?;
     let store = env.store.as_ref();
     let mut run = store.begin_run(name, options.trigger)?;
     let mut shared = Shared::default();
@@ -288,6 +289,7 @@ pub async fn run_records(
         .claim(name)
         .ok_or_else(|| SyncError::Busy(name.to_string()))?;
     let plans = plans(env, name)?;
+    check_currencies(env, sync).await?;
     let (src, dst, plan, back) = match side {
         Side::From => (
             env.endpoint(&sync.from)?,
@@ -345,6 +347,63 @@ pub async fn run_records(
     store.save_run(&run)?;
     crate::telemetry::run_finished(&run);
     Ok(run)
+}
+
+/// Field names that carry a currency code rather than an amount.
+const CURRENCY_FIELDS: &[&str] = &["currency_code", "currency_id", "Currency"];
+
+/// Whether a sync carries amounts or currencies: a mapped field of kind
+/// currency on either side, or a currency-code field.
+fn maps_money(env: &Env, sync: &SyncConfig) -> bool {
+    let kind_of = |m: &ModuleRef, field: &str| {
+        env.catalog()
+            .describes
+            .get(&m.connection)
+            .and_then(|d| d.module(&m.module))
+            .and_then(|m| m.field(field))
+            .map(|f| f.kind)
+    };
+    let money = |m: &ModuleRef, path: &crate::config::FieldPath| {
+        let head = path.head();
+        CURRENCY_FIELDS.contains(&head) || kind_of(m, head) == Some(FieldKind::Currency)
+    };
+    fn walk(fields: &[FieldMapping], hit: &mut dyn FnMut(&FieldMapping) -> bool) -> bool {
+        fields.iter().any(|f| {
+            hit(f)
+                || match &f.source {
+                    Source::Items(items) => items.iter().any(|i| walk(i, hit)),
+                    Source::Each { fields, .. } => walk(fields, hit),
+                    _ => false,
+                }
+        })
+    }
+    walk(&sync.fields, &mut |f| {
+        money(&sync.to, &f.target.value)
+            || matches!(&f.source, Source::Path(p) if money(&sync.from, &p.value))
+    })
+}
+
+/// A sync of amounts between organisations with different base
+/// currencies would copy figures unconverted: refuse it, saying why.
+async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError> {
+    if !maps_money(env, sync) {
+        return Ok(());
+    }
+    let (from, to) = (&sync.from.connection, &sync.to.connection);
+    if from == to {
+        return Ok(());
+    }
+    if let (Some(a), Some(b)) = (env.base_currency(from).await?, env.base_currency(to).await?)
+        && !a.eq_ignore_ascii_case(&b)
+    {
+        return Err(SyncError::Config {
+            name: sync.name.value.clone(),
+            message: format!(
+                "it maps amounts or currencies, but `{from}`'s base currency is {a} and `{to}`'s is {b}: figures would be copied unconverted. Sync between organisations with one base currency, or leave money fields out of this sync"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Create the parent record a `missing: create` lookup lacks by syncing

@@ -434,9 +434,11 @@ impl<'a> Pass<'a> {
         let mut out = BTreeMap::new();
         for child in &self.sync.children {
             let connector = &self.src.connector;
+            // `Account_Name.id` names a lookup: connectors match a lookup
+            // field by the id it points at.
             let mut criteria = Map::new();
             criteria.insert(
-                child.parent.value.as_str().to_string(),
+                child.parent.value.head().to_string(),
                 Value::String(id.into()),
             );
             let found = connector

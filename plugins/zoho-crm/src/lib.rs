@@ -9,6 +9,7 @@ mod criteria;
 mod error;
 mod fields;
 mod notifications;
+mod organization;
 mod stages;
 mod time;
 
@@ -332,7 +333,10 @@ impl Connector for ZohoCrm {
                     .max_batch(MAX_BATCH as u32),
             );
         }
-        Ok(info.module(stages::info()).module(notifications::info()))
+        Ok(info
+            .module(stages::info())
+            .module(notifications::info())
+            .module(organization::info()))
     }
 
     fn configure(settings: &Settings) -> Result<(), ConnectorError> {
@@ -372,6 +376,9 @@ impl Connector for ZohoCrm {
         }
         if notifications::is(module_name) {
             return notifications::list();
+        }
+        if organization::is(module_name) {
+            return organization::list();
         }
         let module = module(settings, module_name)?;
         let mut cursor = Cursor::parse(cursor)?;

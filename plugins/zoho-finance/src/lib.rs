@@ -36,6 +36,7 @@
 
 pub mod custom;
 pub mod error;
+mod organization;
 pub mod product;
 pub mod tables;
 pub mod time;
@@ -265,7 +266,7 @@ impl<P: Product> Connector for Finance<P> {
             };
             info = info.module(Self::module_info(settings, res, custom)?);
         }
-        Ok(info)
+        Ok(info.module(organization::info()))
     }
 
     fn configure(settings: &Settings) -> Result<(), ConnectorError> {
@@ -288,6 +289,9 @@ impl<P: Product> Connector for Finance<P> {
         cursor: Option<&str>,
     ) -> Result<Page, ConnectorError> {
         let spec = P::SPEC;
+        if organization::is(module) {
+            return organization::list(spec, settings);
+        }
         let res = spec.resource(module)?;
         let page = page_number(cursor)?;
         let watermark = since
@@ -340,6 +344,13 @@ impl<P: Product> Connector for Finance<P> {
     }
 
     fn get(settings: &Settings, module: &str, id: &str) -> Result<Record, ConnectorError> {
+        if organization::is(module) {
+            return organization::list(P::SPEC, settings)?
+                .records
+                .into_iter()
+                .find(|o| o.get("organization_id").and_then(Value::as_str) == Some(id))
+                .ok_or_else(|| ConnectorError::NotFound(format!("no organisation {id}")));
+        }
         let res = P::SPEC.resource(module)?;
         let body = send(request(
             P::SPEC,
