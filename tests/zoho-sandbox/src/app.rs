@@ -37,6 +37,8 @@ pub struct App {
     pub faults: Faults,
     pub notifier: Notifier,
     pub config: Mutex<Config>,
+    /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
+    pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
     base_url: OnceLock<String>,
 }
 
@@ -57,6 +59,7 @@ impl App {
             faults: Faults::default(),
             notifier: Notifier::start(),
             config: Mutex::new(config),
+            requests: Mutex::default(),
             base_url: OnceLock::new(),
         }
     }

@@ -42,6 +42,42 @@ impl App {
         self.mutate(|st, _| crate::seed::seed_all(st, n, now));
     }
 
+    /// Seed only some modules: `crm/<Module>` (`crm/Accounts`) or
+    /// `<product>/contacts` (every organisation of the product), `n` each.
+    pub fn seed_only(&self, what: &[&str], n: usize) -> Result<(), String> {
+        let now = self.now();
+        let mut crm_modules = Vec::new();
+        let mut products = Vec::new();
+        for w in what {
+            match w.split_once('/') {
+                Some(("crm", m)) if crm::def(m).is_some() => crm_modules.push(m.to_string()),
+                Some((p, "contacts" | "customers")) => match Product::parse(p) {
+                    Some(p) if p != Product::Crm => products.push(p),
+                    _ => return Err(format!("cannot seed `{w}`")),
+                },
+                _ => {
+                    return Err(format!(
+                        "cannot seed `{w}`: use crm/<Module> or <product>/contacts"
+                    ));
+                }
+            }
+        }
+        self.mutate(|st, _| {
+            let modules: Vec<&str> = crm_modules.iter().map(String::as_str).collect();
+            crate::seed::seed_crm_modules(st, n, now, &modules);
+            for p in products {
+                crate::finance::seed::seed_contacts(st, p, n, now);
+            }
+        });
+        Ok(())
+    }
+
+    /// API requests served, by method and path with ids left out
+    /// (`POST /books/v3/contacts`): benchmarks count calls by kind.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        self.requests.lock().unwrap().clone()
+    }
+
     /// Record counts per module.
     pub fn counts(&self) -> Counts {
         self.read(|st| {

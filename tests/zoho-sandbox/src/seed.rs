@@ -36,6 +36,17 @@ fn owner() -> Value {
 /// Add `n` records to every CRM module. Timestamps are spread one second
 /// apart, ending at `now`, so incremental listings have distinct times.
 pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
+    seed_crm_modules(
+        st,
+        n,
+        now,
+        &["Accounts", "Contacts", "Leads", "Deals", "Products"],
+    );
+}
+
+/// [`seed_crm`] for some modules only (benchmarks that need one large
+/// module). Contacts and Deals point at Accounts seeded in the same call.
+pub fn seed_crm_modules(st: &mut State, n: usize, now: Millis, modules: &[&str]) {
     if n == 0 {
         return;
     }
@@ -47,7 +58,7 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
     let order = ["Accounts", "Contacts", "Leads", "Deals", "Products"];
     let base_serial = st.crm.module(crm::def("Accounts").unwrap()).records.len()
         + st.crm.module(crm::def("Accounts").unwrap()).deleted.len();
-    for module in order {
+    for module in order.into_iter().filter(|m| modules.contains(m)) {
         let def = crm::def(module).expect("module");
         for i in 0..n {
             let id = st.crm_id();
@@ -91,11 +102,12 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
                         json!(format!("contact{serial}@example.com")),
                     );
                     d.insert("Phone".into(), json!(format!("+1 555 {:07}", serial)));
-                    let acc = account_ids[i];
-                    d.insert(
-                        "Account_Name".into(),
-                        json!({"name": format!("Account {serial:06}"), "id": acc.to_string()}),
-                    );
+                    if let Some(acc) = account_ids.get(i) {
+                        d.insert(
+                            "Account_Name".into(),
+                            json!({"name": format!("Account {serial:06}"), "id": acc.to_string()}),
+                        );
+                    }
                     d.insert("Mailing_City".into(), json!(CITIES[i % CITIES.len()]));
                     contact_ids.push(id);
                 }
@@ -127,11 +139,18 @@ pub fn seed_crm(st: &mut State, n: usize, now: Millis) {
                         json!(clock::fmt_date(t + 30 * 86_400_000)),
                     );
                     d.insert("Pipeline".into(), json!("Standard (Standard)"));
-                    d.insert("Account_Name".into(), json!({"name": format!("Account {serial:06}"), "id": account_ids[i].to_string()}));
-                    d.insert(
-                        "Contact_Name".into(),
-                        json!({"name": null, "id": contact_ids[i].to_string()}),
-                    );
+                    if let Some(acc) = account_ids.get(i) {
+                        d.insert(
+                            "Account_Name".into(),
+                            json!({"name": format!("Account {serial:06}"), "id": acc.to_string()}),
+                        );
+                    }
+                    if let Some(contact) = contact_ids.get(i) {
+                        d.insert(
+                            "Contact_Name".into(),
+                            json!({"name": null, "id": contact.to_string()}),
+                        );
+                    }
                 }
                 _ => {
                     d.insert("Product_Name".into(), json!(format!("Product {serial:06}")));

@@ -169,7 +169,27 @@ async fn method_not_allowed(req: Request) -> Response {
     }
 }
 
+/// `METHOD /path` with numeric segments as `{id}`: a route, for counting.
+fn route_of(method: &str, path: &str) -> String {
+    let path: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    format!("{method} {}", path.join("/"))
+}
+
 async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+    *app.requests
+        .lock()
+        .unwrap()
+        .entry(route_of(req.method().as_str(), req.uri().path()))
+        .or_default() += 1;
     let (fault, latency) = app
         .faults
         .draw(&format!("{} {}", req.method(), req.uri().path()));

@@ -16,6 +16,41 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
+/// Add `n` contacts (customers in Billing) to every organisation of
+/// `product`, and nothing else (benchmarks that need one large module).
+pub fn seed_contacts(st: &mut State, product: crate::error::Product, n: usize, now: Millis) {
+    let orgs: Vec<_> = st
+        .finance
+        .orgs
+        .iter()
+        .filter(|o| o.product == product)
+        .cloned()
+        .collect();
+    let billing = product == crate::error::Product::Billing;
+    for org in orgs {
+        let mut events = Vec::new();
+        let start = now - (n as i64) * 1000;
+        let mut cx = Ctx {
+            product,
+            org: org.clone(),
+            now: start,
+            events: &mut events,
+            trusted: true,
+        };
+        let spec = spec::spec(product, Kind::Contacts);
+        for i in 0..n {
+            let serial = i + 1;
+            cx.now = start + (i as i64) * 1000;
+            let contact = if billing {
+                json!({"display_name": format!("Customer {serial:06}"), "company_name": format!("Customer {serial:06}"), "email": format!("customer{serial}@example.com")})
+            } else {
+                json!({"contact_name": format!("Customer {serial:06}"), "company_name": format!("Customer {serial:06}"), "customer_sub_type": "business"})
+            };
+            let _ = ops::create(st, &mut cx, &spec, &obj(contact));
+        }
+    }
+}
+
 /// Add `n` records of each resource to every finance organisation.
 pub fn seed_finance(st: &mut State, n: usize, now: Millis) {
     if n == 0 {

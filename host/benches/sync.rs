@@ -1,0 +1,185 @@
+//! First syncs of N records against the sandbox with its limits off, as a
+//! user runs them (`ferry sync run`), counting the API calls the sandbox
+//! served and the `ferry` process's peak memory:
+//!
+//! * CRM Accounts → Books contacts: list calls must be ceil(N/200), writes
+//!   one per record (finance takes one record a request);
+//! * Books contacts → CRM Accounts: writes ceil(N/100) (CRM batches of 100);
+//! * a re-sync with nothing changed: no writes, only the incremental read.
+//!
+//! `cargo bench -p ferry --bench sync` (after `scripts/build-plugins`).
+//! `FERRY_BENCH_N` sets N (default 100 000; CRM lists at most 100 000
+//! records), `FERRY_BENCH_MEMORY` the sizes whose peak memory is compared
+//! (default `10000,100000`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use support::bench::{BOOKS, Bench, CRM};
+use zoho_sandbox::Sandbox;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident memory of a process so far, in bytes (Linux).
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+struct Outcome {
+    seconds: f64,
+    peak: u64,
+    calls: BTreeMap<String, u64>,
+    stdout: String,
+}
+
+/// `ferry sync run <sync>` as a process; its time, peak memory and the
+/// API calls the sandbox served meanwhile.
+fn run(sb: &Sandbox, bench: &Bench, sync: &str) -> Outcome {
+    let before = sb.app().requests();
+    let started = Instant::now();
+    let mut child = bench
+        .ferry(&["sync", "run", sync])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry runs");
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        if let Some(p) = peak_rss(pid) {
+            peak = peak.max(p);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "ferry sync run {sync} failed");
+    let seconds = started.elapsed().as_secs_f64();
+    let after = sb.app().requests();
+    let calls = after
+        .into_iter()
+        .map(|(k, v)| {
+            let d = v - before.get(&k).copied().unwrap_or(0);
+            (k, d)
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    Outcome {
+        seconds,
+        peak,
+        calls,
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    }
+}
+
+fn calls(o: &Outcome, route: &str) -> u64 {
+    o.calls.get(route).copied().unwrap_or(0)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+const TO_BOOKS: &str = "syncs:\n  accounts:\n    from: crm.Accounts\n    to: books.contacts\n    fields:\n      contact_name: Account_Name\n      company_name: Account_Name\n      website: Website\n";
+const TO_CRM: &str = "syncs:\n  contacts:\n    from: books.contacts\n    to: crm.Accounts\n    fields:\n      Account_Name: contact_name\n      Description: company_name\n";
+
+/// CRM Accounts → Books contacts, first and again. The records were last
+/// changed ten minutes ago: a read that sees changes younger than two
+/// minutes keeps its cursor (pages may have shifted under it).
+fn crm_to_books(rt: &tokio::runtime::Runtime, n: usize) -> (Outcome, Outcome) {
+    let ten_minutes_ago = chrono::Utc::now().timestamp_millis() - 600_000;
+    let sb = rt
+        .block_on(Sandbox::builder().fixed_clock(ten_minutes_ago).start())
+        .expect("sandbox");
+    sb.app().seed_only(&["crm/Accounts"], n).expect("seed");
+    let bench = Bench::new(&sb, &[CRM, BOOKS], TO_BOOKS);
+    let first = run(&sb, &bench, "accounts");
+    let again = run(&sb, &bench, "accounts");
+    (first, again)
+}
+
+fn main() {
+    let n = env_number("FERRY_BENCH_N", 100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    support::plugin("well_behaved");
+
+    println!("== CRM Accounts → Books contacts, N = {n}");
+    let (first, again) = crm_to_books(&rt, n);
+    let lists = calls(&first, "GET /crm/v8/Accounts");
+    let writes = calls(&first, "POST /books/v3/contacts");
+    println!("{}", first.stdout);
+    println!(
+        "first sync: {:.1} s, {:.0} records/s, peak memory {:.0} MiB",
+        first.seconds,
+        n as f64 / first.seconds,
+        mib(first.peak)
+    );
+    println!(
+        "  list calls {lists} (ceil(N/200) = {}), writes {writes} (N = {n}); describe reads settings/fields once per module",
+        n.div_ceil(200)
+    );
+    println!("  all calls: {:?}", first.calls);
+    let again_writes =
+        calls(&again, "POST /books/v3/contacts") + calls(&again, "PUT /books/v3/contacts/{id}");
+    println!(
+        "re-sync: {:.1} s, writes {again_writes}, list calls {}",
+        again.seconds,
+        calls(&again, "GET /crm/v8/Accounts")
+    );
+
+    println!("\n== Books contacts → CRM Accounts, N = {n}");
+    let sb = rt.block_on(Sandbox::builder().start()).expect("sandbox");
+    sb.app().seed_only(&["books/contacts"], n).expect("seed");
+    let bench = Bench::new(&sb, &[BOOKS, CRM], TO_CRM);
+    let first = run(&sb, &bench, "contacts");
+    println!("{}", first.stdout);
+    println!(
+        "first sync: {:.1} s, {:.0} records/s, peak memory {:.0} MiB",
+        first.seconds,
+        n as f64 / first.seconds,
+        mib(first.peak)
+    );
+    println!(
+        "  list calls {} (ceil(N/200) = {}, plus describe's one probe per module), CRM writes {} (ceil(N/100) = {})",
+        calls(&first, "GET /books/v3/contacts"),
+        n.div_ceil(200),
+        calls(&first, "POST /crm/v8/Accounts"),
+        n.div_ceil(100)
+    );
+    println!("  all calls: {:?}", first.calls);
+
+    let sizes: Vec<usize> = std::env::var("FERRY_BENCH_MEMORY")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().replace('_', "").parse().ok())
+        .collect();
+    if sizes.len() >= 2 {
+        println!("\n== Peak memory of a first CRM → Books sync by size");
+        let mut peaks = Vec::new();
+        for size in &sizes {
+            let (first, _) = crm_to_books(&rt, *size);
+            println!("N = {size}: {:.0} MiB", mib(first.peak));
+            peaks.push(first.peak);
+        }
+        println!(
+            "largest / smallest: {:.2}×",
+            *peaks.last().unwrap() as f64 / peaks[0] as f64
+        );
+    }
+}
