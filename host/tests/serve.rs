@@ -584,3 +584,41 @@ async fn a_sync_with_refused_credentials_backs_off_and_the_others_run() {
     );
     served.stop();
 }
+
+/// Ferry renews its CRM notification channel half way through its life
+/// (the manifest opens them for a day), by the service's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_channels_are_renewed_before_they_lapse() {
+    let sb = Sandbox::builder().seed(2).start().await.unwrap();
+    let body = "syncs:\n  accounts:\n    from: crm.Accounts\n    to: billing.customers\n    fields:\n      display_name: Account_Name\n    schedule: webhook\n";
+    let bench = Bench::new(&sb, &[CRM, BILLING], body);
+    let admin = token(&bench, "root", "admin");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap()
+        + &format!("serve:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n");
+    std::fs::write(bench.workspace(), yaml).unwrap();
+    let served = Served::start(&bench, &["--manual-clock"]);
+    served.wait_runs("accounts", &admin, 1).await;
+    let expiry = || {
+        sb.app()
+            .read(|st| st.watches.first().map(|w| w.channel_expiry_ms))
+    };
+    let first = expiry().expect("a channel is open");
+    // Thirteen hours on: past half of its day, so renewed.
+    served.advance(&admin, 13 * 3600).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while expiry() == Some(first) {
+        assert!(Instant::now() < deadline, "the channel was not renewed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let renewed = expiry().unwrap();
+    assert!(renewed >= first + 12 * 3600 * 1000, "{first} → {renewed}");
+    assert_eq!(
+        sb.app().read(|st| st.watches.len()),
+        1,
+        "renewed, not a second channel"
+    );
+    served.stop();
+}
