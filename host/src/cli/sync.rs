@@ -70,6 +70,25 @@ impl RunArgs {
         Ok(Arc::new(SledStore::open(&dir)?))
     }
 
+    /// The workspace, secrets unread (for commands that touch only state),
+    /// which must define `name` as a sync or trigger rule.
+    pub fn workspace_naming(&self, name: &str) -> anyhow::Result<Workspace> {
+        let ws = Workspace::load_with(
+            &self.workspace,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        )
+        .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
+        if !ws.syncs.contains_key(name) && !ws.triggers.contains_key(name) {
+            bail!(
+                "no sync or trigger `{name}` in {}",
+                self.workspace.display()
+            );
+        }
+        Ok(ws)
+    }
+
     /// Load and check the workspace with its secrets.
     pub fn workspace(&self) -> anyhow::Result<Workspace> {
         let mut ws = Workspace::load_with(
@@ -294,19 +313,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 /// Pause or resume `name`: the flag is in the state store, so it holds
 /// across restarts and for a running `ferry serve`.
 pub fn set_paused(args: &RunArgs, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
-    let workspace = Workspace::load_with(
-        &args.workspace,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
-    if !workspace.syncs.contains_key(name) && !workspace.triggers.contains_key(name) {
-        bail!(
-            "no sync or trigger `{name}` in {}",
-            args.workspace.display()
-        );
-    }
+    args.workspace_naming(name)?;
     let store = args.store()?;
     store.set_paused(name, paused)?;
     println!(
@@ -604,38 +611,8 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                 match h.format {
                     Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
                     Format::Csv => {
-                        let mut w = csv::Writer::from_writer(std::io::stdout());
-                        w.write_record([
-                            "run",
-                            "side",
-                            "source_id",
-                            "target_id",
-                            "operation",
-                            "reason",
-                            "diff",
-                        ])?;
-                        for r in &rows {
-                            w.write_record([
-                                r.run.to_string(),
-                                match r.from_side {
-                                    Side::From => "from".to_string(),
-                                    Side::To => "to".to_string(),
-                                },
-                                r.source_id.clone(),
-                                r.target_id.clone().unwrap_or_default(),
-                                serde_json::to_value(r.op)?
-                                    .as_str()
-                                    .unwrap_or("")
-                                    .to_string(),
-                                r.reason.clone().unwrap_or_default(),
-                                if r.diff.is_empty() {
-                                    String::new()
-                                } else {
-                                    serde_json::to_string(&r.diff)?
-                                },
-                            ])?;
-                        }
-                        w.flush()?;
+                        use std::io::Write as _;
+                        std::io::stdout().write_all(&crate::store::ledger_csv(&rows)?)?;
                     }
                     Format::Table => {
                         for r in &rows {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Subcommand;
 
-use crate::config::{LoadOptions, SecretMode, Workspace};
 use crate::runner::{self, WorkspaceRun};
 use crate::store::{
     LedgerFilter, Link, LinkOrigin, RecordCommit, RunRecord, RunStatus, RunTrigger, StateStore,
@@ -164,19 +163,7 @@ pub fn links(c: LinksCommand) -> ExitCode {
             | LinksCommand::Add { args, name, .. }
             | LinksCommand::Remove { args, name, .. } => (args, name),
         };
-        let ws = Workspace::load_with(
-            &args.workspace,
-            LoadOptions {
-                secrets: SecretMode::Defer,
-            },
-        )
-        .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
-        if !ws.syncs.contains_key(name) && !ws.triggers.contains_key(name) {
-            bail!(
-                "no sync or trigger `{name}` in {}",
-                args.workspace.display()
-            );
-        }
+        args.workspace_naming(name)?;
         let store = args.store()?;
         match c {
             LinksCommand::List { name, id, .. } => {

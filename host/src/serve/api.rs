@@ -203,37 +203,7 @@ async fn export(
     match q.get("format").map(String::as_str) {
         None | Some("json") => ok(json!(rows)),
         Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record([
-                "run",
-                "side",
-                "source_id",
-                "target_id",
-                "operation",
-                "reason",
-                "diff",
-            ])?;
-            for r in &rows {
-                w.write_record([
-                    r.run.to_string(),
-                    format!("{:?}", r.from_side).to_lowercase(),
-                    r.source_id.clone(),
-                    r.target_id.clone().unwrap_or_default(),
-                    serde_json::to_value(r.op)?
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string(),
-                    r.reason.clone().unwrap_or_default(),
-                    if r.diff.is_empty() {
-                        String::new()
-                    } else {
-                        serde_json::to_string(&r.diff)?
-                    },
-                ])?;
-            }
-            let body = w
-                .into_inner()
-                .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let body = crate::store::ledger_csv(&rows)?;
             Ok(([(header::CONTENT_TYPE, "text/csv")], body).into_response())
         }
         Some(other) => Err(Fail(

@@ -229,3 +229,42 @@ pub struct RecordCommit {
     pub foreign_snapshots: Vec<(String, Side, String, Snapshot)>,
     pub ledger: Option<LedgerRow>,
 }
+
+/// Ledger rows as CSV (`run,side,source_id,target_id,operation,reason,diff`),
+/// for exports.
+pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "run",
+        "side",
+        "source_id",
+        "target_id",
+        "operation",
+        "reason",
+        "diff",
+    ])?;
+    for r in rows {
+        let op = serde_json::to_value(r.op)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let diff = if r.diff.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&r.diff).unwrap_or_default()
+        };
+        w.write_record([
+            r.run.to_string(),
+            match r.from_side {
+                Side::From => "from".to_string(),
+                Side::To => "to".to_string(),
+            },
+            r.source_id.clone(),
+            r.target_id.clone().unwrap_or_default(),
+            op,
+            r.reason.clone().unwrap_or_default(),
+            diff,
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}

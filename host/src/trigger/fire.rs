@@ -296,34 +296,45 @@ impl Firing<'_> {
         op: LedgerOp,
         reason: Option<String>,
     ) -> Result<(), TriggerError> {
-        let mut row = row(
+        let link = Link {
+            other: target_id.to_string(),
+            origin: LinkOrigin::Trigger(rule.name.clone()),
+            created: unix_now(),
+        };
+        self.done(
             rule,
-            &intent.source_id,
-            Some(target_id.into()),
-            op,
-            String::new(),
-        );
-        row.reason = reason;
+            Finished {
+                id: &intent.source_id,
+                key: &intent.key,
+                target_id,
+                target: written,
+                op,
+                reason: reason.unwrap_or_default(),
+            },
+            vec![(crate::mapping::Side::From, intent.source_id.clone(), link)],
+        )
+    }
+
+    /// Commit a finished firing: its key done (and its intent), what the
+    /// target looks like now, links made, the ledger row.
+    fn done(
+        &self,
+        rule: &mut Rule,
+        f: Finished<'_>,
+        links: Vec<(crate::mapping::Side, String, Link)>,
+    ) -> Result<(), TriggerError> {
         self.env.store.commit(
             &rule.name,
             RecordCommit {
-                links: vec![(
-                    crate::mapping::Side::From,
-                    intent.source_id.clone(),
-                    Link {
-                        other: target_id.to_string(),
-                        origin: LinkOrigin::Trigger(rule.name.clone()),
-                        created: unix_now(),
-                    },
-                )],
-                intents_done: vec![intent.key.clone()],
-                fired: vec![intent.key.clone()],
-                foreign_snapshots: remembered(rule, target_id, written),
-                ledger: Some(row),
+                links,
+                intents_done: vec![f.key.to_string()],
+                fired: vec![f.key.to_string()],
+                foreign_snapshots: remembered(rule, f.target_id, f.target),
+                ledger: Some(row(rule, f.id, Some(f.target_id.into()), f.op, f.reason)),
                 ..Default::default()
             },
         )?;
-        rule.run.counts.count(op);
+        rule.run.counts.count(f.op);
         Ok(())
     }
 
@@ -558,8 +569,7 @@ impl Firing<'_> {
         Ok(Fired::Done)
     }
 
-    /// Commit a done action: firing done, what the target looks like now,
-    /// ledger row.
+    /// Commit a done action or update.
     #[allow(clippy::too_many_arguments)]
     fn acted(
         &self,
@@ -571,18 +581,15 @@ impl Firing<'_> {
         op: LedgerOp,
         reason: String,
     ) -> Result<(), TriggerError> {
-        self.env.store.commit(
-            &rule.name,
-            RecordCommit {
-                intents_done: vec![key.to_string()],
-                fired: vec![key.to_string()],
-                foreign_snapshots: remembered(rule, target_id, after),
-                ledger: Some(row(rule, id, Some(target_id.into()), op, reason)),
-                ..Default::default()
-            },
-        )?;
-        rule.run.counts.count(op);
-        Ok(())
+        let f = Finished {
+            id,
+            key,
+            target_id,
+            target: after,
+            op,
+            reason,
+        };
+        self.done(rule, f, Vec::new())
     }
 
     /// A call on a target failed: a definite refusal ends the firing with
@@ -692,6 +699,18 @@ impl Firing<'_> {
         rule.run.counts.count(op);
         Ok(())
     }
+}
+
+/// A firing that is finished with one target.
+struct Finished<'a> {
+    /// The watched record.
+    id: &'a str,
+    key: &'a str,
+    target_id: &'a str,
+    /// The target as Ferry left it.
+    target: &'a Record,
+    op: LedgerOp,
+    reason: String,
 }
 
 /// What is done to a target record.
