@@ -25,6 +25,9 @@ pub struct SledStore {
 
 const SEP: u8 = 0;
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 fn side_tag(side: Side) -> &'static [u8] {
     match side {
         Side::From => b"f",
@@ -79,6 +82,9 @@ impl SledStore {
         };
         let db = sled::Config::new()
             .path(dir)
+            // Bounded: a sync of a million records must not grow Ferry's
+            // memory with its state (sled's default cache is 1 GiB).
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(200))
             .open()
             .map_err(fail)?;

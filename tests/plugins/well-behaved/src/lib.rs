@@ -1,5 +1,6 @@
 //! A well-behaved test connector: lists `items` from the connection's base
-//! URL (page-numbered), echoes writes, and logs.
+//! URL (page-numbered), echoes writes (a created record's id is
+//! `new-<key>`, or `new-1` without a `key`), and logs.
 
 use ferry_plugin_sdk::page::page_number;
 use ferry_plugin_sdk::prelude::*;
@@ -19,6 +20,7 @@ impl Connector for WellBehaved {
                 .modified_field("modified")
                 .field(FieldInfo::text("id").read_only())
                 .field(FieldInfo::text("name").label("Name").required())
+                .field(FieldInfo::text("key").label("Caller's key"))
                 .field(FieldInfo::new("price", FieldKind::Decimal))
                 .field(
                     FieldInfo::new("status", FieldKind::Picklist).picklist(&["active", "inactive"]),
@@ -65,7 +67,11 @@ impl Connector for WellBehaved {
             .into_iter()
             .map(|mut r| match r.get("name") {
                 Some(Value::String(_)) => {
-                    r.insert("id".into(), json!("new-1"));
+                    let id = match r.get("key") {
+                        Some(Value::String(k)) => format!("new-{k}"),
+                        _ => "new-1".to_string(),
+                    };
+                    r.insert("id".into(), json!(id));
                     Ok(r)
                 }
                 _ => Err(ConnectorError::invalid("name", "name is required")),
