@@ -523,6 +523,12 @@ impl Service {
                 }
                 runs
             }
+            // Its rules are being fed by a sync's run just now: not a
+            // failure, the next slot runs them.
+            Err(crate::trigger::TriggerError::Sync(crate::sync::SyncError::Busy(name))) => {
+                tracing::info!(job = job.name, "`{name}` is running already; skipped");
+                Vec::new()
+            }
             Err(e) => {
                 tracing::error!(job = job.name, "run could not start: {e}");
                 // History says why, and the failure backs the job off.
