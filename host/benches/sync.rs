@@ -10,7 +10,8 @@
 //! `cargo bench -p ferry --bench sync` (after `scripts/build-plugins`).
 //! `FERRY_BENCH_N` sets N (default 100 000; CRM lists at most 100 000
 //! records), `FERRY_BENCH_MEMORY` the sizes whose peak memory is compared
-//! on a generated source (default `100000,1000000`).
+//! on a generated source (default `100000,1000000`). `ferry` runs with the
+//! default store; `FERRY_STORE=sled` measures the sled backend instead.
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -16,7 +16,8 @@ use crate::connection::ConnectorRegistry;
 use crate::mapping::Side;
 use crate::plugin::{Runtime, RuntimeOptions};
 use crate::store::{
-    Counts, LedgerFilter, LedgerRow, RunRecord, RunStatus, RunTrigger, SledStore, StateStore,
+    BackendKind, Counts, EmbeddedStore, LedgerFilter, LedgerRow, RunRecord, RunStatus, RunTrigger,
+    StateStore,
 };
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
@@ -45,6 +46,14 @@ pub struct RunArgs {
     /// `.ferry/` beside the workspace file by default.
     #[arg(long, env = "FERRY_STATE")]
     pub state: Option<PathBuf>,
+    /// The engine of a new state directory (an existing one keeps its own).
+    #[arg(
+        long = "store",
+        env = "FERRY_STORE",
+        value_enum,
+        default_value_t = BackendKind::Redb
+    )]
+    pub engine: BackendKind,
     /// Point every connection at a local Zoho sandbox at this URL instead
     /// of its data centre (trying a workspace without touching real data).
     #[arg(long, env = "FERRY_SANDBOX", value_name = "URL")]
@@ -63,11 +72,11 @@ impl RunArgs {
     }
 
     /// Open the state store only (no vendors reached).
-    pub fn store(&self) -> anyhow::Result<Arc<SledStore>> {
-        let dir = self.state_dir().join("state");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-        Ok(Arc::new(SledStore::open(&dir)?))
+    pub fn store(&self) -> anyhow::Result<Arc<EmbeddedStore>> {
+        Ok(Arc::new(EmbeddedStore::open(
+            &self.state_dir(),
+            self.engine,
+        )?))
     }
 
     /// The workspace, secrets unread (for commands that touch only state),
@@ -116,8 +125,8 @@ impl RunArgs {
         self.env_with(self.store()?).await
     }
 
-    /// [`RunArgs::env`] on a store already open (sled allows one opener).
-    pub async fn env_with(&self, store: Arc<SledStore>) -> anyhow::Result<Env> {
+    /// [`RunArgs::env`] on a store already open (a state has one opener).
+    pub async fn env_with(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
         let workspace = self.workspace()?;
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(self.state_dir().join("cache")),

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ModuleRef, Schedule, ServeConfig};
 use crate::runner;
 use crate::schedule::{self, Clock, ManualClock};
-use crate::store::{RunRecord, RunStatus, RunTrigger, SledStore, StoreError};
+use crate::store::{EmbeddedStore, RunRecord, RunStatus, RunTrigger, StoreError};
 use crate::sync::{Env, NoProgress, RunOptions};
 use crate::trigger::{self, TriggerOptions};
 
@@ -97,7 +97,7 @@ pub struct ServeOptions {
 /// A running service.
 pub struct Service {
     env: Arc<Env>,
-    store: Arc<SledStore>,
+    store: Arc<EmbeddedStore>,
     config: ServeConfig,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
@@ -225,7 +225,7 @@ impl Service {
     /// reachable by someone (tokens, or open on loopback).
     pub fn new(
         env: Arc<Env>,
-        store: Arc<SledStore>,
+        store: Arc<EmbeddedStore>,
         options: &ServeOptions,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Result<Arc<Service>, ServeError> {

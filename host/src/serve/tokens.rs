@@ -5,7 +5,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{SledStore, StoreError, unix_now};
+use crate::store::{EmbeddedStore, StoreError, unix_now};
 
 /// What a token may do. Each role may do what the ones before it may.
 #[derive(
@@ -59,7 +59,7 @@ fn digest(secret: &str) -> String {
 }
 
 /// Make a token; returns the secret, which is not kept.
-pub fn create(store: &SledStore, name: &str, role: Role) -> Result<String, TokenError> {
+pub fn create(store: &EmbeddedStore, name: &str, role: Role) -> Result<String, TokenError> {
     if name.is_empty()
         || !name
             .chars()
@@ -90,7 +90,7 @@ pub fn create(store: &SledStore, name: &str, role: Role) -> Result<String, Token
 }
 
 /// Every token (without secrets).
-pub fn list(store: &SledStore) -> Result<Vec<Token>, StoreError> {
+pub fn list(store: &EmbeddedStore) -> Result<Vec<Token>, StoreError> {
     Ok(store
         .meta_scan::<Token>(PREFIX)?
         .into_iter()
@@ -99,12 +99,12 @@ pub fn list(store: &SledStore) -> Result<Vec<Token>, StoreError> {
 }
 
 /// Forget a token; `false` when there was none of that name.
-pub fn revoke(store: &SledStore, name: &str) -> Result<bool, StoreError> {
+pub fn revoke(store: &EmbeddedStore, name: &str) -> Result<bool, StoreError> {
     store.meta_remove(&format!("{PREFIX}{name}"))
 }
 
 /// The token whose secret this is.
-pub fn verify(store: &SledStore, secret: &str) -> Result<Option<Token>, StoreError> {
+pub fn verify(store: &EmbeddedStore, secret: &str) -> Result<Option<Token>, StoreError> {
     let hash = digest(secret);
     Ok(list(store)?.into_iter().find(|t| t.sha256 == hash))
 }
@@ -112,11 +112,12 @@ pub fn verify(store: &SledStore, secret: &str) -> Result<Option<Token>, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::BackendKind;
 
     #[test]
     fn a_token_verifies_by_its_secret_only_and_is_stored_hashed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open(dir.path(), BackendKind::Redb).unwrap();
         let secret = create(&store, "ops", Role::Operator).unwrap();
         assert!(secret.starts_with("fry_"));
         let stored = list(&store).unwrap();

@@ -1,15 +1,19 @@
 //! Ferry's state: links, snapshots, cursors, intents, run history and the
 //! per-record ledger, plus access tokens. [`StateStore`] is the engine's
-//! view; [`SledStore`] the embedded backend (one directory per workspace).
+//! view; [`EmbeddedStore`] keeps it in the workspace's state directory,
+//! on redb (the default) or sled, behind the small [`kv::Backend`] trait.
 //!
 //! Every key starts with a namespace: a sync's or trigger rule's name.
 //! Everything written for one record goes in one [`RecordCommit`], applied
 //! atomically. Intents are made durable before the call they announce.
 
-mod sled_store;
+mod embedded;
+pub mod kv;
+mod redb_backend;
+mod sled_backend;
 mod types;
 
-pub use sled_store::SledStore;
+pub use embedded::{BackendKind, EmbeddedStore};
 pub use types::*;
 
 /// Why the state store could not be used.

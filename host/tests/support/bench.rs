@@ -10,7 +10,7 @@ use ferry::capability::HttpSettings;
 use ferry::config::{LoadOptions, SecretMode, Workspace};
 use ferry::connection::ConnectorRegistry;
 use ferry::plugin::{Runtime, RuntimeOptions};
-use ferry::store::SledStore;
+use ferry::store::{BackendKind, EmbeddedStore};
 use ferry::sync::{Env, EnvOptions};
 use zoho_sandbox::Sandbox;
 
@@ -85,8 +85,7 @@ impl Bench {
             &Bench::plugin_dir(),
         )
         .unwrap();
-        std::fs::create_dir_all(self.state().join("state")).unwrap();
-        let store = Arc::new(SledStore::open(&self.state().join("state")).unwrap());
+        let store = Arc::new(EmbeddedStore::open(&self.state(), BackendKind::default()).unwrap());
         let env = Env::open(
             ws,
             &registry,

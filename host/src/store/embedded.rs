@@ -1,32 +1,61 @@
-//! The embedded backend: sled, one directory per workspace.
+//! The embedded store: Ferry's keys and values over an ordered key–value
+//! [`Backend`] (redb by default, or sled), in the workspace's state
+//! directory.
 //!
-//! All sync state lives in one tree so that a record's commit is one atomic
-//! batch. Keys are `<kind>\0<namespace>\0…`; vendor ids never hold NUL.
-//! sled recovers to a consistent prefix of its log after a crash, so a
-//! commit is all or nothing; `flush` makes it durable.
+//! All sync state lives in one key space so that a record's commit is one
+//! atomic batch. Keys are `<kind>\0<namespace>\0…`; vendor ids never hold
+//! NUL. Values are JSON.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::kv::{Backend, Durability, Space, Write};
+use super::redb_backend::RedbBackend;
+use super::sled_backend::SledBackend;
 use super::types::*;
 use super::{LedgerFilter, StateStore, StoreError};
 use crate::capability::{StoredToken, TokenStore};
 
-/// The sled-backed state store of one workspace.
+/// Which engine keeps a state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BackendKind {
+    /// redb: one file, memory bounded by its cache.
+    #[default]
+    Redb,
+    /// sled: one directory; its memory grows with the state.
+    Sled,
+}
+
+/// The redb file inside a state directory.
+const REDB_FILE: &str = "state.redb";
+/// The sled directory inside a state directory.
+const SLED_DIR: &str = "state";
+
+impl BackendKind {
+    /// The engine that already keeps `state_dir`, if any.
+    pub fn detect(state_dir: &Path) -> Option<BackendKind> {
+        if state_dir.join(REDB_FILE).exists() {
+            Some(BackendKind::Redb)
+        } else if state_dir.join(SLED_DIR).join("conf").exists() {
+            Some(BackendKind::Sled)
+        } else {
+            None
+        }
+    }
+}
+
+/// The state store of one workspace.
 #[derive(Clone)]
-pub struct SledStore {
-    db: sled::Db,
-    tokens: sled::Tree,
-    state: sled::Tree,
-    meta: sled::Tree,
+pub struct EmbeddedStore {
+    backend: Arc<dyn Backend>,
+    kind: BackendKind,
+    path: PathBuf,
 }
 
 const SEP: u8 = 0;
-
-/// sled's page cache.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 fn side_tag(side: Side) -> &'static [u8] {
     match side {
@@ -57,8 +86,12 @@ fn key(kind: u8, parts: &[&[u8]], open: bool) -> Vec<u8> {
     k
 }
 
-fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+fn link_key(ns: &[u8], side: Side, id: &str, other: &str) -> Vec<u8> {
+    key(
+        b'L',
+        &[ns, side_tag(side), id.as_bytes(), other.as_bytes()],
+        false,
+    )
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -72,34 +105,47 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, St
     })
 }
 
-impl SledStore {
-    /// Open (creating) the store in `dir`. sled locks the directory, so a
-    /// second process on the same workspace state fails here.
-    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let fail = |e: sled::Error| StoreError::Open {
-            path: dir.display().to_string(),
+impl EmbeddedStore {
+    /// Open (creating) the store of the state directory `state_dir`, with
+    /// the engine that already keeps it, else `preferred`. The engine locks
+    /// its files, so a second process on the same state fails here.
+    pub fn open(state_dir: &Path, preferred: BackendKind) -> Result<EmbeddedStore, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| StoreError::Open {
+            path: state_dir.display().to_string(),
             message: e.to_string(),
+        })?;
+        let kind = BackendKind::detect(state_dir).unwrap_or(preferred);
+        let (backend, path): (Arc<dyn Backend>, PathBuf) = match kind {
+            BackendKind::Redb => {
+                let path = state_dir.join(REDB_FILE);
+                (Arc::new(RedbBackend::open(&path)?), path)
+            }
+            BackendKind::Sled => {
+                let path = state_dir.join(SLED_DIR);
+                (Arc::new(SledBackend::open(&path)?), path)
+            }
         };
-        let db = sled::Config::new()
-            .path(dir)
-            // Bounded: a sync of a million records must not grow Ferry's
-            // memory with its state (sled's default cache is 1 GiB).
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(200))
-            .open()
-            .map_err(fail)?;
-        Ok(SledStore {
-            tokens: db.open_tree("tokens").map_err(fail)?,
-            state: db.open_tree("state").map_err(fail)?,
-            meta: db.open_tree("meta").map_err(fail)?,
-            db,
+        Ok(EmbeddedStore {
+            backend,
+            kind,
+            path,
         })
+    }
+
+    /// The engine keeping this store.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// Where the engine keeps it.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// A value of the service's own bookkeeping (API tokens, notification
     /// channels, API usage), by key.
     pub fn meta_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.meta.get(key).map_err(io)? {
+        match self.backend.get(Space::Meta, key.as_bytes())? {
             Some(v) => Ok(Some(decode("meta", &v)?)),
             None => Ok(None),
         }
@@ -107,14 +153,23 @@ impl SledStore {
 
     /// Store a bookkeeping value durably.
     pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        self.meta.insert(key, encode(value)).map_err(io)?;
-        self.flush()
+        self.backend.apply(
+            Space::Meta,
+            vec![Write::Put(key.as_bytes().to_vec(), encode(value))],
+            Durability::Now,
+        )
     }
 
     pub fn meta_remove(&self, key: &str) -> Result<bool, StoreError> {
-        let gone = self.meta.remove(key).map_err(io)?.is_some();
-        self.flush()?;
-        Ok(gone)
+        let present = self.backend.get(Space::Meta, key.as_bytes())?.is_some();
+        if present {
+            self.backend.apply(
+                Space::Meta,
+                vec![Write::Remove(key.as_bytes().to_vec())],
+                Durability::Now,
+            )?;
+        }
+        Ok(present)
     }
 
     /// Every bookkeeping value whose key starts with `prefix`.
@@ -122,16 +177,13 @@ impl SledStore {
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        self.meta
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (k, v) = item.map_err(io)?;
-                Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    decode("meta", &v)?,
-                ))
-            })
-            .collect()
+        let mut found = Vec::new();
+        self.backend
+            .scan(Space::Meta, prefix.as_bytes(), false, &mut |k, v| {
+                found.push((String::from_utf8_lossy(k).into_owned(), decode("meta", v)?));
+                Ok(true)
+            })?;
+        Ok(found)
     }
 
     fn scan<T: DeserializeOwned>(
@@ -139,13 +191,13 @@ impl SledStore {
         what: &'static str,
         prefix: &[u8],
     ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
-        self.state
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (k, v) = item.map_err(io)?;
-                Ok((k.to_vec(), decode(what, &v)?))
-            })
-            .collect()
+        let mut found = Vec::new();
+        self.backend
+            .scan(Space::State, prefix, false, &mut |k, v| {
+                found.push((k.to_vec(), decode(what, v)?));
+                Ok(true)
+            })?;
+        Ok(found)
     }
 
     fn get<T: DeserializeOwned>(
@@ -153,14 +205,19 @@ impl SledStore {
         what: &'static str,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
-        match self.state.get(key).map_err(io)? {
+        match self.backend.get(Space::State, key)? {
             Some(v) => Ok(Some(decode(what, &v)?)),
             None => Ok(None),
         }
     }
+
+    fn put_now(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        self.backend
+            .apply(Space::State, vec![Write::Put(key, value)], Durability::Now)
+    }
 }
 
-impl StateStore for SledStore {
+impl StateStore for EmbeddedStore {
     fn links(&self, ns: &str, side: Side, id: &str) -> Result<Vec<Link>, StoreError> {
         let prefix = key(b'L', &[ns.as_bytes(), side_tag(side), id.as_bytes()], true);
         let mut links: Vec<Link> = self
@@ -200,38 +257,35 @@ impl StateStore for SledStore {
     }
 
     fn set_cursor(&self, ns: &str, side: Side, cursor: &Cursor) -> Result<(), StoreError> {
-        self.state
-            .insert(
-                key(b'C', &[ns.as_bytes(), side_tag(side)], false),
-                encode(cursor),
-            )
-            .map_err(io)?;
-        self.flush()
+        self.put_now(
+            key(b'C', &[ns.as_bytes(), side_tag(side)], false),
+            encode(cursor),
+        )
     }
 
     fn clear_cursors(&self, ns: &str) -> Result<(), StoreError> {
-        for side in [Side::From, Side::To] {
-            self.state
-                .remove(key(b'C', &[ns.as_bytes(), side_tag(side)], false))
-                .map_err(io)?;
-        }
-        self.flush()
+        let writes = [Side::From, Side::To]
+            .into_iter()
+            .map(|side| Write::Remove(key(b'C', &[ns.as_bytes(), side_tag(side)], false)))
+            .collect();
+        self.backend.apply(Space::State, writes, Durability::Now)
     }
 
     fn put_intents(&self, ns: &str, intents: &[Intent]) -> Result<(), StoreError> {
         if intents.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for intent in intents {
-            batch.insert(
-                key(b'I', &[ns.as_bytes(), intent.key.as_bytes()], false),
-                encode(intent),
-            );
-        }
-        self.state.apply_batch(batch).map_err(io)?;
+        let writes = intents
+            .iter()
+            .map(|intent| {
+                Write::Put(
+                    key(b'I', &[ns.as_bytes(), intent.key.as_bytes()], false),
+                    encode(intent),
+                )
+            })
+            .collect();
         // The call it announces must never happen without it on disk.
-        self.flush()
+        self.backend.apply(Space::State, writes, Durability::Now)
     }
 
     fn pending_intents(&self, ns: &str) -> Result<Vec<Intent>, StoreError> {
@@ -243,114 +297,84 @@ impl StateStore for SledStore {
     }
 
     fn is_fired(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
-        self.state
-            .contains_key(self::key(b'F', &[ns.as_bytes(), key.as_bytes()], false))
-            .map_err(io)
+        Ok(self
+            .backend
+            .get(
+                Space::State,
+                &self::key(b'F', &[ns.as_bytes(), key.as_bytes()], false),
+            )?
+            .is_some())
     }
 
     fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError> {
         let ns_b = ns.as_bytes();
-        let mut batch = sled::Batch::default();
+        let mut writes = Vec::new();
         for (side, id, other) in &commit.unlinks {
-            batch.remove(key(
-                b'L',
-                &[ns_b, side_tag(*side), id.as_bytes(), other.as_bytes()],
-                false,
-            ));
-            batch.remove(key(
-                b'L',
-                &[
-                    ns_b,
-                    side_tag(other_side(*side)),
-                    other.as_bytes(),
-                    id.as_bytes(),
-                ],
-                false,
-            ));
+            writes.push(Write::Remove(link_key(ns_b, *side, id, other)));
+            writes.push(Write::Remove(link_key(ns_b, other_side(*side), other, id)));
         }
         for (side, id, link) in &commit.links {
-            batch.insert(
-                key(
-                    b'L',
-                    &[ns_b, side_tag(*side), id.as_bytes(), link.other.as_bytes()],
-                    false,
-                ),
+            writes.push(Write::Put(
+                link_key(ns_b, *side, id, &link.other),
                 encode(link),
-            );
+            ));
             let reverse = Link {
                 other: id.clone(),
                 ..link.clone()
             };
-            batch.insert(
-                key(
-                    b'L',
-                    &[
-                        ns_b,
-                        side_tag(other_side(*side)),
-                        link.other.as_bytes(),
-                        id.as_bytes(),
-                    ],
-                    false,
-                ),
+            writes.push(Write::Put(
+                link_key(ns_b, other_side(*side), &link.other, id),
                 encode(&reverse),
-            );
+            ));
         }
         for (side, id, snapshot) in &commit.snapshots {
-            batch.insert(
+            writes.push(Write::Put(
                 key(b'S', &[ns_b, side_tag(*side), id.as_bytes()], false),
                 encode(snapshot),
-            );
+            ));
         }
         for (other_ns, side, id, snapshot) in &commit.foreign_snapshots {
-            batch.insert(
+            writes.push(Write::Put(
                 key(
                     b'S',
                     &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
                     false,
                 ),
                 encode(snapshot),
-            );
+            ));
         }
         for done in &commit.intents_done {
-            batch.remove(key(b'I', &[ns_b, done.as_bytes()], false));
+            writes.push(Write::Remove(key(b'I', &[ns_b, done.as_bytes()], false)));
         }
         for fired in &commit.fired {
-            batch.insert(key(b'F', &[ns_b, fired.as_bytes()], false), &[][..]);
+            writes.push(Write::Put(
+                key(b'F', &[ns_b, fired.as_bytes()], false),
+                Vec::new(),
+            ));
         }
         if let Some(row) = &commit.ledger {
             // Monotonic across the store, so rows keep their commit order.
-            let seq = self.db.generate_id().map_err(io)?;
-            batch.insert(
+            let seq = self.backend.next_id()?;
+            writes.push(Write::Put(
                 key(
                     b'G',
                     &[ns_b, &row.run.to_be_bytes(), &seq.to_be_bytes()],
                     false,
                 ),
                 encode(row),
-            );
+            ));
         }
-        self.state.apply_batch(batch).map_err(io)
+        self.backend.apply(Space::State, writes, Durability::Soon)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.backend.flush()
     }
 
     fn begin_run(&self, ns: &str, trigger: RunTrigger) -> Result<RunRecord, StoreError> {
-        let counter = key(b'N', &[ns.as_bytes()], false);
         let next = self
-            .state
-            .update_and_fetch(&counter, |old| {
-                let n = old
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
-                Some((n + 1).to_be_bytes().to_vec())
-            })
-            .map_err(io)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(1);
+            .backend
+            .increment(Space::State, &key(b'N', &[ns.as_bytes()], false))?;
         let run = RunRecord {
             id: next,
             sync: ns.to_string(),
@@ -365,23 +389,24 @@ impl StateStore for SledStore {
     }
 
     fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.state
-            .insert(
-                key(b'R', &[run.sync.as_bytes(), &run.id.to_be_bytes()], false),
-                encode(run),
-            )
-            .map_err(io)?;
-        self.flush()
+        self.put_now(
+            key(b'R', &[run.sync.as_bytes(), &run.id.to_be_bytes()], false),
+            encode(run),
+        )
     }
 
     fn runs(&self, ns: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let prefix = key(b'R', &[ns.as_bytes()], true);
-        self.state
-            .scan_prefix(prefix)
-            .rev()
-            .take(limit)
-            .map(|item| decode("run", &item.map_err(io)?.1))
-            .collect()
+        let mut runs = Vec::new();
+        if limit == 0 {
+            return Ok(runs);
+        }
+        self.backend
+            .scan(Space::State, &prefix, true, &mut |_, v| {
+                runs.push(decode("run", v)?);
+                Ok(runs.len() < limit)
+            })?;
+        Ok(runs)
     }
 
     fn run(&self, ns: &str, id: u64) -> Result<Option<RunRecord>, StoreError> {
@@ -401,70 +426,124 @@ impl StateStore for SledStore {
     ) -> Result<Vec<LedgerRow>, StoreError> {
         let prefix = key(b'G', &[ns.as_bytes(), &run.to_be_bytes()], true);
         let mut rows = Vec::new();
-        let mut skipped = 0;
-        for item in self.state.scan_prefix(prefix) {
-            let row: LedgerRow = decode("ledger", &item.map_err(io)?.1)?;
-            if !filter.admits(row.op) {
-                continue;
-            }
-            if skipped < offset {
-                skipped += 1;
-                continue;
-            }
-            rows.push(row);
-            if rows.len() >= limit {
-                break;
-            }
+        if limit == 0 {
+            return Ok(rows);
         }
+        let mut skipped = 0;
+        self.backend
+            .scan(Space::State, &prefix, false, &mut |_, v| {
+                let row: LedgerRow = decode("ledger", v)?;
+                if !filter.admits(row.op) {
+                    return Ok(true);
+                }
+                if skipped < offset {
+                    skipped += 1;
+                    return Ok(true);
+                }
+                rows.push(row);
+                Ok(rows.len() < limit)
+            })?;
         Ok(rows)
     }
 
     fn set_paused(&self, ns: &str, paused: bool) -> Result<(), StoreError> {
         let k = key(b'P', &[ns.as_bytes()], false);
-        if paused {
-            self.state.insert(k, b"1".to_vec()).map_err(io)?;
+        let write = if paused {
+            Write::Put(k, b"1".to_vec())
         } else {
-            self.state.remove(k).map_err(io)?;
-        }
-        self.flush()
+            Write::Remove(k)
+        };
+        self.backend
+            .apply(Space::State, vec![write], Durability::Now)
     }
 
     fn is_paused(&self, ns: &str) -> Result<bool, StoreError> {
-        self.state
-            .contains_key(key(b'P', &[ns.as_bytes()], false))
-            .map_err(io)
+        Ok(self
+            .backend
+            .get(Space::State, &key(b'P', &[ns.as_bytes()], false))?
+            .is_some())
     }
 }
 
-impl TokenStore for SledStore {
+impl TokenStore for EmbeddedStore {
     fn load(&self, connection: &str) -> Option<StoredToken> {
-        let bytes = self.tokens.get(connection).ok()??;
+        let bytes = self
+            .backend
+            .get(Space::Tokens, connection.as_bytes())
+            .ok()??;
         serde_json::from_slice(&bytes).ok()
     }
 
     fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String> {
         let bytes = serde_json::to_vec(token).map_err(|e| e.to_string())?;
-        self.tokens
-            .insert(connection, bytes)
-            .map_err(|e| e.to_string())?;
         // A token that is not durable would be minted again after a crash.
-        self.tokens.flush().map_err(|e| e.to_string())?;
-        Ok(())
+        self.backend
+            .apply(
+                Space::Tokens,
+                vec![Write::Put(connection.as_bytes().to_vec(), bytes)],
+                Durability::Now,
+            )
+            .map_err(|e| e.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
-    fn open() -> (tempfile::TempDir, SledStore) {
+    const KINDS: [BackendKind; 2] = [BackendKind::Redb, BackendKind::Sled];
+
+    /// Each test below it runs once per engine.
+    macro_rules! on_each_engine {
+        ($($test:ident),* $(,)?) => {
+            mod each_engine {
+                $(
+                    #[test]
+                    fn $test() {
+                        for kind in super::KINDS {
+                            super::$test(kind);
+                        }
+                    }
+                )*
+            }
+        };
+    }
+
+    on_each_engine!(
+        tokens_survive_reopening,
+        a_commit_writes_links_both_ways_and_settles_its_intent,
+        a_record_may_link_to_many_in_creation_order,
+        runs_are_numbered_and_ledgers_filtered_and_paged,
+        a_state_directory_keeps_its_engine_and_ledger_order_across_reopening,
+        a_second_opening_of_the_same_state_fails_and_says_where,
+        bookkeeping_values_are_kept_apart_from_sync_state,
+    );
+
+    /// Open again in this process. sled lets go of its lock from a
+    /// background thread after the store is dropped, so a reopening may
+    /// have to wait for it (a new process never does).
+    fn reopen(dir: &Path, kind: BackendKind) -> EmbeddedStore {
+        for _ in 0..100 {
+            match EmbeddedStore::open(dir, kind) {
+                Ok(store) => return store,
+                Err(e) if e.to_string().contains("lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{kind:?}: the store stayed locked")
+    }
+
+    fn open(kind: BackendKind) -> (tempfile::TempDir, EmbeddedStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open(dir.path(), kind).unwrap();
+        assert_eq!(store.kind(), kind);
         (dir, store)
     }
 
-    #[test]
-    fn tokens_survive_reopening() {
+    fn tokens_survive_reopening(kind: BackendKind) {
         let dir = tempfile::tempdir().unwrap();
         let token = StoredToken {
             access_token: "tok".into(),
@@ -472,11 +551,11 @@ mod tests {
             api_domain: None,
         };
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = reopen(dir.path(), kind);
             assert!(store.load("crm").is_none());
             store.save("crm", &token).unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path(), kind);
         assert_eq!(store.load("crm"), Some(token));
         assert!(store.load("books").is_none());
     }
@@ -489,9 +568,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_commit_writes_links_both_ways_and_settles_its_intent() {
-        let (_dir, store) = open();
+    fn a_commit_writes_links_both_ways_and_settles_its_intent(kind: BackendKind) {
+        let (_dir, store) = open(kind);
         let intent = Intent {
             key: "t:a1".into(),
             side: Side::To,
@@ -594,9 +672,8 @@ mod tests {
         assert!(store.link("customers", Side::From, "a1").unwrap().is_none());
     }
 
-    #[test]
-    fn a_record_may_link_to_many_in_creation_order() {
-        let (_dir, store) = open();
+    fn a_record_may_link_to_many_in_creation_order(kind: BackendKind) {
+        let (_dir, store) = open(kind);
         for (other, at) in [("inv2", 2), ("inv1", 1)] {
             store
                 .commit(
@@ -617,11 +694,10 @@ mod tests {
         assert_eq!(others, ["inv1", "inv2"]);
     }
 
-    #[test]
-    fn runs_are_numbered_and_ledgers_filtered_and_paged() {
+    fn runs_are_numbered_and_ledgers_filtered_and_paged(kind: BackendKind) {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = reopen(dir.path(), kind);
             let mut run = store.begin_run("s", RunTrigger::Manual).unwrap();
             assert_eq!(run.id, 1);
             for (i, op) in [
@@ -657,7 +733,7 @@ mod tests {
             store.save_run(&run).unwrap();
             store.set_paused("s", true).unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path(), kind);
         assert_eq!(store.begin_run("s", RunTrigger::Schedule).unwrap().id, 2);
         let runs = store.runs("s", 10).unwrap();
         assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 1]);
@@ -674,5 +750,77 @@ mod tests {
         assert!(store.is_paused("s").unwrap());
         store.set_paused("s", false).unwrap();
         assert!(!store.is_paused("s").unwrap());
+    }
+
+    fn a_state_directory_keeps_its_engine_and_ledger_order_across_reopening(kind: BackendKind) {
+        let other = if kind == BackendKind::Redb {
+            BackendKind::Sled
+        } else {
+            BackendKind::Redb
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let row = |i: usize| LedgerRow {
+            run: 1,
+            from_side: Side::From,
+            source_id: format!("r{i}"),
+            target_id: None,
+            op: LedgerOp::Create,
+            reason: None,
+            diff: vec![],
+            rule: None,
+        };
+        for (opening, range) in [(kind, 0..3), (other, 3..6)] {
+            let store = reopen(dir.path(), opening);
+            assert_eq!(store.kind(), kind, "an existing store keeps its engine");
+            for i in range {
+                store
+                    .commit(
+                        "s",
+                        RecordCommit {
+                            ledger: Some(row(i)),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+            }
+            store.flush().unwrap();
+        }
+        let store = reopen(dir.path(), other);
+        let ids: Vec<String> = store
+            .ledger("s", 1, LedgerFilter::All, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.source_id)
+            .collect();
+        assert_eq!(ids, ["r0", "r1", "r2", "r3", "r4", "r5"], "{kind:?}");
+    }
+
+    fn a_second_opening_of_the_same_state_fails_and_says_where(kind: BackendKind) {
+        let (dir, _store) = open(kind);
+        let err = match EmbeddedStore::open(dir.path(), kind) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{kind:?}: a second opening must fail"),
+        };
+        assert!(
+            err.contains("cannot open the state store at")
+                && err.contains(&dir.path().display().to_string()),
+            "{kind:?}: {err}"
+        );
+    }
+
+    fn bookkeeping_values_are_kept_apart_from_sync_state(kind: BackendKind) {
+        let (_dir, store) = open(kind);
+        store.meta_put("token:a", &1u32).unwrap();
+        store.meta_put("token:b", &2u32).unwrap();
+        store.meta_put("usage:a", &3u32).unwrap();
+        let tokens: Vec<(String, u32)> = store.meta_scan("token:").unwrap();
+        assert_eq!(
+            tokens,
+            [("token:a".to_string(), 1), ("token:b".to_string(), 2)]
+        );
+        assert!(store.meta_remove("token:a").unwrap());
+        assert!(!store.meta_remove("token:a").unwrap());
+        assert_eq!(store.meta_get::<u32>("token:a").unwrap(), None);
+        assert!(store.pending_intents("token:").unwrap().is_empty());
     }
 }
