@@ -345,6 +345,10 @@ async fn the_cli_runs_pauses_resumes_and_exports_history() {
         ok && out.contains("customers") && out.contains("yes"),
         "{out}"
     );
+    assert!(
+        out.contains("state.redb (redb)"),
+        "status names the store and its engine: {out}"
+    );
     let (ok, _, err) = run(&["sync", "resume", "customers"]);
     assert!(ok, "{err}");
     let (ok, out, err) = run(&["sync", "run", "customers"]);

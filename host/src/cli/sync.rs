@@ -381,6 +381,11 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         );
     }
+    println!(
+        "\nstate: {} ({})",
+        store.path().display(),
+        store.kind().name()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,6 +35,14 @@ const REDB_FILE: &str = "state.redb";
 const SLED_DIR: &str = "state";
 
 impl BackendKind {
+    /// As `--store` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Redb => "redb",
+            BackendKind::Sled => "sled",
+        }
+    }
+
     /// The engine that already keeps `state_dir`, if any.
     pub fn detect(state_dir: &Path) -> Option<BackendKind> {
         if state_dir.join(REDB_FILE).exists() {
