@@ -126,7 +126,7 @@ impl EmbeddedStore {
         let (backend, path): (Arc<dyn Backend>, PathBuf) = match kind {
             BackendKind::Redb => {
                 let path = state_dir.join(REDB_FILE);
-                (Arc::new(RedbBackend::open(&path)?), path)
+                (RedbBackend::open(&path)?, path)
             }
             BackendKind::Sled => {
                 let path = state_dir.join(SLED_DIR);
@@ -528,14 +528,15 @@ mod tests {
         bookkeeping_values_are_kept_apart_from_sync_state,
     );
 
-    /// Open again in this process. sled lets go of its lock from a
-    /// background thread after the store is dropped, so a reopening may
-    /// have to wait for it (a new process never does).
+    /// Open again in this process. Both engines may let go of their files
+    /// from a background thread (sled's, or redb's flusher) just after the
+    /// store is dropped, so a reopening may have to wait (a new process
+    /// never does).
     fn reopen(dir: &Path, kind: BackendKind) -> EmbeddedStore {
         for _ in 0..100 {
             match EmbeddedStore::open(dir, kind) {
                 Ok(store) => return store,
-                Err(e) if e.to_string().contains("lock") => {
+                Err(e) if e.to_string().contains("lock") || e.to_string().contains("in use") => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
                 Err(e) => panic!("{e}"),

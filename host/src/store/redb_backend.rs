@@ -2,16 +2,16 @@
 //! page cache, so the store's memory stays flat however many records a
 //! workspace holds.
 //!
-//! Most commits are non-durable (atomic, and on disk by the next durable
-//! one); a commit is made durable when asked, or when the last durable one
-//! is 200 ms old. After a crash redb opens at the last durable commit,
-//! which is always a consistent state.
+//! Most commits are non-durable (atomic, and on disk with the next durable
+//! one); a commit is durable when asked, and a background thread makes
+//! the others durable within 200 ms, as sled does. After a crash redb opens
+//! at the last durable commit, which is always a consistent state.
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -26,7 +26,7 @@ const TOKENS: Table = TableDefinition::new("tokens");
 
 /// redb's page cache.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
-/// The longest a non-durable commit waits for a durable one.
+/// The longest a non-durable commit waits to be made durable.
 const DURABLE_EVERY: Duration = Duration::from_millis(200);
 /// Ids reserved on disk at a time (`next_id`).
 const ID_BLOCK: u64 = 1 << 20;
@@ -34,7 +34,9 @@ const ID_KEY: &[u8] = b"\0next-id";
 
 pub struct RedbBackend {
     db: redb::Database,
-    last_durable: Mutex<Instant>,
+    /// Held while committing, so the flag matches the last commit: `true`
+    /// while a commit is not yet durable.
+    dirty: Mutex<bool>,
     next_id: AtomicU64,
     /// Ids below this are reserved on disk.
     id_limit: Mutex<u64>,
@@ -64,7 +66,7 @@ impl AsRef<[u8]> for Bytes<'_> {
 impl RedbBackend {
     /// Open (creating) the store in the file `path`. redb locks it, so a
     /// second process on the same state fails here.
-    pub fn open(path: &Path) -> Result<RedbBackend, StoreError> {
+    pub fn open(path: &Path) -> Result<Arc<RedbBackend>, StoreError> {
         let fail = |e: redb::Error| StoreError::Open {
             path: path.display().to_string(),
             message: match e {
@@ -84,15 +86,16 @@ impl RedbBackend {
             tx.open_table(table(space)).map_err(|e| fail(e.into()))?;
         }
         tx.commit().map_err(|e| fail(e.into()))?;
-        let backend = RedbBackend {
+        let backend = Arc::new(RedbBackend {
             db,
-            last_durable: Mutex::new(Instant::now()),
+            dirty: Mutex::new(false),
             next_id: AtomicU64::new(0),
             id_limit: Mutex::new(0),
-        };
+        });
         let reserved = counter_value(backend.get(Space::Meta, ID_KEY)?.as_deref());
         backend.next_id.store(reserved, Ordering::SeqCst);
         *backend.id_limit.lock().expect("id lock") = reserved;
+        spawn_flusher(Arc::downgrade(&backend));
         Ok(backend)
     }
 
@@ -102,17 +105,36 @@ impl RedbBackend {
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().map_err(io)?;
-        let mut last = self.last_durable.lock().expect("durability lock");
-        let durable = durability == Durability::Now || last.elapsed() >= DURABLE_EVERY;
+        let mut dirty = self.dirty.lock().expect("durability lock");
+        let durable = durability == Durability::Now;
         if !durable {
             tx.set_durability(redb::Durability::None).map_err(io)?;
         }
         f(&tx)?;
         tx.commit().map_err(io)?;
-        if durable {
-            *last = Instant::now();
-        }
+        *dirty = !durable;
         Ok(())
+    }
+}
+
+/// Make non-durable commits durable within [`DURABLE_EVERY`], until the
+/// backend is dropped.
+fn spawn_flusher(backend: Weak<RedbBackend>) {
+    let spawned = std::thread::Builder::new()
+        .name("ferry-store-flush".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(DURABLE_EVERY);
+                let Some(backend) = backend.upgrade() else {
+                    return;
+                };
+                if let Err(e) = backend.flush() {
+                    tracing::warn!(error = %e, "could not make the state store durable");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no background flusher for the state store");
     }
 }
 
@@ -204,6 +226,9 @@ impl Backend for RedbBackend {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        if !*self.dirty.lock().expect("durability lock") {
+            return Ok(());
+        }
         self.write(Durability::Now, |_| Ok(()))
     }
 }
