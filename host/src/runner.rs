@@ -164,7 +164,7 @@ fn link_syncs(fields: &[FieldMapping], out: &mut BTreeSet<String>) {
                     link_syncs(item, out);
                 }
             }
-            Source::Each { fields, .. } => link_syncs(fields, out),
+            Source::Each { fields, .. } | Source::FirstOf(fields) => link_syncs(fields, out),
             _ => {}
         }
     }

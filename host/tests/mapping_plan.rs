@@ -254,3 +254,63 @@ fn fields_sharing_a_target_apply_in_order() {
         json!({"Account_Name": "Second", "Billing_City": "Rome"})
     );
 }
+
+#[test]
+fn first_of_takes_the_first_present_alternative() {
+    let ws = Workspace::load_str(
+        "ws.yaml",
+        r#"
+connections:
+  crm: { connector: zoho-crm, data_center: com }
+  books: { connector: zoho-books, data_center: com }
+syncs:
+  contacts:
+    from: crm.Accounts
+    to: books.contacts
+    fields: { contact_name: Account_Name }
+  people:
+    from: crm.Contacts
+    to: books.contacts
+    fields: { contact_name: Full_Name }
+  deals:
+    from: crm.Deals
+    to: books.invoices
+    fields:
+      customer_id:
+        first_of:
+          - { link: contacts, from: Account_Name.id, missing: create }
+          - { link: people, from: Contact_Name.id }
+      reference_number: { first_of: [Deal_Name, { from: id }], default: none }
+"#,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let plan = Plan::compile(&ws, "deals", &EmptyCatalog).unwrap();
+    let mut links = LinkTable::default();
+    links.insert("contacts", "acc-1", "bk-account");
+    links.insert("people", "con-1", "bk-person");
+    let ctx = Context::new(&links).at(now());
+    let apply = |deal: serde_json::Value| plan.apply(&deal, &ctx);
+
+    // The Account wins when there is one.
+    let both = json!({"id": "d1", "Deal_Name": "Big", "Account_Name": {"id": "acc-1"}, "Contact_Name": {"id": "con-1"}});
+    assert_eq!(apply(both).unwrap()["customer_id"], "bk-account");
+    // No Account (absent or null): the Contact; an empty name: the id.
+    let contact_only =
+        json!({"id": "d2", "Deal_Name": "", "Account_Name": null, "Contact_Name": {"id": "con-1"}});
+    let out = apply(contact_only).unwrap();
+    assert_eq!(out["customer_id"], "bk-person");
+    assert_eq!(out["reference_number"], "d2");
+    // Neither: the field is left out, or takes the outer default.
+    let out = apply(json!({})).unwrap();
+    assert!(out.get("customer_id").is_none(), "{out}");
+    assert_eq!(out["reference_number"], "none");
+    // A present but unlinked Account is that record's error; the Contact is
+    // not tried in its place.
+    let e = apply(json!({"Account_Name": {"id": "acc-2"}, "Contact_Name": {"id": "con-1"}}))
+        .unwrap_err();
+    let m = e.missing_link.expect("missing link");
+    assert!(m.create && m.id == "acc-2" && m.sync == "contacts");
+}

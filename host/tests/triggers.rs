@@ -205,6 +205,92 @@ async fn a_won_deal_is_invoiced_a_lost_one_voided_and_a_rewon_one_invoiced_again
     assert_eq!(count(&sb, BILLING_INVOICES), invoices + 2);
 }
 
+/// Zoho's integration invoices a won deal's Account, or its Contact when the
+/// deal has no Account: `first_of` picks the Contact's customer, which a
+/// sync of Contacts without an Account made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_won_deal_with_only_a_contact_is_invoiced_to_the_contacts_customer() {
+    let workspace = CRM_BILLING
+        .replace(
+            "triggers:\n",
+            r#"  contact-customers:
+    from: crm.Contacts
+    to: billing.customers
+    view: "has(record.Account_Name) ? record.Account_Name == null : true"
+    fields:
+      display_name: Full_Name
+      email: Email
+triggers:
+"#,
+        )
+        .replace(
+            "      customer_id: { link: customers, from: Account_Name.id, missing: create }\n",
+            r#"      customer_id:
+        required: true
+        first_of:
+          - { link: customers, from: Account_Name.id, missing: create }
+          - { link: contact-customers, from: Contact_Name.id, missing: create }
+"#,
+        );
+    assert!(workspace.contains("contact-customers:") && workspace.contains("first_of"));
+    let sb = Sandbox::builder().seed(4).start().await.unwrap();
+    let bench = Bench::new(&sb, &[CRM, BILLING], &workspace);
+    let env = bench.env().await;
+    let invoices = count(&sb, BILLING_INVOICES);
+    for run in run_all(&env).await {
+        assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    }
+    assert!(
+        env.store.all_links("contact-customers").unwrap().is_empty(),
+        "seeded contacts all have an account"
+    );
+
+    let created = sb
+        .app()
+        .ui_crm_write(
+            "Contacts",
+            None,
+            json!({"First_Name": "Ada", "Last_Name": "Lovelace", "Full_Name": "Ada Lovelace", "Email": "ada@example.com"}),
+        )
+        .unwrap();
+    let contact_id = created["details"]["id"].as_str().unwrap().to_string();
+    let deal = deal_at(&env, "Qualification").await;
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    set_stage(
+        &sb,
+        &deal_id,
+        json!({
+            "Stage": "Closed Won",
+            "Account_Name": null,
+            "Contact_Name": {"id": contact_id, "name": "Ada Lovelace"},
+            "Amount": 800.0,
+        }),
+    );
+    let won = run_all(&env).await;
+    let fired = rows(&env, run_of(&won, "invoice-on-won"));
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].op, LedgerOp::Create, "{fired:?}");
+    assert_eq!(count(&sb, BILLING_INVOICES), invoices + 1);
+    let customer = env
+        .store
+        .link("contact-customers", ferry::mapping::Side::From, &contact_id)
+        .unwrap()
+        .expect("the contact became a customer")
+        .other;
+    let invoice = get(
+        &env,
+        "billing",
+        "invoices",
+        fired[0].target_id.as_deref().unwrap(),
+    )
+    .await;
+    assert_eq!(invoice["customer_id"], json!(customer));
+    assert_eq!(
+        get(&env, "billing", "customers", &customer).await["display_name"],
+        "Ada Lovelace"
+    );
+}
+
 /// Zoho's rule: once a person changes the invoice's status (sends it),
 /// deal changes no longer touch it, and the ledger says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,6 +92,7 @@ const FIELD_KEYS: &[&str] = &[
     "type",
     "direction",
     "reverse",
+    "first_of",
 ];
 const TRIGGER_KEYS: &[&str] = &[
     "on",
@@ -1315,6 +1316,49 @@ impl Loader {
         out
     }
 
+    /// `first_of: [alternative, …]`: each a source field or a field mapping
+    /// of its own, for the same target.
+    fn alternatives(
+        &mut self,
+        target: &Spanned<FieldPath>,
+        node: &Node,
+        vars: &[&str],
+    ) -> Option<Vec<FieldMapping>> {
+        let Kind::Seq(items) = &node.kind else {
+            self.err_hint(
+                &node.span,
+                format!("`first_of` must be a list, found {}", node.type_name()),
+                Some(
+                    "list the alternatives, e.g. `first_of: [Account_Name.id, Contact_Name.id]`"
+                        .into(),
+                ),
+            );
+            return None;
+        };
+        if items.len() < 2 {
+            self.err_hint(
+                &node.span,
+                "`first_of` needs at least two alternatives",
+                Some("with one, write it as the field's mapping".into()),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for item in items {
+            if matches!(item.kind, Kind::Seq(_)) || item.get("first_of").is_some() {
+                self.err(
+                    &item.span,
+                    "an alternative of `first_of` is a source field or a mapping with `from`, `const` or `expr`",
+                );
+                continue;
+            }
+            if let Some(m) = self.field(target.clone(), item, vars) {
+                out.push(m);
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
     fn field(
         &mut self,
         target: Spanned<FieldPath>,
@@ -1362,7 +1406,7 @@ impl Loader {
         }
         let what = format!("field `{}`", m.target.as_str());
         self.keys(node, FIELD_KEYS, &what, false);
-        let sources: Vec<&str> = ["from", "const", "expr", "each"]
+        let sources: Vec<&str> = ["from", "const", "expr", "each", "first_of"]
             .into_iter()
             .filter(|k| node.get(k).is_some())
             .collect();
@@ -1370,11 +1414,13 @@ impl Loader {
             self.err_hint(
                 &node.span,
                 format!("{what} has both `{}` and `{}`", sources[0], sources[1]),
-                Some("give exactly one of `from`, `const`, `expr` or `each`".into()),
+                Some("give exactly one of `from`, `const`, `expr`, `each` or `first_of`".into()),
             );
             return None;
         }
-        if let Some(f) = node.get("from") {
+        if let Some(alternatives) = node.get("first_of") {
+            m.source = Source::FirstOf(self.alternatives(&m.target, alternatives, vars)?);
+        } else if let Some(f) = node.get("from") {
             m.source = Source::Path(self.path(f, "`from`")?);
         } else if let Some(c) = node.get("const") {
             m.source = Source::Const(c.to_json());
@@ -1914,6 +1960,7 @@ impl Loader {
                 explicit.map(|_| "an expression cannot be written back without `reverse`")
             }
             Source::Items(_) | Source::Each { .. } => explicit.map(|_| "list mappings are one-way"),
+            Source::FirstOf(_) => explicit.map(|_| "`first_of` mappings are one-way"),
         };
         if let Some(p) = problem {
             let span = explicit.map(|d| d.span.clone()).unwrap_or(f.span.clone());
@@ -1973,7 +2020,9 @@ impl Loader {
                         self.link_checks(l, source_connection, owner);
                     }
                 }
-                Source::Each { fields, .. } => self.link_checks(fields, source_connection, owner),
+                Source::Each { fields, .. } | Source::FirstOf(fields) => {
+                    self.link_checks(fields, source_connection, owner)
+                }
                 _ => {}
             }
         }
@@ -2098,7 +2147,7 @@ impl Loader {
                 }
                 match &f.source {
                     Source::Items(ls) => ls.iter().for_each(|l| creates(l, out)),
-                    Source::Each { fields, .. } => creates(fields, out),
+                    Source::Each { fields, .. } | Source::FirstOf(fields) => creates(fields, out),
                     _ => {}
                 }
             }

@@ -378,6 +378,9 @@ pub enum Source {
         filter: Option<Expr>,
         fields: Vec<FieldMapping>,
     },
+    /// Alternatives for the same field (`first_of:`): the first whose value
+    /// is present wins — a deal's Account, else its Contact.
+    FirstOf(Vec<FieldMapping>),
 }
 
 /// `fields.<target>`: how one target field is computed.

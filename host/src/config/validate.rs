@@ -527,6 +527,11 @@ impl<'a> Validator<'a> {
                     // Elements' fields are not described; check expressions only.
                     let _ = fields;
                 }
+                Source::FirstOf(alternatives) => {
+                    // The target is checked once, here; each alternative's
+                    // sources in its own turn.
+                    self.mappings(alternatives, from, from_ref, None, to_ref, direction, false);
+                }
                 Source::Items(_) => {
                     if let Some(t) = target
                         && t.kind != FieldKind::List

@@ -185,6 +185,8 @@ enum Src {
         filter: Option<Expr>,
         steps: Steps,
     },
+    /// Alternatives for one target: the first with a present value wins.
+    FirstOf(Vec<Step>),
 }
 
 #[derive(Debug, Clone)]
@@ -261,18 +263,27 @@ struct ChildPlan {
 
 fn reads_of(steps: &Steps, out: &mut std::collections::BTreeSet<String>) {
     for step in &steps.steps {
-        match &step.src {
-            Src::Path(p) => out.extend(head(p)),
-            Src::Expr(e) => out.extend(e.field_refs("record").into_iter().map(|(f, _)| f)),
-            Src::Items(items) => {
-                for item in items {
-                    reads_of(item, out);
-                }
+        step_reads(step, out);
+    }
+}
+
+fn step_reads(step: &Step, out: &mut std::collections::BTreeSet<String>) {
+    match &step.src {
+        Src::Path(p) => out.extend(head(p)),
+        Src::Expr(e) => out.extend(e.field_refs("record").into_iter().map(|(f, _)| f)),
+        Src::Items(items) => {
+            for item in items {
+                reads_of(item, out);
             }
-            // Inside `each`, `record` is the element; the list is the read.
-            Src::Each { each, .. } => out.extend(head(each)),
-            Src::Const(_) => {}
         }
+        // Inside `each`, `record` is the element; the list is the read.
+        Src::Each { each, .. } => out.extend(head(each)),
+        Src::FirstOf(alternatives) => {
+            for alternative in alternatives {
+                step_reads(alternative, out);
+            }
+        }
+        Src::Const(_) => {}
     }
 }
 
@@ -388,6 +399,15 @@ impl<'a> Compiler<'a> {
                     filter: filter.clone(),
                     steps: self.steps(fields, source_connection, None, true),
                 },
+                Source::FirstOf(alternatives) => Src::FirstOf(
+                    self.steps(alternatives, source_connection, target, nested)
+                        .steps,
+                ),
+            };
+            // Each alternative coerces its own value for the target.
+            let coerce = match (&f.source, &f.ty) {
+                (Source::FirstOf(_), None) => Coerce::None,
+                _ => coerce,
             };
             let link = self.link(f, source_connection);
             let map = f.map.as_ref().map(|m| ValueMap {
@@ -729,6 +749,18 @@ fn eval_step<'v>(
         Src::Path(p) => Cow::Borrowed(p.get(b.record).unwrap_or(&NULL)),
         Src::Const(c) => Cow::Borrowed(c),
         Src::Expr(e) => Cow::Owned(e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?),
+        Src::FirstOf(alternatives) => {
+            let mut chosen = Cow::Borrowed(&NULL);
+            for alternative in alternatives {
+                if let Some(v) = eval_step(alternative, b, ctx)?
+                    && !is_empty(&v)
+                {
+                    chosen = v;
+                    break;
+                }
+            }
+            chosen
+        }
         Src::Items(lists) => {
             let mut items = Vec::with_capacity(lists.len());
             for steps in lists {

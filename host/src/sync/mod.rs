@@ -372,7 +372,7 @@ fn maps_money(env: &Env, sync: &SyncConfig) -> bool {
             hit(f)
                 || match &f.source {
                     Source::Items(items) => items.iter().any(|i| walk(i, hit)),
-                    Source::Each { fields, .. } => walk(fields, hit),
+                    Source::Each { fields, .. } | Source::FirstOf(fields) => walk(fields, hit),
                     _ => false,
                 }
         })
