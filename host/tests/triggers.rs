@@ -291,6 +291,39 @@ triggers:
     );
 }
 
+/// `missing: create` asks the parent's sync for the customer; when that
+/// sync will not take the account (its view excludes it), the deal's
+/// failure says so instead of asking for the parent to be created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_its_sync_refuses_is_named_in_the_failure() {
+    let workspace = CRM_BILLING.replace(
+        "    on_duplicate: overwrite\n",
+        "    on_duplicate: overwrite\n    view: \"record.Account_Name == 'no such account'\"\n",
+    );
+    assert!(workspace.contains("no such account"));
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[CRM, BILLING], &workspace);
+    let env = bench.env().await;
+    let invoices = count(&sb, BILLING_INVOICES);
+    run_all(&env).await;
+    let deal = deal_at(&env, "Qualification").await;
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    let account_id = deal["Account_Name"]["id"].as_str().unwrap().to_string();
+    set_stage(&sb, &deal_id, json!({"Stage": "Closed Won"}));
+    let won = run_all(&env).await;
+    let fired = rows(&env, run_of(&won, "invoice-on-won"));
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].op, LedgerOp::Fail);
+    let reason = fired[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "its parent `{account_id}` was not created through sync `customers`: the sync's view filter excludes it"
+        )),
+        "{reason}"
+    );
+    assert_eq!(count(&sb, BILLING_INVOICES), invoices);
+}
+
 /// Zoho's rule: once a person changes the invoice's status (sends it),
 /// deal changes no longer touch it, and the ledger says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

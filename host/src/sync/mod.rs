@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 
 use crate::config::{Direction, FieldMapping, ModuleRef, Source, SyncConfig};
 use crate::connection::ConnectionError;
-use crate::mapping::{MissingLink, Plan, Side, Way};
+use crate::mapping::{MissingLink, Plan, RecordError, Side, Way};
 use crate::plugin::{CallError, FieldKind, Record};
 use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
 
@@ -406,14 +406,38 @@ async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError>
     Ok(())
 }
 
+/// What became of the parent record a `missing: create` lookup asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parent {
+    Linked,
+    /// Its sync did not link it (its view excludes it, say): why, as that
+    /// sync's ledger says.
+    NotLinked(String),
+}
+
+impl Parent {
+    /// The failure of the record whose mapping `e` needed the parent.
+    pub fn failure(why: &str, e: &RecordError, missing: &MissingLink) -> String {
+        let field = e
+            .field
+            .as_deref()
+            .map(|f| format!("`{f}`: "))
+            .unwrap_or_default();
+        format!(
+            "{field}its parent `{}` was not created through sync `{}`: {why}",
+            missing.id, missing.sync
+        )
+    }
+}
+
 /// Create the parent record a `missing: create` lookup lacks by syncing
-/// that one record through its own sync. `true` when it is linked now.
+/// that one record through its own sync.
 pub fn create_parent<'a>(
     env: &'a Env,
     missing: &'a MissingLink,
-) -> BoxFuture<'a, Result<bool, SyncError>> {
+) -> BoxFuture<'a, Result<Parent, SyncError>> {
     Box::pin(async move {
-        run_records(
+        let run = run_records(
             env,
             &missing.sync,
             missing.side,
@@ -422,10 +446,21 @@ pub fn create_parent<'a>(
             &NoProgress,
         )
         .await?;
-        Ok(env
+        if env
             .store
             .link(&missing.sync, missing.side, &missing.id)?
-            .is_some())
+            .is_some()
+        {
+            return Ok(Parent::Linked);
+        }
+        let why = env
+            .store
+            .ledger(&missing.sync, run.id, LedgerFilter::All, 0, 100)?
+            .into_iter()
+            .find(|row| row.source_id == missing.id)
+            .and_then(|row| row.reason)
+            .unwrap_or_else(|| "its sync did not link it".into());
+        Ok(Parent::NotLinked(why))
     })
 }
 

@@ -365,8 +365,14 @@ impl<'a> Pass<'a> {
         {
             // `missing: create`: sync the parent first, then map again.
             match super::create_parent(env, missing).await {
-                Ok(true) => applied = self.plan.apply(&json, &ctx),
-                Ok(false) => {}
+                Ok(super::Parent::Linked) => applied = self.plan.apply(&json, &ctx),
+                Ok(super::Parent::NotLinked(why)) => {
+                    let reason = match &applied {
+                        Err(e) => super::Parent::failure(&why, e, missing),
+                        Ok(_) => why,
+                    };
+                    return self.ledger_only(&id, None, LedgerOp::Fail, reason);
+                }
                 Err(e) => {
                     self.incomplete += 1;
                     return self.ledger_only(

@@ -662,8 +662,10 @@ impl Firing<'_> {
             && let Some(missing) = e.missing_link.as_ref().filter(|m| m.create)
         {
             match sync::create_parent(self.env, missing).await {
-                Ok(true) => applied = apply(),
-                Ok(false) => {}
+                Ok(sync::Parent::Linked) => applied = apply(),
+                Ok(sync::Parent::NotLinked(why)) => {
+                    return Ok(Mapped::Failed(sync::Parent::failure(&why, e, missing)));
+                }
                 Err(e) => {
                     return Ok(Mapped::Retry(format!(
                         "creating its parent through `{}` failed: {e}",
