@@ -503,15 +503,20 @@ pub(crate) fn counts_line(c: &Counts) -> String {
     )
 }
 
-/// Print a finished run; failed runs exit non-zero.
-fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
-    println!(
+/// `name run #N: status — counts`.
+pub(crate) fn run_line(run: &RunRecord) -> String {
+    format!(
         "{} run #{}: {} — {}",
         run.sync,
         run.id,
         status_word(&run.status),
         counts_line(&run.counts)
-    );
+    )
+}
+
+/// Print a finished run; failed runs exit non-zero.
+fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
+    println!("{}", run_line(run));
     if dry_run {
         // A preview is only useful with its rows.
         for row in store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)? {

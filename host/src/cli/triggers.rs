@@ -13,7 +13,7 @@ use crate::store::{
 };
 use crate::trigger::{self, TriggerOptions};
 
-use super::sync::{Bar, RunArgs, counts_line, exit, ledger_line, runtime, status_word};
+use super::sync::{Bar, RunArgs, exit, ledger_line, run_line, runtime};
 
 /// `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -129,13 +129,7 @@ fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::
     for run in runs {
         let rows = store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)?;
         let is_rule = rows.iter().any(|r| r.rule.is_some());
-        println!(
-            "{} run #{}: {} — {}",
-            run.sync,
-            run.id,
-            status_word(&run.status),
-            counts_line(&run.counts)
-        );
+        println!("{}", run_line(run));
         if is_rule || dry_run {
             for row in rows {
                 println!("  {}", ledger_line(&row));

@@ -639,26 +639,11 @@ impl Loader {
                     ) else {
                         continue;
                     };
-                    let reference = match SecretRef::parse(&val.value, base) {
-                        Ok(r) => r,
-                        Err(m) => {
-                            self.err_hint(
-                                &val.span,
-                                format!("`auth.{}`: {m}", key.value),
-                                Some(format!("for example `env:{}`", key.value.to_uppercase())),
-                            );
-                            continue;
-                        }
-                    };
-                    let secret = match self.options.secrets {
-                        SecretMode::Defer => Secret::deferred(reference),
-                        SecretMode::Resolve => match Secret::resolve(reference) {
-                            Ok(s) => s,
-                            Err(m) => {
-                                self.err_hint(&val.span, format!("missing secret for `auth.{}`: {m}", key.value), Some("set it before running, or use `ferry validate --no-secrets` to check the rest".into()));
-                                continue;
-                            }
-                        },
+                    let example = format!("env:{}", key.value.to_uppercase());
+                    let Some(secret) =
+                        self.secret(&val, &format!("auth.{}", key.value), &example, base)
+                    else {
+                        continue;
                     };
                     auth.insert(key.value, Spanned::new(secret, val.span));
                 }
@@ -886,35 +871,52 @@ impl Loader {
                 ) else {
                     continue;
                 };
-                let reference = match SecretRef::parse(&val.value, base) {
-                    Ok(r) => r,
-                    Err(m) => {
-                        self.err_hint(
-                            &val.span,
-                            format!("`webhook_secrets.{}`: {m}", conn.value),
-                            Some("for example `env:FERRY_WEBHOOK_SECRET`".into()),
-                        );
-                        continue;
-                    }
-                };
-                let secret = match self.options.secrets {
-                    SecretMode::Defer => Secret::deferred(reference),
-                    SecretMode::Resolve => match Secret::resolve(reference) {
-                        Ok(s) => s,
-                        Err(m) => {
-                            self.err(
-                                &val.span,
-                                format!("missing secret for `webhook_secrets.{}`: {m}", conn.value),
-                            );
-                            continue;
-                        }
-                    },
+                let what = format!("webhook_secrets.{}", conn.value);
+                let Some(secret) = self.secret(&val, &what, "env:FERRY_WEBHOOK_SECRET", base)
+                else {
+                    continue;
                 };
                 out.webhook_secrets
                     .insert(conn.value, Spanned::new(secret, conn.span));
             }
         }
         out
+    }
+
+    /// A secret reference (`env:NAME`, `file:path`) at `what`, read now or
+    /// later as the load asks; `None` (reported) when it cannot be.
+    fn secret(
+        &mut self,
+        val: &Spanned<String>,
+        what: &str,
+        example: &str,
+        base: &Path,
+    ) -> Option<Secret> {
+        let reference = match SecretRef::parse(&val.value, base) {
+            Ok(r) => r,
+            Err(m) => {
+                self.err_hint(
+                    &val.span,
+                    format!("`{what}`: {m}"),
+                    Some(format!("for example `{example}`")),
+                );
+                return None;
+            }
+        };
+        match self.options.secrets {
+            SecretMode::Defer => Some(Secret::deferred(reference)),
+            SecretMode::Resolve => match Secret::resolve(reference) {
+                Ok(s) => Some(s),
+                Err(m) => {
+                    self.err_hint(
+                        &val.span,
+                        format!("missing secret for `{what}`: {m}"),
+                        Some("set it before running, or use `ferry validate --no-secrets` to check the rest".into()),
+                    );
+                    None
+                }
+            },
+        }
     }
 
     /// `rate_limit: off` or `{ requests_per_minute: <n|off>, concurrency: <n> }`.
@@ -1365,18 +1367,7 @@ impl Loader {
         node: &Node,
         vars: &[&str],
     ) -> Option<FieldMapping> {
-        let mut m = FieldMapping {
-            target,
-            source: Source::Const(Json::Null),
-            link: None,
-            map: None,
-            default: None,
-            required: false,
-            ty: None,
-            direction: None,
-            reverse: None,
-            span: node.span.clone(),
-        };
+        let mut m = FieldMapping::new(target, Source::Const(Json::Null), node.span.clone());
         match &node.kind {
             _ if node.is_null() => {
                 self.err_hint(

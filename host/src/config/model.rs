@@ -403,6 +403,24 @@ pub struct FieldMapping {
     pub span: Span,
 }
 
+impl FieldMapping {
+    /// `target` from `source`, with no options.
+    pub fn new(target: Spanned<FieldPath>, source: Source, span: Span) -> FieldMapping {
+        FieldMapping {
+            target,
+            source,
+            link: None,
+            map: None,
+            default: None,
+            required: false,
+            ty: None,
+            direction: None,
+            reverse: None,
+            span,
+        }
+    }
+}
+
 /// A trigger's condition.
 #[derive(Debug, Clone)]
 pub enum When {

@@ -46,18 +46,11 @@ fn pairs(
 
 fn mapping(sync: &SyncConfig, target: &str, source: &str) -> Option<FieldMapping> {
     let span = sync.span.clone();
-    Some(FieldMapping {
-        target: Spanned::new(FieldPath::parse(target).ok()?, span.clone()),
-        source: Source::Path(Spanned::new(FieldPath::parse(source).ok()?, span.clone())),
-        link: None,
-        map: None,
-        default: None,
-        required: false,
-        ty: None,
-        direction: None,
-        reverse: None,
+    Some(FieldMapping::new(
+        Spanned::new(FieldPath::parse(target).ok()?, span.clone()),
+        Source::Path(Spanned::new(FieldPath::parse(source).ok()?, span.clone())),
         span,
-    })
+    ))
 }
 
 impl Workspace {

@@ -14,6 +14,7 @@ mod env;
 mod fingerprint;
 mod index;
 mod pass;
+mod watermark;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,7 @@ use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, Store
 pub use env::{Endpoint, Env, EnvOptions, RunGuard};
 pub use fingerprint::fingerprint;
 pub use pass::{StoreLinks, id_of, is_retryable};
+pub use watermark::Watermark;
 
 use pass::{Pass, Shared};
 

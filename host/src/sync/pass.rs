@@ -17,6 +17,7 @@ use crate::store::{
 use super::env::{Endpoint, Env};
 use super::fingerprint::fingerprint;
 use super::index::MatchIndex;
+use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
 
 /// Rounds of settling unknown outcomes at the end of a pass.
@@ -119,12 +120,8 @@ pub(super) struct Pass<'a> {
     /// Records whose write failed in a way the next run must retry: the
     /// cursor must not pass them.
     pub incomplete: u64,
-    /// Latest modified time read, as the vendor wrote it.
-    max_seen: Option<(DateTime<FixedOffset>, String)>,
-    /// A record read was modified after this run began: pages may have
-    /// shifted under the listing.
-    concurrent_change: bool,
-    started: DateTime<FixedOffset>,
+    /// The records' modified times, for the next cursor.
+    watermark: Watermark,
     /// The target's match keys, on a first (or `--full`) run.
     index: Option<MatchIndex>,
     /// The workspace, for creating missing parents through their sync.
@@ -174,9 +171,7 @@ impl<'a> Pass<'a> {
             creates: Vec::new(),
             updates: Vec::new(),
             incomplete: 0,
-            max_seen: None,
-            concurrent_change: false,
-            started: now,
+            watermark: Watermark::new(now),
             index: None,
             env: None,
             reads: plan.reads(),
@@ -273,13 +268,7 @@ impl<'a> Pass<'a> {
         }
         // Still pending: the next run settles them before writing again.
         self.incomplete += unsettled;
-        let since = match (&self.max_seen, self.concurrent_change) {
-            // Pages may have shifted while we read them; read this window
-            // again next time (fingerprints make that free of writes).
-            (_, true) => since,
-            (Some((_, text)), false) => Some(text.clone()),
-            (None, false) => since,
-        };
+        let since = self.watermark.next(since);
         if let Some(observer) = observer.as_mut() {
             observer.finish(since.clone());
         }
@@ -307,16 +296,7 @@ impl<'a> Pass<'a> {
             return Ok(());
         };
         let modified = text_of(&record, self.src.info.modified_field.as_deref());
-        if let Some(text) = &modified
-            && let Some(at) = instant(text)
-        {
-            if self.max_seen.as_ref().is_none_or(|(max, _)| at > *max) {
-                self.max_seen = Some((at, text.clone()));
-            }
-            if at >= self.started - chrono::Duration::minutes(2) {
-                self.concurrent_change = true;
-            }
-        }
+        self.watermark.note(modified.as_deref());
         if self.shared.settled.contains(&(self.side, id.clone())) {
             return Ok(());
         }

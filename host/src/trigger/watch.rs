@@ -1,7 +1,7 @@
 //! One watched module: the last state seen of each of its records, and the
 //! rules that watch it.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::Utc;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -9,7 +9,9 @@ use crate::config::{FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When
 use crate::mapping::{Side, Stages, TriggerPlan, linked_module};
 use crate::plugin::{Operation, Record};
 use crate::store::{Cursor, RecordCommit, RunRecord, RunStatus, Snapshot, unix_now};
-use crate::sync::{self, Endpoint, Env, Observer, Progress, RunGuard, SyncError, fingerprint};
+use crate::sync::{
+    self, Endpoint, Env, Observer, Progress, RunGuard, SyncError, Watermark, fingerprint,
+};
 
 use super::fire::{Fired, Firing};
 use super::{TriggerError, TriggerOptions};
@@ -52,13 +54,10 @@ pub struct Watch<'e> {
     incomplete: u64,
     /// What stopped the watch early, if anything.
     failure: Option<String>,
-    /// Latest modified time read, as the vendor wrote it.
-    max_seen: Option<(DateTime<FixedOffset>, String)>,
-    /// A record read was modified after the read began.
-    concurrent_change: bool,
+    /// The records' modified times, for the next cursor.
+    watermark: Watermark,
     /// Where the next read starts, once a read has finished.
     next_since: Option<Option<String>>,
-    started: DateTime<FixedOffset>,
     _claims: Vec<RunGuard<'e>>,
 }
 
@@ -165,10 +164,8 @@ impl<'e> Watch<'e> {
             cursor,
             incomplete: 0,
             failure: None,
-            max_seen: None,
-            concurrent_change: false,
+            watermark: Watermark::new(now),
             next_since: None,
-            started: now,
             _claims: claims,
         })
     }
@@ -216,11 +213,7 @@ impl<'e> Watch<'e> {
                 None => break,
             }
         }
-        let next = match (&self.max_seen, self.concurrent_change) {
-            (Some((_, text)), false) => Some(text.clone()),
-            _ => since,
-        };
-        self.next_since = Some(next);
+        self.next_since = Some(self.watermark.next(since));
     }
 
     async fn judge_all(&mut self, records: &[Record]) {
@@ -237,7 +230,7 @@ impl<'e> Watch<'e> {
         let Some(id) = sync::id_of(record, &self.src.info.id_field) else {
             return Ok(());
         };
-        self.note_modified(record);
+        self.watermark.note(self.modified(record));
         let store = self.env.store.as_ref();
         let previous = store.snapshot(&self.ns, Side::From, &id)?;
         let state = Value::Object(record.clone());
@@ -276,14 +269,7 @@ impl<'e> Watch<'e> {
                     id,
                     Snapshot {
                         fingerprint: fp,
-                        modified: self
-                            .src
-                            .info
-                            .modified_field
-                            .as_deref()
-                            .and_then(|f| record.get(f))
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
+                        modified: self.modified(record).map(str::to_owned),
                         state: Some(state),
                         version,
                     },
@@ -294,26 +280,11 @@ impl<'e> Watch<'e> {
         Ok(())
     }
 
-    fn note_modified(&mut self, record: &Record) {
-        let Some(text) = self
-            .src
-            .info
-            .modified_field
-            .as_deref()
-            .and_then(|f| record.get(f))
+    /// A record's modified time, as the vendor wrote it.
+    fn modified<'r>(&self, record: &'r Record) -> Option<&'r str> {
+        record
+            .get(self.src.info.modified_field.as_deref()?)
             .and_then(Value::as_str)
-        else {
-            return;
-        };
-        let Some(at) = crate::mapping::expr::parse_datetime(text) else {
-            return;
-        };
-        if self.max_seen.as_ref().is_none_or(|(max, _)| at > *max) {
-            self.max_seen = Some((at, text.to_string()));
-        }
-        if at >= self.started - chrono::Duration::minutes(2) {
-            self.concurrent_change = true;
-        }
     }
 
     /// End the runs: store the cursor when every change was dealt with,
