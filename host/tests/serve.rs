@@ -574,10 +574,10 @@ async fn a_sync_with_refused_credentials_backs_off_and_the_others_run() {
     served.advance(&admin, 60).await;
     served.wait_runs("customers", &admin, 3).await;
     assert_eq!(served.runs("refused", &admin).await.len(), 2);
-    // Minute 3: the backoff is over.
+    // Minute 3: the backoff is over; both are due again.
     served.advance(&admin, 60).await;
     served.wait_runs("refused", &admin, 3).await;
-    let ok = served.runs("customers", &admin).await;
+    let ok = served.wait_runs("customers", &admin, 4).await;
     assert!(
         ok.iter().all(|r| r["status"]["status"] == "completed"),
         "{ok:?}"
