@@ -143,17 +143,13 @@ impl FieldPath {
 
     /// The value at this path, if present.
     pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
-        let mut cur = root;
-        for seg in &self.segments {
-            cur = match seg {
-                Segment::Key(k) => cur.as_object()?.get(k)?,
-                Segment::Index(n) => cur.as_array()?.get(*n)?,
-                Segment::Select { key, value } => {
-                    cur.as_array()?.iter().find(|e| selects(e, key, value))?
-                }
-            };
-        }
-        Some(cur)
+        get_segments(&self.segments, root)
+    }
+
+    /// The value at this path, given the value of its first segment
+    /// (found already, e.g. by a caller reading many fields in one pass).
+    pub fn get_below_head<'a>(&self, head: &'a Value) -> Option<&'a Value> {
+        get_segments(self.segments.get(1..).unwrap_or_default(), head)
     }
 
     /// Set the value at this path, creating objects, lists and selected
@@ -162,6 +158,20 @@ impl FieldPath {
     pub fn set(&self, root: &mut Value, value: Value) -> bool {
         set_path(root, &self.segments, value)
     }
+}
+
+fn get_segments<'a>(segments: &[Segment], root: &'a Value) -> Option<&'a Value> {
+    let mut cur = root;
+    for seg in segments {
+        cur = match seg {
+            Segment::Key(k) => cur.as_object()?.get(k)?,
+            Segment::Index(n) => cur.as_array()?.get(*n)?,
+            Segment::Select { key, value } => {
+                cur.as_array()?.iter().find(|e| selects(e, key, value))?
+            }
+        };
+    }
+    Some(cur)
 }
 
 fn selects(e: &Value, key: &str, value: &str) -> bool {

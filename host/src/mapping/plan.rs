@@ -214,6 +214,8 @@ struct Step {
     /// Index of the target's top-level key in [`Steps::keys`]; `None` for
     /// a target that does not start with a key (nothing can be set there).
     slot: Option<usize>,
+    /// For a path source: index of its top-level key in [`Steps::reads`].
+    read: Option<usize>,
     src: Src,
     link: Option<LinkStep>,
     map: Option<ValueMap>,
@@ -225,12 +227,16 @@ struct Step {
 /// The steps that build one output object, with the object's top-level
 /// keys worked out when the plan is compiled: per record, each key's value
 /// is built in its slot and the object is assembled once, in key order,
-/// instead of searching the output map for every field.
+/// instead of searching the output map for every field. Likewise the
+/// top-level fields read by path are known, so a record's values for them
+/// can be found in one pass (see [`gather`]).
 #[derive(Debug, Clone)]
 struct Steps {
     steps: Vec<Step>,
     /// Distinct top-level target keys, sorted (the order of a JSON object).
     keys: Vec<String>,
+    /// Distinct top-level source keys read by path, sorted.
+    reads: Vec<String>,
 }
 
 impl Steps {
@@ -244,14 +250,76 @@ impl Steps {
             .collect();
         keys.sort_unstable();
         keys.dedup();
+        let mut reads = Vec::new();
+        for s in &steps {
+            path_heads(s, &mut reads);
+        }
+        reads.sort_unstable();
+        reads.dedup();
         for s in &mut steps {
             s.slot = match s.target.segments.first() {
                 Some(Segment::Key(k)) => keys.binary_search(k).ok(),
                 _ => None,
             };
+            index_reads(s, &reads);
         }
-        Steps { steps, keys }
+        Steps { steps, keys, reads }
     }
+}
+
+/// Top-level fields a step reads by path, `first_of` alternatives
+/// included (they see the same record).
+fn path_heads(s: &Step, out: &mut Vec<String>) {
+    match &s.src {
+        Src::Path(p) => out.extend(head(p)),
+        Src::FirstOf(alternatives) => alternatives.iter().for_each(|a| path_heads(a, out)),
+        _ => {}
+    }
+}
+
+fn index_reads(s: &mut Step, reads: &[String]) {
+    s.read = match &s.src {
+        Src::Path(p) => match p.segments.first() {
+            Some(Segment::Key(k)) => reads.binary_search(k).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Src::FirstOf(alternatives) = &mut s.src {
+        alternatives.iter_mut().for_each(|a| index_reads(a, reads));
+    }
+}
+
+/// The values of `reads` (sorted, distinct top-level keys) in `record`.
+/// A JSON object iterates in key order, so when the plan reads a good
+/// share of the record's fields one merge over both beats a search per
+/// field; for a wide record read sparsely, searching stays cheaper.
+fn gather<'r>(record: &'r Json, reads: &[String]) -> Vec<Option<&'r Json>> {
+    let mut found = vec![None; reads.len()];
+    let Some(object) = record.as_object() else {
+        return found;
+    };
+    if reads.len() * 8 < object.len() {
+        for (slot, key) in found.iter_mut().zip(reads) {
+            *slot = object.get(key);
+        }
+        return found;
+    }
+    let mut i = 0;
+    for (key, value) in object {
+        while i < reads.len() && reads[i].as_str() < key.as_str() {
+            i += 1;
+        }
+        match reads.get(i) {
+            None => break,
+            Some(wanted) if wanted == key => {
+                found[i] = Some(value);
+                i += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    found
 }
 
 #[derive(Debug, Clone)]
@@ -443,6 +511,7 @@ fn step(
     Step {
         target,
         slot: None,
+        read: None,
         src,
         link,
         map,
@@ -701,8 +770,9 @@ fn run_steps(
     // One slot per top-level key; steps run in order, so later steps win
     // and the first failing step is the one reported.
     let mut slots: Vec<Option<Json>> = vec![None; steps.keys.len()];
+    let found = gather(b.record, &steps.reads);
     for s in &steps.steps {
-        let Some(value) = eval_step(s, b, ctx)? else {
+        let Some(value) = eval_step(s, b, &found, ctx)? else {
             continue;
         };
         if is_empty(&value) && !update_empty {
@@ -743,16 +813,23 @@ static NULL: Json = Json::Null;
 fn eval_step<'v>(
     s: &'v Step,
     b: &Bindings<'v>,
+    found: &[Option<&'v Json>],
     ctx: &Context,
 ) -> Result<Option<Cow<'v, Json>>, RecordError> {
     let mut value = match &s.src {
-        Src::Path(p) => Cow::Borrowed(p.get(b.record).unwrap_or(&NULL)),
+        Src::Path(p) => Cow::Borrowed(
+            match s.read {
+                Some(i) => found[i].and_then(|h| p.get_below_head(h)),
+                None => p.get(b.record),
+            }
+            .unwrap_or(&NULL),
+        ),
         Src::Const(c) => Cow::Borrowed(c),
         Src::Expr(e) => Cow::Owned(e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?),
         Src::FirstOf(alternatives) => {
             let mut chosen = Cow::Borrowed(&NULL);
             for alternative in alternatives {
-                if let Some(v) = eval_step(alternative, b, ctx)?
+                if let Some(v) = eval_step(alternative, b, found, ctx)?
                     && !is_empty(&v)
                 {
                     chosen = v;
@@ -903,5 +980,45 @@ fn nest(list: impl std::fmt::Display, i: usize, e: RecordError) -> RecordError {
     RecordError {
         field: Some(field),
         ..e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wide_record(n: usize) -> Json {
+        Json::Object((0..n).map(|i| (format!("f{i:03}"), json!(i))).collect())
+    }
+
+    #[test]
+    fn gather_finds_what_a_search_per_field_finds() {
+        for (fields, reads) in [(20, 18), (20, 3), (200, 5), (200, 60), (5, 9)] {
+            let record = wide_record(fields);
+            // Every third field, some present and some past the record's end.
+            let mut wanted: Vec<String> = (0..reads).map(|i| format!("f{:03}", i * 3)).collect();
+            wanted.push("Account_Name".into());
+            wanted.push("zzz".into());
+            wanted.sort();
+            let found = gather(&record, &wanted);
+            for (key, got) in wanted.iter().zip(&found) {
+                assert_eq!(
+                    *got,
+                    record.get(key),
+                    "{fields} fields, {reads} reads: {key}"
+                );
+            }
+        }
+        assert_eq!(gather(&json!("text"), &["a".to_owned()]), vec![None]);
+    }
+
+    /// `gather` merges in key order; serde_json's `preserve_order`
+    /// feature (insertion order) would break that silently.
+    #[test]
+    fn json_objects_iterate_in_key_order() {
+        let object = json!({"b": 1, "a": 2, "c": 3});
+        let keys: Vec<&String> = object.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["a", "b", "c"]);
     }
 }

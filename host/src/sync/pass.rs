@@ -15,7 +15,7 @@ use crate::store::{
 };
 
 use super::env::{Endpoint, Env};
-use super::fingerprint::fingerprint;
+use super::fingerprint::{fingerprint, fingerprint_object};
 use super::index::MatchIndex;
 use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
@@ -382,7 +382,7 @@ impl<'a> Pass<'a> {
         let Value::Object(record) = json else {
             unreachable!()
         };
-        let fp = fingerprint(&Value::Object(mapped.clone()));
+        let fp = fingerprint_object(&mapped);
         let previous = self.store.snapshot(self.ns(), self.side, &id)?;
         if let Some(prev) = &previous
             && (prev.fingerprint == fp
