@@ -41,15 +41,20 @@ triggers:
     fields: { customer_id: { link: contacts, from: Account_Name.id, missing: null } }
 "#;
 
-fn setup() -> (Workspace, StaticCatalog) {
-    let ws = Workspace::load_str(
+/// A workspace from YAML text; its problems, rendered, fail the test.
+fn load(yaml: &str) -> Workspace {
+    Workspace::load_str(
         "ws.yaml",
-        WS,
+        yaml,
         LoadOptions {
             secrets: SecretMode::Defer,
         },
     )
-    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    .unwrap_or_else(|d| panic!("{}", d.render(false)))
+}
+
+fn setup() -> (Workspace, StaticCatalog) {
+    let ws = load(WS);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/describe");
     let (cat, problems) = StaticCatalog::from_describe_dir(&dir, &ws);
     assert!(problems.is_empty());
@@ -210,14 +215,7 @@ syncs:
 
 #[test]
 fn fields_sharing_a_target_apply_in_order() {
-    let ws = Workspace::load_str(
-        "ws.yaml",
-        SHAPES,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let ws = load(SHAPES);
     let links = NoLinks;
     let ctx = Context::new(&links).at(now());
     let plan = Plan::compile(&ws, "shapes", &EmptyCatalog).unwrap();
@@ -257,8 +255,7 @@ fn fields_sharing_a_target_apply_in_order() {
 
 #[test]
 fn first_of_takes_the_first_present_alternative() {
-    let ws = Workspace::load_str(
-        "ws.yaml",
+    let ws = load(
         r#"
 connections:
   crm: { connector: zoho-crm, data_center: com }
@@ -282,11 +279,7 @@ syncs:
           - { link: people, from: Contact_Name.id }
       reference_number: { first_of: [Deal_Name, { from: id }], default: none }
 "#,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    );
     let plan = Plan::compile(&ws, "deals", &EmptyCatalog).unwrap();
     let mut links = LinkTable::default();
     links.insert("contacts", "acc-1", "bk-account");

@@ -243,10 +243,7 @@ impl Steps {
     fn new(mut steps: Vec<Step>) -> Steps {
         let mut keys: Vec<String> = steps
             .iter()
-            .filter_map(|s| match s.target.segments.first() {
-                Some(Segment::Key(k)) => Some(k.clone()),
-                _ => None,
-            })
+            .filter_map(|s| head(&s.target).cloned())
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -257,10 +254,7 @@ impl Steps {
         reads.sort_unstable();
         reads.dedup();
         for s in &mut steps {
-            s.slot = match s.target.segments.first() {
-                Some(Segment::Key(k)) => keys.binary_search(k).ok(),
-                _ => None,
-            };
+            s.slot = head(&s.target).and_then(|k| keys.binary_search(k).ok());
             index_reads(s, &reads);
         }
         Steps { steps, keys, reads }
@@ -271,7 +265,7 @@ impl Steps {
 /// included (they see the same record).
 fn path_heads(s: &Step, out: &mut Vec<String>) {
     match &s.src {
-        Src::Path(p) => out.extend(head(p)),
+        Src::Path(p) => out.extend(head(p).cloned()),
         Src::FirstOf(alternatives) => alternatives.iter().for_each(|a| path_heads(a, out)),
         _ => {}
     }
@@ -279,10 +273,7 @@ fn path_heads(s: &Step, out: &mut Vec<String>) {
 
 fn index_reads(s: &mut Step, reads: &[String]) {
     s.read = match &s.src {
-        Src::Path(p) => match p.segments.first() {
-            Some(Segment::Key(k)) => reads.binary_search(k).ok(),
-            _ => None,
-        },
+        Src::Path(p) => head(p).and_then(|k| reads.binary_search(k).ok()),
         _ => None,
     };
     if let Src::FirstOf(alternatives) = &mut s.src {
@@ -337,7 +328,7 @@ fn reads_of(steps: &Steps, out: &mut std::collections::BTreeSet<String>) {
 
 fn step_reads(step: &Step, out: &mut std::collections::BTreeSet<String>) {
     match &step.src {
-        Src::Path(p) => out.extend(head(p)),
+        Src::Path(p) => out.extend(head(p).cloned()),
         Src::Expr(e) => out.extend(e.field_refs("record").into_iter().map(|(f, _)| f)),
         Src::Items(items) => {
             for item in items {
@@ -345,7 +336,7 @@ fn step_reads(step: &Step, out: &mut std::collections::BTreeSet<String>) {
             }
         }
         // Inside `each`, `record` is the element; the list is the read.
-        Src::Each { each, .. } => out.extend(head(each)),
+        Src::Each { each, .. } => out.extend(head(each).cloned()),
         Src::FirstOf(alternatives) => {
             for alternative in alternatives {
                 step_reads(alternative, out);
@@ -355,9 +346,10 @@ fn step_reads(step: &Step, out: &mut std::collections::BTreeSet<String>) {
     }
 }
 
-fn head(p: &FieldPath) -> Option<String> {
+/// A path's first key; `None` when it starts with an index or selector.
+fn head(p: &FieldPath) -> Option<&String> {
     match p.segments.first() {
-        Some(Segment::Key(k)) => Some(k.clone()),
+        Some(Segment::Key(k)) => Some(k),
         _ => None,
     }
 }
