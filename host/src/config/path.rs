@@ -175,7 +175,13 @@ fn get_segments<'a>(segments: &[Segment], root: &'a Value) -> Option<&'a Value> 
 }
 
 fn selects(e: &Value, key: &str, value: &str) -> bool {
-    match e.get(key) {
+    select_matches(e.get(key), value)
+}
+
+/// Whether a list element's value at a selector's key (`label` in
+/// `[label=Segment]`) is the wanted one.
+pub fn select_matches(found: Option<&Value>, value: &str) -> bool {
+    match found {
         Some(Value::String(s)) => s == value,
         Some(other) => {
             let text = other.to_string();

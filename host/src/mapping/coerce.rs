@@ -63,81 +63,92 @@ impl Coerce {
 
     /// Convert `v`; null stays null. The error says why, for one record.
     pub fn apply(&self, v: Json) -> Result<Json, String> {
-        self.convert(Cow::Owned(v)).map(Cow::into_owned)
+        let mut v = Cow::Owned(v);
+        self.convert(&mut v)?;
+        Ok(v.into_owned())
     }
 
-    /// [`Coerce::apply`] on a value that may be borrowed from the source
-    /// record: values that pass unchanged are not copied here.
-    pub fn convert<'v>(&self, v: Cow<'v, Json>) -> Result<Cow<'v, Json>, String> {
-        if v.is_null() {
-            return Ok(v);
+    /// [`Coerce::apply`] in place, on a value that may be borrowed from
+    /// the source record: values that pass unchanged are not copied (nor
+    /// moved: this runs per record and field).
+    pub fn convert(&self, v: &mut Cow<'_, Json>) -> Result<(), String> {
+        if let Some(new) = self.converted(v)? {
+            *v = Cow::Owned(new);
         }
-        let owned = |j: Json| Ok(Cow::Owned(j));
+        Ok(())
+    }
+
+    /// The converted value, or `None` when `v` passes as it is.
+    fn converted(&self, v: &Json) -> Result<Option<Json>, String> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let new = |j: Json| Ok(Some(j));
         match self {
-            Coerce::None => Ok(v),
-            Coerce::Text => match &*v {
-                Json::String(_) | Json::Null => Ok(v),
-                Json::Number(n) => owned(Json::String(n.to_string())),
-                Json::Bool(b) => owned(Json::String(b.to_string())),
+            Coerce::None => Ok(None),
+            Coerce::Text => match v {
+                Json::String(_) | Json::Null => Ok(None),
+                Json::Number(n) => new(Json::String(n.to_string())),
+                Json::Bool(b) => new(Json::String(b.to_string())),
                 Json::Object(m) => match m.get("name").and_then(Json::as_str) {
                     // A CRM lookup ({name, id}) read as text: its name.
-                    Some(name) if m.contains_key("id") => owned(Json::String(name.to_owned())),
+                    Some(name) if m.contains_key("id") => new(Json::String(name.to_owned())),
                     _ => Err(format!(
                         "{} cannot become text (map one of its fields, e.g. `.name`)",
-                        short(&v)
+                        short(v)
                     )),
                 },
-                Json::Array(_) => Err(format!("the list {} cannot become text", short(&v))),
+                Json::Array(_) => Err(format!("the list {} cannot become text", short(v))),
             },
             Coerce::Integer => {
-                let f = number_of(&v).ok_or_else(|| format!("{} is not a number", short(&v)))?;
+                let f = number_of(v).ok_or_else(|| format!("{} is not a number", short(v)))?;
                 if f.fract() != 0.0 || f.abs() > 9.0e15 {
-                    return Err(format!("{} is not a whole number", short(&v)));
+                    return Err(format!("{} is not a whole number", short(v)));
                 }
-                owned(Json::from(f as i64))
+                new(Json::from(f as i64))
             }
             Coerce::Decimal => {
-                if let Json::Number(_) = &*v {
-                    return Ok(v);
+                if let Json::Number(_) = v {
+                    return Ok(None);
                 }
-                let f = number_of(&v).ok_or_else(|| format!("{} is not a number", short(&v)))?;
+                let f = number_of(v).ok_or_else(|| format!("{} is not a number", short(v)))?;
                 if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                    return owned(Json::from(f as i64));
+                    return new(Json::from(f as i64));
                 }
                 serde_json::Number::from_f64(f)
-                    .map(|n| Cow::Owned(Json::Number(n)))
-                    .ok_or_else(|| format!("{} is not a finite number", short(&v)))
+                    .map(|n| Some(Json::Number(n)))
+                    .ok_or_else(|| format!("{} is not a finite number", short(v)))
             }
-            Coerce::Boolean => match &*v {
-                Json::Bool(_) => Ok(v),
+            Coerce::Boolean => match v {
+                Json::Bool(_) => Ok(None),
                 Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "1" | "on" => owned(Json::Bool(true)),
-                    "false" | "no" | "0" | "off" | "" => owned(Json::Bool(false)),
-                    _ => Err(format!("{} is not true or false", short(&v))),
+                    "true" | "yes" | "1" | "on" => new(Json::Bool(true)),
+                    "false" | "no" | "0" | "off" | "" => new(Json::Bool(false)),
+                    _ => Err(format!("{} is not true or false", short(v))),
                 },
-                Json::Number(n) if n.as_f64() == Some(0.0) => owned(Json::Bool(false)),
-                Json::Number(n) if n.as_f64() == Some(1.0) => owned(Json::Bool(true)),
-                _ => Err(format!("{} is not true or false", short(&v))),
+                Json::Number(n) if n.as_f64() == Some(0.0) => new(Json::Bool(false)),
+                Json::Number(n) if n.as_f64() == Some(1.0) => new(Json::Bool(true)),
+                _ => Err(format!("{} is not true or false", short(v))),
             },
             Coerce::Date => {
                 let s = v
                     .as_str()
-                    .ok_or_else(|| format!("{} is not a date", short(&v)))?;
+                    .ok_or_else(|| format!("{} is not a date", short(v)))?;
                 if s.is_empty() {
-                    return owned(Json::Null);
+                    return new(Json::Null);
                 }
                 let t = parse_datetime(s).ok_or_else(|| format!("`{s}` is not a date"))?;
-                owned(Json::String(t.format("%Y-%m-%d").to_string()))
+                new(Json::String(t.format("%Y-%m-%d").to_string()))
             }
             Coerce::Datetime(style) => {
                 let s = v
                     .as_str()
-                    .ok_or_else(|| format!("{} is not a date-time", short(&v)))?;
+                    .ok_or_else(|| format!("{} is not a date-time", short(v)))?;
                 if s.is_empty() {
-                    return owned(Json::Null);
+                    return new(Json::Null);
                 }
                 let t = parse_datetime(s).ok_or_else(|| format!("`{s}` is not a date-time"))?;
-                owned(Json::String(match style {
+                new(Json::String(match style {
                     DatetimeStyle::Rfc3339 => format_rfc3339(&t),
                     DatetimeStyle::Compact => format_compact(&t),
                     DatetimeStyle::Custom(p) => format_pattern(&t, p)

@@ -7,11 +7,13 @@
 
 mod coerce;
 pub mod expr;
+mod mapped;
 mod plan;
 mod trigger;
 
 pub use coerce::Coerce;
 pub use expr::{Bindings, EvalError, Expr, ExprError, HELPERS, VARIABLES};
+pub use mapped::Mapped;
 pub use plan::{
     Context, LinkTable, Links, MissingLink, NoLinks, Plan, RecordError, Side, Way, linked_module,
 };

@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::config::{
     Catalog, Diagnostic, Diagnostics, Direction, FieldMapping, FieldPath, Missing, ModuleRef,
-    Segment, Source, SyncConfig, Workspace, set_path,
+    Segment, Source, SyncConfig, Workspace,
 };
 use crate::plugin::ModuleInfo;
 
 use super::coerce::{Coerce, short};
 use super::expr::{Bindings, EvalError, Expr};
+use super::mapped::Mapped;
 
 /// Which side of a sync an id belongs to.
 #[derive(
@@ -237,6 +238,10 @@ struct Steps {
     keys: Vec<String>,
     /// Distinct top-level source keys read by path, sorted.
     reads: Vec<String>,
+    /// Per key: how many distinct fields or items are set below it
+    /// (`billing_address.city`, `billing_address.zip`: 2), to build its
+    /// object or list at its final size.
+    widths: Vec<usize>,
 }
 
 impl Steps {
@@ -253,11 +258,25 @@ impl Steps {
         }
         reads.sort_unstable();
         reads.dedup();
+        let mut below: Vec<Vec<&Segment>> = vec![Vec::new(); keys.len()];
         for s in &mut steps {
             s.slot = head(&s.target).and_then(|k| keys.binary_search(k).ok());
             index_reads(s, &reads);
         }
-        Steps { steps, keys, reads }
+        for s in &steps {
+            if let (Some(slot), Some(second)) = (s.slot, s.target.segments.get(1))
+                && !below[slot].contains(&second)
+            {
+                below[slot].push(second);
+            }
+        }
+        let widths = below.iter().map(Vec::len).collect();
+        Steps {
+            steps,
+            keys,
+            reads,
+            widths,
+        }
     }
 }
 
@@ -645,8 +664,19 @@ impl Plan {
         }
     }
 
-    /// Map one record.
+    /// Map one record to an owned JSON object.
     pub fn apply(&self, record: &Json, ctx: &Context) -> Result<Json, RecordError> {
+        self.map(record, ctx).map(Mapped::into_json)
+    }
+
+    /// Map one record to a [`Mapped`] tree that borrows the plan's keys
+    /// and the record's unchanged values: enough to fingerprint, compare
+    /// or serialise it without copying (see [`Mapped`]).
+    pub fn map<'a>(
+        &'a self,
+        record: &'a Json,
+        ctx: &Context<'a>,
+    ) -> Result<Mapped<'a>, RecordError> {
         let bindings = Bindings::new(record, ctx.now).with_target(ctx.target);
         let mut out = run_steps(&self.steps, &bindings, ctx, self.update_empty_fields)?;
         if let Some(children) = ctx.children {
@@ -666,12 +696,12 @@ impl Plan {
                     }
                     let m = run_steps(&ch.steps, &b, ctx, self.update_empty_fields)
                         .map_err(|e| nest(&ch.name, i, e))?;
-                    mapped.push(Json::Object(m));
+                    mapped.push(m);
                 }
-                out.insert(ch.name.clone(), Json::Array(mapped));
+                out.insert(Cow::Borrowed(ch.name.as_str()), Mapped::Array(mapped));
             }
         }
-        Ok(Json::Object(out))
+        Ok(out)
     }
 }
 
@@ -749,36 +779,31 @@ fn reverse_steps(c: &mut Compiler, sync: &SyncConfig) -> Steps {
     Steps::new(out)
 }
 
-fn is_empty(v: &Json) -> bool {
-    matches!(v, Json::Null) || matches!(v, Json::String(s) if s.is_empty())
-}
-
-fn run_steps(
-    steps: &Steps,
-    b: &Bindings,
-    ctx: &Context,
+fn run_steps<'v>(
+    steps: &'v Steps,
+    b: &Bindings<'v>,
+    ctx: &Context<'v>,
     update_empty: bool,
-) -> Result<Map<String, Json>, RecordError> {
+) -> Result<Mapped<'v>, RecordError> {
     // One slot per top-level key; steps run in order, so later steps win
     // and the first failing step is the one reported.
-    let mut slots: Vec<Option<Json>> = vec![None; steps.keys.len()];
+    let mut slots: Vec<Option<Mapped<'v>>> = vec![None; steps.keys.len()];
     let found = gather(b.record, &steps.reads);
     for s in &steps.steps {
         let Some(value) = eval_step(s, b, &found, ctx)? else {
             continue;
         };
-        if is_empty(&value) && !update_empty {
+        if value.is_empty_value() && !update_empty {
             continue;
         }
-        let value = value.into_owned();
         let placed = match (s.slot, s.target.segments.as_slice()) {
             (Some(slot), [_]) => {
                 slots[slot] = Some(value);
                 true
             }
-            (Some(slot), [_, rest @ ..]) => {
-                set_path(slots[slot].get_or_insert(Json::Null), rest, value)
-            }
+            (Some(slot), [_, rest @ ..]) => slots[slot]
+                .get_or_insert_with(|| Mapped::with_room(&rest[0], steps.widths[slot]))
+                .set(rest, value),
             _ => false,
         };
         if !placed {
@@ -788,43 +813,56 @@ fn run_steps(
             ));
         }
     }
+    // Keys are sorted and distinct, as a `Mapped` object's must be.
     let mut entries = Vec::with_capacity(slots.len());
     for (key, value) in steps.keys.iter().zip(slots) {
         if let Some(value) = value {
-            entries.push((key.clone(), value));
+            entries.push((Cow::Borrowed(key.as_str()), value));
         }
     }
-    // Keys are sorted and distinct: the map is built in one pass.
-    Ok(Map::from_iter(entries))
+    Ok(Mapped::Object(entries))
 }
 
 static NULL: Json = Json::Null;
 
+/// What a step's source gives: a value, or a list of objects the plan
+/// built (`items`, `each`).
+enum Got<'v> {
+    Value(Cow<'v, Json>),
+    List(Vec<Mapped<'v>>),
+}
+
 /// `None`: leave the field out. Values taken from the record or the plan
-/// stay borrowed until they are written.
+/// stay borrowed.
 fn eval_step<'v>(
     s: &'v Step,
     b: &Bindings<'v>,
     found: &[Option<&'v Json>],
-    ctx: &Context,
-) -> Result<Option<Cow<'v, Json>>, RecordError> {
-    let mut value = match &s.src {
-        Src::Path(p) => Cow::Borrowed(
+    ctx: &Context<'v>,
+) -> Result<Option<Mapped<'v>>, RecordError> {
+    let got = match &s.src {
+        Src::Path(p) => Got::Value(Cow::Borrowed(
             match s.read {
                 Some(i) => found[i].and_then(|h| p.get_below_head(h)),
                 None => p.get(b.record),
             }
             .unwrap_or(&NULL),
-        ),
-        Src::Const(c) => Cow::Borrowed(c),
-        Src::Expr(e) => Cow::Owned(e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?),
+        )),
+        Src::Const(c) => Got::Value(Cow::Borrowed(c)),
+        Src::Expr(e) => Got::Value(Cow::Owned(
+            e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?,
+        )),
         Src::FirstOf(alternatives) => {
-            let mut chosen = Cow::Borrowed(&NULL);
+            let mut chosen = Got::Value(Cow::Borrowed(&NULL));
             for alternative in alternatives {
                 if let Some(v) = eval_step(alternative, b, found, ctx)?
-                    && !is_empty(&v)
+                    && !v.is_empty_value()
                 {
-                    chosen = v;
+                    chosen = match v {
+                        Mapped::Array(items) => Got::List(items),
+                        Mapped::Json(v) => Got::Value(v),
+                        object => Got::Value(Cow::Owned(object.into_json())),
+                    };
                     break;
                 }
             }
@@ -833,18 +871,18 @@ fn eval_step<'v>(
         Src::Items(lists) => {
             let mut items = Vec::with_capacity(lists.len());
             for steps in lists {
-                let m =
-                    run_steps(steps, b, ctx, false).map_err(|e| nest(&s.target, items.len(), e))?;
-                items.push(Json::Object(m));
+                items.push(
+                    run_steps(steps, b, ctx, false).map_err(|e| nest(&s.target, items.len(), e))?,
+                );
             }
-            Cow::Owned(Json::Array(items))
+            Got::List(items)
         }
         Src::Each {
             each,
             filter,
             steps,
         } => match each.get(b.record) {
-            None | Some(Json::Null) => Cow::Borrowed(&NULL),
+            None | Some(Json::Null) => Got::Value(Cow::Borrowed(&NULL)),
             Some(Json::Array(list)) => {
                 let mut items = Vec::with_capacity(list.len());
                 for (i, el) in list.iter().enumerate() {
@@ -856,10 +894,11 @@ fn eval_step<'v>(
                     {
                         continue;
                     }
-                    let m = run_steps(steps, &eb, ctx, false).map_err(|e| nest(&s.target, i, e))?;
-                    items.push(Json::Object(m));
+                    items.push(
+                        run_steps(steps, &eb, ctx, false).map_err(|e| nest(&s.target, i, e))?,
+                    );
                 }
-                Cow::Owned(Json::Array(items))
+                Got::List(items)
             }
             Some(other) => {
                 return Err(RecordError::new(
@@ -869,10 +908,39 @@ fn eval_step<'v>(
             }
         },
     };
+    // A built list passes as it is unless the step looks it up,
+    // translates or converts it (which then reports why it cannot).
+    let value = match got {
+        Got::List(items) if s.link.is_none() && s.map.is_none() && s.coerce == Coerce::None => {
+            Mapped::Array(items)
+        }
+        got => {
+            let mut value = match got {
+                Got::List(items) => Cow::Owned(Mapped::Array(items).into_json()),
+                Got::Value(v) => v,
+            };
+            if !resolve(s, &mut value, ctx)? {
+                return Ok(None);
+            }
+            Mapped::Json(value)
+        }
+    };
+    if s.required && value.is_empty_value() {
+        return Err(RecordError::new(
+            &s.target,
+            "required, but the record has no value for it",
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// A step's value through its link lookup, value map, default and type
+/// coercion, in place. `false`: leave the field out.
+fn resolve<'v>(s: &'v Step, value: &mut Cow<'v, Json>, ctx: &Context) -> Result<bool, RecordError> {
     if let Some(l) = &s.link
         && !value.is_null()
     {
-        let id = match &*value {
+        let id = match &**value {
             Json::String(s) => s.clone(),
             Json::Number(n) => n.to_string(),
             Json::Object(m) if m.get("id").is_some_and(|v| v.is_string() || v.is_number()) => {
@@ -886,10 +954,10 @@ fn eval_step<'v>(
             }
         };
         match ctx.links.linked(&l.sync, l.side, &id) {
-            Some(other) => value = Cow::Owned(Json::String(other)),
+            Some(other) => *value = Cow::Owned(Json::String(other)),
             None => match l.missing {
-                Missing::Skip => return Ok(None),
-                Missing::Null => value = Cow::Borrowed(&NULL),
+                Missing::Skip => return Ok(false),
+                Missing::Null => *value = Cow::Borrowed(&NULL),
                 Missing::Error | Missing::Create => {
                     let side = match l.side {
                         Side::From => "from",
@@ -922,23 +990,23 @@ fn eval_step<'v>(
     if let Some(m) = &s.map {
         if value.is_null() {
             if let Some(d) = &s.default {
-                value = Cow::Borrowed(d);
+                *value = Cow::Borrowed(d);
             }
         } else {
-            let hit = match &*value {
+            let hit = match &**value {
                 Json::String(k) => m.by_key.get(k.as_str()),
                 other => m.by_key.get(&other.to_string()),
             };
             match hit {
-                Some(v) => value = Cow::Borrowed(v),
+                Some(v) => *value = Cow::Borrowed(v),
                 None => match &s.default {
-                    Some(d) => value = Cow::Borrowed(d),
+                    Some(d) => *value = Cow::Borrowed(d),
                     None => {
                         return Err(RecordError::new(
                             &s.target,
                             format!(
                                 "value {} has no entry in the value map and there is no `default`",
-                                short(&value)
+                                short(value)
                             ),
                         ));
                     }
@@ -948,19 +1016,12 @@ fn eval_step<'v>(
     } else if value.is_null()
         && let Some(d) = &s.default
     {
-        value = Cow::Borrowed(d);
+        *value = Cow::Borrowed(d);
     }
-    value = s
-        .coerce
+    s.coerce
         .convert(value)
         .map_err(|r| RecordError::new(&s.target, r))?;
-    if s.required && is_empty(&value) {
-        return Err(RecordError::new(
-            &s.target,
-            "required, but the record has no value for it",
-        ));
-    }
-    Ok(Some(value))
+    Ok(true)
 }
 
 /// Prefix a per-item error's field with the list and index (`lines[2].rate`).

@@ -5,6 +5,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::mapping::Mapped;
+
 /// The fingerprint of `value`: 32 hex digits.
 pub fn fingerprint(value: &Value) -> String {
     let mut hasher = Sha256::new();
@@ -12,23 +14,60 @@ pub fn fingerprint(value: &Value) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// [`fingerprint`] of `Value::Object(map)`, without copying the map.
-pub fn fingerprint_object(map: &Map<String, Value>) -> String {
+/// [`fingerprint`] of `mapped.into_json()`, without building it.
+pub fn fingerprint_mapped(mapped: &Mapped) -> String {
     let mut hasher = Sha256::new();
-    feed_object(&mut hasher, map);
+    feed_mapped(&mut hasher, mapped);
     hex::encode(&hasher.finalize()[..16])
 }
 
+fn feed_mapped(h: &mut Sha256, mapped: &Mapped) {
+    match mapped {
+        Mapped::Json(v) => feed(h, v),
+        Mapped::Object(entries) => {
+            feed_entries(h, entries.iter().map(|(k, v)| (k.as_ref(), v)), feed_mapped)
+        }
+        Mapped::Array(items) => {
+            h.update(b"[");
+            for item in items {
+                feed_mapped(h, item);
+            }
+            h.update(b"]");
+        }
+    }
+}
+
 fn feed_object(h: &mut Sha256, map: &Map<String, Value>) {
-    // Sorted here, not trusted to the map, so the fingerprint does not
-    // depend on serde_json's `preserve_order` feature.
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    feed_entries(h, map.iter().map(|(k, v)| (k.as_str(), v)), feed);
+}
+
+/// An object's entries in key order. Sorted here when they are not, not
+/// trusted to the map, so the fingerprint does not depend on
+/// serde_json's `preserve_order` feature.
+fn feed_entries<'e, V: ?Sized + 'e>(
+    h: &mut Sha256,
+    entries: impl Iterator<Item = (&'e str, &'e V)> + Clone,
+    feed_value: fn(&mut Sha256, &V),
+) {
+    let in_order = entries
+        .clone()
+        .zip(entries.clone().skip(1))
+        .all(|(a, b)| a.0 < b.0);
+    let mut sorted = Vec::new();
+    if !in_order {
+        sorted.extend(entries.clone());
+        sorted.sort_unstable_by(|a: &(&str, &V), b| a.0.cmp(b.0));
+    }
     h.update(b"{");
-    for (k, v) in entries {
+    let mut feed_entry = |(k, v): (&str, &V)| {
         h.update((k.len() as u64).to_be_bytes());
         h.update(k.as_bytes());
-        feed(h, v);
+        feed_value(h, v);
+    };
+    if in_order {
+        entries.for_each(&mut feed_entry);
+    } else {
+        sorted.into_iter().for_each(&mut feed_entry);
     }
     h.update(b"}");
 }
@@ -88,12 +127,30 @@ mod tests {
     }
 
     #[test]
-    fn objects_fingerprint_alike_either_way_in() {
-        let v = json!({"name": "Acme", "address": {"city": "Springfield"}, "n": 2});
-        let Value::Object(map) = &v else {
+    fn a_mapped_record_fingerprints_as_its_json() {
+        use std::borrow::Cow;
+        let (city, n) = (json!({"city": "Springfield"}), json!(2.0));
+        let entry = |k: &'static str, v| (Cow::Borrowed(k), v);
+        let borrowed = |v| Mapped::Json(Cow::Borrowed(v));
+        let mapped = Mapped::Object(vec![
+            entry("address", borrowed(&city)),
+            entry(
+                "lines",
+                Mapped::Array(vec![Mapped::Object(vec![entry("n", borrowed(&n))])]),
+            ),
+            entry("name", Mapped::Json(Cow::Owned(json!("Acme")))),
+        ]);
+        let json = mapped.clone().into_json();
+        assert_eq!(fingerprint_mapped(&mapped), fingerprint(&json));
+        // Entries out of order (not what a plan builds) are still sorted.
+        let Mapped::Object(mut entries) = mapped else {
             unreachable!()
         };
-        assert_eq!(fingerprint_object(map), fingerprint(&v));
+        entries.reverse();
+        assert_eq!(
+            fingerprint_mapped(&Mapped::Object(entries)),
+            fingerprint(&json)
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::plugin::{CallError, FieldKind, Record};
 use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
 
 pub use env::{Endpoint, Env, EnvOptions, RunGuard};
-pub use fingerprint::fingerprint;
+pub use fingerprint::{fingerprint, fingerprint_mapped};
 pub use pass::{StoreLinks, id_of, is_retryable};
 pub use watermark::Watermark;
 

@@ -15,7 +15,7 @@ use crate::store::{
 };
 
 use super::env::{Endpoint, Env};
-use super::fingerprint::{fingerprint, fingerprint_object};
+use super::fingerprint::{fingerprint, fingerprint_mapped};
 use super::index::MatchIndex;
 use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
@@ -335,7 +335,10 @@ impl<'a> Pass<'a> {
         let children = self.children(&id).await?;
         let json = Value::Object(record);
         let ctx = ctx.with_children(children.as_ref());
-        let mut applied = self.plan.apply(&json, &ctx);
+        // The plan outlives this call; borrowing it apart from `self`
+        // lets the mapped record borrow from it while `self` is in use.
+        let plan = self.plan;
+        let mut applied = plan.map(&json, &ctx);
         if let Err(RecordError {
             missing_link: Some(missing),
             ..
@@ -345,7 +348,7 @@ impl<'a> Pass<'a> {
         {
             // `missing: create`: sync the parent first, then map again.
             match super::create_parent(env, missing).await {
-                Ok(super::Parent::Linked) => applied = self.plan.apply(&json, &ctx),
+                Ok(super::Parent::Linked) => applied = plan.map(&json, &ctx),
                 Ok(super::Parent::NotLinked(why)) => {
                     let reason = match &applied {
                         Err(e) => super::Parent::failure(&why, e, missing),
@@ -368,21 +371,12 @@ impl<'a> Pass<'a> {
             }
         }
         let mapped = match applied {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return self.ledger_only(
-                    &id,
-                    None,
-                    LedgerOp::Fail,
-                    "mapping gave no object".into(),
-                );
-            }
+            Ok(mapped) => mapped,
             Err(e) => return self.ledger_only(&id, None, LedgerOp::Fail, describe(&e)),
         };
-        let Value::Object(record) = json else {
-            unreachable!()
-        };
-        let fp = fingerprint_object(&mapped);
+        // Most records are unchanged since the last run: fingerprint the
+        // mapped record in place, and own it only when it is written.
+        let fp = fingerprint_mapped(&mapped);
         let previous = self.store.snapshot(self.ns(), self.side, &id)?;
         if let Some(prev) = &previous
             && (prev.fingerprint == fp
@@ -391,16 +385,27 @@ impl<'a> Pass<'a> {
             // Unchanged, or the echo of Ferry's own write: nothing to send.
             self.run.counts.unchanged += 1;
             if prev.fingerprint != fp && !self.options.dry_run {
+                let state = mapped.into_json();
                 self.store.commit(
                     self.ns(),
                     RecordCommit {
-                        snapshots: vec![(self.side, id.clone(), snapshot(&fp, &modified, &mapped))],
+                        snapshots: vec![(
+                            self.side,
+                            id.clone(),
+                            snapshot_of(&fp, &modified, state),
+                        )],
                         ..Default::default()
                     },
                 )?;
             }
             return Ok(());
         }
+        let Some(mapped) = mapped.into_object() else {
+            return self.ledger_only(&id, None, LedgerOp::Fail, "mapping gave no object".into());
+        };
+        let Value::Object(record) = json else {
+            unreachable!()
+        };
         let snap = snapshot(&fp, &modified, &mapped);
         let link = self.store.link(self.ns(), self.side, &id)?;
         match link {
@@ -1290,10 +1295,14 @@ fn describe(e: &RecordError) -> String {
 }
 
 fn snapshot(fp: &str, modified: &Option<String>, mapped: &Record) -> Snapshot {
+    snapshot_of(fp, modified, Value::Object(mapped.clone()))
+}
+
+fn snapshot_of(fp: &str, modified: &Option<String>, state: Value) -> Snapshot {
     Snapshot {
         fingerprint: fp.to_string(),
         modified: modified.clone(),
-        state: Some(Value::Object(mapped.clone())),
+        state: Some(state),
         version: 0,
     }
 }
