@@ -251,6 +251,19 @@ fn fields_sharing_a_target_apply_in_order() {
         out,
         json!({"Account_Name": "Second", "Billing_City": "Rome"})
     );
+    // A later field without a value leaves the earlier one…
+    let record = json!({"contact_name": "First", "company_name": "", "billing_address": {}});
+    assert_eq!(
+        back.apply(&record, &ctx).unwrap(),
+        json!({"Account_Name": "First"})
+    );
+    // …unless empty values are written (`update_empty_fields`).
+    let ws = load(&SHAPES.replace("    fields:", "    update_empty_fields: true\n    fields:"));
+    let back = Plan::compile_way(&ws, "shapes", Way::Reverse, &EmptyCatalog).unwrap();
+    assert_eq!(
+        back.apply(&record, &ctx).unwrap(),
+        json!({"Account_Name": "", "Billing_City": null, "Shipping_City": null})
+    );
 }
 
 #[test]

@@ -5,9 +5,8 @@
 //! Most records a sync reads are unchanged since the last run, and all
 //! the engine needs of those is a fingerprint. Building a
 //! `serde_json::Value` for them would copy every key and string only to
-//! drop it again; a `Mapped` is fingerprinted, serialised or compared in
-//! place and becomes a `Value` ([`Mapped::into_json`]) only when it is
-//! written.
+//! drop it again; a `Mapped` is fingerprinted or serialised in place and
+//! becomes a `Value` ([`Mapped::into_json`]) only when it is written.
 
 use std::borrow::Cow;
 
@@ -66,32 +65,6 @@ impl<'a> Mapped<'a> {
         }
     }
 
-    /// The value at top-level `key` of an object.
-    pub fn get(&self, key: &str) -> Option<Mapped<'_>> {
-        match self {
-            Mapped::Object(entries) => entries
-                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-                .ok()
-                .map(|i| entries[i].1.borrowed()),
-            Mapped::Json(v) => v.get(key).map(|v| Mapped::Json(Cow::Borrowed(v))),
-            Mapped::Array(_) => None,
-        }
-    }
-
-    /// The same tree, borrowing from this one.
-    fn borrowed(&self) -> Mapped<'_> {
-        match self {
-            Mapped::Json(v) => Mapped::Json(Cow::Borrowed(v)),
-            Mapped::Object(entries) => Mapped::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (Cow::Borrowed(k.as_ref()), v.borrowed()))
-                    .collect(),
-            ),
-            Mapped::Array(items) => Mapped::Array(items.iter().map(Mapped::borrowed).collect()),
-        }
-    }
-
     /// `null` or the empty string: "no value" to a mapping.
     pub fn is_empty_value(&self) -> bool {
         match self {
@@ -100,8 +73,8 @@ impl<'a> Mapped<'a> {
         }
     }
 
-    /// Insert or replace top-level `key` of an object; `false` if this is
-    /// not an object.
+    /// Insert or replace top-level `key` of an object (`null` becomes
+    /// one); `false` for any other value.
     pub(super) fn insert(&mut self, key: Cow<'a, str>, value: Mapped<'a>) -> bool {
         let Some(entries) = self.as_entries() else {
             return false;
@@ -164,15 +137,20 @@ impl<'a> Mapped<'a> {
         }
     }
 
+    /// Whether this list element is the one `[key=want]` selects.
     fn selects(&self, key: &str, want: &str) -> bool {
-        match self {
-            Mapped::Json(v) => select_matches(v.get(key), want),
-            Mapped::Object(_) => match self.get(key) {
-                Some(Mapped::Json(v)) => select_matches(Some(&v), want),
-                _ => false,
-            },
-            Mapped::Array(_) => false,
-        }
+        let found = match self {
+            Mapped::Json(v) => v.get(key),
+            Mapped::Object(entries) => entries
+                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                .ok()
+                .and_then(|i| match &entries[i].1 {
+                    Mapped::Json(v) => Some(&**v),
+                    _ => None,
+                }),
+            Mapped::Array(_) => None,
+        };
+        select_matches(found, want)
     }
 
     /// This node as object entries to change: `null` becomes an empty
@@ -310,7 +288,6 @@ mod tests {
         for (k, v) in [("b", 1), ("a", 2), ("c", 3), ("a", 4)] {
             assert!(m.insert(Cow::Borrowed(k), Mapped::Json(Cow::Owned(json!(v)))));
         }
-        assert_eq!(m.get("a").map(Mapped::into_json), Some(json!(4)));
         assert_eq!(m.into_json(), json!({"a": 4, "b": 1, "c": 3}));
         let text = json!("plain");
         assert!(!Mapped::Json(Cow::Borrowed(&text)).insert(Cow::Borrowed("a"), Mapped::NULL));

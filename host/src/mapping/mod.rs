@@ -1,8 +1,10 @@
 //! Compiled field mappings and CEL expressions.
 //!
 //! A [`Plan`] is compiled once per workspace and sync (or trigger) and
-//! applied per record: `plan.apply(&record, &ctx) -> Result<Value,
-//! RecordError>`. Per-record failures are values with a reason.
+//! applied per record: `plan.map(&record, &ctx)` gives a [`Mapped`] tree
+//! that borrows from the plan and the record (`plan.apply` an owned
+//! `Value`). Per-record failures are values with a reason, a
+//! [`RecordError`].
 //! [`TriggerPlan`] evaluates trigger conditions and plans their actions.
 
 mod coerce;

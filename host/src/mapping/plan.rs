@@ -785,26 +785,52 @@ fn run_steps<'v>(
     ctx: &Context<'v>,
     update_empty: bool,
 ) -> Result<Mapped<'v>, RecordError> {
-    // One slot per top-level key; steps run in order, so later steps win
-    // and the first failing step is the one reported.
-    let mut slots: Vec<Option<Mapped<'v>>> = vec![None; steps.keys.len()];
+    // One entry per top-level key, in key order; those no step sets are
+    // dropped at the end. Steps run in order, so later steps win and the
+    // first failing step is the one reported.
+    let mut entries: Vec<(Cow<'v, str>, Mapped<'v>)> = steps
+        .keys
+        .iter()
+        .map(|k| (Cow::Borrowed(k.as_str()), Mapped::NULL))
+        .collect();
+    let mut set = vec![false; entries.len()];
     let found = gather(b.record, &steps.reads);
+    let mut scratch = Mapped::NULL;
     for s in &steps.steps {
-        let Some(value) = eval_step(s, b, &found, ctx)? else {
-            continue;
+        let below = s.target.segments.get(1..).unwrap_or_default();
+        // A key no step has set yet is evaluated straight into its entry:
+        // values are not moved on the way (see `eval_step`).
+        let direct = match s.slot {
+            Some(slot) if below.is_empty() && !set[slot] => Some(slot),
+            _ => None,
         };
-        if value.is_empty_value() && !update_empty {
+        let out = match direct {
+            Some(slot) => &mut entries[slot].1,
+            None => &mut scratch,
+        };
+        let keep = eval_step(s, b, &found, ctx, out)? && (update_empty || !out.is_empty_value());
+        if !keep {
+            *out = Mapped::NULL;
             continue;
         }
-        let placed = match (s.slot, s.target.segments.as_slice()) {
-            (Some(slot), [_]) => {
-                slots[slot] = Some(value);
+        if let Some(slot) = direct {
+            set[slot] = true;
+            continue;
+        }
+        let value = std::mem::replace(&mut scratch, Mapped::NULL);
+        let placed = match s.slot {
+            Some(slot) if below.is_empty() => {
+                entries[slot].1 = value;
                 true
             }
-            (Some(slot), [_, rest @ ..]) => slots[slot]
-                .get_or_insert_with(|| Mapped::with_room(&rest[0], steps.widths[slot]))
-                .set(rest, value),
-            _ => false,
+            Some(slot) => {
+                if !set[slot] {
+                    entries[slot].1 = Mapped::with_room(&below[0], steps.widths[slot]);
+                    set[slot] = true;
+                }
+                entries[slot].1.set(below, value)
+            }
+            None => false,
         };
         if !placed {
             return Err(RecordError::new(
@@ -813,60 +839,49 @@ fn run_steps<'v>(
             ));
         }
     }
-    // Keys are sorted and distinct, as a `Mapped` object's must be.
-    let mut entries = Vec::with_capacity(slots.len());
-    for (key, value) in steps.keys.iter().zip(slots) {
-        if let Some(value) = value {
-            entries.push((Cow::Borrowed(key.as_str()), value));
-        }
-    }
+    // What is left is sorted and distinct, as a `Mapped` object must be.
+    let mut kept = set.into_iter();
+    entries.retain(|_| kept.next() == Some(true));
     Ok(Mapped::Object(entries))
 }
 
 static NULL: Json = Json::Null;
 
-/// What a step's source gives: a value, or a list of objects the plan
-/// built (`items`, `each`).
-enum Got<'v> {
-    Value(Cow<'v, Json>),
-    List(Vec<Mapped<'v>>),
-}
-
-/// `None`: leave the field out. Values taken from the record or the plan
-/// stay borrowed.
+/// Evaluate step `s` into `out`; `false`: leave the field out. Values
+/// taken from the record or the plan stay borrowed. The value is built and
+/// converted where it stays because moving `serde_json` values through
+/// return slots stalls the CPU on every field (the mapping's hot path).
 fn eval_step<'v>(
     s: &'v Step,
     b: &Bindings<'v>,
     found: &[Option<&'v Json>],
     ctx: &Context<'v>,
-) -> Result<Option<Mapped<'v>>, RecordError> {
-    let got = match &s.src {
-        Src::Path(p) => Got::Value(Cow::Borrowed(
-            match s.read {
-                Some(i) => found[i].and_then(|h| p.get_below_head(h)),
-                None => p.get(b.record),
-            }
-            .unwrap_or(&NULL),
-        )),
-        Src::Const(c) => Got::Value(Cow::Borrowed(c)),
-        Src::Expr(e) => Got::Value(Cow::Owned(
-            e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?,
-        )),
+    out: &mut Mapped<'v>,
+) -> Result<bool, RecordError> {
+    match &s.src {
+        Src::Path(p) => {
+            *out = Mapped::Json(Cow::Borrowed(
+                match s.read {
+                    Some(i) => found[i].and_then(|h| p.get_below_head(h)),
+                    None => p.get(b.record),
+                }
+                .unwrap_or(&NULL),
+            ))
+        }
+        Src::Const(c) => *out = Mapped::Json(Cow::Borrowed(c)),
+        Src::Expr(e) => {
+            *out = Mapped::Json(Cow::Owned(
+                e.eval(b).map_err(|e| RecordError::new(&s.target, e.0))?,
+            ))
+        }
         Src::FirstOf(alternatives) => {
-            let mut chosen = Got::Value(Cow::Borrowed(&NULL));
+            *out = Mapped::NULL;
             for alternative in alternatives {
-                if let Some(v) = eval_step(alternative, b, found, ctx)?
-                    && !v.is_empty_value()
-                {
-                    chosen = match v {
-                        Mapped::Array(items) => Got::List(items),
-                        Mapped::Json(v) => Got::Value(v),
-                        object => Got::Value(Cow::Owned(object.into_json())),
-                    };
+                if eval_step(alternative, b, found, ctx, out)? && !out.is_empty_value() {
                     break;
                 }
+                *out = Mapped::NULL;
             }
-            chosen
         }
         Src::Items(lists) => {
             let mut items = Vec::with_capacity(lists.len());
@@ -875,14 +890,14 @@ fn eval_step<'v>(
                     run_steps(steps, b, ctx, false).map_err(|e| nest(&s.target, items.len(), e))?,
                 );
             }
-            Got::List(items)
+            *out = Mapped::Array(items);
         }
         Src::Each {
             each,
             filter,
             steps,
         } => match each.get(b.record) {
-            None | Some(Json::Null) => Got::Value(Cow::Borrowed(&NULL)),
+            None | Some(Json::Null) => *out = Mapped::NULL,
             Some(Json::Array(list)) => {
                 let mut items = Vec::with_capacity(list.len());
                 for (i, el) in list.iter().enumerate() {
@@ -898,7 +913,7 @@ fn eval_step<'v>(
                         run_steps(steps, &eb, ctx, false).map_err(|e| nest(&s.target, i, e))?,
                     );
                 }
-                Got::List(items)
+                *out = Mapped::Array(items);
             }
             Some(other) => {
                 return Err(RecordError::new(
@@ -907,31 +922,28 @@ fn eval_step<'v>(
                 ));
             }
         },
-    };
+    }
     // A built list passes as it is unless the step looks it up,
     // translates or converts it (which then reports why it cannot).
-    let value = match got {
-        Got::List(items) if s.link.is_none() && s.map.is_none() && s.coerce == Coerce::None => {
-            Mapped::Array(items)
+    let plain = s.link.is_none() && s.map.is_none() && s.coerce == Coerce::None;
+    if !(plain && matches!(out, Mapped::Array(_))) {
+        if !matches!(out, Mapped::Json(_)) {
+            *out = Mapped::Json(Cow::Owned(std::mem::replace(out, Mapped::NULL).into_json()));
         }
-        got => {
-            let mut value = match got {
-                Got::List(items) => Cow::Owned(Mapped::Array(items).into_json()),
-                Got::Value(v) => v,
-            };
-            if !resolve(s, &mut value, ctx)? {
-                return Ok(None);
-            }
-            Mapped::Json(value)
+        let Mapped::Json(value) = out else {
+            unreachable!("made a plain value above")
+        };
+        if !resolve(s, value, ctx)? {
+            return Ok(false);
         }
-    };
-    if s.required && value.is_empty_value() {
+    }
+    if s.required && out.is_empty_value() {
         return Err(RecordError::new(
             &s.target,
             "required, but the record has no value for it",
         ));
     }
-    Ok(Some(value))
+    Ok(true)
 }
 
 /// A step's value through its link lookup, value map, default and type
