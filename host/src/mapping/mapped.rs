@@ -139,18 +139,21 @@ impl<'a> Mapped<'a> {
 
     /// Whether this list element is the one `[key=want]` selects.
     fn selects(&self, key: &str, want: &str) -> bool {
-        let found = match self {
-            Mapped::Json(v) => v.get(key),
-            Mapped::Object(entries) => entries
-                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-                .ok()
-                .and_then(|i| match &entries[i].1 {
-                    Mapped::Json(v) => Some(&**v),
-                    _ => None,
-                }),
-            Mapped::Array(_) => None,
-        };
-        select_matches(found, want)
+        match self {
+            Mapped::Json(v) => select_matches(v.get(key), want),
+            Mapped::Object(entries) => {
+                match entries.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
+                    Ok(i) => match &entries[i].1 {
+                        Mapped::Json(v) => select_matches(Some(v), want),
+                        // A built value is compared as its JSON text, as on
+                        // a `serde_json` value.
+                        built => select_matches(Some(&built.clone().into_json()), want),
+                    },
+                    Err(_) => false,
+                }
+            }
+            Mapped::Array(_) => false,
+        }
     }
 
     /// This node as object entries to change: `null` becomes an empty
@@ -259,6 +262,9 @@ mod tests {
             ("custom_fields[label=Seg].value", json!("y")),
             ("custom_fields[label=CRM ID].value", json!("57")),
             ("deep.a[1].b", json!(true)),
+            // A selector matching a built object by its JSON text.
+            ("lines[0].k.x", json!(1)),
+            (r#"lines[k={"x":1}].y"#, json!(2)),
         ];
         let parsed: Vec<FieldPath> = paths.iter().map(|(p, _)| path(p)).collect();
         for start in [json!({}), record.clone()] {

@@ -43,7 +43,9 @@ fn feed_object(h: &mut Sha256, map: &Map<String, Value>) {
 
 /// An object's entries in key order. Sorted here when they are not, not
 /// trusted to the map, so the fingerprint does not depend on
-/// serde_json's `preserve_order` feature.
+/// serde_json's `preserve_order` feature. A key given twice (only a
+/// hand-built `Mapped` can) counts once with its last value, as in the
+/// JSON object made of the entries.
 fn feed_entries<'e, V: ?Sized + 'e>(
     h: &mut Sha256,
     entries: impl Iterator<Item = (&'e str, &'e V)> + Clone,
@@ -56,7 +58,15 @@ fn feed_entries<'e, V: ?Sized + 'e>(
     let mut sorted = Vec::new();
     if !in_order {
         sorted.extend(entries.clone());
-        sorted.sort_unstable_by(|a: &(&str, &V), b| a.0.cmp(b.0));
+        // Stable, so of equal keys the last stays last and is kept.
+        sorted.sort_by(|a: &(&str, &V), b| a.0.cmp(b.0));
+        sorted.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
     }
     h.update(b"{");
     let mut feed_entry = |(k, v): (&str, &V)| {
@@ -148,9 +158,14 @@ mod tests {
         };
         entries.reverse();
         assert_eq!(
-            fingerprint_mapped(&Mapped::Object(entries)),
+            fingerprint_mapped(&Mapped::Object(entries.clone())),
             fingerprint(&json)
         );
+        // A key given twice counts once, with its last value.
+        entries.insert(0, entry("name", Mapped::Json(Cow::Owned(json!("Old")))));
+        let twice = Mapped::Object(entries);
+        assert_eq!(twice.clone().into_json(), json);
+        assert_eq!(fingerprint_mapped(&twice), fingerprint(&json));
     }
 
     #[test]
