@@ -22,7 +22,7 @@ pub use catalog::{Catalog, EmptyCatalog, StaticCatalog};
 pub use diag::{Diagnostic, Diagnostics, Severity, closest, did_you_mean, one_of};
 pub use load::{LoadOptions, NESTED_VARS, SYNC_VARS, SecretMode, TRIGGER_VARS, VIEW_VARS};
 pub use model::*;
-pub use path::{FieldPath, PathError, Segment, select_matches, set_path};
+pub use path::{FieldPath, PathError, Segment, select_matches};
 pub use secret::{Secret, SecretRef};
 pub use validate::{check, validate};
 pub use yaml::{SourceFile, Span};

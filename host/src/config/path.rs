@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,13 +151,6 @@ impl FieldPath {
     pub fn get_below_head<'a>(&self, head: &'a Value) -> Option<&'a Value> {
         get_segments(self.segments.get(1..).unwrap_or_default(), head)
     }
-
-    /// Set the value at this path, creating objects, lists and selected
-    /// elements on the way. Fails (returns `false`) where an existing value
-    /// of another shape is in the way.
-    pub fn set(&self, root: &mut Value, value: Value) -> bool {
-        set_path(root, &self.segments, value)
-    }
 }
 
 fn get_segments<'a>(segments: &[Segment], root: &'a Value) -> Option<&'a Value> {
@@ -188,67 +181,6 @@ pub fn select_matches(found: Option<&Value>, value: &str) -> bool {
             text == value
         }
         None => false,
-    }
-}
-
-/// [`FieldPath::set`] for a run of segments, e.g. those below a path's
-/// first key once the caller holds the value at that key.
-pub fn set_path(cur: &mut Value, segments: &[Segment], value: Value) -> bool {
-    let Some((seg, rest)) = segments.split_first() else {
-        *cur = value;
-        return true;
-    };
-    match seg {
-        Segment::Key(k) => {
-            if cur.is_null() {
-                *cur = Value::Object(Map::new());
-            }
-            let Some(obj) = cur.as_object_mut() else {
-                return false;
-            };
-            if rest.is_empty() {
-                obj.insert(k.clone(), value);
-                return true;
-            }
-            // Look up before inserting: `entry` would copy the key each time.
-            if !obj.contains_key(k.as_str()) {
-                obj.insert(k.clone(), Value::Null);
-            }
-            match obj.get_mut(k.as_str()) {
-                Some(child) => set_path(child, rest, value),
-                None => false,
-            }
-        }
-        Segment::Index(n) => {
-            if cur.is_null() {
-                *cur = Value::Array(Vec::new());
-            }
-            let Some(list) = cur.as_array_mut() else {
-                return false;
-            };
-            while list.len() <= *n {
-                list.push(Value::Null);
-            }
-            set_path(&mut list[*n], rest, value)
-        }
-        Segment::Select { key, value: want } => {
-            if cur.is_null() {
-                *cur = Value::Array(Vec::new());
-            }
-            let Some(list) = cur.as_array_mut() else {
-                return false;
-            };
-            let idx = match list.iter().position(|e| selects(e, key, want)) {
-                Some(i) => i,
-                None => {
-                    let mut m = Map::new();
-                    m.insert(key.clone(), Value::String(want.clone()));
-                    list.push(Value::Object(m));
-                    list.len() - 1
-                }
-            };
-            set_path(&mut list[idx], rest, value)
-        }
     }
 }
 
@@ -285,29 +217,5 @@ mod tests {
         for bad in ["", "a..b", "a.", ".a", "a[", "a[x]", "a]", "a[0]b", "[0]"] {
             assert!(FieldPath::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn sets_nested() {
-        let mut v = Value::Null;
-        assert!(
-            FieldPath::parse("billing_address.street")
-                .unwrap()
-                .set(&mut v, json!("Main"))
-        );
-        assert!(
-            FieldPath::parse("custom_fields[label=Seg].value")
-                .unwrap()
-                .set(&mut v, json!("smb"))
-        );
-        assert!(
-            FieldPath::parse("items[1].name")
-                .unwrap()
-                .set(&mut v, json!("n"))
-        );
-        assert_eq!(
-            v,
-            json!({"billing_address": {"street": "Main"}, "custom_fields": [{"label": "Seg", "value": "smb"}], "items": [null, {"name": "n"}]})
-        );
     }
 }

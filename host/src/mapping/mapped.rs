@@ -27,7 +27,8 @@ pub enum Mapped<'a> {
     Array(Vec<Mapped<'a>>),
 }
 
-static NULL: Json = Json::Null;
+/// `null`, to borrow.
+pub(super) static NULL: Json = Json::Null;
 
 impl<'a> Mapped<'a> {
     /// `null`.
@@ -87,9 +88,9 @@ impl<'a> Mapped<'a> {
     }
 
     /// Set the value at `segments` below this node, creating objects,
-    /// lists and selected elements on the way, as
-    /// [`FieldPath::set`](crate::config::FieldPath::set) does on a JSON
-    /// value. `false` where a value of another shape is in the way.
+    /// lists and selected elements on the way (`custom_fields[label=X]`
+    /// adds `{label: X}` when no element has it). `false` where a value of
+    /// another shape is in the way.
     pub(super) fn set(&mut self, segments: &'a [Segment], value: Mapped<'a>) -> bool {
         let Some((seg, rest)) = segments.split_first() else {
             *self = value;
@@ -248,10 +249,38 @@ mod tests {
         FieldPath::parse(p).unwrap()
     }
 
-    /// Setting paths on a `Mapped` gives what setting them on a JSON value
-    /// gives, from an empty start and on top of borrowed values.
+    /// Set each path on `start` in turn; every set must succeed.
+    fn set_all(start: &Json, paths: &[(FieldPath, Json)]) -> Json {
+        let mut got = Mapped::Json(Cow::Borrowed(start));
+        for (p, v) in paths {
+            assert!(
+                got.set(&p.segments, Mapped::Json(Cow::Owned(v.clone()))),
+                "{p}"
+            );
+        }
+        let written = serde_json::to_value(&got).unwrap();
+        let owned = got.into_json();
+        assert_eq!(written, owned, "serialising and copying out disagree");
+        owned
+    }
+
     #[test]
-    fn set_agrees_with_setting_json() {
+    fn sets_nested() {
+        let paths = [
+            (path("billing_address.street"), json!("Main")),
+            (path("custom_fields[label=Seg].value"), json!("smb")),
+            (path("items[1].name"), json!("n")),
+        ];
+        assert_eq!(
+            set_all(&Json::Null, &paths),
+            json!({"billing_address": {"street": "Main"}, "custom_fields": [{"label": "Seg", "value": "smb"}], "items": [null, {"name": "n"}]})
+        );
+    }
+
+    /// Paths set from an empty start and on top of borrowed values:
+    /// objects opened up, lists padded, selected elements found or added.
+    #[test]
+    fn sets_into_borrowed_values() {
         let record = json!({"addr": {"city": "Springfield", "zip": "62701"}, "tags": ["a", "b"],
             "custom_fields": [{"label": "Seg", "value": "x"}]});
         let paths = [
@@ -262,21 +291,36 @@ mod tests {
             ("custom_fields[label=Seg].value", json!("y")),
             ("custom_fields[label=CRM ID].value", json!("57")),
             ("deep.a[1].b", json!(true)),
-            // A selector matching a built object by its JSON text.
+            // A selector matches a built object by its JSON text.
             ("lines[0].k.x", json!(1)),
             (r#"lines[k={"x":1}].y"#, json!(2)),
-        ];
-        let parsed: Vec<FieldPath> = paths.iter().map(|(p, _)| path(p)).collect();
-        for start in [json!({}), record.clone()] {
-            let mut want = start.clone();
-            let mut got = Mapped::Json(Cow::Borrowed(&start));
-            for (p, (_, v)) in parsed.iter().zip(&paths) {
-                assert!(p.set(&mut want, v.clone()));
-                assert!(got.set(&p.segments, Mapped::Json(Cow::Owned(v.clone()))));
-            }
-            assert_eq!(serde_json::to_value(&got).unwrap(), want);
-            assert_eq!(got.into_json(), want);
-        }
+        ]
+        .map(|(p, v)| (path(p), v));
+        let same = json!({
+            "custom_fields": [{"label": "Seg", "value": "y"}, {"label": "CRM ID", "value": "57"}],
+            "deep": {"a": [null, {"b": true}]},
+            "lines": [{"k": {"x": 1}, "y": 2}],
+            "name": "Acme",
+        });
+        let with = |extra: Json| {
+            let mut want = same.clone();
+            want.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            want
+        };
+        assert_eq!(
+            set_all(&json!({}), &paths),
+            with(
+                json!({"addr": {"city": "Shelbyville", "street": "1 Main St"}, "tags": [null, null, null, "d"]})
+            )
+        );
+        assert_eq!(
+            set_all(&record, &paths),
+            with(
+                json!({"addr": {"city": "Shelbyville", "street": "1 Main St", "zip": "62701"}, "tags": ["a", "b", null, "d"]})
+            )
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::plugin::ModuleInfo;
 
 use super::coerce::{Coerce, short};
 use super::expr::{Bindings, EvalError, Expr};
-use super::mapped::Mapped;
+use super::mapped::{Mapped, NULL};
 
 /// Which side of a sync an id belongs to.
 #[derive(
@@ -670,8 +670,8 @@ impl Plan {
     }
 
     /// Map one record to a [`Mapped`] tree that borrows the plan's keys
-    /// and the record's unchanged values: enough to fingerprint, compare
-    /// or serialise it without copying (see [`Mapped`]).
+    /// and the record's unchanged values: enough to fingerprint or
+    /// serialise it without copying (see [`Mapped`]).
     pub fn map<'a>(
         &'a self,
         record: &'a Json,
@@ -844,8 +844,6 @@ fn run_steps<'v>(
     entries.retain(|_| kept.next() == Some(true));
     Ok(Mapped::Object(entries))
 }
-
-static NULL: Json = Json::Null;
 
 /// Evaluate step `s` into `out`; `false`: leave the field out. Values
 /// taken from the record or the plan stay borrowed. The value is built and

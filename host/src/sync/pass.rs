@@ -389,11 +389,7 @@ impl<'a> Pass<'a> {
                 self.store.commit(
                     self.ns(),
                     RecordCommit {
-                        snapshots: vec![(
-                            self.side,
-                            id.clone(),
-                            snapshot_of(&fp, &modified, state),
-                        )],
+                        snapshots: vec![(self.side, id.clone(), snapshot(&fp, &modified, state))],
                         ..Default::default()
                     },
                 )?;
@@ -406,7 +402,7 @@ impl<'a> Pass<'a> {
         let Value::Object(record) = json else {
             unreachable!()
         };
-        let snap = snapshot(&fp, &modified, &mapped);
+        let snap = snapshot(&fp, &modified, Value::Object(mapped.clone()));
         let link = self.store.link(self.ns(), self.side, &id)?;
         match link {
             Some(link) => {
@@ -1294,11 +1290,7 @@ fn describe(e: &RecordError) -> String {
     }
 }
 
-fn snapshot(fp: &str, modified: &Option<String>, mapped: &Record) -> Snapshot {
-    snapshot_of(fp, modified, Value::Object(mapped.clone()))
-}
-
-fn snapshot_of(fp: &str, modified: &Option<String>, state: Value) -> Snapshot {
+fn snapshot(fp: &str, modified: &Option<String>, state: Value) -> Snapshot {
     Snapshot {
         fingerprint: fp.to_string(),
         modified: modified.clone(),
