@@ -77,14 +77,27 @@ impl<'a> Mapped<'a> {
     /// Insert or replace top-level `key` of an object (`null` becomes
     /// one); `false` for any other value.
     pub(super) fn insert(&mut self, key: Cow<'a, str>, value: Mapped<'a>) -> bool {
-        let Some(entries) = self.as_entries() else {
-            return false;
-        };
-        match entries.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
-            Ok(i) => entries[i].1 = value,
-            Err(i) => entries.insert(i, (key, value)),
+        match self.entry(key) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
         }
-        true
+    }
+
+    /// The value at top-level `key` of an object (`null` becomes one),
+    /// added as `null` where the key is new; `None` for any other value.
+    fn entry(&mut self, key: Cow<'a, str>) -> Option<&mut Mapped<'a>> {
+        let entries = self.as_entries()?;
+        let i = match entries.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
+            Ok(i) => i,
+            Err(i) => {
+                entries.insert(i, (key, Mapped::NULL));
+                i
+            }
+        };
+        Some(&mut entries[i].1)
     }
 
     /// Set the value at `segments` below this node, creating objects,
@@ -97,19 +110,10 @@ impl<'a> Mapped<'a> {
             return true;
         };
         match seg {
-            Segment::Key(k) => {
-                let Some(entries) = self.as_entries() else {
-                    return false;
-                };
-                let i = match entries.binary_search_by(|(have, _)| have.as_ref().cmp(k)) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        entries.insert(i, (Cow::Borrowed(k.as_str()), Mapped::NULL));
-                        i
-                    }
-                };
-                entries[i].1.set(rest, value)
-            }
+            Segment::Key(k) => match self.entry(Cow::Borrowed(k.as_str())) {
+                Some(child) => child.set(rest, value),
+                None => false,
+            },
             Segment::Index(n) => {
                 let Some(items) = self.as_items() else {
                     return false;
