@@ -281,7 +281,20 @@ impl ConnectorRegistry {
             );
             map.insert("data_center".into(), Value::String(data_center.into()));
         }
-        let auth = match (&manifest.auth, &spec.credentials) {
+        // A sandbox connection without credentials of its own uses the
+        // sandbox's test client: `--sandbox` drops a connection's
+        // data-centre credentials, so a real secret never leaves for a
+        // sandbox origin.
+        let sandbox_client = match (target, &manifest.sandbox) {
+            (Target::Sandbox(_), Some(entry)) => entry.client.as_ref().map(|c| Credentials {
+                client_id: Secret::new(&c.client_id),
+                client_secret: Secret::new(&c.client_secret),
+                refresh_token: Secret::new(&c.refresh_token),
+            }),
+            _ => None,
+        };
+        let credentials = spec.credentials.as_ref().or(sandbox_client.as_ref());
+        let auth = match (&manifest.auth, credentials) {
             (None, _) => None,
             (Some(_), None) => {
                 return Err(invalid(format!(
@@ -306,9 +319,14 @@ impl ConnectorRegistry {
                 let token_url = accounts
                     .join(token_path)
                     .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
+                // Tokens are kept per connection *and* accounts origin: a
+                // sandbox's token never goes to production, nor the reverse.
+                let store_key =
+                    format!("{}@{}", spec.name, token_url.origin().ascii_serialization());
                 Some(Arc::new(OAuth::new(
                     OAuthConfig {
                         connection: spec.name.clone(),
+                        store_key,
                         token_url,
                         client_id: credentials.client_id.clone(),
                         client_secret: credentials.client_secret.clone(),

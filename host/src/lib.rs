@@ -9,6 +9,8 @@ pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod engine;
+pub mod install_key;
 pub mod mapping;
 pub mod plugin;
 pub mod runner;

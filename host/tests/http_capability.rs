@@ -115,6 +115,7 @@ fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<OAuth> {
     Arc::new(OAuth::new(
         OAuthConfig {
             connection: "crm".into(),
+            store_key: "crm".into(),
             token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
             client_id: Secret::new("id"),
             client_secret: Secret::new("shh"),
@@ -146,7 +147,7 @@ async fn concurrent_calls_share_one_refresh_and_the_token_persists() {
     let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::default());
     let caps = support::capabilities(
         &base,
-        &["127.0.0.1"],
+        &["127.0.0.1:*"],
         &[],
         Some(oauth(&base, store.clone())),
     );
@@ -168,7 +169,7 @@ async fn concurrent_calls_share_one_refresh_and_the_token_persists() {
     );
     assert_eq!(store.load("crm").unwrap().access_token, "tok-1");
     // A restart (new client, same store) reuses the saved token.
-    let again = support::capabilities(&base, &["127.0.0.1"], &[], Some(oauth(&base, store)));
+    let again = support::capabilities(&base, &["127.0.0.1:*"], &[], Some(oauth(&base, store)));
     assert_eq!(
         again.http.send(get_req("/items")).await.unwrap().status,
         200
@@ -183,7 +184,7 @@ async fn an_expired_token_is_refreshed_once_and_the_request_repeated() {
     let base = server(counters.clone()).await;
     let caps = support::capabilities(
         &base,
-        &["127.0.0.1"],
+        &["127.0.0.1:*"],
         &[],
         Some(oauth(&base, Arc::new(MemoryTokenStore::default()))),
     );
@@ -206,6 +207,7 @@ async fn refused_refresh_is_an_unauthorized_error_without_secrets() {
     let bad = Arc::new(OAuth::new(
         OAuthConfig {
             connection: "crm".into(),
+            store_key: "crm".into(),
             token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
             client_id: Secret::new("id"),
             client_secret: Secret::new("wrong-secret"),
@@ -215,7 +217,7 @@ async fn refused_refresh_is_an_unauthorized_error_without_secrets() {
         },
         Arc::new(MemoryTokenStore::default()),
     ));
-    let caps = support::capabilities(&base, &["127.0.0.1"], &[], Some(bad));
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], Some(bad));
     let err = caps.http.send(get_req("/items")).await.unwrap_err();
     let HttpError::Unauthorized(msg) = &err else {
         panic!("{err}")
@@ -239,7 +241,7 @@ async fn refused_refresh_is_an_unauthorized_error_without_secrets() {
 async fn rate_limits_and_server_errors_are_retried_when_safe() {
     let counters = Arc::new(Counters::default());
     let base = server(counters.clone()).await;
-    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], None);
     let resp = caps.http.send(get_req("/flaky")).await.unwrap();
     assert_eq!(
         (resp.status, counters.flaky.load(Ordering::SeqCst)),
@@ -268,7 +270,7 @@ async fn rate_limits_and_server_errors_are_retried_when_safe() {
 #[tokio::test]
 async fn oversized_responses_are_refused() {
     let base = server(Arc::new(Counters::default())).await;
-    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], None);
     assert_eq!(
         caps.http.send(get_req("/big")).await.unwrap_err(),
         HttpError::TooLarge(32 * 1024 * 1024)
@@ -278,7 +280,7 @@ async fn oversized_responses_are_refused() {
 #[tokio::test]
 async fn policy_refusals_happen_before_sending() {
     let base = server(Arc::new(Counters::default())).await;
-    let caps = support::capabilities(&base, &["127.0.0.1"], &[], None);
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], None);
     let refuse = |url: &str| Request {
         url: url.into(),
         ..get_req("/")
@@ -325,6 +327,51 @@ async fn policy_refusals_happen_before_sending() {
         .unwrap_err();
     assert!(
         matches!(err, HttpError::Denied(ref m) if m.contains("scheme `http`")),
+        "{err}"
+    );
+}
+
+/// The token goes to the API origin (scheme, host and port) and nowhere
+/// else: not to another allowed origin, where a plugin could read it back,
+/// and a loopback port the connection was not given is refused outright.
+#[tokio::test]
+async fn credentials_go_to_the_api_origin_only() {
+    let api = Arc::new(Counters::default());
+    let base = server(api.clone()).await;
+    let other = server(Arc::new(Counters::default())).await;
+    let port = |url: &str| url.rsplit(':').next().unwrap().to_string();
+    let caps = support::capabilities(
+        &base,
+        &[
+            &format!("127.0.0.1:{}", port(&base)),
+            &format!("127.0.0.1:{}", port(&other)),
+        ],
+        &[],
+        Some(oauth(&base, Arc::new(MemoryTokenStore::default()))),
+    );
+    let resp = caps.http.send(get_req("/items")).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(String::from_utf8_lossy(&resp.body).contains("Zoho-oauthtoken tok-1"));
+
+    // Another allowed origin gets the request, without the token (its
+    // `/items` answers 401 to a request without one, and no refresh
+    // follows, since no token was sent).
+    let resp = caps
+        .http
+        .send(get_req(&format!("{other}/items")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 401);
+    assert_eq!(api.tokens.load(Ordering::SeqCst), 1);
+
+    // A port nobody allowed.
+    let err = caps
+        .http
+        .send(get_req("http://127.0.0.1:1/items"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("127.0.0.1:1") && m.contains("another port")),
         "{err}"
     );
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::Query;
 use axum::routing::get;
+use ferry::install_key::InstallationKey;
 use ferry::plugin::{
     CallError, ConnectorError, FieldKind, Limit, Limits, LoadError, LoadSource, Operation, Plugin,
     Runtime, RuntimeOptions,
@@ -73,7 +74,7 @@ async fn well_behaved_plugin_lists_pages_through_the_host() {
     let base = items_server().await;
     let p = runtime().load(&plugin("well_behaved")).unwrap();
     let c = p.connect(
-        Some(capabilities(&base, &["127.0.0.1"], &[], None)),
+        Some(capabilities(&base, &["127.0.0.1:*"], &[], None)),
         Limits::default(),
         settings(&base),
     );
@@ -325,12 +326,20 @@ fn non_components_are_refused_with_the_file_named() {
     assert!(missing.contains("nope.wasm"), "{missing}");
 }
 
+fn cache_options(dir: &std::path::Path, secret: u8) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(dir.join("cache")),
+        key: Some(std::sync::Arc::new(InstallationKey::from_secret(
+            dir.join("test.key"),
+            &[secret; 32],
+        ))),
+    }
+}
+
 #[test]
 fn compiled_components_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = RuntimeOptions {
-        cache_dir: Some(dir.path().join("cache")),
-    };
+    let opts = cache_options(dir.path(), 1);
     let first = Runtime::new(opts.clone())
         .unwrap()
         .load(&plugin("well_behaved"))
@@ -344,6 +353,51 @@ fn compiled_components_are_cached_on_disk() {
         .unwrap();
     assert_eq!(second.load_stats().0, LoadSource::Cached);
     assert_eq!(first.sha256(), second.sha256());
+}
+
+/// Native code in the cache runs inside Ferry, so only entries this
+/// installation wrote are loaded: a genuine artifact planted under the
+/// expected name, an entry of another installation and an altered entry
+/// are all compiled afresh (and the entry rewritten).
+#[test]
+fn cache_entries_this_installation_did_not_write_are_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = || {
+        std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .unwrap()
+    };
+    let load = |secret| {
+        Runtime::new(cache_options(dir.path(), secret))
+            .unwrap()
+            .load(&plugin("well_behaved"))
+            .unwrap()
+            .load_stats()
+            .0
+    };
+    assert_eq!(load(1), LoadSource::Compiled);
+    let path = entry();
+
+    // A valid artifact of this very engine, but without this
+    // installation's tag: what an attacker can produce.
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let wasm = std::fs::read(plugin("well_behaved")).unwrap();
+    std::fs::write(&path, rt.engine().precompile_component(&wasm).unwrap()).unwrap();
+    assert_eq!(load(1), LoadSource::Compiled, "planted entry loaded");
+    assert_eq!(load(1), LoadSource::Cached, "rewritten with a tag");
+
+    assert_eq!(
+        load(2),
+        LoadSource::Compiled,
+        "another installation's entry"
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(load(2), LoadSource::Compiled, "altered entry loaded");
 }
 
 #[test]

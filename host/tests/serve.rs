@@ -5,193 +5,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::bench::{BILLING, BOOKS, Bench, CRM};
+use support::served::{Served, token};
 use zoho_sandbox::{Product, Sandbox};
 
 const BOOKS_ORG: &str = "10234695";
-
-/// A `ferry serve` process; stopped (gracefully) when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Served {
-    /// `ferry serve <extra>`; without `--listen` the workspace's `serve.listen`.
-    fn start(bench: &Bench, extra: &[&str]) -> Served {
-        let mut args = vec!["serve"];
-        args.extend_from_slice(extra);
-        let mut child = bench
-            .ferry(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("ferry serve printed its address");
-        let url = line
-            .strip_prefix("ferry serve listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
-        Served {
-            child,
-            url,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self.http.request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", self.url),
-        );
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&b).unwrap());
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (status, body) = self.call("GET", path, Some(token), None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Runs of `name`, newest first.
-    async fn runs(&self, name: &str, token: &str) -> Vec<Value> {
-        self.get(&format!("/v1/jobs/{name}/runs"), token).await["runs"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// Wait (polling, with a deadline) until `name` has `n` runs, all ended.
-    async fn wait_runs(&self, name: &str, token: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let runs = self.runs(name, token).await;
-            if runs.len() >= n && runs.iter().all(|r| r["ended"].is_number()) {
-                return runs;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: waited for {n} runs, have {runs:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn status_of(&self, name: &str, token: &str) -> Value {
-        self.get("/v1/status", token).await["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["name"] == name)
-            .cloned()
-            .unwrap()
-    }
-
-    /// Move the service's clock, and wait until its scheduler has looked
-    /// at the new time (and started whatever became due).
-    async fn advance(&self, token: &str, secs: u64) {
-        let ticks = self.get("/v1/status", token).await["ticks"]
-            .as_u64()
-            .unwrap();
-        let (status, body) = self
-            .call(
-                "POST",
-                "/v1/clock",
-                Some(token),
-                Some(json!({ "advance_secs": secs })),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.get("/v1/status", token).await["ticks"]
-            .as_u64()
-            .unwrap()
-            <= ticks
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the scheduler did not look at the clock"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// SIGTERM, and wait for a graceful exit.
-    fn stop(mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "ferry serve exited with {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferry serve did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(bench: &Bench, name: &str, role: &str) -> String {
-    let out = bench
-        .ferry(&["tokens", "add", name, "--role", role])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// Books contacts → Billing customers.
 fn customers(schedule: &str) -> String {
@@ -620,5 +441,253 @@ async fn crm_channels_are_renewed_before_they_lapse() {
         1,
         "renewed, not a second channel"
     );
+    served.stop();
+}
+
+/// A page of another site cannot change anything: a form post (even one
+/// that somehow carries a token) and a post from another origin are
+/// refused; scripts sending JSON, or no body, pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_requests_and_other_hosts_are_refused() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("manual"));
+    let ops = token(&bench, "ops", "operator");
+    let admin = token(&bench, "root", "admin");
+    let served = Served::start(&bench, &["--listen", "127.0.0.1:0", "--manual-clock"]);
+    let bearer = format!("Bearer {ops}");
+    let root = format!("Bearer {admin}");
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let paused = || async { served.status_of("customers", &ops).await["paused"].clone() };
+
+    // (a) A form post to pause, with or without a token: refused, not paused.
+    for headers in [vec![form], vec![form, ("authorization", bearer.as_str())]] {
+        let (status, body) = served
+            .send(
+                "POST",
+                "/v1/jobs/customers/pause",
+                &headers,
+                Some("paused=true"),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("application/x-www-form-urlencoded"),
+            "{body}"
+        );
+    }
+    for ct in ["multipart/form-data; boundary=x", "text/plain"] {
+        let (status, body) = served
+            .send(
+                "POST",
+                "/v1/jobs/customers/pause",
+                &[("content-type", ct), ("authorization", &bearer)],
+                Some("--x--"),
+            )
+            .await;
+        assert_eq!(status, 403, "{ct}: {body}");
+    }
+    // Minting a token by a form: refused too.
+    let (status, body) = served
+        .send(
+            "POST",
+            "/v1/tokens",
+            &[form, ("authorization", &root)],
+            Some("name=evil&role=admin"),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(paused().await, false);
+    // Another origin, even with a token and a JSON body: refused.
+    for origin in [
+        "http://evil.example",
+        "null",
+        &format!("http://127.0.0.1:{}", served.port() + 1),
+    ] {
+        let (status, body) = served
+            .send(
+                "POST",
+                "/v1/jobs/customers/pause",
+                &[
+                    ("origin", origin),
+                    ("authorization", &bearer),
+                    ("content-type", "application/json"),
+                ],
+                Some("{}"),
+            )
+            .await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Origin"), "{body}");
+    }
+    let (status, body) = served
+        .send(
+            "POST",
+            "/v1/jobs/customers/pause",
+            &[("sec-fetch-site", "cross-site"), ("authorization", &bearer)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(paused().await, false);
+    // A script: JSON and no Origin, or no body at all — works; so does
+    // the server's own origin.
+    let (status, body) = served
+        .call(
+            "POST",
+            "/v1/jobs/customers/pause",
+            Some(&ops),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(paused().await, true);
+    let (status, body) = served
+        .send(
+            "POST",
+            "/v1/jobs/customers/resume",
+            &[("authorization", &bearer), ("origin", &served.url)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(paused().await, false);
+
+    // (b) Another Host (DNS rebinding): refused before the token is looked at.
+    let port = served.port();
+    for (method, path) in [
+        ("GET", "/v1/status"),
+        ("GET", "/v1/tokens"),
+        ("POST", "/v1/jobs/customers/pause"),
+    ] {
+        let (status, body) = served
+            .send(
+                method,
+                path,
+                &[("host", "evil.example:1234"), ("authorization", &root)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 421, "{method} {path}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("evil.example:1234"),
+            "{body}"
+        );
+    }
+    let (status, _) = served
+        .send(
+            "GET",
+            "/v1/status",
+            &[
+                ("host", &format!("evil.example:{port}")),
+                ("authorization", &root),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 421);
+    assert_eq!(paused().await, false);
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let (status, body) = served
+            .send(
+                "GET",
+                "/v1/status",
+                &[("host", &host), ("authorization", &root)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    // The hooks are not screened (vendors come through proxies; each
+    // hook carries its own secret): refused for want of the secret.
+    let (status, body) = served
+        .send(
+            "POST",
+            "/hooks/books",
+            &[
+                ("host", "evil.example:1234"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            Some(r#"{"contact": {"contact_id": "1"}}"#),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = served
+        .send("GET", "/healthz", &[("host", "evil.example:1234")], None)
+        .await;
+    assert_eq!(status, 200);
+    served.stop();
+}
+
+/// `serve.open_on_loopback` lets a caller on this machine read without a
+/// token, never change anything; a request a proxy relayed is not one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_on_loopback_opens_reading_only() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("manual"));
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap()
+        + "serve:\n  listen: 127.0.0.1:0\n  open_on_loopback: true\n";
+    std::fs::write(bench.workspace(), yaml).unwrap();
+    // No token is needed to start.
+    let served = Served::start(&bench, &["--manual-clock"]);
+    let (status, body) = served.call("GET", "/v1/status", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = served
+        .call("GET", "/v1/jobs/customers/runs", None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Changing anything, or reading what only admins may, needs a token.
+    let (status, body) = served
+        .call("POST", "/v1/jobs/customers/pause", None, None)
+        .await;
+    assert!(status == 401 || status == 403, "{status} {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("open_on_loopback"),
+        "{body}"
+    );
+    let (status, body) = served
+        .call(
+            "POST",
+            "/v1/tokens",
+            None,
+            Some(json!({"name": "mine", "role": "admin"})),
+        )
+        .await;
+    assert!(status == 401 || status == 403, "{status} {body}");
+    for path in ["/v1/tokens", "/v1/workspace"] {
+        let (status, body) = served.call("GET", path, None, None).await;
+        assert!(status == 401 || status == 403, "{path}: {status} {body}");
+    }
+    // Through a proxy on this machine: not a loopback caller.
+    for relayed in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7"),
+        ("x-real-ip", "203.0.113.7"),
+    ] {
+        let (status, body) = served.send("GET", "/v1/status", &[relayed], None).await;
+        assert_eq!(status, 401, "{relayed:?}: {body}");
+    }
+    served.stop();
+    // With a token, changes work.
+    let ops = token(&bench, "ops", "operator");
+    let served = Served::start(&bench, &["--manual-clock"]);
+    let (status, body) = served
+        .call("POST", "/v1/jobs/customers/pause", Some(&ops), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = served.call("GET", "/v1/status", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let job = body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "customers")
+        .unwrap()
+        .clone();
+    assert_eq!(job["paused"], true, "{job}");
     served.stop();
 }

@@ -609,9 +609,10 @@ async fn an_eu_connection_talks_only_to_eu_hosts() {
     assert!(!message.contains(".com"), "{message}");
     // With a token at hand, the API request goes to the EU API host.
     let store = Arc::new(MemoryTokenStore::default());
+    // Tokens are kept per connection and accounts origin.
     store
         .save(
-            "crm",
+            "crm@https://accounts.zoho.eu",
             &StoredToken {
                 access_token: "cached".into(),
                 expires_at: u64::MAX / 2,

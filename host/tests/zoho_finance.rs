@@ -609,7 +609,9 @@ async fn custom_fields(case: &Case) {
 async fn token_refresh_mid_listing(case: &Case) {
     let env = env(case, 450).await;
     let first = env.conn.list("invoices", None, None).await.unwrap();
-    let before = env.tokens.load("finance").unwrap().access_token;
+    // Tokens are kept per connection and accounts origin.
+    let key = format!("finance@{}", env.sb.base_url());
+    let before = env.tokens.load(&key).unwrap().access_token;
     // The sandbox's token lapses (its clock moves past the hour); the host
     // still thinks it valid, gets 401 code 57, refreshes and retries.
     env.sb.advance_clock(Duration::from_secs(2 * 3600));
@@ -621,7 +623,7 @@ async fn token_refresh_mid_listing(case: &Case) {
     }
     assert_eq!(first.records.len() + rest.len(), 450);
     assert_ne!(
-        env.tokens.load("finance").unwrap().access_token,
+        env.tokens.load(&key).unwrap().access_token,
         before,
         "token refreshed"
     );
@@ -791,7 +793,7 @@ async fn eu_data_centre(case: &Case) {
     let tokens = Arc::new(MemoryTokenStore::default());
     tokens
         .save(
-            "finance",
+            "finance@https://accounts.zoho.eu",
             &StoredToken {
                 access_token: "1000.eu".into(),
                 expires_at: u64::MAX / 2,

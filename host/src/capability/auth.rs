@@ -24,8 +24,12 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// The static parts of a connection's OAuth credentials.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
-    /// Connection name; the token store key.
+    /// Connection name, for messages.
     pub connection: String,
+    /// Where its token is kept: the connection and the accounts origin
+    /// (`crm@https://accounts.zoho.eu`), so a token made against one
+    /// endpoint is never used against another.
+    pub store_key: String,
     /// Full token endpoint (`https://accounts.zoho.eu/oauth/v2/token`).
     pub token_url: Url,
     pub client_id: Secret,
@@ -119,7 +123,7 @@ pub struct OAuth {
 impl OAuth {
     /// Build the client; a token saved earlier is reused if still valid.
     pub fn new(config: OAuthConfig, store: Arc<dyn TokenStore>) -> OAuth {
-        let saved = store.load(&config.connection);
+        let saved = store.load(&config.store_key);
         OAuth {
             config,
             store,
@@ -136,7 +140,7 @@ impl OAuth {
             Some(t) => t.clone(),
             None => {
                 let t = self.refresh(client).await?;
-                if let Err(e) = self.store.save(&self.config.connection, &t) {
+                if let Err(e) = self.store.save(&self.config.store_key, &t) {
                     tracing::warn!(connection = %self.config.connection, error = %e, "could not persist access token");
                 }
                 *current = Some(t.clone());

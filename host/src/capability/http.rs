@@ -2,7 +2,7 @@
 //!
 //! Order of checks for one request: URL and headers (refused before any
 //! byte leaves) → allowed hosts → rate limit and concurrency → credentials
-//! added → DNS, with blocked addresses dropped → send → retries for 429,
+//! added (API origin only) → DNS, with blocked addresses dropped → send → retries for 429,
 //! 5xx and timeouts (only where safe) → one token refresh on an
 //! unauthorized answer → response capped in size, credential headers
 //! removed.
@@ -220,7 +220,7 @@ impl std::fmt::Debug for HttpCapability {
 
 impl HttpCapability {
     /// Build the capability. `auth` attaches credentials to requests for
-    /// allowed hosts.
+    /// the base URL's origin, and no other.
     pub fn new(config: HttpConfig, auth: Option<Arc<OAuth>>) -> Result<HttpCapability, HttpError> {
         let allow_loopback = config.base_url.host_str().is_some_and(is_loopback_host);
         let client = guarded_client(&config, allow_loopback)?;
@@ -247,11 +247,18 @@ impl HttpCapability {
     /// Send a plugin's request under the connection's policy.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
         let url = self.check(&request)?;
+        // Credentials go to the API origin only (scheme, host and port):
+        // never to the accounts server, an extra allowed host or another
+        // port, where a plugin could read them back.
+        let auth = self
+            .auth
+            .as_ref()
+            .filter(|_| url.origin() == self.config.base_url.origin());
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = match &self.auth {
+            let token = match auth {
                 Some(auth) => Some(auth.token(&self.client).await.map_err(auth_error)?),
                 None => None,
             };
@@ -262,7 +269,7 @@ impl HttpCapability {
             };
             let retry_in = match &outcome {
                 Ok(resp) => {
-                    if let (Some(auth), Some(token)) = (&self.auth, &token)
+                    if let (Some(auth), Some(token)) = (auth, &token)
                         && !refreshed
                         && auth.is_unauthorized(resp.status, &resp.body)
                     {
@@ -321,8 +328,14 @@ impl HttpCapability {
         let host = url
             .host_str()
             .ok_or_else(|| HttpError::InvalidRequest(format!("URL `{url}` has no host")))?;
-        if !self.config.allowed_hosts.allows(host) {
-            return Err(HttpError::Denied(self.config.allowed_hosts.refusal(host)));
+        let port = url.port_or_known_default().unwrap_or(0);
+        let default_port = if url.scheme() == "https" { 443 } else { 80 };
+        if !self.config.allowed_hosts.allows(host, port, default_port) {
+            return Err(HttpError::Denied(self.config.allowed_hosts.refusal(
+                host,
+                port,
+                default_port,
+            )));
         }
         if let Ok(ip) = host
             .trim_start_matches('[')

@@ -28,6 +28,12 @@ pub struct PluginLog {
 }
 
 impl PluginLog {
+    /// The logger every plugin call gets: 50 lines a second, bursts of
+    /// 200. `connection` is empty when only inspecting a component.
+    pub fn for_connection(plugin: &str, connection: &str) -> PluginLog {
+        PluginLog::new(plugin, connection, 50, 200)
+    }
+
     /// `per_second` lines a second on average, bursts of `burst`.
     pub fn new(plugin: &str, connection: &str, per_second: u32, burst: u32) -> PluginLog {
         let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);

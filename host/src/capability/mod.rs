@@ -21,7 +21,7 @@ pub struct Capabilities {
     /// Connection name, for messages.
     pub connection: String,
     pub http: HttpCapability,
-    pub log: PluginLog,
+    pub log: Arc<PluginLog>,
 }
 
 impl Capabilities {
@@ -32,14 +32,14 @@ impl Capabilities {
             plugin: plugin.to_string(),
             connection: connection.to_string(),
             http,
-            log: PluginLog::new(plugin, connection, 50, 200),
+            log: Arc::new(PluginLog::for_connection(plugin, connection)),
         })
     }
 }
 
 /// rustls needs one process-wide crypto provider; ring builds quickly and
 /// everywhere.
-pub(crate) fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

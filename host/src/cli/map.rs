@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use crate::config::{LoadOptions, SecretMode, Workspace};
 use crate::mapping::{Context, LinkTable, Plan, TriggerPlan, Way, expr::parse_datetime};
 
+use super::safe;
 use super::validate::{WorkspaceArgs, catalog_for};
 
 #[derive(Debug, clap::Args)]
@@ -61,7 +62,8 @@ pub fn run(args: Args) -> ExitCode {
     match run_inner(&args) {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("{msg}");
+            // Can quote the record and what connectors' `describe` says.
+            eprintln!("{}", safe::text(&msg));
             ExitCode::FAILURE
         }
     }
@@ -116,7 +118,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
                     continue;
                 }
                 Err(e) => {
-                    eprintln!("record {i}: view filter failed: {e}");
+                    eprintln!(
+                        "record {i}: view filter failed: {}",
+                        safe::text(&e.to_string())
+                    );
                     failed = true;
                     outputs.push(Json::Null);
                     continue;
@@ -126,7 +131,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
             match plan.apply(r, &ctx) {
                 Ok(v) => outputs.push(v),
                 Err(e) => {
-                    eprintln!("record {i}: {e}");
+                    eprintln!("record {i}: {}", safe::text(&e.to_string()));
                     failed = true;
                     outputs.push(Json::Null);
                 }
@@ -142,7 +147,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
                     outputs.push(Json::Null);
                 }
                 Err(e) => {
-                    eprintln!("record {i}: {e}");
+                    eprintln!("record {i}: {}", safe::text(&e.to_string()));
                     failed = true;
                     outputs.push(Json::Null);
                 }

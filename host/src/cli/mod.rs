@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod map;
 pub mod plugins;
+pub mod safe;
 pub mod serve;
 pub mod sync;
 pub mod test;
@@ -40,11 +41,30 @@ fn init_logs(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    use std::io::IsTerminal;
+    use tracing_subscriber::field::MakeExt;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        // Log messages carry vendor and plugin text (reasons, errors):
+        // every field is escaped before it reaches a terminal.
+        LogFormat::Text => builder
+            .fmt_fields(
+                tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+                    let value = format!("{value:?}");
+                    let value = safe::line(&value);
+                    if field.name() == "message" {
+                        write!(w, "{value}")
+                    } else {
+                        write!(w, "{field}={value}")
+                    }
+                })
+                .delimited(" "),
+            )
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }

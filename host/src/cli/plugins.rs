@@ -8,6 +8,8 @@ use clap::Subcommand;
 
 use crate::plugin::{ConnectorInfo, Runtime, RuntimeOptions};
 
+use super::safe;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show a plugin's contract version, modules, fields, operations and actions.
@@ -45,7 +47,8 @@ fn inspect(file: PathBuf, json: bool) -> ExitCode {
     let (info, sha256, _contract) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A failed `describe` carries the plugin's own message.
+            eprintln!("error: {}", safe::error(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -62,30 +65,43 @@ fn inspect(file: PathBuf, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The human-readable report.
+/// The human-readable report. Every string the plugin wrote is made safe
+/// for a terminal ([`safe::line`]).
 pub fn render(info: &ConnectorInfo, sha256: &str) -> String {
+    use safe::line;
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "{} {} — {}", info.name, info.version, info.description);
-    let _ = writeln!(out, "contract  {}", info.contract);
+    let _ = writeln!(
+        out,
+        "{} {} — {}",
+        line(&info.name),
+        line(&info.version),
+        line(&info.description)
+    );
+    let _ = writeln!(out, "contract  {}", line(&info.contract));
     let _ = writeln!(out, "sha256    {sha256}");
     for m in &info.modules {
         let ops: Vec<&str> = m.operations.iter().map(|o| o.as_str()).collect();
-        let _ = writeln!(out, "\nmodule {} ({})", m.name, m.label);
-        let _ = writeln!(out, "  id field     {}", m.id_field);
+        let _ = writeln!(out, "\nmodule {} ({})", line(&m.name), line(&m.label));
+        let _ = writeln!(out, "  id field     {}", line(&m.id_field));
         if let Some(f) = &m.modified_field {
-            let _ = writeln!(out, "  modified     {f}");
+            let _ = writeln!(out, "  modified     {}", line(f));
         }
         let _ = writeln!(out, "  operations   {}", ops.join(", "));
         let _ = writeln!(out, "  batch        up to {}", m.max_batch);
         if !m.actions.is_empty() {
             let _ = writeln!(out, "  actions");
             for a in &m.actions {
-                let _ = writeln!(out, "    {:<20} {}", a.name, a.description);
+                let _ = writeln!(out, "    {:<20} {}", line(&a.name), line(&a.description));
             }
         }
         let _ = writeln!(out, "  fields");
-        let width = m.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        let width = m
+            .fields
+            .iter()
+            .map(|f| line(&f.name).chars().count())
+            .max()
+            .unwrap_or(0);
         for f in &m.fields {
             let mut flags = Vec::new();
             if f.required {
@@ -101,17 +117,23 @@ pub fn render(info: &ConnectorInfo, sha256: &str) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default();
-            let mut line = format!("    {:<width$}  {:<14} {}", f.name, kind, f.label);
+            let mut row = format!(
+                "    {:<width$}  {:<14} {}",
+                line(&f.name),
+                kind,
+                line(&f.label)
+            );
             if !flags.is_empty() {
-                line.push_str(&format!(" [{}]", flags.join(", ")));
+                row.push_str(&format!(" [{}]", flags.join(", ")));
             }
             if !f.picklist.is_empty() {
-                line.push_str(&format!(" one of: {}", f.picklist.join(", ")));
+                let choices: Vec<_> = f.picklist.iter().map(|c| line(c)).collect();
+                row.push_str(&format!(" one of: {}", choices.join(", ")));
             }
             if let Some(target) = &f.lookup_module {
-                line.push_str(&format!(" → {target}"));
+                row.push_str(&format!(" → {}", line(target)));
             }
-            let _ = writeln!(out, "{}", line.trim_end());
+            let _ = writeln!(out, "{}", row.trim_end());
         }
     }
     out

@@ -105,7 +105,7 @@ pub fn tokens(c: TokensCommand) -> ExitCode {
                     println!("no tokens (`ferry tokens add <name> --role admin`)");
                 }
                 for t in list {
-                    println!("{:<24} {}", t.name, t.role.name());
+                    println!("{:<24} {}", super::safe::line(&t.name), t.role.name());
                 }
             }
             TokensCommand::Revoke { args, name } => {

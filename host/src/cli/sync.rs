@@ -21,6 +21,8 @@ use crate::store::{
 };
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
+use super::safe;
+
 /// Where a workspace's connectors, plugins and state are.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -106,13 +108,18 @@ impl RunArgs {
                 secrets: SecretMode::Resolve,
             },
         )
-        .map_err(|d| anyhow::anyhow!("{}", d.render(std::io::stderr().is_terminal())))?;
+        .map_err(|d| safe::Rendered(safe::diagnostics(&d, std::io::stderr().is_terminal())))?;
         if let Some(url) = &self.sandbox {
             url::Url::parse(url)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
                 .with_context(|| format!("`--sandbox {url}` is not an http(s) URL"))?;
             for c in ws.connections.values_mut() {
+                // Credentials written for a data centre stay behind: the
+                // sandbox's own test client is used instead.
+                if !matches!(c.endpoint, config::Endpoint::Sandbox(_)) {
+                    c.auth.clear();
+                }
                 c.endpoint =
                     config::Endpoint::Sandbox(config::Spanned::new(url.clone(), c.span.clone()));
             }
@@ -130,12 +137,16 @@ impl RunArgs {
         let workspace = self.workspace()?;
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(self.state_dir().join("cache")),
+            key: None,
         })?;
         let registry = ConnectorRegistry::load(runtime, &self.connectors, &self.plugin_dir)?;
         let env = Env::open(workspace, &registry, store, EnvOptions::default()).await?;
         let diags = config::validate(&env.workspace, env.catalog());
         if diags.has_errors() {
-            bail!("{}", diags.render(std::io::stderr().is_terminal()));
+            // Names from the connectors' `describe` can be in the messages.
+            return Err(
+                safe::Rendered(safe::diagnostics(&diags, std::io::stderr().is_terminal())).into(),
+            );
         }
         Ok(env)
     }
@@ -247,7 +258,8 @@ pub(crate) fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Messages can quote plugins and vendors: made safe, lines kept.
+            eprintln!("error: {}", safe::error(&e));
             ExitCode::FAILURE
         }
     }
@@ -367,7 +379,7 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         let last: Option<RunRecord> = serde_json::from_value(row["last_run"].clone()).ok();
         println!(
             "{:<24} {:<8} {:<7} {:<6} {:<10} {}",
-            row["name"].as_str().unwrap_or(""),
+            safe::line(row["name"].as_str().unwrap_or("")),
             row["kind"].as_str().unwrap_or(""),
             if row["paused"] == true { "yes" } else { "no" },
             last.as_ref()
@@ -439,8 +451,8 @@ async fn import(
         println!(
             "{:>3}. {} {}{}",
             i + 1,
-            id,
-            summary_of(record, &criteria),
+            safe::line(&id),
+            safe::line(&summary_of(record, &criteria)),
             if wanted { "  ← sync" } else { "" }
         );
         if wanted {
@@ -507,7 +519,7 @@ pub(crate) fn counts_line(c: &Counts) -> String {
 pub(crate) fn run_line(run: &RunRecord) -> String {
     format!(
         "{} run #{}: {} — {}",
-        run.sync,
+        safe::line(&run.sync),
         run.id,
         status_word(&run.status),
         counts_line(&run.counts)
@@ -524,13 +536,16 @@ fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Res
         }
     }
     if let RunStatus::Failed(reason) = &run.status {
-        eprintln!("error: {reason}");
+        eprintln!("error: {}", safe::text(reason));
         return Ok(ExitCode::FAILURE);
     }
     if run.counts.failed > 0 {
         eprintln!(
             "{} record(s) failed: `ferry history {} --run {} --failed` lists them; `ferry sync retry {}` retries them",
-            run.counts.failed, run.sync, run.id, run.sync
+            run.counts.failed,
+            safe::line(&run.sync),
+            run.id,
+            safe::line(&run.sync)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -543,11 +558,11 @@ pub(crate) fn ledger_line(row: &LedgerRow) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
-        row.source_id,
-        row.target_id.as_deref().unwrap_or("-"),
+        safe::line(&row.source_id),
+        safe::line(row.target_id.as_deref().unwrap_or("-")),
         row.reason
             .as_deref()
-            .map(|r| format!("  ({r})"))
+            .map(|r| format!("  ({})", safe::line(r)))
             .unwrap_or_default()
     )
 }
@@ -598,7 +613,7 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                     }
                     Format::Table => {
                         if runs.is_empty() {
-                            println!("{}: no runs yet", h.sync);
+                            println!("{}: no runs yet", safe::line(&h.sync));
                         }
                         for r in &runs {
                             println!(
@@ -608,7 +623,9 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                                 status_word(&r.status),
                                 counts_line(&r.counts),
                                 match &r.status {
-                                    RunStatus::Failed(why) => format!("\n       {why}"),
+                                    RunStatus::Failed(why) => {
+                                        format!("\n       {}", safe::line(why))
+                                    }
                                     _ => String::new(),
                                 }
                             );

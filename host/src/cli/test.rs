@@ -63,7 +63,10 @@ impl Report {
     }
 }
 
+/// Prints the report; names and failures (which quote records, messages
+/// and what connectors' `describe` says) are made safe for the terminal.
 pub fn run(args: Args) -> ExitCode {
+    use super::safe::line;
     let report = run_tests(
         &args.dir,
         args.describe_dir.as_deref(),
@@ -72,23 +75,23 @@ pub fn run(args: Args) -> ExitCode {
     let mut current = String::new();
     for c in &report.cases {
         if c.file != current {
-            println!("{}", c.file);
+            println!("{}", line(&c.file));
             current = c.file.clone();
         }
         match &c.failure {
-            None => println!("  ok    {}", c.name),
+            None => println!("  ok    {}", line(&c.name)),
             Some(why) => {
-                println!("  FAIL  {}", c.name);
-                for line in why.lines() {
-                    println!("        {line}");
+                println!("  FAIL  {}", line(&c.name));
+                for l in why.lines() {
+                    println!("        {}", line(l));
                 }
             }
         }
     }
     for (file, why) in &report.broken {
-        println!("{file}\n  FAIL  (file could not be run)");
-        for line in why.lines() {
-            println!("        {line}");
+        println!("{}\n  FAIL  (file could not be run)", line(file));
+        for l in why.lines() {
+            println!("        {}", line(l));
         }
     }
     if report.cases.is_empty() && report.broken.is_empty() {

@@ -13,6 +13,7 @@ use crate::store::{
 };
 use crate::trigger::{self, TriggerOptions};
 
+use super::safe;
 use super::sync::{Bar, RunArgs, exit, ledger_line, run_line, runtime};
 
 /// `ferry run`.
@@ -136,7 +137,7 @@ fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::
             }
         }
         if let RunStatus::Failed(reason) = &run.status {
-            eprintln!("error: {}: {reason}", run.sync);
+            eprintln!("error: {}: {}", safe::line(&run.sync), safe::text(reason));
             failed = true;
         }
     }
@@ -170,10 +171,15 @@ pub fn links(c: LinksCommand) -> ExitCode {
                     None => store.all_links(&name)?,
                 };
                 if links.is_empty() {
-                    println!("{name}: no links");
+                    println!("{}: no links", safe::line(&name));
                 }
                 for (from, to, link) in links {
-                    println!("{from} → {to}  ({})", origin(&link.origin));
+                    println!(
+                        "{} → {}  ({})",
+                        safe::line(&from),
+                        safe::line(&to),
+                        origin(&link.origin)
+                    );
                 }
             }
             LinksCommand::Add {
@@ -244,7 +250,7 @@ pub fn links(c: LinksCommand) -> ExitCode {
 fn origin(o: &LinkOrigin) -> String {
     match o {
         LinkOrigin::Sync => "sync".into(),
-        LinkOrigin::Trigger(rule) => format!("trigger `{rule}`"),
+        LinkOrigin::Trigger(rule) => format!("trigger `{}`", safe::line(rule)),
         LinkOrigin::Manual => "by hand".into(),
     }
 }

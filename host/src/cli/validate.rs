@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::safe;
 use crate::config::{
     self, Action, Diagnostics, Direction, Endpoint, LoadOptions, Schedule, SecretMode,
     StaticCatalog, TargetRef, When, Workspace,
@@ -79,11 +80,13 @@ pub fn catalog_for(
     (cat, problems)
 }
 
+/// Messages can quote what connectors' `describe` (or their fixtures)
+/// say, so they are made safe for the terminal.
 fn print_diags(d: &Diagnostics, short: bool) {
     if short {
-        eprint!("{}", d.render_short());
+        eprint!("{}", safe::text(&d.render_short()));
     } else {
-        eprint!("{}", d.render(std::io::stderr().is_terminal()));
+        eprint!("{}", safe::diagnostics(d, std::io::stderr().is_terminal()));
     }
 }
 
@@ -103,7 +106,7 @@ pub fn run(args: Args) -> ExitCode {
         args.ws.connectors.as_deref(),
     );
     for p in &problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", safe::text(p));
     }
     ws.fill_default_fields(&catalog);
     let diags = config::validate(&ws, &catalog);
@@ -116,7 +119,7 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    print!("{}", summary(&ws));
+    print!("{}", safe::text(&summary(&ws)));
     ExitCode::SUCCESS
 }
 

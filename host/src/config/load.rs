@@ -681,7 +681,7 @@ impl Loader {
                     self.err_hint(
                         &n.span,
                         format!("`limits`: {e}"),
-                        Some("keys: memory (`64 MiB`), timeout (`30s`), hostcall_data, table_elements".into()),
+                        Some("keys: memory (`64 MiB`), timeout (`30s`), hostcall_data, table_elements, pages".into()),
                     );
                     None
                 }

@@ -140,7 +140,8 @@ pub struct ServeConfig {
     /// The URL vendors reach Ferry at (CRM notification channels need
     /// it); `None`: no CRM channels are opened.
     pub public_url: Option<String>,
-    /// No token needed on the admin API; allowed only when `listen` is a
+    /// Loopback callers without a token may read (a viewer's rights);
+    /// changes still need a token. Allowed only when `listen` is a
     /// loopback address.
     pub open_on_loopback: bool,
     /// Safety-net poll of syncs and rules run by notifications

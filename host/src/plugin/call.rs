@@ -3,7 +3,6 @@
 //! plugin, which function and which limit.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 use wasmtime::Store;
@@ -13,7 +12,7 @@ use super::host_state::HostState;
 use super::limits::{Breach, Limit, Limits};
 use super::runtime::EPOCH_TICK;
 use super::{ConnectorInfo, Guest, Plugin};
-use crate::capability::Capabilities;
+use crate::capability::{Capabilities, PluginLog};
 
 /// A record as JSON object.
 pub type Record = Map<String, Value>;
@@ -127,6 +126,9 @@ impl CallError {
 pub struct Connector {
     plugin: Arc<Plugin>,
     capabilities: Option<Arc<Capabilities>>,
+    /// Every call logs through this, rate limited and cleaned, network or
+    /// not (`plugins inspect` too).
+    log: Arc<PluginLog>,
     limits: Limits,
     settings: String,
 }
@@ -164,9 +166,14 @@ impl Connector {
         limits: Limits,
         settings: Value,
     ) -> Connector {
+        let log = match &capabilities {
+            Some(caps) => Arc::clone(&caps.log),
+            None => Arc::new(PluginLog::for_connection(plugin.name(), "")),
+        };
         Connector {
             plugin,
             capabilities,
+            log,
             limits,
             settings: settings.to_string(),
         }
@@ -446,12 +453,22 @@ impl Connector {
         let limits = self.limits;
         let mut store = Store::new(
             self.plugin.engine(),
-            HostState::new(limits, self.capabilities.clone()),
+            HostState::new(limits, self.capabilities.clone(), Arc::clone(&self.log)),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_data as usize);
-        store.set_epoch_deadline(ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        // Every tick a busy guest yields to the async runtime, so a loop
+        // never holds a worker thread that `/healthz`, other jobs and
+        // shutdown need; past its wall time it is stopped.
+        let deadline = std::time::Instant::now() + limits.timeout;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
         let plugin = self.plugin.name().to_string();
         let instance = match self.plugin.guest() {
             Guest::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V0_1),
@@ -467,11 +484,6 @@ impl Connector {
             Err(e) => Err(describe_trap(&store, plugin, function, limits, e)),
         }
     }
-}
-
-/// Epoch ticks for a wall-time limit (at least one).
-fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 fn to_json(records: &[Record]) -> Vec<String> {

@@ -7,7 +7,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::{CallLimiter, Limits};
-use crate::capability::Capabilities;
+use crate::capability::{Capabilities, PluginLog};
 
 /// Bytes of a plugin's stderr kept for error messages (panics print there).
 const STDERR_CAPTURE: usize = 16 * 1024;
@@ -18,6 +18,7 @@ const MAX_RESOURCES: usize = 256;
 pub(crate) struct HostState {
     pub(crate) limiter: CallLimiter,
     capabilities: Option<Arc<Capabilities>>,
+    log: Arc<PluginLog>,
     wasi: WasiCtx,
     table: ResourceTable,
     stderr: MemoryOutputPipe,
@@ -26,7 +27,11 @@ pub(crate) struct HostState {
 impl HostState {
     /// Fresh state: WASI with nothing granted (no files, environment,
     /// arguments, sockets or stdin); stderr captured for diagnostics.
-    pub(crate) fn new(limits: Limits, capabilities: Option<Arc<Capabilities>>) -> HostState {
+    pub(crate) fn new(
+        limits: Limits,
+        capabilities: Option<Arc<Capabilities>>,
+        log: Arc<PluginLog>,
+    ) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -38,6 +43,7 @@ impl HostState {
         HostState {
             limiter: CallLimiter::new(limits),
             capabilities,
+            log,
             wasi,
             table,
             stderr,
@@ -47,6 +53,11 @@ impl HostState {
     /// The connection's capabilities, absent when only inspecting.
     pub(crate) fn capabilities(&self) -> Option<&Arc<Capabilities>> {
         self.capabilities.as_ref()
+    }
+
+    /// Where the plugin's log lines go.
+    pub(crate) fn log(&self) -> &PluginLog {
+        &self.log
     }
 
     /// What the plugin wrote to stderr, trimmed.

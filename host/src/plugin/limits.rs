@@ -27,6 +27,9 @@ pub struct Limits {
     pub instances: u32,
     pub tables: u32,
     pub memories: u32,
+    /// Pages one listing may take before the run stops it (a cursor that
+    /// never ends).
+    pub pages: u64,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             instances: 32,
             tables: 32,
             memories: 8,
+            pages: 100_000,
         }
     }
 }

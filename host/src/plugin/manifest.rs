@@ -134,6 +134,20 @@ pub struct SandboxEntry {
     /// Default local origin (`http://127.0.0.1:8900`); a connection may
     /// override it.
     pub url: String,
+    /// The sandbox's own OAuth client (public test credentials). A
+    /// connection sent to a sandbox by `--sandbox` authenticates with this,
+    /// never with the credentials it has for its data centre.
+    #[serde(default)]
+    pub client: Option<SandboxClient>,
+}
+
+/// Test credentials a sandbox accepts; not secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
 }
 
 /// How the host obtains and attaches credentials.
@@ -354,9 +368,17 @@ impl Manifest {
             api.as_str().trim_end_matches('/'),
             self.base_path
         ))?;
+        // Each origin with its port, when not the scheme's default: a
+        // local sandbox allows its own port, not every loopback service.
         let mut allowed_hosts: Vec<String> = std::iter::once(&api)
             .chain(accounts.iter())
-            .filter_map(|u| u.host_str().map(String::from))
+            .filter_map(|u| {
+                let host = u.host_str()?;
+                Some(match u.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_string(),
+                })
+            })
             .collect();
         allowed_hosts.extend(extra);
         allowed_hosts.dedup();
@@ -416,7 +438,7 @@ settings:
             .endpoints(Target::Sandbox(Some("http://127.0.0.1:9999")))
             .unwrap();
         assert_eq!(local.base_url.as_str(), "http://127.0.0.1:9999/crm/v8");
-        assert_eq!(local.allowed_hosts, ["127.0.0.1"]);
+        assert_eq!(local.allowed_hosts, ["127.0.0.1:9999"]);
         let default = manifest().endpoints(Target::Sandbox(None)).unwrap();
         assert_eq!(default.base_url.as_str(), "http://127.0.0.1:8900/crm/v8");
     }

@@ -29,7 +29,8 @@ pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Oper
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
     AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NotificationChannels,
-    OrganizationRecord, RateLimit, RefreshOn, SandboxEntry, SettingSpec, StageTable, Target,
+    OrganizationRecord, RateLimit, RefreshOn, SandboxClient, SandboxEntry, SettingSpec, StageTable,
+    Target,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 
@@ -49,6 +50,8 @@ pub struct Plugin {
     contract: &'static str,
     guest: Guest,
     engine: wasmtime::Engine,
+    /// Kept alive by every plugin: without it no call would ever time out.
+    _ticker: Arc<runtime::Ticker>,
     source: LoadSource,
     load_time: Duration,
 }
@@ -67,6 +70,7 @@ impl Plugin {
         contract: &'static str,
         guest: Guest,
         engine: wasmtime::Engine,
+        ticker: Arc<runtime::Ticker>,
         source: LoadSource,
         load_time: Duration,
     ) -> Plugin {
@@ -77,6 +81,7 @@ impl Plugin {
             contract,
             guest,
             engine,
+            _ticker: ticker,
             source,
             load_time,
         }

@@ -16,6 +16,7 @@ use super::bindings::v0_1;
 use super::cache::{ComponentCache, LoadSource};
 use super::host_state::HostState;
 use super::{Guest, Plugin};
+use crate::install_key::InstallationKey;
 
 /// How often the epoch advances: the granularity of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -83,6 +84,9 @@ pub enum LoadError {
 pub struct RuntimeOptions {
     /// Directory for compiled components; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// The key authenticating cache entries; `None` uses this
+    /// installation's ([`InstallationKey::installation`]).
+    pub key: Option<Arc<InstallationKey>>,
 }
 
 /// The process-wide plugin runtime; cheap to clone.
@@ -96,21 +100,25 @@ struct Inner {
     linker: Linker<HostState>,
     cache: Option<ComponentCache>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
-    ticker: Ticker,
+    ticker: Arc<Ticker>,
 }
 
-impl Drop for Inner {
+/// The thread that advances the engine's epoch. Every [`Plugin`] holds it,
+/// so time limits hold for as long as anything can call a plugin, however
+/// long the [`Runtime`] that loaded it lives; it stops with the last one.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Ticker {
     fn drop(&mut self) {
-        self.ticker.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.ticker.handle.take() {
+        self.stop.store(true, Ordering::Relaxed);
+        let handle = self.handle.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = handle.take() {
             let _ = handle.join();
         }
     }
-}
-
-struct Ticker {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -124,9 +132,16 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt)?;
         v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt)?;
         let cache = match &options.cache_dir {
-            Some(dir) => Some(ComponentCache::open(dir, &engine).map_err(|e| {
-                LoadError::Runtime(format!("cache directory {}: {e}", dir.display()))
-            })?),
+            Some(dir) => {
+                let key = match options.key {
+                    Some(key) => key,
+                    None => InstallationKey::installation()
+                        .map_err(|e| LoadError::Runtime(e.to_string()))?,
+                };
+                Some(ComponentCache::open(dir, &engine, key).map_err(|e| {
+                    LoadError::Runtime(format!("cache directory {}: {e}", dir.display()))
+                })?)
+            }
             None => None,
         };
         let ticker = start_ticker(&engine);
@@ -136,7 +151,7 @@ impl Runtime {
                 linker,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
-                ticker,
+                ticker: Arc::new(ticker),
             }),
         })
     }
@@ -266,6 +281,7 @@ impl Runtime {
             contract,
             guest,
             self.inner.engine.clone(),
+            Arc::clone(&self.inner.ticker),
             source,
             load_time,
         ))
@@ -285,7 +301,7 @@ fn engine_config() -> Config {
     config
 }
 
-/// Advance the engine's epoch every tick, for as long as the engine lives.
+/// Advance the engine's epoch every tick until the [`Ticker`] is dropped.
 fn start_ticker(engine: &Engine) -> Ticker {
     let weak = engine.weak();
     let stop = Arc::new(AtomicBool::new(false));
@@ -304,7 +320,7 @@ fn start_ticker(engine: &Engine) -> Ticker {
         .expect("can start the epoch thread");
     Ticker {
         stop,
-        handle: Some(handle),
+        handle: Mutex::new(Some(handle)),
     }
 }
 

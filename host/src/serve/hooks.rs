@@ -246,13 +246,18 @@ impl Service {
         }
         // CRM: the channel's id and token come back in the body.
         if let Some(channel_id) = body.get("channel_id") {
+            // The token is compared in constant time; the channel id is
+            // not a secret.
             let genuine = self.channel(connection).is_some_and(|c| {
-                channel_id
+                let token = body.get("token").and_then(Value::as_str);
+                let id_matches = channel_id
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| channel_id.to_string())
-                    == c.channel_id
-                    && body.get("token").and_then(Value::as_str) == Some(c.token.as_str())
+                    == c.channel_id;
+                let token_matches = token
+                    .is_some_and(|t| super::tokens::same_secret(c.token.as_bytes(), t.as_bytes()));
+                id_matches & token_matches
             });
             if !genuine {
                 return Err((401, "unknown channel or wrong token".into()));
@@ -270,7 +275,8 @@ impl Service {
             .get(connection)
             .and_then(|s| s.value.expose().map(str::to_owned));
         match (expected, secret_header) {
-            (Some(e), Some(given)) if constant_time_eq(e.as_bytes(), given.as_bytes()) => {}
+            (Some(e), Some(given))
+                if super::tokens::same_secret(e.as_bytes(), given.as_bytes()) => {}
             (None, _) => {
                 return Err((
                     401,
@@ -305,8 +311,4 @@ impl Service {
             .map(|m| m.name.clone());
         Ok(module.map_or(0, |m| self.notified(connection, &m)))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

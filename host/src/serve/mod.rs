@@ -124,7 +124,7 @@ pub enum ServeError {
         error: std::io::Error,
     },
     #[error(
-        "the admin API has no tokens and is not open: make one with `ferry tokens add <name> --role admin`, or bind to loopback with `serve.open_on_loopback: true`"
+        "the admin API has no tokens and is not open: make one with `ferry tokens add <name> --role admin`, or bind to loopback with `serve.open_on_loopback: true` (reading only, without a token)"
     )]
     NoAccess,
 }
@@ -419,10 +419,29 @@ impl Service {
                 }
             }
         }
-        // Graceful: running passes stop after the page in hand.
-        while let Some(done) = running.join_next().await {
-            if let Ok(i) = done {
-                self.state.lock().unwrap()[i].running = false;
+        // Graceful: running passes stop after the page in hand. A run that
+        // cannot get there in time (a plugin call that is still working)
+        // is stopped where it is, as a crash would stop it: what it
+        // committed stays, its pending writes are settled next start.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
+                Ok(Some(done)) => {
+                    if let Ok(i) = done {
+                        self.state.lock().unwrap()[i].running = false;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        runs = running.len(),
+                        "runs still busy {}s after the shutdown signal are stopped; the next start settles them",
+                        SHUTDOWN_GRACE.as_secs()
+                    );
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                    break;
+                }
             }
         }
     }
@@ -604,25 +623,34 @@ fn schedule_text(s: &Schedule) -> String {
     }
 }
 
+/// How long a shutdown waits for running runs to reach a commit point.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serve until a shutdown signal (Ctrl-C, SIGTERM): the API on `listener`,
 /// the scheduler beside it.
 pub async fn serve(
     service: Arc<Service>,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
-    let app = router(service.clone());
+    // The port actually bound (`listen: …:0` picks one): `Host` must name it.
+    let bound = listener.local_addr()?;
+    let app = router(service.clone(), bound);
     let scheduler = {
         let s = service.clone();
         tokio::spawn(async move { s.run_scheduler().await })
     };
     let stopping = service.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: running runs finish the page in hand");
-            stopping.shutdown();
-        })
-        .await?;
+    // The peer's address tells loopback callers (`serve.open_on_loopback`).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: running runs finish the page in hand");
+        stopping.shutdown();
+    })
+    .await?;
     service.shutdown();
     let _ = scheduler.await;
     Ok(())

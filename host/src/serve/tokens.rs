@@ -4,6 +4,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::store::{EmbeddedStore, StoreError, unix_now};
 
@@ -103,10 +104,27 @@ pub fn revoke(store: &EmbeddedStore, name: &str) -> Result<bool, StoreError> {
     store.meta_remove(&format!("{PREFIX}{name}"))
 }
 
-/// The token whose secret this is.
+/// The token whose secret this is. Digests are compared in constant
+/// time, and every stored token is compared (no early exit).
 pub fn verify(store: &EmbeddedStore, secret: &str) -> Result<Option<Token>, StoreError> {
     let hash = digest(secret);
-    Ok(list(store)?.into_iter().find(|t| t.sha256 == hash))
+    let mut found = None;
+    for t in list(store)? {
+        if bool::from(t.sha256.as_bytes().ct_eq(hash.as_bytes())) && found.is_none() {
+            found = Some(t);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether a secret a caller gave is the expected one, in time that
+/// depends on neither (their SHA-256 digests are compared in constant
+/// time, so not even the length leaks).
+pub fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    Sha256::digest(expected)
+        .as_slice()
+        .ct_eq(Sha256::digest(given).as_slice())
+        .into()
 }
 
 #[cfg(test)]
@@ -136,5 +154,14 @@ mod tests {
         assert!(revoke(&store, "ops").unwrap());
         assert!(verify(&store, &secret).unwrap().is_none());
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+
+    #[test]
+    fn secrets_compare_by_value_only() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cret", b"s3cret "));
+        assert!(!same_secret(b"s3cret", b""));
+        assert!(same_secret(b"", b""));
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! All sync state lives in one key space so that a record's commit is one
 //! atomic batch. Keys are `<kind>\0<namespace>\0…`; vendor ids never hold
-//! NUL. Values are JSON.
+//! NUL. Values are JSON; the service's bookkeeping and OAuth tokens (which
+//! hold secrets) are sealed with the installation key. The directory is
+//! private to its owner (0700, the redb file 0600).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use super::sled_backend::SledBackend;
 use super::types::*;
 use super::{LedgerFilter, StateStore, StoreError};
 use crate::capability::{StoredToken, TokenStore};
+use crate::install_key::{InstallationKey, private_dir, private_file};
 
 /// Which engine keeps a state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -61,6 +64,8 @@ pub struct EmbeddedStore {
     backend: Arc<dyn Backend>,
     kind: BackendKind,
     path: PathBuf,
+    /// Seals what holds secrets (the `Meta` and `Tokens` spaces).
+    key: Arc<InstallationKey>,
 }
 
 const SEP: u8 = 0;
@@ -118,26 +123,82 @@ impl EmbeddedStore {
     /// the engine that already keeps it, else `preferred`. The engine locks
     /// its files, so a second process on the same state fails here.
     pub fn open(state_dir: &Path, preferred: BackendKind) -> Result<EmbeddedStore, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| StoreError::Open {
+        let key = InstallationKey::installation().map_err(|e| StoreError::Open {
             path: state_dir.display().to_string(),
             message: e.to_string(),
         })?;
+        Self::open_with_key(state_dir, preferred, key)
+    }
+
+    /// [`EmbeddedStore::open`] sealing secrets with `key`.
+    pub fn open_with_key(
+        state_dir: &Path,
+        preferred: BackendKind,
+        key: Arc<InstallationKey>,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let open_error = |e: std::io::Error| StoreError::Open {
+            path: state_dir.display().to_string(),
+            message: e.to_string(),
+        };
+        private_dir(state_dir).map_err(open_error)?;
         let kind = BackendKind::detect(state_dir).unwrap_or(preferred);
         let (backend, path): (Arc<dyn Backend>, PathBuf) = match kind {
             BackendKind::Redb => {
                 let path = state_dir.join(REDB_FILE);
-                (RedbBackend::open(&path)?, path)
+                let backend = RedbBackend::open(&path)?;
+                private_file(&path).map_err(open_error)?;
+                (backend, path)
             }
             BackendKind::Sled => {
                 let path = state_dir.join(SLED_DIR);
-                (Arc::new(SledBackend::open(&path)?), path)
+                let backend = Arc::new(SledBackend::open(&path)?);
+                private_dir(&path).map_err(open_error)?;
+                (backend, path)
             }
         };
-        Ok(EmbeddedStore {
+        let store = EmbeddedStore {
             backend,
             kind,
             path,
-        })
+            key,
+        };
+        store.close_interrupted_runs()?;
+        Ok(store)
+    }
+
+    /// Runs still marked running belong to a process that is gone (one
+    /// process opens a state at a time): killed, or stopped past its
+    /// shutdown grace. They end as failed, saying so; what they committed
+    /// stays, and their pending writes are settled by the next run.
+    fn close_interrupted_runs(&self) -> Result<(), StoreError> {
+        let mut stale: Vec<RunRecord> = Vec::new();
+        self.backend
+            .scan(Space::State, &key(b'R', &[], true), false, &mut |_, v| {
+                let run: RunRecord = decode("run", v)?;
+                if run.status == RunStatus::Running {
+                    stale.push(run);
+                }
+                Ok(true)
+            })?;
+        for mut run in stale {
+            run.ended = Some(unix_now());
+            run.status = RunStatus::Failed(
+                "interrupted: Ferry stopped before the run ended; the next run settles its pending writes".into(),
+            );
+            self.save_run(&run)?;
+        }
+        Ok(())
+    }
+
+    /// A secret-holding value as stored: sealed, bound to its space and key.
+    fn seal(&self, space: &[u8], key: &[u8], plain: &[u8]) -> Vec<u8> {
+        self.key.seal(&[space, b"\0", key].concat(), plain)
+    }
+
+    /// The plain value of a stored one; `None` if another installation
+    /// sealed it (or it was altered): it reads as absent.
+    fn unseal(&self, space: &[u8], key: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
+        self.key.open(&[space, b"\0", key].concat(), stored)
     }
 
     /// The engine keeping this store.
@@ -154,16 +215,20 @@ impl EmbeddedStore {
     /// channels, API usage), by key.
     pub fn meta_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.backend.get(Space::Meta, key.as_bytes())? {
-            Some(v) => Ok(Some(decode("meta", &v)?)),
+            Some(v) => match self.unseal(b"meta", key.as_bytes(), &v) {
+                Some(plain) => Ok(Some(decode("meta", &plain)?)),
+                None => Ok(None),
+            },
             None => Ok(None),
         }
     }
 
     /// Store a bookkeeping value durably.
     pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let sealed = self.seal(b"meta", key.as_bytes(), &encode(value));
         self.backend.apply(
             Space::Meta,
-            vec![Write::Put(key.as_bytes().to_vec(), encode(value))],
+            vec![Write::Put(key.as_bytes().to_vec(), sealed)],
             Durability::Now,
         )
     }
@@ -180,7 +245,8 @@ impl EmbeddedStore {
         Ok(present)
     }
 
-    /// Every bookkeeping value whose key starts with `prefix`.
+    /// Every bookkeeping value whose key starts with `prefix` (values this
+    /// installation cannot open are left out).
     pub fn meta_scan<T: DeserializeOwned>(
         &self,
         prefix: &str,
@@ -188,7 +254,12 @@ impl EmbeddedStore {
         let mut found = Vec::new();
         self.backend
             .scan(Space::Meta, prefix.as_bytes(), false, &mut |k, v| {
-                found.push((String::from_utf8_lossy(k).into_owned(), decode("meta", v)?));
+                if let Some(plain) = self.unseal(b"meta", k, v) {
+                    found.push((
+                        String::from_utf8_lossy(k).into_owned(),
+                        decode("meta", &plain)?,
+                    ));
+                }
                 Ok(true)
             })?;
         Ok(found)
@@ -475,20 +546,22 @@ impl StateStore for EmbeddedStore {
 
 impl TokenStore for EmbeddedStore {
     fn load(&self, connection: &str) -> Option<StoredToken> {
-        let bytes = self
+        let stored = self
             .backend
             .get(Space::Tokens, connection.as_bytes())
             .ok()??;
-        serde_json::from_slice(&bytes).ok()
+        let plain = self.unseal(b"tokens", connection.as_bytes(), &stored)?;
+        serde_json::from_slice(&plain).ok()
     }
 
     fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String> {
         let bytes = serde_json::to_vec(token).map_err(|e| e.to_string())?;
+        let sealed = self.seal(b"tokens", connection.as_bytes(), &bytes);
         // A token that is not durable would be minted again after a crash.
         self.backend
             .apply(
                 Space::Tokens,
-                vec![Write::Put(connection.as_bytes().to_vec(), bytes)],
+                vec![Write::Put(connection.as_bytes().to_vec(), sealed)],
                 Durability::Now,
             )
             .map_err(|e| e.to_string())
@@ -526,6 +599,7 @@ mod tests {
         a_state_directory_keeps_its_engine_and_ledger_order_across_reopening,
         a_second_opening_of_the_same_state_fails_and_says_where,
         bookkeeping_values_are_kept_apart_from_sync_state,
+        secrets_are_sealed_and_the_directory_private,
     );
 
     /// Open again in this process. Both engines may let go of their files
@@ -567,6 +641,62 @@ mod tests {
         let store = reopen(dir.path(), kind);
         assert_eq!(store.load("crm"), Some(token));
         assert!(store.load("books").is_none());
+    }
+
+    /// Tokens and bookkeeping never reach the disk in plain text, only the
+    /// owner may read the state, and another installation's key opens
+    /// nothing (its values read as absent, so a token is refreshed).
+    fn secrets_are_sealed_and_the_directory_private(kind: BackendKind) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let key = |b| Arc::new(InstallationKey::from_secret("k".into(), &[b; 32]));
+        let secret = "access-9f8e7d6c5b4a";
+        {
+            let store = EmbeddedStore::open_with_key(&state, kind, key(1)).unwrap();
+            let token = StoredToken {
+                access_token: secret.into(),
+                expires_at: 42,
+                api_domain: None,
+            };
+            store.save("crm", &token).unwrap();
+            store.meta_put("channel/crm", &secret).unwrap();
+            assert_eq!(store.load("crm"), Some(token));
+            assert_eq!(
+                store.meta_get::<String>("channel/crm").unwrap().as_deref(),
+                Some(secret)
+            );
+            store.flush().unwrap();
+        }
+        let mut files = vec![state.clone()];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the token in plain text",
+                    path.display()
+                );
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&state), 0o700);
+            if kind == BackendKind::Redb {
+                assert_eq!(mode(&state.join(REDB_FILE)), 0o600);
+            }
+        }
+        let other = loop {
+            match EmbeddedStore::open_with_key(&state, kind, key(2)) {
+                Ok(store) => break store,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        assert_eq!(other.load("crm"), None);
+        assert_eq!(other.meta_get::<String>("channel/crm").unwrap(), None);
     }
 
     fn link(other: &str, created: u64) -> Link {

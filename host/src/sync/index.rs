@@ -13,6 +13,7 @@ use crate::plugin::Record;
 use super::SyncError;
 use super::env::Endpoint;
 use super::pass::id_of;
+use crate::engine::read::PageGuard;
 
 /// Target match-key values → target ids.
 pub(super) struct MatchIndex {
@@ -29,6 +30,7 @@ impl MatchIndex {
             ids: HashMap::new(),
         };
         let mut cursor: Option<String> = None;
+        let mut guard = PageGuard::new(dst.connector.limits().pages);
         loop {
             let page = dst
                 .connector
@@ -40,15 +42,24 @@ impl MatchIndex {
                     module: dst.module().to_string(),
                     error: Box::new(e),
                 })?;
+            let mut ids = Vec::with_capacity(page.records.len());
             for record in page.records {
                 let Some(id) = id_of(&record, &dst.info.id_field) else {
                     continue;
                 };
                 if let Some(key) = index.record_key(&record) {
-                    index.ids.entry(key).or_default().push(id);
+                    index.ids.entry(key).or_default().push(id.clone());
                 }
+                ids.push(id);
             }
-            match page.next_cursor {
+            let next = guard
+                .next(ids, page.next_cursor)
+                .map_err(|error| SyncError::Paging {
+                    connection: dst.connection.clone(),
+                    module: dst.module().to_string(),
+                    error,
+                })?;
+            match next {
                 Some(next) => cursor = Some(next),
                 None => return Ok(index),
             }

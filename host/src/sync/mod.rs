@@ -52,6 +52,12 @@ pub enum SyncError {
         module: String,
         error: Box<CallError>,
     },
+    #[error("{connection}: listing `{module}` stopped: {error}")]
+    Paging {
+        connection: String,
+        module: String,
+        error: crate::engine::read::PagingError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -19,6 +19,7 @@ use super::fingerprint::{fingerprint, fingerprint_mapped};
 use super::index::MatchIndex;
 use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
+use crate::engine::read::{PageGuard, PagingError};
 
 /// Rounds of settling unknown outcomes at the end of a pass.
 const SETTLE_ROUNDS: usize = 5;
@@ -197,6 +198,14 @@ impl<'a> Pass<'a> {
         }
     }
 
+    fn paging_error(&self, end: &Endpoint, error: PagingError) -> SyncError {
+        SyncError::Paging {
+            connection: end.connection.clone(),
+            module: end.module().to_string(),
+            error,
+        }
+    }
+
     /// Read every change since the cursor and sync it; `observer` sees
     /// every page too (trigger rules watching the source module).
     pub async fn run(
@@ -218,6 +227,7 @@ impl<'a> Pass<'a> {
         }
         let incremental = self.src.info.supports(Operation::Incremental);
         let mut page_cursor: Option<String> = None;
+        let mut guard = PageGuard::new(self.src.connector.limits().pages);
         loop {
             let page = self
                 .src
@@ -230,6 +240,14 @@ impl<'a> Pass<'a> {
                 .await
                 .map_err(|e| self.call_error(self.src, "list", e))?;
             let seen = observer.is_some().then(|| page.records.clone());
+            let next = guard
+                .next(
+                    page.records
+                        .iter()
+                        .filter_map(|r| id_of(r, &self.src.info.id_field)),
+                    page.next_cursor,
+                )
+                .map_err(|e| self.paging_error(self.src, e));
             for record in page.records {
                 self.record(record).await?;
             }
@@ -249,7 +267,7 @@ impl<'a> Pass<'a> {
                     incomplete: self.incomplete,
                 });
             }
-            match page.next_cursor {
+            match next? {
                 Some(next) => page_cursor = Some(next),
                 None => break,
             }
@@ -1166,6 +1184,7 @@ impl<'a> Pass<'a> {
         }
         let mut latest = since.clone();
         let mut page_cursor = None;
+        let mut guard = PageGuard::new(self.src.connector.limits().pages);
         loop {
             let page = self
                 .src
@@ -1173,6 +1192,9 @@ impl<'a> Pass<'a> {
                 .deleted(self.src.module(), since.as_deref(), page_cursor.as_deref())
                 .await
                 .map_err(|e| self.call_error(self.src, "deleted", e))?;
+            let next = guard
+                .next(page.records.iter().map(|g| g.id.as_str()), page.next_cursor)
+                .map_err(|e| self.paging_error(self.src, e))?;
             for gone in page.records {
                 if let Some(at) = &gone.deleted_at
                     && latest.as_deref().and_then(instant) < instant(at)
@@ -1181,7 +1203,7 @@ impl<'a> Pass<'a> {
                 }
                 self.deleted(&gone.id).await?;
             }
-            match page.next_cursor {
+            match next {
                 Some(next) => page_cursor = Some(next),
                 None => break,
             }

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::config::{FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When};
+use crate::engine::read::PageGuard;
 use crate::mapping::{Side, Stages, TriggerPlan, linked_module};
 use crate::plugin::{Operation, Record};
 use crate::store::{Cursor, RecordCommit, RunRecord, RunStatus, Snapshot, unix_now};
@@ -181,6 +182,7 @@ impl<'e> Watch<'e> {
         let since = self.since();
         let incremental = self.src.info.supports(Operation::Incremental);
         let mut page_cursor: Option<String> = None;
+        let mut guard = PageGuard::new(self.src.connector.limits().pages);
         loop {
             let page = match self
                 .src
@@ -208,9 +210,20 @@ impl<'e> Watch<'e> {
             if let Some(rule) = self.rules.first() {
                 progress.update(&rule.run.counts);
             }
-            match page.next_cursor {
-                Some(next) => page_cursor = Some(next),
-                None => break,
+            let ids = page
+                .records
+                .iter()
+                .filter_map(|r| sync::id_of(r, &self.src.info.id_field));
+            match guard.next(ids, page.next_cursor) {
+                Ok(Some(next)) => page_cursor = Some(next),
+                Ok(None) => break,
+                Err(e) => {
+                    self.failure = Some(format!(
+                        "{}: listing {} stopped: {e}",
+                        self.src.connection, self.module
+                    ));
+                    return;
+                }
             }
         }
         self.next_since = Some(self.watermark.next(since));
@@ -378,6 +391,7 @@ async fn load_stages(
     })?;
     let mut records = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut guard = PageGuard::new(src.connector.limits().pages);
     loop {
         let page = src
             .connector
@@ -389,8 +403,21 @@ async fn load_stages(
                 module: table.module.clone(),
                 error: Box::new(e),
             })?;
+        let ids: Vec<String> = page
+            .records
+            .iter()
+            // Stage records are keyed by `id`, the stage's value.
+            .filter_map(|r| sync::id_of(r, "id"))
+            .collect();
         records.extend(page.records.into_iter().map(Value::Object));
-        match page.next_cursor {
+        let next = guard
+            .next(ids, page.next_cursor)
+            .map_err(|error| SyncError::Paging {
+                connection: src.connection.clone(),
+                module: table.module.clone(),
+                error,
+            })?;
+        match next {
             Some(next) => cursor = Some(next),
             None => break,
         }

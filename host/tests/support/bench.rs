@@ -21,6 +21,7 @@ pub const BILLING: (&str, &str, Option<&str>) = ("billing", "zoho-billing", Some
 /// A workspace directory with its secrets and state.
 pub struct Bench {
     dir: tempfile::TempDir,
+    connectors: PathBuf,
 }
 
 impl Bench {
@@ -50,7 +51,22 @@ impl Bench {
         }
         yaml.push_str(body);
         std::fs::write(dir.path().join("workspace.yaml"), yaml).unwrap();
-        Bench { dir }
+        Bench {
+            dir,
+            connectors: super::repo_root().join("connectors"),
+        }
+    }
+
+    /// A workspace of this YAML over the manifests in `connectors`.
+    pub fn custom(yaml: &str, connectors: PathBuf) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("workspace.yaml"), yaml).unwrap();
+        Bench { dir, connectors }
+    }
+
+    /// The workspace's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn workspace(&self) -> PathBuf {
@@ -109,7 +125,7 @@ impl Bench {
             .arg("--workspace")
             .arg(self.workspace())
             .arg("--connectors")
-            .arg(super::repo_root().join("connectors"))
+            .arg(&self.connectors)
             .arg("--plugin-dir")
             .arg(Bench::plugin_dir())
             .arg("--state")

@@ -81,12 +81,7 @@ impl log::Host for HostState {
             log::Level::Warn => Level::Warn,
             log::Level::Error => Level::Error,
         };
-        match self.capabilities() {
-            Some(caps) => {
-                caps.log.write(level, &message);
-            }
-            None => tracing::debug!(target: "ferry::plugin", "{message}"),
-        }
+        self.log().write(level, &message);
         Ok(())
     }
 }

@@ -2,7 +2,13 @@
 //! the SDK's `Connector`) so it can break the contract too. `list(module)`
 //! misbehaves in the way the module names; `list("ok")` behaves, so tests
 //! can check the host still serves after each failure.
+//!
+//! `describe` offers the cases as readable modules, so a workspace can sync
+//! from them and the tests can run each one through the `ferry` binary.
+//! The `target` setting names a URL the network cases aim at (another
+//! loopback port, an echo server, `ferry serve`'s admin API).
 
+use std::cell::RefCell;
 use std::hint::black_box;
 
 use ferry_plugin_sdk::bindings::exports::ferry::connector::connector::{
@@ -35,15 +41,80 @@ fn sent(r: Result<Response, ConnectorError>) -> Result<Page, ConnectorError> {
     })
 }
 
+/// Terminal control sequences: clear the screen, set the window title, a
+/// colour, and a forged line after a carriage return.
+const ESCAPES: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}[31mred\rFORGED";
+
+/// Modules `describe` offers, each a case of `list`.
+const CASES: &[&str] = &[
+    "ok",
+    "loop",
+    "memory",
+    "endless",
+    "escapes",
+    "escapes-error",
+    "reach",
+    "reach-post",
+];
+
+thread_local! {
+    /// Settings of the current call (each call has a fresh instance).
+    static SETTINGS: RefCell<Value> = const { RefCell::new(Value::Null) };
+}
+
+fn setting(key: &str) -> Option<String> {
+    SETTINGS.with(|s| {
+        s.borrow()
+            .get(key)
+            .and_then(Value::as_str)
+            .map(String::from)
+    })
+}
+
+/// Send a request to the `target` setting and return what came back as a
+/// record, so the test can read what the far side saw.
+fn reach(method: Method) -> Result<Page, ConnectorError> {
+    let target = setting("target").unwrap_or_else(|| "/".into());
+    let request = Request::new(method, &target).header("Content-Type", "application/json");
+    let request = if matches!(method, Method::Get) {
+        request
+    } else {
+        request.body(b"{\"name\":\"plugin\",\"role\":\"admin\"}".to_vec())
+    };
+    let resp = request.send()?;
+    Ok(Page {
+        records: vec![
+            json!({"id": "reached", "name": "reached", "status": resp.status, "body": resp.text()})
+                .to_string(),
+        ],
+        next_cursor: None,
+    })
+}
+
 impl Guest for Hostile {
     fn describe(_settings: Json) -> Result<ConnectorInfo, ConnectorError> {
-        Ok(
-            ConnectorInfo::new("hostile", "0.0.0", "Misbehaves on purpose")
-                .module(ModuleInfo::new("ok", "id").operations(&[Operation::Read])),
-        )
+        ferry_plugin_sdk::log::info(&format!("describing {ESCAPES}"));
+        let mut info = ConnectorInfo::new(
+            "hostile",
+            "0.0.0",
+            &format!("Misbehaves on purpose {ESCAPES}"),
+        );
+        for case in CASES {
+            info = info.module(
+                ModuleInfo::new(case, "id")
+                    .field(FieldInfo::text("id"))
+                    .field(FieldInfo::text("name"))
+                    .field(FieldInfo::text("body"))
+                    .operations(&[Operation::Read]),
+            );
+        }
+        Ok(info)
     }
 
-    fn configure(_settings: Json) -> Result<(), ConnectorError> {
+    fn configure(settings: Json) -> Result<(), ConnectorError> {
+        let value: Value = serde_json::from_str(&settings)
+            .map_err(|e| ConnectorError::invalid("settings", e.to_string()))?;
+        SETTINGS.with(|s| *s.borrow_mut() = value);
         Ok(())
     }
 
@@ -54,13 +125,45 @@ impl Guest for Hostile {
     fn list(
         module: String,
         _since: Option<String>,
-        _cursor: Option<String>,
+        cursor: Option<String>,
     ) -> Result<Page, ConnectorError> {
         match module.as_str() {
             "ok" => Ok(Page {
-                records: vec![r#"{"id":"1"}"#.into()],
+                records: vec![r#"{"id":"1","name":"one"}"#.into()],
                 next_cursor: None,
             }),
+            // A cursor that never ends: the same record and the same next
+            // cursor on every page, or a new cursor each time (`fresh`).
+            "endless" => {
+                let n: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                let next = if setting("cursor").as_deref() == Some("fresh") {
+                    n + 1
+                } else {
+                    1
+                };
+                Ok(Page {
+                    records: vec![
+                        json!({"id": format!("e{}", n % 3), "name": "again"}).to_string(),
+                    ],
+                    next_cursor: Some(next.to_string()),
+                })
+            }
+            "escapes" => {
+                ferry_plugin_sdk::log::warn(&format!("log line {ESCAPES}"));
+                Ok(Page {
+                    records: vec![
+                        json!({"id": format!("r1{ESCAPES}"), "name": format!("name {ESCAPES}")})
+                            .to_string(),
+                    ],
+                    next_cursor: None,
+                })
+            }
+            "escapes-error" => Err(ConnectorError::invalid(
+                "name",
+                format!("bad {ESCAPES}\nsecond line"),
+            )),
+            "reach" => reach(Method::Get),
+            "reach-post" => reach(Method::Post),
             "loop" => {
                 let mut i: u64 = 0;
                 loop {

@@ -1,0 +1,145 @@
+//! Paging with guards. Every loop over a connector's pages (a sync's
+//! listing, its deleted feed, a match index, a rule's watch) asks a
+//! [`PageGuard`] for the next cursor, which refuses a listing that cannot
+//! end: a cursor handed out twice, pages that bring nothing new, or more
+//! pages than the connection's `limits.pages`.
+
+use std::collections::{HashSet, VecDeque};
+
+/// Pages whose ids are remembered to spot a listing that goes round in
+/// circles with fresh cursors; small, so memory stays flat on big reads.
+const RECENT_PAGES: usize = 8;
+
+/// Why a listing was stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PagingError {
+    #[error(
+        "the connector handed out cursor `{cursor}` a second time; its listing would never end"
+    )]
+    RepeatedCursor { cursor: String },
+    #[error(
+        "page {page} brought only records already read on the last pages; the listing goes round in circles"
+    )]
+    NoProgress { page: u64 },
+    #[error(
+        "the listing passed {limit} pages (the connection's `limits.pages`); raise it if the module is really that large"
+    )]
+    TooManyPages { limit: u64 },
+}
+
+/// Watches one listing, page by page.
+#[derive(Debug)]
+pub struct PageGuard {
+    limit: u64,
+    pages: u64,
+    cursors: HashSet<String>,
+    recent: VecDeque<HashSet<String>>,
+}
+
+impl PageGuard {
+    /// A guard allowing at most `limit` pages.
+    pub fn new(limit: u64) -> PageGuard {
+        PageGuard {
+            limit: limit.max(1),
+            pages: 0,
+            cursors: HashSet::new(),
+            recent: VecDeque::with_capacity(RECENT_PAGES),
+        }
+    }
+
+    /// Account for a page with these record ids, and decide whether to
+    /// read the page at `next` (`Ok(None)`: the listing is done).
+    pub fn next<S: Into<String>>(
+        &mut self,
+        ids: impl IntoIterator<Item = S>,
+        next: Option<String>,
+    ) -> Result<Option<String>, PagingError> {
+        self.pages += 1;
+        let ids: HashSet<String> = ids.into_iter().map(Into::into).collect();
+        let Some(cursor) = next else {
+            return Ok(None);
+        };
+        if !ids.is_empty()
+            && ids
+                .iter()
+                .all(|id| self.recent.iter().any(|p| p.contains(id)))
+        {
+            return Err(PagingError::NoProgress { page: self.pages });
+        }
+        if self.recent.len() == RECENT_PAGES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ids);
+        if !self.cursors.insert(cursor.clone()) {
+            return Err(PagingError::RepeatedCursor { cursor });
+        }
+        if self.pages >= self.limit {
+            return Err(PagingError::TooManyPages { limit: self.limit });
+        }
+        Ok(Some(cursor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed pages (ids, next cursor) until the guard ends the listing.
+    fn read(limit: u64, pages: &[(&[&str], Option<&str>)]) -> Result<usize, PagingError> {
+        let mut guard = PageGuard::new(limit);
+        for (n, (ids, next)) in pages.iter().enumerate() {
+            if guard
+                .next(ids.iter().copied(), next.map(str::to_owned))?
+                .is_none()
+            {
+                return Ok(n + 1);
+            }
+        }
+        panic!("the table ran out of pages")
+    }
+
+    #[test]
+    fn listings_end_or_are_stopped() {
+        // An ordinary listing.
+        assert_eq!(read(10, &[(&["a", "b"], Some("2")), (&["c"], None)]), Ok(2));
+        // Empty pages with distinct cursors are fine (a filtered page).
+        assert_eq!(
+            read(10, &[(&[], Some("2")), (&[], Some("3")), (&[], None)]),
+            Ok(3)
+        );
+        // A record shifted onto the next page is seen twice; fine while
+        // the page brings something new.
+        assert_eq!(
+            read(10, &[(&["a", "b"], Some("2")), (&["b", "c"], None)]),
+            Ok(2)
+        );
+        // The same cursor again.
+        assert_eq!(
+            read(10, &[(&["a"], Some("1")), (&["b"], Some("1"))]),
+            Err(PagingError::RepeatedCursor { cursor: "1".into() })
+        );
+        // Fresh cursors, the same records round and round.
+        assert_eq!(
+            read(
+                100,
+                &[
+                    (&["e0"], Some("1")),
+                    (&["e1"], Some("2")),
+                    (&["e2"], Some("3")),
+                    (&["e0"], Some("4")),
+                ]
+            ),
+            Err(PagingError::NoProgress { page: 4 })
+        );
+        // A listing longer than the limit.
+        assert_eq!(
+            read(
+                2,
+                &[(&["a"], Some("1")), (&["b"], Some("2")), (&["c"], None)]
+            ),
+            Err(PagingError::TooManyPages { limit: 2 })
+        );
+        // The last page may be the limit's.
+        assert_eq!(read(2, &[(&["a"], Some("1")), (&["b"], None)]), Ok(2));
+    }
+}
