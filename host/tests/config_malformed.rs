@@ -123,3 +123,92 @@ fn load_str_never_panics_on_odd_input() {
         );
     }
 }
+
+/// Syncs and trigger rules are one namespace: whichever of the two comes
+/// second (in reading order, includes included where they stand) is the
+/// error, and its hint locates the first.
+#[test]
+fn a_sync_and_a_trigger_rule_cannot_share_a_name() {
+    const CONNECTIONS: &str = "connections:
+  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: env:T } }
+  billing: { connector: zoho-billing, data_center: com, settings: { organization_id: \"1\" }, auth: { refresh_token: env:T } }
+";
+    const SYNC: &str = "syncs:
+  invoices:
+    from: crm.Deals
+    to: billing.invoices
+    fields: { customer_id: Account_Name.id }
+";
+    const TRIGGER: &str = "triggers:
+  invoices:
+    on: crm.Deals
+    when: { field: Stage, becomes: Closed Won }
+    create: billing.invoices
+    fields: { customer_id: Account_Name.id }
+";
+    let load = |text: String| {
+        Workspace::load_str(
+            "ws.yaml",
+            &text,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        )
+    };
+    let errors = |text: String| -> Vec<String> {
+        load(text)
+            .expect_err("a shared name must not load")
+            .iter()
+            .map(|d| d.short())
+            .collect()
+    };
+
+    // Sync first (key at 5:3), the rule second (key at 10:3).
+    let got = errors(format!("{CONNECTIONS}{SYNC}{TRIGGER}"));
+    assert_eq!(
+        got,
+        vec![
+            "ws.yaml:10:3: error: trigger `invoices` has the same name as a sync \
+             (the sync `invoices` is defined at ws.yaml:5:3; names of syncs and trigger \
+             rules must differ, because they share history and state)"
+                .to_owned()
+        ]
+    );
+
+    // The rule first, the sync second.
+    let got = errors(format!("{CONNECTIONS}{TRIGGER}{SYNC}"));
+    assert_eq!(
+        got,
+        vec![
+            "ws.yaml:11:3: error: sync `invoices` has the same name as a trigger \
+             (the trigger `invoices` is defined at ws.yaml:5:3; names of syncs and trigger \
+             rules must differ, because they share history and state)"
+                .to_owned()
+        ]
+    );
+
+    // Across files: the error is in the included file, the hint in the first.
+    let (_, diags) = Workspace::load_partial(
+        fixtures().join("malformed/67-trigger-sync-same-name.yaml"),
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    );
+    let shared: Vec<String> = diags
+        .iter()
+        .map(|d| d.short())
+        .filter(|d| d.contains("has the same name as"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{shared:#?}");
+    assert!(
+        shared[0].contains("67-trigger-sync-same-name-b.inc:6:3: error: sync `invoices`")
+            && shared[0].contains("defined at ")
+            && shared[0].contains("67-trigger-sync-same-name.yaml:6:3;"),
+        "{}",
+        shared[0]
+    );
+
+    // Different names load.
+    let renamed = TRIGGER.replace("  invoices:", "  invoice-on-won:");
+    assert!(load(format!("{CONNECTIONS}{SYNC}{renamed}")).is_ok());
+}

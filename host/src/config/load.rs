@@ -675,7 +675,7 @@ impl Loader {
             };
         }
         let limits = node.get("limits").filter(|n| !n.is_null()).and_then(|n| {
-            match serde_json::from_value::<crate::plugin::Limits>(n.to_json()) {
+            match serde_json::from_value::<crate::connector::Limits>(n.to_json()) {
                 Ok(limits) => Some(limits),
                 Err(e) => {
                     self.err_hint(
@@ -1015,6 +1015,9 @@ impl Loader {
     fn sync(&mut self, name: Spanned<String>, node: &Node) {
         if let Some(first) = self.syncs.get(&name.value).map(|s| s.name.span.clone()) {
             self.duplicate("sync", &name, &first);
+            return;
+        }
+        if self.name_taken("sync", &name) {
             return;
         }
         let what = format!("sync `{}`", name.value);
@@ -1537,9 +1540,44 @@ impl Loader {
 
     // -- triggers ---------------------------------------------------------
 
+    /// Syncs and trigger rules share one namespace: a name keys a run's
+    /// history, pauses, the scheduler's jobs and state in the store, so a
+    /// sync and a rule of the same name would read and settle each other's
+    /// intents. Reports `name` (a `kind` being defined) if the other kind
+    /// already has it, at this, the second, definition.
+    fn name_taken(&mut self, kind: &str, name: &Spanned<String>) -> bool {
+        let (other, first) = if kind == "sync" {
+            (
+                "trigger",
+                self.triggers.get(&name.value).map(|t| t.name.span.clone()),
+            )
+        } else {
+            (
+                "sync",
+                self.syncs.get(&name.value).map(|s| s.name.span.clone()),
+            )
+        };
+        let Some(first) = first else {
+            return false;
+        };
+        self.err_hint(
+            &name.span,
+            format!("{kind} `{}` has the same name as a {other}", name.value),
+            Some(format!(
+                "the {other} `{}` is defined at {}; names of syncs and trigger rules must differ, because they share history and state",
+                name.value,
+                first.location()
+            )),
+        );
+        true
+    }
+
     fn trigger(&mut self, name: Spanned<String>, node: &Node) {
         if let Some(first) = self.triggers.get(&name.value).map(|t| t.name.span.clone()) {
             self.duplicate("trigger", &name, &first);
+            return;
+        }
+        if self.name_taken("trigger", &name) {
             return;
         }
         let what = format!("trigger `{}`", name.value);
