@@ -9,6 +9,7 @@ pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod connector;
 pub mod engine;
 pub mod install_key;
 pub mod mapping;

@@ -43,7 +43,7 @@ pub async fn run(
     };
     let mut watches: Vec<Watch> = Vec::new();
     if !options.dry_run {
-        for (module, rules) in trigger::groups(env, &[])?.into_values() {
+        for (module, rules) in trigger::groups(env, trigger::Rules::All)?.into_values() {
             watches.push(Watch::open(env, &module, &rules, &trigger_options).await?);
         }
     }
@@ -191,7 +191,7 @@ pub async fn run_sync(
             full: options.full,
             trigger: options.trigger,
         };
-        for (module, rules) in trigger::groups(env, &[])?.into_values() {
+        for (module, rules) in trigger::groups(env, trigger::Rules::All)?.into_values() {
             if !(module.same_module(&sync.from) || module.same_module(&sync.to)) {
                 continue;
             }

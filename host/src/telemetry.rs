@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::plugin::CallError;
+use crate::connector::CallError;
 use crate::store::{Counts, RunRecord, RunStatus};
 
 /// A finished run of a sync or trigger rule: its outcome and records.

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
 use super::http::error_chain;
-use crate::plugin::RefreshOn;
+use crate::connector::RefreshOn;
 use crate::secret::Secret;
+use crate::store::{StoredToken, TokenStore};
 
 /// Refresh a token this long before it expires (at most a tenth of its
 /// lifetime), so a request never starts with a token about to lapse.
@@ -39,56 +40,6 @@ pub struct OAuthConfig {
     pub header_template: String,
     /// Which answers mean "token expired".
     pub refresh_on: RefreshOn,
-}
-
-/// An access token as persisted.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredToken {
-    pub access_token: String,
-    /// When to stop using it, in seconds since the Unix epoch (its expiry
-    /// less a safety margin).
-    pub expires_at: u64,
-    /// API origin the accounts server named (`api_domain`), if any.
-    #[serde(default)]
-    pub api_domain: Option<String>,
-}
-
-impl std::fmt::Debug for StoredToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredToken")
-            .field("access_token", &"***")
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// Where access tokens survive restarts.
-pub trait TokenStore: Send + Sync {
-    /// The token saved for `connection`, if any.
-    fn load(&self, connection: &str) -> Option<StoredToken>;
-    /// Save (or replace) the token for `connection`.
-    fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String>;
-}
-
-/// A token store that forgets on exit (for `plugins inspect` and tests).
-#[derive(Default)]
-pub struct MemoryTokenStore(std::sync::Mutex<std::collections::HashMap<String, StoredToken>>);
-
-impl TokenStore for MemoryTokenStore {
-    fn load(&self, connection: &str) -> Option<StoredToken> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(connection)
-            .cloned()
-    }
-    fn save(&self, connection: &str, token: &StoredToken) -> Result<(), String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(connection.to_string(), token.clone());
-        Ok(())
-    }
 }
 
 /// A token ready to attach.

@@ -9,7 +9,8 @@ mod ratelimit;
 
 use std::sync::Arc;
 
-pub use auth::{MemoryTokenStore, OAuth, OAuthConfig, StoredToken, TokenStore};
+pub use crate::store::{MemoryTokenStore, StoredToken, TokenStore};
+pub use auth::{OAuth, OAuthConfig};
 pub use http::{ApiUsage, HttpCapability, HttpConfig, HttpError, HttpSettings};
 pub use log::PluginLog;
 pub use policy::{AllowedHosts, HostPattern};

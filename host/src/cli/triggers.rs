@@ -107,7 +107,7 @@ pub fn triggers(c: TriggersCommand) -> ExitCode {
                     let bar = Bar::new();
                     let runs = trigger::run(
                         &env,
-                        &rules,
+                        trigger::Rules::named_or_all(&rules),
                         &TriggerOptions {
                             full,
                             trigger: RunTrigger::Manual,

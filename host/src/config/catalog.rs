@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::plugin::{ConnectorInfo, Manifest};
+use crate::connector::{ConnectorInfo, Manifest};
 
 use super::model::Workspace;
 

@@ -103,7 +103,7 @@ pub struct Connection {
     pub auth: BTreeMap<String, Spanned<Secret>>,
     pub datetime_style: DatetimeStyle,
     /// Per-call plugin limits (`limits:`); `None` keeps the defaults.
-    pub limits: Option<crate::plugin::Limits>,
+    pub limits: Option<crate::connector::Limits>,
     /// The operator's allow-list (`allowed_hosts:`), narrowing the
     /// manifest's; `None` keeps the manifest's.
     pub allowed_hosts: Option<Vec<String>>,

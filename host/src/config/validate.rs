@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 
+use crate::connector::{ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 use crate::mapping::Expr;
-use crate::plugin::{ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 
 use super::catalog::Catalog;
 use super::diag::{Diagnostic, Diagnostics, did_you_mean, one_of};

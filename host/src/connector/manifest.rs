@@ -113,7 +113,7 @@ pub struct StageTable {
 }
 
 fn default_contract() -> String {
-    crate::plugin::CONTRACT_V0_1.to_string()
+    super::CONTRACT_V0_1.to_string()
 }
 
 /// Where one data centre's API and accounts server are.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::Value as Json;
 
 use crate::config::{DatetimeStyle, ValueType};
-use crate::plugin::FieldKind;
+use crate::connector::FieldKind;
 
 use super::expr::{format_compact, format_pattern, format_rfc3339, parse_datetime, parse_number};
 

@@ -11,7 +11,7 @@ use crate::config::{
     Catalog, Diagnostic, Diagnostics, Direction, FieldMapping, FieldPath, Missing, ModuleRef,
     Segment, Source, SyncConfig, Workspace,
 };
-use crate::plugin::ModuleInfo;
+use crate::connector::ModuleInfo;
 
 use super::coerce::{Coerce, short};
 use super::expr::{Bindings, EvalError, Expr};

@@ -4,121 +4,20 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use wasmtime::Store;
 
 use super::bindings::v0_1;
 use super::host_state::HostState;
-use super::limits::{Breach, Limit, Limits};
+use super::limits::Breach;
 use super::runtime::EPOCH_TICK;
-use super::{ConnectorInfo, Guest, Plugin};
+use super::{Guest, Plugin};
 use crate::capability::{Capabilities, PluginLog};
-
-/// A record as JSON object.
-pub type Record = Map<String, Value>;
-
-/// One page of records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub records: Vec<Record>,
-    pub next_cursor: Option<String>,
-}
-
-/// A record the vendor reports deleted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeletedRecord {
-    pub id: String,
-    pub deleted_at: Option<String>,
-}
-
-/// One page of the deleted feed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeletedPage {
-    pub records: Vec<DeletedRecord>,
-    pub next_cursor: Option<String>,
-}
-
-/// Outcome of one input of a batch write.
-pub type WriteResult = Result<Record, ConnectorError>;
-
-/// An error a plugin reported, in terms the engine acts on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConnectorError {
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("invalid{}: {message}", if field.is_empty() { String::new() } else { format!(" `{field}`") })]
-    Invalid { field: String, message: String },
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    #[error("rate limited{}: {message}", retry_after_ms.map(|ms| format!(" (retry after {ms} ms)")).unwrap_or_default())]
-    RateLimited {
-        retry_after_ms: Option<u64>,
-        message: String,
-    },
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("temporary failure: {0}")]
-    Transient(String),
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    #[error("vendor error {code}{}: {message}", if *http_status > 0 { format!(" (HTTP {http_status})") } else { String::new() })]
-    Vendor {
-        code: String,
-        message: String,
-        http_status: u16,
-    },
-}
-
-/// Why a call did not return a result.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// The plugin ran and reported an error.
-    #[error("plugin `{plugin}` {function}: {error}")]
-    Connector {
-        plugin: String,
-        function: &'static str,
-        error: ConnectorError,
-    },
-    /// The call breached a limit and was stopped.
-    #[error("plugin `{plugin}` stopped in `{function}`: {limit}")]
-    Limit {
-        plugin: String,
-        function: &'static str,
-        limit: Limit,
-    },
-    /// The plugin trapped (panic, unreachable, exit).
-    #[error("plugin `{plugin}` crashed in `{function}`: {reason}")]
-    Trap {
-        plugin: String,
-        function: &'static str,
-        reason: String,
-    },
-    /// The plugin returned something the contract does not allow.
-    #[error("plugin `{plugin}` returned malformed output from `{function}`: {message}")]
-    Protocol {
-        plugin: String,
-        function: &'static str,
-        message: String,
-    },
-}
-
-impl CallError {
-    /// The plugin's own error, if that is what this is.
-    pub fn connector_error(&self) -> Option<&ConnectorError> {
-        match self {
-            CallError::Connector { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-
-    /// The breached limit, if that is what this is.
-    pub fn limit(&self) -> Option<Limit> {
-        match self {
-            CallError::Limit { limit, .. } => Some(*limit),
-            _ => None,
-        }
-    }
-}
+use crate::connector::{
+    CallError, ConnectorError, ConnectorInfo, DeletedPage, DeletedRecord, Limit, Limits, Page,
+    Record, Vendor, WriteResult,
+};
+use futures::future::BoxFuture;
 
 /// A plugin bound to one connection: its capabilities, limits and
 /// settings. The sync engine talks to vendors through this.
@@ -483,6 +382,78 @@ impl Connector {
             }),
             Err(e) => Err(describe_trap(&store, plugin, function, limits, e)),
         }
+    }
+}
+
+/// The engine calls a component through the seam every vendor offers.
+impl Vendor for Connector {
+    fn name(&self) -> &str {
+        self.plugin.name()
+    }
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+    fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>> {
+        Box::pin(Connector::describe(self))
+    }
+    fn check(&self) -> BoxFuture<'_, Result<(), CallError>> {
+        Box::pin(Connector::check(self))
+    }
+    fn list<'a>(
+        &'a self,
+        module: &'a str,
+        since: Option<&'a str>,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page, CallError>> {
+        Box::pin(Connector::list(self, module, since, cursor))
+    }
+    fn get<'a>(&'a self, module: &'a str, id: &'a str) -> BoxFuture<'a, Result<Record, CallError>> {
+        Box::pin(Connector::get(self, module, id))
+    }
+    fn find<'a>(
+        &'a self,
+        module: &'a str,
+        criteria: &'a Record,
+    ) -> BoxFuture<'a, Result<Vec<Record>, CallError>> {
+        Box::pin(Connector::find(self, module, criteria))
+    }
+    fn deleted<'a>(
+        &'a self,
+        module: &'a str,
+        since: Option<&'a str>,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<DeletedPage, CallError>> {
+        Box::pin(Connector::deleted(self, module, since, cursor))
+    }
+    fn create<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
+        Box::pin(Connector::create(self, module, records))
+    }
+    fn update<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
+        Box::pin(Connector::update(self, module, records))
+    }
+    fn delete<'a>(
+        &'a self,
+        module: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
+        Box::pin(Connector::delete(self, module, ids))
+    }
+    fn act<'a>(
+        &'a self,
+        module: &'a str,
+        id: &'a str,
+        action: &'a str,
+        args: &'a Record,
+    ) -> BoxFuture<'a, Result<Record, CallError>> {
+        Box::pin(Connector::act(self, module, id, action, args))
     }
 }
 

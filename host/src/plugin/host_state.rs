@@ -6,8 +6,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::limits::{CallLimiter, Limits};
+use super::limits::CallLimiter;
 use crate::capability::{Capabilities, PluginLog};
+use crate::connector::Limits;
 
 /// Bytes of a plugin's stderr kept for error messages (panics print there).
 const STDERR_CAPTURE: usize = 16 * 1024;

@@ -10,9 +10,7 @@ mod bindings;
 mod cache;
 mod call;
 mod host_state;
-mod info;
 mod limits;
-mod manifest;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -22,25 +20,18 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use cache::LoadSource;
-pub use call::{
-    CallError, Connector, ConnectorError, DeletedPage, DeletedRecord, Page, Record, WriteResult,
-};
-pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
-pub use limits::{Limit, Limits, human_bytes, parse_bytes};
-pub use manifest::{
-    AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NotificationChannels,
-    OrganizationRecord, RateLimit, RefreshOn, SandboxClient, SandboxEntry, SettingSpec, StageTable,
-    Target,
+pub use call::Connector;
+// What a connector is lives in `connector`; re-exported where plugins run.
+pub use crate::connector::{
+    ActionInfo, AuthScheme, CONTRACT_V0_1, CallError, ConnectorError, ConnectorInfo, DataCenter,
+    DeletedPage, DeletedRecord, Endpoints, FieldInfo, FieldKind, FieldPairs, Limit, Limits,
+    Manifest, ManifestError, ModuleInfo, NotificationChannels, Operation, OrganizationRecord, Page,
+    RateLimit, Record, RefreshOn, SUPPORTED_CONTRACTS, SandboxClient, SandboxEntry, SettingSpec,
+    StageTable, Target, WriteResult, human_bytes, parse_bytes,
 };
 pub use runtime::{LoadError, Runtime, RuntimeOptions};
 
 use crate::capability::Capabilities;
-
-/// The contract version this host implements.
-pub const CONTRACT_V0_1: &str = "ferry:connector@0.1.0";
-
-/// Contract versions this host can load.
-pub const SUPPORTED_CONTRACTS: &[&str] = &[CONTRACT_V0_1];
 
 /// A loaded, checked and prepared component.
 pub struct Plugin {

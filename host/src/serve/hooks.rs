@@ -72,7 +72,9 @@ fn meta_key(connection: &str) -> String {
 impl Service {
     /// The connections that can push, with the events to watch: every
     /// module a job reads there.
-    fn wanted_channels(&self) -> Vec<(String, crate::plugin::NotificationChannels, Vec<String>)> {
+    fn wanted_channels(
+        &self,
+    ) -> Vec<(String, crate::connector::NotificationChannels, Vec<String>)> {
         if self.config.public_url.is_none() {
             return Vec::new();
         }

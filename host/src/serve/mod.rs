@@ -242,11 +242,10 @@ impl Service {
         let jobs = jobs(&env);
         // Carry today's API usage over a restart.
         for name in env.workspace.connections.keys() {
-            if let (Ok(connector), Some((day, calls))) = (
-                env.connector(name),
+            if let (Some(usage), Some((day, calls))) = (
+                env.api_usage(name),
                 store.meta_get::<(u64, u64)>(&format!("usage/{name}"))?,
-            ) && let Some(usage) = connector.api_usage()
-            {
+            ) {
                 usage.restore(day, calls);
             }
         }
@@ -369,12 +368,7 @@ impl Service {
             let Some(budget) = self.env.workspace.connections.get(c).and_then(|c| c.budget) else {
                 continue;
             };
-            let used = self
-                .env
-                .connector(c)
-                .ok()
-                .and_then(|k| k.api_usage())
-                .map_or(0, |u| u.today().1);
+            let used = self.env.api_usage(c).map_or(0, |u| u.today().1);
             if used >= budget.limit() {
                 crate::telemetry::budget_pause(c);
                 return Some(format!(
@@ -520,7 +514,7 @@ impl Service {
                     .collect();
                 trigger::run(
                     &self.env,
-                    &active,
+                    trigger::Rules::Only(&active),
                     &TriggerOptions { full, trigger },
                     &NoProgress,
                 )
@@ -568,7 +562,7 @@ impl Service {
 
     fn save_usage(&self, job: &Job) {
         for c in &job.connections {
-            if let Some(usage) = self.env.connector(c).ok().and_then(|k| k.api_usage()) {
+            if let Some(usage) = self.env.api_usage(c) {
                 let _ = self.store.meta_put(&format!("usage/{c}"), &usage.today());
             }
         }

@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 use super::kv::{Backend, Durability, Space, Write};
 use super::redb_backend::RedbBackend;
 use super::sled_backend::SledBackend;
+use super::tokens::{StoredToken, TokenStore};
 use super::types::*;
 use super::{LedgerFilter, StateStore, StoreError};
-use crate::capability::{StoredToken, TokenStore};
 use crate::install_key::{InstallationKey, private_dir, private_file};
 
 /// Which engine keeps a state directory.
@@ -736,6 +736,7 @@ mod tests {
                             modified: None,
                             state: None,
                             version: 0,
+                            taken: 0,
                         },
                     )],
                     intents_done: vec!["t:a1".into()],
@@ -749,6 +750,7 @@ mod tests {
                             modified: None,
                             state: Some(serde_json::json!({"status": "draft"})),
                             version: 0,
+                            taken: 0,
                         },
                     )],
                     ledger: None,

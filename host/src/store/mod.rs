@@ -11,9 +11,11 @@ mod embedded;
 pub mod kv;
 mod redb_backend;
 mod sled_backend;
+mod tokens;
 mod types;
 
 pub use embedded::{BackendKind, EmbeddedStore};
+pub use tokens::{MemoryTokenStore, StoredToken, TokenStore};
 pub use types::*;
 
 /// Why the state store could not be used.

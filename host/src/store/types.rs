@@ -54,6 +54,12 @@ pub struct Snapshot {
     /// names the change it answers).
     #[serde(default)]
     pub version: u64,
+    /// When Ferry stored it (Unix seconds; 0 for snapshots older than
+    /// this field). An equal modified time shows a record unchanged only
+    /// when the snapshot was taken in a later second: vendors whose times
+    /// have one-second resolution give two edits in one second one time.
+    #[serde(default)]
+    pub taken: u64,
 }
 
 /// Where incremental reading of one side resumes.
@@ -75,7 +81,14 @@ pub enum IntentOp {
     /// Create a record on `side` for the source record.
     Create,
     /// Run an action on a target record.
-    Act { action: String, target_id: String },
+    Act {
+        action: String,
+        target_id: String,
+        /// How many of the step's actions (`[mark-sent, accept]`) are
+        /// done: a retry goes on from the next one.
+        #[serde(default)]
+        done: u32,
+    },
 }
 
 /// A write about to happen whose outcome must survive a crash: stored

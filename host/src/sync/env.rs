@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::capability::ApiUsage;
 use crate::capability::{HttpSettings, TokenStore};
 use crate::config::{ModuleRef, StaticCatalog, Workspace};
 use crate::connection::{ConnectionSpec, ConnectorRegistry};
-use crate::plugin::{Connector, ModuleInfo};
+use crate::connector::{ModuleInfo, Vendor};
 use crate::store::StateStore;
 
 use super::SyncError;
@@ -26,7 +27,7 @@ pub struct EnvOptions {
 #[derive(Clone)]
 pub struct Endpoint {
     pub connection: String,
-    pub connector: Connector,
+    pub connector: Arc<dyn Vendor>,
     pub info: ModuleInfo,
 }
 
@@ -45,7 +46,10 @@ impl Endpoint {
 pub struct Env {
     pub workspace: Workspace,
     pub store: Arc<dyn StateStore>,
-    connectors: BTreeMap<String, Connector>,
+    connectors: BTreeMap<String, Arc<dyn Vendor>>,
+    /// What each connection sent its vendor today (wasm connectors with
+    /// network only).
+    usage: BTreeMap<String, Arc<ApiUsage>>,
     catalog: StaticCatalog,
     /// Connections whose connector could not describe itself (credentials
     /// refused, vendor down), with why: what uses them fails with that
@@ -67,9 +71,9 @@ impl Env {
     where
         S: StateStore + TokenStore + 'static,
     {
-        let mut connectors = BTreeMap::new();
-        let mut catalog = StaticCatalog::default();
-        let mut broken = BTreeMap::new();
+        let mut vendors: BTreeMap<String, Arc<dyn Vendor>> = BTreeMap::new();
+        let mut usage = BTreeMap::new();
+        let mut manifests = Vec::new();
         for (name, connection) in &workspace.connections {
             let mut spec = ConnectionSpec::from_config(connection)?;
             if let Some(http) = &options.http {
@@ -78,7 +82,35 @@ impl Env {
             spec.dns_overrides = options.dns_overrides.clone();
             let tokens: Arc<dyn TokenStore> = store.clone();
             let connector = registry.open(&spec, tokens)?;
-            match connector.describe().await {
+            if let Some(u) = connector.api_usage() {
+                usage.insert(name.clone(), u);
+            }
+            if let Some(manifest) = registry.manifest(&connection.connector.value) {
+                manifests.push(manifest.clone());
+            }
+            vendors.insert(name.clone(), Arc::new(connector));
+        }
+        let mut env = Env::with_vendors(workspace, vendors, manifests, store).await;
+        env.usage = usage;
+        Ok(env)
+    }
+
+    /// The workspace over vendors already at hand (a test's fakes, or
+    /// connectors opened by [`Env::open`]), each described once.
+    /// `manifests` are the connectors' manifests, where they have one.
+    pub async fn with_vendors(
+        workspace: Workspace,
+        vendors: BTreeMap<String, Arc<dyn Vendor>>,
+        manifests: Vec<crate::connector::Manifest>,
+        store: Arc<dyn StateStore>,
+    ) -> Env {
+        let mut catalog = StaticCatalog::default();
+        let mut broken = BTreeMap::new();
+        for manifest in manifests {
+            catalog.manifests.insert(manifest.name.clone(), manifest);
+        }
+        for (name, vendor) in &vendors {
+            match vendor.describe().await {
                 Ok(info) => {
                     catalog.describes.insert(name.clone(), info);
                 }
@@ -94,25 +126,19 @@ impl Env {
                     broken.insert(name.clone(), why);
                 }
             }
-            if let Some(manifest) = registry.manifest(&connection.connector.value) {
-                catalog
-                    .manifests
-                    .insert(manifest.name.clone(), manifest.clone());
-            }
-            connectors.insert(name.clone(), connector);
         }
-        let store: Arc<dyn StateStore> = store;
         let mut workspace = workspace;
         workspace.fill_default_fields(&catalog);
-        Ok(Env {
+        Env {
             workspace,
             store,
-            connectors,
+            connectors: vendors,
+            usage: BTreeMap::new(),
             catalog,
             broken,
             running: Mutex::new(HashSet::new()),
             currencies: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// What the connectors described, for compiling plans.
@@ -120,8 +146,13 @@ impl Env {
         &self.catalog
     }
 
+    /// What `connection` sent its vendor today, if it counts.
+    pub fn api_usage(&self, connection: &str) -> Option<Arc<ApiUsage>> {
+        self.usage.get(connection).cloned()
+    }
+
     /// The connector of `connection`.
-    pub fn connector(&self, connection: &str) -> Result<&Connector, SyncError> {
+    pub fn connector(&self, connection: &str) -> Result<&Arc<dyn Vendor>, SyncError> {
         self.connectors
             .get(connection)
             .ok_or_else(|| SyncError::Config {

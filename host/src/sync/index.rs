@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::config::FieldPath;
-use crate::plugin::Record;
+use crate::connector::Record;
 
 use super::SyncError;
 use super::env::Endpoint;
-use super::pass::id_of;
+use crate::connector::id_of;
 use crate::engine::read::PageGuard;
 
 /// Target match-key values → target ids.
-pub(super) struct MatchIndex {
+pub(crate) struct MatchIndex {
     /// Target fields, in match-key order.
     fields: Vec<FieldPath>,
     ids: HashMap<String, Vec<String>>,

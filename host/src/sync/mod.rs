@@ -23,13 +23,15 @@ use futures::future::BoxFuture;
 
 use crate::config::{Direction, FieldMapping, ModuleRef, Source, SyncConfig};
 use crate::connection::ConnectionError;
+use crate::connector::{CallError, FieldKind, Record};
 use crate::mapping::{MissingLink, Plan, RecordError, Side, Way};
-use crate::plugin::{CallError, FieldKind, Record};
 use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
 
+pub use crate::connector::id_of;
 pub use env::{Endpoint, Env, EnvOptions, RunGuard};
 pub use fingerprint::{fingerprint, fingerprint_mapped};
-pub use pass::{StoreLinks, id_of, is_retryable};
+pub(crate) use index::MatchIndex;
+pub use pass::{StoreLinks, is_retryable};
 pub use watermark::Watermark;
 
 use pass::{Pass, Shared};
@@ -360,9 +362,9 @@ pub async fn run_records(
 /// Field names that carry a currency code rather than an amount.
 const CURRENCY_FIELDS: &[&str] = &["currency_code", "currency_id", "Currency"];
 
-/// Whether a sync carries amounts or currencies: a mapped field of kind
-/// currency on either side, or a currency-code field.
-fn maps_money(env: &Env, sync: &SyncConfig) -> bool {
+/// Whether a mapping from `from` to `to` carries amounts or currencies: a
+/// mapped field of kind currency on either side, or a currency-code field.
+fn maps_money(env: &Env, from: &ModuleRef, to: &ModuleRef, fields: &[FieldMapping]) -> bool {
     let kind_of = |m: &ModuleRef, field: &str| {
         env.catalog()
             .describes
@@ -385,19 +387,30 @@ fn maps_money(env: &Env, sync: &SyncConfig) -> bool {
                 }
         })
     }
-    walk(&sync.fields, &mut |f| {
-        money(&sync.to, &f.target.value)
-            || matches!(&f.source, Source::Path(p) if money(&sync.from, &p.value))
+    walk(fields, &mut |f| {
+        money(to, &f.target.value) || matches!(&f.source, Source::Path(p) if money(from, &p.value))
     })
 }
 
 /// A sync of amounts between organisations with different base
 /// currencies would copy figures unconverted: refuse it, saying why.
 async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError> {
-    if !maps_money(env, sync) {
+    check_money_between(env, &sync.name.value, &sync.from, &sync.to, &sync.fields).await
+}
+
+/// Refuse a mapping (a sync's, or a trigger rule's) that copies amounts
+/// between organisations with different base currencies.
+pub async fn check_money_between(
+    env: &Env,
+    name: &str,
+    from: &ModuleRef,
+    to: &ModuleRef,
+    fields: &[FieldMapping],
+) -> Result<(), SyncError> {
+    if !maps_money(env, from, to, fields) {
         return Ok(());
     }
-    let (from, to) = (&sync.from.connection, &sync.to.connection);
+    let (from, to) = (&from.connection, &to.connection);
     if from == to {
         return Ok(());
     }
@@ -405,9 +418,9 @@ async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError>
         && !a.eq_ignore_ascii_case(&b)
     {
         return Err(SyncError::Config {
-            name: sync.name.value.clone(),
+            name: name.to_string(),
             message: format!(
-                "it maps amounts or currencies, but `{from}`'s base currency is {a} and `{to}`'s is {b}: figures would be copied unconverted. Sync between organisations with one base currency, or leave money fields out of this sync"
+                "it maps amounts or currencies, but `{from}`'s base currency is {a} and `{to}`'s is {b}: figures would be copied unconverted. Map between organisations with one base currency, or leave money fields out"
             ),
         });
     }
@@ -445,6 +458,14 @@ pub fn create_parent<'a>(
     missing: &'a MissingLink,
 ) -> BoxFuture<'a, Result<Parent, SyncError>> {
     Box::pin(async move {
+        // A paused sync writes nothing, a parent asked for by another sync
+        // or a rule neither.
+        if env.store.is_paused(&missing.sync)? {
+            return Ok(Parent::NotLinked(format!(
+                "sync `{}` is paused",
+                missing.sync
+            )));
+        }
         let run = run_records(
             env,
             &missing.sync,

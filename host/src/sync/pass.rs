@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
-use crate::config::{Conflict, Deletes, OnDuplicate, SyncConfig};
+use crate::config::{Conflict, Deletes, FieldPath, OnDuplicate, SyncConfig};
+use crate::connector::{CallError, ConnectorError, Operation, Record, WriteResult};
 use crate::mapping::{Context, Links, Plan, RecordError, Side};
-use crate::plugin::{CallError, ConnectorError, Operation, Record, WriteResult};
 use crate::store::{
     Counts, Cursor, FieldChange, Intent, IntentOp, LedgerOp, LedgerRow, Link, LinkOrigin,
     RecordCommit, RunRecord, Snapshot, StateStore, unix_now,
@@ -19,6 +19,7 @@ use super::fingerprint::{fingerprint, fingerprint_mapped};
 use super::index::MatchIndex;
 use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
+use crate::connector::id_of;
 use crate::engine::read::{PageGuard, PagingError};
 
 /// Rounds of settling unknown outcomes at the end of a pass.
@@ -37,15 +38,6 @@ pub(super) fn other(side: Side) -> Side {
     match side {
         Side::From => Side::To,
         Side::To => Side::From,
-    }
-}
-
-/// A record's id as text (vendors use strings or numbers).
-pub fn id_of(record: &Record, field: &str) -> Option<String> {
-    match record.get(field)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -248,7 +240,15 @@ impl<'a> Pass<'a> {
                     page.next_cursor,
                 )
                 .map_err(|e| self.paging_error(self.src, e));
+            // A page that lists one record twice would otherwise queue
+            // two creates before either is committed: the first stands.
+            let mut in_page = HashSet::new();
             for record in page.records {
+                if let Some(id) = id_of(&record, &self.src.info.id_field)
+                    && !in_page.insert(id)
+                {
+                    continue;
+                }
                 self.record(record).await?;
             }
             self.flush().await?;
@@ -323,7 +323,9 @@ impl<'a> Pass<'a> {
             // leave out addresses): unchanged since last seen, or read
             // in full.
             let seen = self.store.snapshot(self.ns(), self.side, &id)?;
-            if modified.is_some() && seen.is_some_and(|s| s.modified == modified) {
+            if let (Some(m), Some(seen)) = (&modified, &seen)
+                && equal_time_proves_unchanged(seen, m)
+            {
                 self.run.counts.unchanged += 1;
                 return Ok(());
             }
@@ -364,6 +366,18 @@ impl<'a> Pass<'a> {
             && missing.create
             && let Some(env) = self.env
         {
+            if self.options.dry_run {
+                // A dry run writes nothing, a parent neither.
+                return self.ledger_only(
+                    &id,
+                    None,
+                    LedgerOp::Skip,
+                    format!(
+                        "would first create its parent `{}` through `{}` (a dry run creates nothing)",
+                        missing.id, missing.sync
+                    ),
+                );
+            }
             // `missing: create`: sync the parent first, then map again.
             match super::create_parent(env, missing).await {
                 Ok(super::Parent::Linked) => applied = plan.map(&json, &ctx),
@@ -400,9 +414,19 @@ impl<'a> Pass<'a> {
             && (prev.fingerprint == fp
                 || (prev.fingerprint.is_empty() && modified.is_some() && prev.modified == modified))
         {
+            if prev.modified.is_some() && prev.modified == modified && prev.state.is_none() {
+                // Exactly the record Ferry wrote (its snapshot of a write
+                // keeps the written time and no state).
+                self.watermark.own_write(modified.as_deref());
+            }
             // Unchanged, or the echo of Ferry's own write: nothing to send.
+            // The snapshot is stored again when its time could not yet
+            // prove the next run's row unchanged.
             self.run.counts.unchanged += 1;
-            if prev.fingerprint != fp && !self.options.dry_run {
+            let settles = modified
+                .as_deref()
+                .is_none_or(|m| equal_time_proves_unchanged(prev, m));
+            if (prev.fingerprint != fp || !settles) && !self.options.dry_run {
                 let state = mapped.into_json();
                 self.store.commit(
                     self.ns(),
@@ -479,10 +503,11 @@ impl<'a> Pass<'a> {
             match self.conflict(record, &target_id).await? {
                 Resolution::Proceed(why) => reason = why,
                 Resolution::Yield(why) => {
-                    self.shared
-                        .settled
-                        .insert((other(self.side), target_id.clone()));
-                    // The other pass writes the other way; this record is done here.
+                    // The other pass reads the partner's change, finds the
+                    // same conflict, wins it and writes its values back:
+                    // the partner must not be marked settled, or nobody
+                    // would write and the conflict would come back every
+                    // run.
                     return self.ledger_only(id, Some(target_id), LedgerOp::Conflict, why);
                 }
                 Resolution::Stop(why) => {
@@ -543,7 +568,9 @@ impl<'a> Pass<'a> {
         let their_modified = text_of(&current, self.dst.info.modified_field.as_deref());
         let their_fp = self.back_fingerprint(&current);
         let changed = !(their_fp.as_deref() == Some(prev.fingerprint.as_str())
-            || (their_modified.is_some() && their_modified == prev.modified));
+            || their_modified
+                .as_deref()
+                .is_some_and(|m| equal_time_proves_unchanged(&prev, m)));
         if !changed {
             return Ok(Resolution::Proceed(None));
         }
@@ -561,7 +588,9 @@ impl<'a> Pass<'a> {
                     ours.as_deref().and_then(instant),
                     their_modified.as_deref().and_then(instant),
                 ) {
-                    (Some(a), Some(b)) => a >= b,
+                    // A tie goes to `from`, whichever pass asks.
+                    (Some(a), Some(b)) if self.side == Side::From => a >= b,
+                    (Some(a), Some(b)) => a > b,
                     _ => self.side == Side::From,
                 }
             }
@@ -965,6 +994,7 @@ impl<'a> Pass<'a> {
             modified,
             state: None,
             version: 0,
+            taken: unix_now(),
         })
     }
 
@@ -1063,6 +1093,9 @@ impl<'a> Pass<'a> {
             .into_iter()
             .filter(|i| i.side == target && i.op == IntentOp::Create)
             .collect();
+        // Listings of the target by lookup fields, made only when a search
+        // finds nothing (see below), once per set of fields.
+        let mut listed: BTreeMap<Vec<String>, MatchIndex> = BTreeMap::new();
         for intent in pending {
             if self.options.dry_run {
                 continue;
@@ -1091,16 +1124,37 @@ impl<'a> Pass<'a> {
                 .find(self.dst.module(), &intent.lookup)
                 .await
                 .map_err(|e| self.call_error(self.dst, "find", e))?;
-            let existing = found
+            let unlinked = |tid: &String| {
+                self.store
+                    .link(self.ns(), target, tid)
+                    .ok()
+                    .flatten()
+                    .is_none()
+            };
+            let mut existing = found
                 .iter()
                 .filter_map(|r| id_of(r, &self.dst.info.id_field))
-                .find(|tid| {
-                    self.store
-                        .link(self.ns(), target, tid)
-                        .ok()
-                        .flatten()
-                        .is_none()
-                });
+                .find(unlinked);
+            if existing.is_none() {
+                // A vendor's search may lag its writes (Zoho CRM's does):
+                // "not found" is trusted only once a listing, which does
+                // not lag, agrees. Rare (an interrupted create), and worth
+                // a listing to never create twice.
+                let keys: Vec<String> = intent.lookup.keys().cloned().collect();
+                if !listed.contains_key(&keys) {
+                    let fields = keys
+                        .iter()
+                        .filter_map(|k| FieldPath::parse(k).ok())
+                        .collect();
+                    listed.insert(keys.clone(), MatchIndex::build(self.dst, fields).await?);
+                }
+                existing = listed[&keys]
+                    .get(&intent.lookup)
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|tid| unlinked(tid))
+                    .cloned();
+            }
             match existing {
                 Some(target_id) => {
                     // It was created: link it. Its fingerprint is unknown,
@@ -1114,6 +1168,7 @@ impl<'a> Pass<'a> {
                             modified: None,
                             state: None,
                             version: 0,
+                            taken: unix_now(),
                         },
                         None,
                         LedgerOp::Link,
@@ -1312,12 +1367,27 @@ fn describe(e: &RecordError) -> String {
     }
 }
 
+/// Whether a record whose modified time is `modified` is unchanged since
+/// `snap` by its time alone: the times must be equal and the snapshot taken
+/// at least two seconds later (a one-second clock gives a later edit in the
+/// same second the same time; the margin absorbs clock skew). Otherwise
+/// the record is read in full and compared by content.
+///
+/// Snapshots stored before they carried their time (`taken` 0) keep the
+/// old rule, so an upgrade does not read every record of a module again.
+fn equal_time_proves_unchanged(snap: &Snapshot, modified: &str) -> bool {
+    snap.modified.as_deref() == Some(modified)
+        && (snap.taken == 0
+            || instant(modified).is_some_and(|m| snap.taken as i64 >= m.timestamp() + 2))
+}
+
 fn snapshot(fp: &str, modified: &Option<String>, state: Value) -> Snapshot {
     Snapshot {
         fingerprint: fp.to_string(),
         modified: modified.clone(),
         state: Some(state),
         version: 0,
+        taken: unix_now(),
     }
 }
 

@@ -14,9 +14,10 @@ pub struct Watermark {
     started: DateTime<FixedOffset>,
     /// Latest modified time read, as the vendor wrote it.
     latest: Option<(DateTime<FixedOffset>, String)>,
-    /// A record read was modified after the read began: pages may have
+    /// Records read that were modified close to (or after) the start of
+    /// the read, not counting Ferry's own earlier writes: pages may have
     /// shifted under the listing.
-    shifted: bool,
+    recent: u64,
 }
 
 impl Watermark {
@@ -24,7 +25,7 @@ impl Watermark {
         Watermark {
             started,
             latest: None,
-            shifted: false,
+            recent: 0,
         }
     }
 
@@ -37,7 +38,19 @@ impl Watermark {
             self.latest = Some((at, text.to_string()));
         }
         if at >= self.started - SHIFT_WINDOW {
-            self.shifted = true;
+            self.recent += 1;
+        }
+    }
+
+    /// A record noted last was the echo of Ferry's own write, made before
+    /// this read began (by the other pass of a two-way sync): it moved no
+    /// page under this read. Without this, a two-way sync's own writes
+    /// would keep its cursor from ever advancing.
+    pub fn own_write(&mut self, modified: Option<&str>) {
+        if let Some(at) = modified.and_then(parse_datetime)
+            && at >= self.started - SHIFT_WINDOW
+        {
+            self.recent = self.recent.saturating_sub(1);
         }
     }
 
@@ -45,8 +58,8 @@ impl Watermark {
     /// the latest time seen, or this read's own bound again when pages may
     /// have shifted (re-reading is free of writes: fingerprints match).
     pub fn next(&self, since: Option<String>) -> Option<String> {
-        match (&self.latest, self.shifted) {
-            (Some((_, text)), false) => Some(text.clone()),
+        match (&self.latest, self.recent) {
+            (Some((_, text)), 0) => Some(text.clone()),
             _ => since,
         }
     }
@@ -72,5 +85,11 @@ mod tests {
         w.note(Some("2024-05-01T11:59:00+00:00"));
         assert_eq!(w.next(Some("old".into())).as_deref(), Some("old"));
         assert_eq!(w.next(None), None);
+        // That recent record was Ferry's own write: the cursor moves on.
+        w.own_write(Some("2024-05-01T11:59:00+00:00"));
+        assert_eq!(
+            w.next(Some("old".into())).as_deref(),
+            Some("2024-05-01T11:59:00+00:00")
+        );
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Action, TargetRef};
+use crate::connector::{CallError, ConnectorError, Operation, Record};
 use crate::mapping::{Bindings, Context, Judgement, Stages, loosely_equal, record_id};
-use crate::plugin::{CallError, ConnectorError, Operation, Record};
 use crate::store::{
     Intent, IntentOp, LedgerOp, LedgerRow, Link, LinkOrigin, RecordCommit, Snapshot, unix_now,
 };
@@ -275,6 +275,50 @@ impl Firing<'_> {
             )?;
             return Ok(Some(Fired::Done));
         }
+        // A search may lag the vendor's writes (Zoho CRM's does): "not
+        // found" is trusted only once a listing, which does not lag,
+        // agrees.
+        let fields = intent
+            .lookup
+            .keys()
+            .filter_map(|k| crate::config::FieldPath::parse(k).ok())
+            .collect();
+        let listed = match sync::MatchIndex::build(&rule.target, fields).await {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(trigger = rule.name, "settling an interrupted create: {e}");
+                return Ok(Some(Fired::Retry));
+            }
+        };
+        for target_id in listed.get(&intent.lookup).unwrap_or_default() {
+            if store
+                .link(&rule.link_ns, crate::mapping::Side::To, target_id)?
+                .is_some()
+            {
+                continue;
+            }
+            let candidate = match rule
+                .target
+                .connector
+                .get(rule.target.module(), target_id)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(trigger = rule.name, "settling an interrupted create: {e}");
+                    return Ok(Some(Fired::Retry));
+                }
+            };
+            self.linked(
+                rule,
+                intent,
+                target_id,
+                &candidate,
+                LedgerOp::Link,
+                Some("an interrupted create had succeeded; linked, not created again".into()),
+            )?;
+            return Ok(Some(Fired::Done));
+        }
         store.commit(
             &rule.name,
             RecordCommit {
@@ -418,9 +462,15 @@ impl Firing<'_> {
             .pending_intents(&rule.name)?
             .into_iter()
             .find(|i| i.key == key);
-        if let Some(intent) = pending {
+        // How many of the step's actions are done already: a step of
+        // several actions that stopped half way goes on from there.
+        let mut done = 0;
+        if let Some(intent) = &pending {
+            if let IntentOp::Act { done: d, .. } = intent.op {
+                done = d as usize;
+            }
             // An interrupted action: if the record moved on from where it
-            // was, the action took effect.
+            // was, the action in flight took effect.
             let now = Value::Object(current.clone());
             let moved = rule.guard_field.as_ref().is_some_and(|f| {
                 intent.lookup.get(f.as_str()).is_some_and(|before| {
@@ -428,6 +478,9 @@ impl Firing<'_> {
                 })
             });
             if moved {
+                done += 1;
+            }
+            if moved && done >= step.len() {
                 self.acted(
                     rule,
                     id,
@@ -440,7 +493,11 @@ impl Firing<'_> {
                 return Ok(Fired::Done);
             }
         }
-        if let Some(field) = &rule.guard_field {
+        // The manual guard protects what a person changed; a change of
+        // Ferry's own still under way (a pending intent) is not one.
+        if pending.is_none()
+            && let Some(field) = &rule.guard_field
+        {
             let left = store
                 .snapshot(
                     &targets_ns(&rule.link_ns),
@@ -516,8 +573,9 @@ impl Firing<'_> {
                 op: IntentOp::Act {
                     action: what.clone(),
                     target_id: target_id.to_string(),
+                    done: done as u32,
                 },
-                lookup,
+                lookup: lookup.clone(),
                 run: rule.run.id,
                 created: unix_now(),
             }],
@@ -525,7 +583,7 @@ impl Firing<'_> {
         let after = match step {
             Step::Act { actions, args } => {
                 let mut after = current;
-                for action in actions {
+                for (n, action) in actions.iter().enumerate().skip(done) {
                     match rule
                         .target
                         .connector
@@ -534,6 +592,34 @@ impl Firing<'_> {
                     {
                         Ok(r) => after = r,
                         Err(e) => return self.failed(rule, id, target_id, &key, action, &e),
+                    }
+                    if n + 1 < actions.len() {
+                        // Durably: after a crash or a passing failure of
+                        // the next action, this one is not repeated.
+                        let mut lookup = lookup.clone();
+                        if let Some(f) = &rule.guard_field {
+                            let now = Value::Object(after.clone());
+                            lookup.insert(
+                                f.as_str().to_string(),
+                                f.get(&now).cloned().unwrap_or(Value::Null),
+                            );
+                        }
+                        store.put_intents(
+                            &rule.name,
+                            &[Intent {
+                                key: key.clone(),
+                                side: crate::mapping::Side::To,
+                                source_id: id.to_string(),
+                                op: IntentOp::Act {
+                                    action: what.clone(),
+                                    target_id: target_id.to_string(),
+                                    done: (n + 1) as u32,
+                                },
+                                lookup,
+                                run: rule.run.id,
+                                created: unix_now(),
+                            }],
+                        )?;
                     }
                 }
                 after
@@ -733,6 +819,14 @@ impl Step<'_> {
         }
     }
 
+    /// How many calls the step makes.
+    fn len(&self) -> usize {
+        match self {
+            Step::Act { actions, .. } => actions.len(),
+            Step::Update => 1,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Step::Act { actions, .. } => actions.join(", then "),
@@ -783,6 +877,7 @@ fn remembered(
             modified: None,
             state: Some(Value::Object(state)),
             version: 0,
+            taken: unix_now(),
         },
     )]
 }

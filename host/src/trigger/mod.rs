@@ -55,21 +55,48 @@ impl Default for TriggerOptions {
     }
 }
 
-/// The rules among `names` (all of the workspace's when empty) that are
-/// not paused, grouped by the module they watch.
+/// Which trigger rules to run. "None of them" is `Only(&[])`, never all:
+/// a job whose every rule is paused runs nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Rules<'a> {
+    /// Every rule of the workspace.
+    All,
+    /// These rules only.
+    Only(&'a [String]),
+}
+
+impl<'a> Rules<'a> {
+    /// From a command line: no names given means every rule.
+    pub fn named_or_all(names: &'a [String]) -> Rules<'a> {
+        if names.is_empty() {
+            Rules::All
+        } else {
+            Rules::Only(names)
+        }
+    }
+}
+
+/// The selected rules that are not paused, grouped by the module they
+/// watch.
 pub fn groups(
     env: &Env,
-    names: &[String],
+    rules: Rules<'_>,
 ) -> Result<BTreeMap<String, (ModuleRef, Vec<String>)>, TriggerError> {
     let ws = &env.workspace;
-    for name in names {
-        if !ws.triggers.contains_key(name) {
-            return Err(TriggerError::UnknownTrigger(name.clone()));
+    if let Rules::Only(names) = rules {
+        for name in names {
+            if !ws.triggers.contains_key(name) {
+                return Err(TriggerError::UnknownTrigger(name.clone()));
+            }
         }
     }
     let mut out: BTreeMap<String, (ModuleRef, Vec<String>)> = BTreeMap::new();
     for (name, t) in &ws.triggers {
-        if (!names.is_empty() && !names.contains(name)) || env.store.is_paused(name)? {
+        let selected = match rules {
+            Rules::All => true,
+            Rules::Only(names) => names.contains(name),
+        };
+        if !selected || env.store.is_paused(name)? {
             continue;
         }
         out.entry(t.on.to_string())
@@ -84,12 +111,12 @@ pub fn groups(
 /// all its rules. Returns one run per rule.
 pub async fn run(
     env: &Env,
-    names: &[String],
+    rules: Rules<'_>,
     options: &TriggerOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<RunRecord>, TriggerError> {
     let mut runs = Vec::new();
-    for (module, rules) in groups(env, names)?.into_values() {
+    for (module, rules) in groups(env, rules)?.into_values() {
         let mut watch = Watch::open(env, &module, &rules, options).await?;
         watch.read(progress).await;
         runs.extend(watch.close()?);

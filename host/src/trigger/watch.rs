@@ -6,9 +6,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::config::{FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When};
+use crate::connector::{Operation, Record};
 use crate::engine::read::PageGuard;
 use crate::mapping::{Side, Stages, TriggerPlan, linked_module};
-use crate::plugin::{Operation, Record};
 use crate::store::{Cursor, RecordCommit, RunRecord, RunStatus, Snapshot, unix_now};
 use crate::sync::{
     self, Endpoint, Env, Observer, Progress, RunGuard, SyncError, Watermark, fingerprint,
@@ -35,6 +35,9 @@ pub(super) struct Rule {
     /// changed by someone other than Ferry.
     pub guard_field: Option<FieldPath>,
     pub run: RunRecord,
+    /// This rule's changes left for the next run (a passing failure of
+    /// its own; another rule's does not fail this rule's run).
+    pub retries: u64,
 }
 
 /// Every rule watching one module, and that module's state.
@@ -49,6 +52,12 @@ pub struct Watch<'e> {
     /// No read of this module has completed yet: rules with
     /// `first_run: baseline` only record what they see.
     baseline: bool,
+    /// Some rules on this module are left out (paused, or not asked for):
+    /// the module's state and cursor must not move past changes they have
+    /// not judged, so nothing is committed but firings. Their next full
+    /// read judges the changes again; rules that fired already find their
+    /// firing done.
+    partial: bool,
     full: bool,
     cursor: Option<Cursor>,
     /// Changes left for the next run (a rule hit a passing failure).
@@ -117,6 +126,9 @@ impl<'e> Watch<'e> {
             let target_ref = target_ref.ok_or_else(|| {
                 config_error(name, "cannot tell which module the action writes to")
             })?;
+            // As for syncs: amounts are not copied between organisations
+            // with different base currencies.
+            sync::check_money_between(env, name, &t.on, &target_ref, &t.fields).await?;
             let target = env.endpoint(&target_ref)?;
             // A sync links its `from` records on side From; a record of
             // its `to` module is on side To.
@@ -144,6 +156,7 @@ impl<'e> Watch<'e> {
                 link_side,
                 guard_field,
                 run: env.store.begin_run(name, options.trigger)?,
+                retries: 0,
             });
         }
         let stages = if needs_stages {
@@ -153,7 +166,14 @@ impl<'e> Watch<'e> {
         };
         let cursor = env.store.cursor(&ns, Side::From)?;
         let now = Utc::now().fixed_offset();
+        let watching = env
+            .workspace
+            .triggers
+            .values()
+            .filter(|t| t.on.same_module(module))
+            .count();
         Ok(Watch {
+            partial: rules.len() < watching,
             env,
             module: module.clone(),
             ns,
@@ -267,11 +287,15 @@ impl<'e> Watch<'e> {
             }
             let before = if first_sight { None } else { before };
             if firing.fire(rule, &id, version, &state, before).await? == Fired::Retry {
+                rule.retries += 1;
                 finished = false;
             }
         }
         if !finished {
             self.incomplete += 1;
+            return Ok(());
+        }
+        if self.partial {
             return Ok(());
         }
         store.commit(
@@ -285,6 +309,7 @@ impl<'e> Watch<'e> {
                         modified: self.modified(record).map(str::to_owned),
                         state: Some(state),
                         version,
+                        taken: unix_now(),
                     },
                 )],
                 ..Default::default()
@@ -304,7 +329,7 @@ impl<'e> Watch<'e> {
     /// and each rule's run with its status.
     pub fn close(self) -> Result<Vec<RunRecord>, TriggerError> {
         let store = self.env.store.as_ref();
-        let complete = self.failure.is_none() && self.incomplete == 0;
+        let complete = self.failure.is_none() && self.incomplete == 0 && !self.partial;
         if complete && let Some(since) = self.next_since {
             store.set_cursor(
                 &self.ns,
@@ -319,7 +344,7 @@ impl<'e> Watch<'e> {
         store.flush()?;
         let mut runs = Vec::new();
         for mut rule in self.rules {
-            rule.run.status = match (&self.failure, self.incomplete) {
+            rule.run.status = match (&self.failure, rule.retries) {
                 (Some(why), _) => RunStatus::Failed(why.clone()),
                 (None, 0) => RunStatus::Completed,
                 (None, n) => RunStatus::Failed(format!(

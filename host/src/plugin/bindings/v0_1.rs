@@ -4,8 +4,8 @@
 
 use crate::capability::http::{self as cap_http};
 use crate::capability::log::Level;
+use crate::connector::{self as info, ConnectorError};
 use crate::plugin::host_state::HostState;
-use crate::plugin::{ConnectorError, info};
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",

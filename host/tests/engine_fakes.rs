@@ -1,0 +1,681 @@
+//! The engine against in-memory fake vendors (`ferry::connector::fake`):
+//! each defect found by trying Ferry as a user would has a regression test
+//! here that runs in milliseconds, without plugins or a sandbox.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use ferry::config::{LoadOptions, SecretMode, Workspace};
+use ferry::connector::fake::{FakeClock, FakeModule, FakeVendor, Fault, Op};
+use ferry::connector::{Manifest, Vendor};
+use ferry::install_key::InstallationKey;
+use ferry::store::{BackendKind, EmbeddedStore, LedgerFilter, LedgerOp, RunStatus, StateStore};
+use ferry::sync::{self, Env, NoProgress, RunOptions};
+use ferry::trigger::{self, Rules, TriggerOptions};
+use serde_json::{Value, json};
+
+/// A clock at the current second: the engine stamps its snapshots with
+/// the real time, and the same-second rules compare the two.
+fn clock() -> FakeClock {
+    FakeClock::at(Utc::now().trunc_subsecs(0))
+}
+
+/// Books-like contacts: one-second times, list rows without `website`.
+fn books(clock: &FakeClock) -> FakeVendor {
+    FakeVendor::new("books").with_clock(clock.clone()).module(
+        FakeModule::new("contacts", "contact_id")
+            .modified("last_modified_time")
+            .fields(&["contact_name", "website", "phone", "currency_code"])
+            .list_omits(&["website"]),
+    )
+}
+
+/// Billing-like customers and invoices, with actions.
+fn billing(clock: &FakeClock) -> FakeVendor {
+    FakeVendor::new("billing")
+        .with_clock(clock.clone())
+        .module(
+            FakeModule::new("customers", "customer_id")
+                .modified("last_modified_time")
+                .fields(&["display_name", "website", "phone"]),
+        )
+        .module(
+            FakeModule::new("invoices", "invoice_id")
+                .modified("last_modified_time")
+                .fields(&["customer_name", "total", "status", "cf_contact_id"])
+                .action("mark-sent", "status", "sent")
+                .action("accept", "status", "accepted"),
+        )
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    env: Env,
+}
+
+/// The workspace `body` over these vendors (connections named as the
+/// vendors), on a fresh state.
+async fn world(body: &str, vendors: &[&FakeVendor], manifests: Vec<Manifest>) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("version: 1\nconnections:\n");
+    for v in vendors {
+        yaml.push_str(&format!(
+            "  {}:\n    connector: fake-{}\n",
+            v.name(),
+            v.name()
+        ));
+    }
+    yaml.push_str(body);
+    let path = dir.path().join("workspace.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let ws = Workspace::load_with(
+        &path,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_short()));
+    let key = Arc::new(InstallationKey::from_secret("k".into(), &[7; 32]));
+    let store: Arc<dyn StateStore> = Arc::new(
+        EmbeddedStore::open_with_key(&dir.path().join("state"), BackendKind::Redb, key).unwrap(),
+    );
+    let map: BTreeMap<String, Arc<dyn Vendor>> = vendors
+        .iter()
+        .map(|v| {
+            (
+                v.name().to_string(),
+                Arc::new((*v).clone()) as Arc<dyn Vendor>,
+            )
+        })
+        .collect();
+    let env = Env::with_vendors(ws, map, manifests, store).await;
+    World { _dir: dir, env }
+}
+
+async fn run(w: &World, name: &str) -> ferry::store::RunRecord {
+    sync::run(&w.env, name, &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap()
+}
+
+fn field(records: &[serde_json::Map<String, Value>], key: &str) -> Vec<String> {
+    let mut out: Vec<String> = records
+        .iter()
+        .map(|r| r.get(key).and_then(Value::as_str).unwrap_or("").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+const TWO_WAY: &str = r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    direction: two-way
+    conflict: CONFLICT
+    match: { contact_name: display_name }
+    fields:
+      display_name: contact_name
+      phone: phone
+"#;
+
+/// Two-way, the other side wins: its values are written back, both sides
+/// agree, and the next run (even a full one) finds no conflict — for
+/// `conflict: to`, and for `newest` when the `to` side is newer.
+#[tokio::test]
+async fn a_conflict_the_other_side_wins_is_written_back() {
+    for policy in ["to", "newest"] {
+        let clock = clock();
+        let (books, billing) = (books(&clock), billing(&clock));
+        let id = books.insert("contacts", json!({"contact_name": "Acme", "phone": "1"}));
+        let w = world(
+            &TWO_WAY.replace("CONFLICT", policy),
+            &[&books, &billing],
+            vec![],
+        )
+        .await;
+        assert_eq!(run(&w, "customers").await.counts.added, 1, "{policy}");
+        let partner = billing.records("customers")[0]["customer_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        clock.advance(Duration::from_secs(5));
+        books.edit("contacts", &id, json!({"phone": "from-books"}));
+        clock.advance(Duration::from_secs(5));
+        billing.edit("customers", &partner, json!({"phone": "from-billing"}));
+        clock.advance(Duration::from_secs(5));
+
+        let r = run(&w, "customers").await;
+        assert_eq!(r.status, RunStatus::Completed, "{policy}: {r:?}");
+        assert_eq!(
+            books.get_now("contacts", &id).unwrap()["phone"],
+            "from-billing",
+            "{policy}: the winner's value is written back"
+        );
+        assert_eq!(
+            billing.get_now("customers", &partner).unwrap()["phone"],
+            "from-billing"
+        );
+        clock.advance(Duration::from_secs(5));
+        let again = sync::run(
+            &w.env,
+            "customers",
+            &RunOptions {
+                full: true,
+                ..RunOptions::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.counts.conflicts, 0, "{policy}: settled: {again:?}");
+        assert_eq!(again.counts.updated, 0, "{policy}: {again:?}");
+    }
+}
+
+/// An edit in the same second as the last read (one-second times) is not
+/// taken for "unchanged", though the list row leaves the edited field out
+/// and shows the same modified time.
+#[tokio::test]
+async fn an_edit_in_the_same_second_is_synced() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    let id = books.insert(
+        "contacts",
+        json!({"contact_name": "Acme", "website": "a.example"}),
+    );
+    let w = world(
+        "syncs:\n  customers:\n    from: books.contacts\n    to: billing.customers\n    fields:\n      display_name: contact_name\n      website: website\n",
+        &[&books, &billing],
+        vec![],
+    )
+    .await;
+    assert_eq!(run(&w, "customers").await.counts.added, 1);
+    // The same second: the row's time does not move.
+    books.edit("contacts", &id, json!({"website": "b.example"}));
+    let r = run(&w, "customers").await;
+    assert_eq!(r.counts.updated, 1, "{r:?}");
+    assert_eq!(
+        field(&billing.records("customers"), "website"),
+        ["b.example"]
+    );
+}
+
+/// One record listed twice in one page is created once.
+#[tokio::test]
+async fn a_record_twice_in_a_page_is_created_once() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    books.insert("contacts", json!({"contact_name": "Acme"}));
+    let dup = TwiceInAPage(books.clone());
+    let w = World {
+        ..world_with(
+            "syncs:\n  customers:\n    from: books.contacts\n    to: billing.customers\n    fields:\n      display_name: contact_name\n",
+            vec![
+                ("books", Arc::new(dup) as Arc<dyn Vendor>),
+                ("billing", Arc::new(billing.clone())),
+            ],
+        )
+        .await
+    };
+    let r = run(&w, "customers").await;
+    assert_eq!(r.counts.added, 1, "{r:?}");
+    assert_eq!(billing.records("customers").len(), 1);
+}
+
+/// A vendor whose listing repeats each record in its page.
+struct TwiceInAPage(FakeVendor);
+
+impl Vendor for TwiceInAPage {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn limits(&self) -> ferry::connector::Limits {
+        self.0.limits()
+    }
+    fn describe(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<ferry::connector::ConnectorInfo, ferry::connector::CallError>,
+    > {
+        self.0.describe()
+    }
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), ferry::connector::CallError>> {
+        self.0.check()
+    }
+    fn list<'a>(
+        &'a self,
+        module: &'a str,
+        since: Option<&'a str>,
+        cursor: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Page, ferry::connector::CallError>>
+    {
+        Box::pin(async move {
+            let mut page = self.0.list(module, since, cursor).await?;
+            let again = page.records.clone();
+            page.records.extend(again);
+            Ok(page)
+        })
+    }
+    fn get<'a>(
+        &'a self,
+        module: &'a str,
+        id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Record, ferry::connector::CallError>>
+    {
+        self.0.get(module, id)
+    }
+    fn find<'a>(
+        &'a self,
+        module: &'a str,
+        criteria: &'a ferry::connector::Record,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<ferry::connector::Record>, ferry::connector::CallError>,
+    > {
+        self.0.find(module, criteria)
+    }
+    fn deleted<'a>(
+        &'a self,
+        module: &'a str,
+        since: Option<&'a str>,
+        cursor: Option<&'a str>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<ferry::connector::DeletedPage, ferry::connector::CallError>,
+    > {
+        self.0.deleted(module, since, cursor)
+    }
+    fn create<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [ferry::connector::Record],
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
+    > {
+        self.0.create(module, records)
+    }
+    fn update<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [ferry::connector::Record],
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
+    > {
+        self.0.update(module, records)
+    }
+    fn delete<'a>(
+        &'a self,
+        module: &'a str,
+        ids: &'a [String],
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
+    > {
+        self.0.delete(module, ids)
+    }
+    fn act<'a>(
+        &'a self,
+        module: &'a str,
+        id: &'a str,
+        action: &'a str,
+        args: &'a ferry::connector::Record,
+    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Record, ferry::connector::CallError>>
+    {
+        self.0.act(module, id, action, args)
+    }
+}
+
+/// [`world`] over vendors given by connection name.
+async fn world_with(body: &str, vendors: Vec<(&str, Arc<dyn Vendor>)>) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("version: 1\nconnections:\n");
+    for (name, _) in &vendors {
+        yaml.push_str(&format!("  {name}:\n    connector: fake-{name}\n"));
+    }
+    yaml.push_str(body);
+    let path = dir.path().join("workspace.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let ws = Workspace::load_with(
+        &path,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_short()));
+    let key = Arc::new(InstallationKey::from_secret("k".into(), &[7; 32]));
+    let store: Arc<dyn StateStore> = Arc::new(
+        EmbeddedStore::open_with_key(&dir.path().join("state"), BackendKind::Redb, key).unwrap(),
+    );
+    let map = vendors
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+    let env = Env::with_vendors(ws, map, vec![], store).await;
+    World { _dir: dir, env }
+}
+
+/// A rule whose step is two actions, the second failing once for a
+/// passing reason: the next run does the second action (not the first
+/// again, and not "done"); a sibling rule that had nothing to do with the
+/// failure completes.
+#[tokio::test]
+async fn a_two_action_step_goes_on_after_a_passing_failure() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    let id = books.insert("contacts", json!({"contact_name": "Acme", "phone": "0"}));
+    let invoice = billing.insert(
+        "invoices",
+        json!({"customer_name": "Acme", "status": "draft", "cf_contact_id": id}),
+    );
+    let body = format!(
+        r#"triggers:
+  send-and-accept:
+    on: books.contacts
+    when: {{ field: phone, changes: true }}
+    act: {{ on: billing.invoices, id: "'{invoice}'", action: [mark-sent, accept] }}
+    manual_guard: false
+  noticed:
+    on: books.contacts
+    when: {{ field: phone, changes: true }}
+    update: {{ on: billing.invoices, id: "'{invoice}'" }}
+    manual_guard: false
+    fields:
+      customer_name: contact_name
+"#
+    );
+    let w = world(&body, &[&books, &billing], vec![]).await;
+    let options = TriggerOptions::default();
+    let rules = || trigger::run(&w.env, Rules::All, &options, &NoProgress);
+    rules().await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    books.edit("contacts", &id, json!({"phone": "1"}));
+    clock.advance(Duration::from_secs(5));
+    // `mark-sent` works; `accept` fails for a passing reason.
+    billing.fail_next(Op::Act, Fault::Pass);
+    billing.fail_next(Op::Act, Fault::Transient);
+    let runs = rules().await.unwrap();
+    let status = |runs: &[ferry::store::RunRecord], name: &str| {
+        runs.iter().find(|r| r.sync == name).unwrap().status.clone()
+    };
+    assert_eq!(status(&runs, "noticed"), RunStatus::Completed, "{runs:?}");
+    assert!(matches!(
+        status(&runs, "send-and-accept"),
+        RunStatus::Failed(_)
+    ));
+    assert_eq!(
+        billing.get_now("invoices", &invoice).unwrap()["status"],
+        "sent"
+    );
+
+    let runs = rules().await.unwrap();
+    assert_eq!(
+        status(&runs, "send-and-accept"),
+        RunStatus::Completed,
+        "{runs:?}"
+    );
+    assert_eq!(
+        billing.get_now("invoices", &invoice).unwrap()["status"],
+        "accepted"
+    );
+    let acts = billing.writes().iter().filter(|w| w.op == Op::Act).count();
+    assert_eq!(acts, 2, "mark-sent once, accept once");
+}
+
+/// A job whose every rule is paused runs none of them.
+#[tokio::test]
+async fn no_rule_selected_runs_no_rule() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    let body = "triggers:\n  noticed:\n    on: books.contacts\n    when: { field: phone, changes: true }\n    create: billing.customers\n    fields:\n      display_name: contact_name\n";
+    let w = world(body, &[&books, &billing], vec![]).await;
+    let runs = trigger::run(
+        &w.env,
+        Rules::Only(&[]),
+        &TriggerOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
+    assert_eq!(books.calls(Op::List), 0);
+}
+
+/// `--dry-run` writes nothing, not even the parent a `missing: create`
+/// link would make; and a paused sync makes no parent for another.
+#[tokio::test]
+async fn dry_runs_and_paused_syncs_create_no_parents() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    let contact = books.insert("contacts", json!({"contact_name": "Acme"}));
+    books.insert(
+        "contacts",
+        json!({"contact_name": "Child", "phone": contact}),
+    );
+    let body = r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    fields:
+      display_name: contact_name
+  invoices:
+    from: books.contacts
+    to: billing.invoices
+    view: "record.contact_name == 'Child'"
+    fields:
+      customer_name: contact_name
+      cf_contact_id: { link: customers, from: phone, missing: create }
+"#;
+    let w = world(body, &[&books, &billing], vec![]).await;
+    let dry = sync::run(
+        &w.env,
+        "invoices",
+        &RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(billing.records("customers").is_empty(), "{dry:?}");
+    assert!(billing.records("invoices").is_empty());
+
+    w.env.store.set_paused("customers", true).unwrap();
+    let r = run(&w, "invoices").await;
+    assert!(billing.records("customers").is_empty(), "{r:?}");
+    let rows = w
+        .env
+        .store
+        .ledger("invoices", r.id, LedgerFilter::Failed, 0, 10)
+        .unwrap();
+    assert!(
+        rows.iter().any(|row| row.op == LedgerOp::Fail
+            && row.reason.as_deref().is_some_and(|r| r.contains("paused"))),
+        "{rows:?}"
+    );
+}
+
+/// A manifest for a fake connector whose organisation (one record of
+/// module `organization`) names its base currency.
+fn manifest_with_currency(name: &str) -> Manifest {
+    serde_yaml::from_str(&format!(
+        "name: fake-{name}\ncomponent: none.wasm\norganization: {{ module: organization, currency: currency_code }}\n"
+    ))
+    .unwrap()
+}
+
+/// Trigger rules that copy money between organisations check base
+/// currencies as syncs do: a USD figure never becomes an EUR invoice.
+#[tokio::test]
+async fn trigger_rules_check_base_currencies() {
+    let clock = clock();
+    let org = || FakeModule::new("organization", "organization_id").fields(&["currency_code"]);
+    let books = books(&clock).module(org());
+    let billing = billing(&clock).module(org());
+    books.insert("organization", json!({"currency_code": "USD"}));
+    billing.insert("organization", json!({"currency_code": "EUR"}));
+    let id = books.insert("contacts", json!({"contact_name": "Acme", "phone": "0"}));
+    let body = r#"triggers:
+  invoice:
+    on: books.contacts
+    when: { field: phone, changes: true }
+    first_run: fire
+    create: billing.invoices
+    fields:
+      customer_name: contact_name
+      currency_code: currency_code
+"#;
+    let w = world(
+        body,
+        &[&books, &billing],
+        vec![
+            manifest_with_currency("books"),
+            manifest_with_currency("billing"),
+        ],
+    )
+    .await;
+    books.edit("contacts", &id, json!({"phone": "1"}));
+    let err = trigger::run(&w.env, Rules::All, &TriggerOptions::default(), &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("base currency is USD") && err.contains("EUR"),
+        "{err}"
+    );
+    assert!(billing.records("invoices").is_empty());
+}
+
+/// A create whose answer was lost is found again, not made twice, though
+/// the vendor's search has not caught up with the write yet — for syncs
+/// and for trigger rules.
+#[tokio::test]
+async fn an_interrupted_create_is_settled_though_search_lags() {
+    let clock = clock();
+    let books = books(&clock);
+    let billing = billing(&clock).search_lag(50);
+    let id = books.insert("contacts", json!({"contact_name": "Acme", "phone": "0"}));
+    let body = r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    match: { contact_name: display_name }
+    fields:
+      display_name: contact_name
+triggers:
+  invoice:
+    on: books.contacts
+    when: { field: phone, changes: true }
+    create: billing.invoices
+    fields:
+      customer_name: contact_name
+      cf_contact_id: contact_id
+"#;
+    let w = world(body, &[&books, &billing], vec![]).await;
+    let options = TriggerOptions::default();
+    trigger::run(&w.env, Rules::All, &options, &NoProgress)
+        .await
+        .unwrap();
+    billing.fail_next(Op::Create, Fault::LostAnswer);
+    run(&w, "customers").await;
+    run(&w, "customers").await;
+    assert_eq!(billing.records("customers").len(), 1);
+
+    clock.advance(Duration::from_secs(5));
+    books.edit("contacts", &id, json!({"phone": "1"}));
+    billing.fail_next(Op::Create, Fault::LostAnswer);
+    for _ in 0..2 {
+        trigger::run(&w.env, Rules::All, &options, &NoProgress)
+            .await
+            .unwrap();
+    }
+    assert_eq!(billing.records("invoices").len(), 1);
+}
+
+/// Rules on one module keep their own view of it: while rule `b` is
+/// paused (or only `a` is run), a change `a` fires on is not used up for
+/// `b`, which fires once it runs again — and `a` does not fire twice.
+#[tokio::test]
+async fn a_paused_rule_sees_every_change_after_resume() {
+    let clock = clock();
+    let (books, billing) = (books(&clock), billing(&clock));
+    let id = books.insert("contacts", json!({"contact_name": "Acme", "phone": "0"}));
+    let rule = |name: &str| {
+        format!(
+            "  {name}:\n    on: books.contacts\n    when: {{ field: phone, changes: true }}\n    create: billing.invoices\n    fields:\n      customer_name: {{ const: {name} }}\n      cf_contact_id: contact_id\n    match: [customer_name, cf_contact_id]\n"
+        )
+    };
+    let body = format!("triggers:\n{}{}", rule("a"), rule("b"));
+    let w = world(&body, &[&books, &billing], vec![]).await;
+    let options = TriggerOptions::default();
+    trigger::run(&w.env, Rules::All, &options, &NoProgress)
+        .await
+        .unwrap();
+    let made = |name: &str| {
+        billing
+            .records("invoices")
+            .iter()
+            .filter(|r| r["customer_name"] == name)
+            .count()
+    };
+
+    // `b` paused: `a` fires.
+    w.env.store.set_paused("b", true).unwrap();
+    clock.advance(Duration::from_secs(5));
+    books.edit("contacts", &id, json!({"phone": "1"}));
+    trigger::run(&w.env, Rules::All, &options, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((made("a"), made("b")), (1, 0));
+    // Only `a` asked for: still nothing used up for `b`.
+    let only_a = ["a".to_string()];
+    trigger::run(&w.env, Rules::Only(&only_a), &options, &NoProgress)
+        .await
+        .unwrap();
+    // `b` resumed: it fires for the change it missed; `a` not again.
+    w.env.store.set_paused("b", false).unwrap();
+    trigger::run(&w.env, Rules::All, &options, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((made("a"), made("b")), (1, 1));
+    trigger::run(&w.env, Rules::All, &options, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((made("a"), made("b")), (1, 1));
+}
+
+/// In a two-way sync, the `to` side's listing meets Ferry's own writes of
+/// the `from` pass moments earlier; they must not hold its cursor back,
+/// or every run re-reads a growing window.
+#[tokio::test]
+async fn own_writes_do_not_hold_a_two_way_cursor_back() {
+    let clock = FakeClock::at(Utc::now().trunc_subsecs(0) - chrono::Duration::hours(1));
+    let (books, billing) = (books(&clock), billing(&clock));
+    books.insert("contacts", json!({"contact_name": "Acme", "phone": "1"}));
+    let w = world(
+        &TWO_WAY.replace("CONFLICT", "newest"),
+        &[&books, &billing],
+        vec![],
+    )
+    .await;
+    // Ferry's writes land now; the person's edit was an hour ago.
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(run(&w, "customers").await.counts.added, 1);
+    let written = billing.records("customers")[0]["last_modified_time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cursor = w
+        .env
+        .store
+        .cursor("customers", ferry::mapping::Side::To)
+        .unwrap()
+        .and_then(|c| c.since);
+    assert_eq!(cursor.as_deref(), Some(written.as_str()));
+}
