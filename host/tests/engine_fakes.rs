@@ -2,7 +2,6 @@
 //! each defect found by trying Ferry as a user would has a regression test
 //! here that runs in milliseconds, without plugins or a sandbox.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,40 +57,11 @@ struct World {
 /// The workspace `body` over these vendors (connections named as the
 /// vendors), on a fresh state.
 async fn world(body: &str, vendors: &[&FakeVendor], manifests: Vec<Manifest>) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut yaml = String::from("version: 1\nconnections:\n");
-    for v in vendors {
-        yaml.push_str(&format!(
-            "  {}:\n    connector: fake-{}\n",
-            v.name(),
-            v.name()
-        ));
-    }
-    yaml.push_str(body);
-    let path = dir.path().join("workspace.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let ws = Workspace::load_with(
-        &path,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_short()));
-    let key = Arc::new(InstallationKey::from_secret("k".into(), &[7; 32]));
-    let store: Arc<dyn StateStore> = Arc::new(
-        EmbeddedStore::open_with_key(&dir.path().join("state"), BackendKind::Redb, key).unwrap(),
-    );
-    let map: BTreeMap<String, Arc<dyn Vendor>> = vendors
+    let vendors = vendors
         .iter()
-        .map(|v| {
-            (
-                v.name().to_string(),
-                Arc::new((*v).clone()) as Arc<dyn Vendor>,
-            )
-        })
+        .map(|v| (v.name(), Arc::new((*v).clone()) as Arc<dyn Vendor>))
         .collect();
-    let env = Env::with_vendors(ws, map, manifests, store).await;
-    World { _dir: dir, env }
+    world_with(body, vendors, manifests).await
 }
 
 async fn run(w: &World, name: &str) -> ferry::store::RunRecord {
@@ -217,6 +187,7 @@ async fn a_record_twice_in_a_page_is_created_once() {
                 ("books", Arc::new(dup) as Arc<dyn Vendor>),
                 ("billing", Arc::new(billing.clone())),
             ],
+            vec![],
         )
         .await
     };
@@ -331,8 +302,12 @@ impl Vendor for TwiceInAPage {
     }
 }
 
-/// [`world`] over vendors given by connection name.
-async fn world_with(body: &str, vendors: Vec<(&str, Arc<dyn Vendor>)>) -> World {
+/// [`world`] over any vendors, by connection name.
+async fn world_with(
+    body: &str,
+    vendors: Vec<(&str, Arc<dyn Vendor>)>,
+    manifests: Vec<Manifest>,
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut yaml = String::from("version: 1\nconnections:\n");
     for (name, _) in &vendors {
@@ -356,7 +331,7 @@ async fn world_with(body: &str, vendors: Vec<(&str, Arc<dyn Vendor>)>) -> World 
         .into_iter()
         .map(|(n, v)| (n.to_string(), v))
         .collect();
-    let env = Env::with_vendors(ws, map, vec![], store).await;
+    let env = Env::with_vendors(ws, map, manifests, store).await;
     World { _dir: dir, env }
 }
 
