@@ -2,18 +2,18 @@
 //! each defect found by trying Ferry as a user would has a regression test
 //! here that runs in milliseconds, without plugins or a sandbox.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use ferry::config::{LoadOptions, SecretMode, Workspace};
+use ferry::connector::Manifest;
 use ferry::connector::fake::{FakeClock, FakeModule, FakeVendor, Fault, Op};
-use ferry::connector::{Manifest, Vendor};
-use ferry::install_key::InstallationKey;
-use ferry::store::{BackendKind, EmbeddedStore, LedgerFilter, LedgerOp, RunStatus, StateStore};
-use ferry::sync::{self, Env, NoProgress, RunOptions};
+use ferry::store::{LedgerFilter, LedgerOp, RunStatus};
+use ferry::sync::{self, NoProgress, RunOptions};
 use ferry::trigger::{self, Rules, TriggerOptions};
 use serde_json::{Value, json};
+use support::fakes::{World, world};
 
 /// A clock at the current second: the engine stamps its snapshots with
 /// the real time, and the same-second rules compare the two.
@@ -47,21 +47,6 @@ fn billing(clock: &FakeClock) -> FakeVendor {
                 .action("mark-sent", "status", "sent")
                 .action("accept", "status", "accepted"),
         )
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    env: Env,
-}
-
-/// The workspace `body` over these vendors (connections named as the
-/// vendors), on a fresh state.
-async fn world(body: &str, vendors: &[&FakeVendor], manifests: Vec<Manifest>) -> World {
-    let vendors = vendors
-        .iter()
-        .map(|v| (v.name(), Arc::new((*v).clone()) as Arc<dyn Vendor>))
-        .collect();
-    world_with(body, vendors, manifests).await
 }
 
 async fn run(w: &World, name: &str) -> ferry::store::RunRecord {
@@ -177,162 +162,23 @@ async fn an_edit_in_the_same_second_is_synced() {
 #[tokio::test]
 async fn a_record_twice_in_a_page_is_created_once() {
     let clock = clock();
-    let (books, billing) = (books(&clock), billing(&clock));
+    let books = FakeVendor::new("books").with_clock(clock.clone()).module(
+        FakeModule::new("contacts", "contact_id")
+            .modified("last_modified_time")
+            .fields(&["contact_name"])
+            .repeat_rows(),
+    );
+    let billing = billing(&clock);
     books.insert("contacts", json!({"contact_name": "Acme"}));
-    let dup = TwiceInAPage(books.clone());
-    let w = World {
-        ..world_with(
-            "syncs:\n  customers:\n    from: books.contacts\n    to: billing.customers\n    fields:\n      display_name: contact_name\n",
-            vec![
-                ("books", Arc::new(dup) as Arc<dyn Vendor>),
-                ("billing", Arc::new(billing.clone())),
-            ],
-            vec![],
-        )
-        .await
-    };
+    let w = world(
+        "syncs:\n  customers:\n    from: books.contacts\n    to: billing.customers\n    fields:\n      display_name: contact_name\n",
+        &[&books, &billing],
+        vec![],
+    )
+    .await;
     let r = run(&w, "customers").await;
     assert_eq!(r.counts.added, 1, "{r:?}");
     assert_eq!(billing.records("customers").len(), 1);
-}
-
-/// A vendor whose listing repeats each record in its page.
-struct TwiceInAPage(FakeVendor);
-
-impl Vendor for TwiceInAPage {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn limits(&self) -> ferry::connector::Limits {
-        self.0.limits()
-    }
-    fn describe(
-        &self,
-    ) -> futures::future::BoxFuture<
-        '_,
-        Result<ferry::connector::ConnectorInfo, ferry::connector::CallError>,
-    > {
-        self.0.describe()
-    }
-    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), ferry::connector::CallError>> {
-        self.0.check()
-    }
-    fn list<'a>(
-        &'a self,
-        module: &'a str,
-        since: Option<&'a str>,
-        cursor: Option<&'a str>,
-    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Page, ferry::connector::CallError>>
-    {
-        Box::pin(async move {
-            let mut page = self.0.list(module, since, cursor).await?;
-            let again = page.records.clone();
-            page.records.extend(again);
-            Ok(page)
-        })
-    }
-    fn get<'a>(
-        &'a self,
-        module: &'a str,
-        id: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Record, ferry::connector::CallError>>
-    {
-        self.0.get(module, id)
-    }
-    fn find<'a>(
-        &'a self,
-        module: &'a str,
-        criteria: &'a ferry::connector::Record,
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<Vec<ferry::connector::Record>, ferry::connector::CallError>,
-    > {
-        self.0.find(module, criteria)
-    }
-    fn deleted<'a>(
-        &'a self,
-        module: &'a str,
-        since: Option<&'a str>,
-        cursor: Option<&'a str>,
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<ferry::connector::DeletedPage, ferry::connector::CallError>,
-    > {
-        self.0.deleted(module, since, cursor)
-    }
-    fn create<'a>(
-        &'a self,
-        module: &'a str,
-        records: &'a [ferry::connector::Record],
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
-    > {
-        self.0.create(module, records)
-    }
-    fn update<'a>(
-        &'a self,
-        module: &'a str,
-        records: &'a [ferry::connector::Record],
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
-    > {
-        self.0.update(module, records)
-    }
-    fn delete<'a>(
-        &'a self,
-        module: &'a str,
-        ids: &'a [String],
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<Vec<ferry::connector::WriteResult>, ferry::connector::CallError>,
-    > {
-        self.0.delete(module, ids)
-    }
-    fn act<'a>(
-        &'a self,
-        module: &'a str,
-        id: &'a str,
-        action: &'a str,
-        args: &'a ferry::connector::Record,
-    ) -> futures::future::BoxFuture<'a, Result<ferry::connector::Record, ferry::connector::CallError>>
-    {
-        self.0.act(module, id, action, args)
-    }
-}
-
-/// [`world`] over any vendors, by connection name.
-async fn world_with(
-    body: &str,
-    vendors: Vec<(&str, Arc<dyn Vendor>)>,
-    manifests: Vec<Manifest>,
-) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut yaml = String::from("version: 1\nconnections:\n");
-    for (name, _) in &vendors {
-        yaml.push_str(&format!("  {name}:\n    connector: fake-{name}\n"));
-    }
-    yaml.push_str(body);
-    let path = dir.path().join("workspace.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let ws = Workspace::load_with(
-        &path,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_short()));
-    let key = Arc::new(InstallationKey::from_secret("k".into(), &[7; 32]));
-    let store: Arc<dyn StateStore> = Arc::new(
-        EmbeddedStore::open_with_key(&dir.path().join("state"), BackendKind::Redb, key).unwrap(),
-    );
-    let map = vendors
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v))
-        .collect();
-    let env = Env::with_vendors(ws, map, manifests, store).await;
-    World { _dir: dir, env }
 }
 
 /// A rule whose step is two actions, the second failing once for a

@@ -19,17 +19,15 @@
 //! Not yet modelled (see the engine-core issue): crashes at every await
 //! point, duplicate names, deletes, trigger rules.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use ferry::config::{LoadOptions, SecretMode, Workspace};
-use ferry::connector::Vendor;
 use ferry::connector::fake::{FakeClock, FakeModule, FakeVendor, Fault, Op};
-use ferry::install_key::InstallationKey;
-use ferry::store::{BackendKind, EmbeddedStore, RunStatus, StateStore};
-use ferry::sync::{self, Env, NoProgress, RunOptions};
+use ferry::store::RunStatus;
+use ferry::sync::{self, NoProgress, RunOptions};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -80,11 +78,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-const WORKSPACE: &str = r#"version: 1
-connections:
-  books: { connector: fake-books }
-  billing: { connector: fake-billing }
-syncs:
+const SYNC: &str = r#"syncs:
   customers:
     from: books.contacts
     to: billing.customers
@@ -97,8 +91,7 @@ syncs:
 "#;
 
 struct World {
-    _dir: tempfile::TempDir,
-    env: Env,
+    world: support::fakes::World,
     clock: FakeClock,
     books: FakeVendor,
     billing: FakeVendor,
@@ -125,35 +118,10 @@ async fn world(policy: &str, lag: u64) -> World {
                 .fields(&["display_name", "phone"])
                 .page_size(3),
         );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("workspace.yaml");
-    std::fs::write(&path, WORKSPACE.replace("POLICY", policy)).unwrap();
-    let ws = Workspace::load_with(
-        &path,
-        LoadOptions {
-            secrets: SecretMode::Defer,
-        },
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render_short()));
-    let key = Arc::new(InstallationKey::from_secret("k".into(), &[7; 32]));
-    let store: Arc<dyn StateStore> = Arc::new(
-        EmbeddedStore::open_with_key(&dir.path().join("state"), BackendKind::Redb, key).unwrap(),
-    );
-    let vendors: BTreeMap<String, Arc<dyn Vendor>> = [
-        (
-            "books".to_string(),
-            Arc::new(books.clone()) as Arc<dyn Vendor>,
-        ),
-        (
-            "billing".to_string(),
-            Arc::new(billing.clone()) as Arc<dyn Vendor>,
-        ),
-    ]
-    .into();
-    let env = Env::with_vendors(ws, vendors, vec![], store).await;
+    let world =
+        support::fakes::world(&SYNC.replace("POLICY", policy), &[&books, &billing], vec![]).await;
     World {
-        _dir: dir,
-        env,
+        world,
         clock,
         books,
         billing,
@@ -213,7 +181,13 @@ async fn play(policy: &str, lag: u64, history: &[Step]) -> Result<(), TestCaseEr
             Step::Run => {
                 // A failed run is allowed mid-history; it must not lose
                 // anything, which the end state shows.
-                let _ = sync::run(&w.env, "customers", &RunOptions::default(), &NoProgress).await;
+                let _ = sync::run(
+                    &w.world.env,
+                    "customers",
+                    &RunOptions::default(),
+                    &NoProgress,
+                )
+                .await;
             }
         }
     }
@@ -221,9 +195,14 @@ async fn play(policy: &str, lag: u64, history: &[Step]) -> Result<(), TestCaseEr
     let mut quiet = false;
     for _ in 0..8 {
         w.clock.advance(Duration::from_secs(3));
-        let run = sync::run(&w.env, "customers", &RunOptions::default(), &NoProgress)
-            .await
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let run = sync::run(
+            &w.world.env,
+            "customers",
+            &RunOptions::default(),
+            &NoProgress,
+        )
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
         if run.status == RunStatus::Completed
             && run.counts.added == 0
             && run.counts.updated == 0

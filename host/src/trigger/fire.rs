@@ -556,30 +556,36 @@ impl Firing<'_> {
                 return Ok(Fired::Done);
             }
         }
-        let mut lookup = Map::new();
-        if let Some(f) = &rule.guard_field {
-            lookup.insert(
-                f.as_str().to_string(),
-                f.get(&target_json).cloned().unwrap_or(Value::Null),
-            );
-        }
         let what = step.describe();
-        store.put_intents(
-            &rule.name,
-            &[Intent {
-                key: key.clone(),
-                side: crate::mapping::Side::To,
-                source_id: id.to_string(),
-                op: IntentOp::Act {
-                    action: what.clone(),
-                    target_id: target_id.to_string(),
-                    done: done as u32,
-                },
-                lookup: lookup.clone(),
-                run: rule.run.id,
-                created: unix_now(),
-            }],
-        )?;
+        // The intent names the action under way, how many of the step's
+        // actions are done, and the guard field as the target stands, so a
+        // retry knows whether the action in flight took effect.
+        let announce = |done: usize, target: &Value| {
+            let mut lookup = Map::new();
+            if let Some(f) = &rule.guard_field {
+                lookup.insert(
+                    f.as_str().to_string(),
+                    f.get(target).cloned().unwrap_or(Value::Null),
+                );
+            }
+            store.put_intents(
+                &rule.name,
+                &[Intent {
+                    key: key.clone(),
+                    side: crate::mapping::Side::To,
+                    source_id: id.to_string(),
+                    op: IntentOp::Act {
+                        action: what.clone(),
+                        target_id: target_id.to_string(),
+                        done: done as u32,
+                    },
+                    lookup,
+                    run: rule.run.id,
+                    created: unix_now(),
+                }],
+            )
+        };
+        announce(done, &target_json)?;
         let after = match step {
             Step::Act { actions, args } => {
                 let mut after = current;
@@ -596,30 +602,7 @@ impl Firing<'_> {
                     if n + 1 < actions.len() {
                         // Durably: after a crash or a passing failure of
                         // the next action, this one is not repeated.
-                        let mut lookup = lookup.clone();
-                        if let Some(f) = &rule.guard_field {
-                            let now = Value::Object(after.clone());
-                            lookup.insert(
-                                f.as_str().to_string(),
-                                f.get(&now).cloned().unwrap_or(Value::Null),
-                            );
-                        }
-                        store.put_intents(
-                            &rule.name,
-                            &[Intent {
-                                key: key.clone(),
-                                side: crate::mapping::Side::To,
-                                source_id: id.to_string(),
-                                op: IntentOp::Act {
-                                    action: what.clone(),
-                                    target_id: target_id.to_string(),
-                                    done: (n + 1) as u32,
-                                },
-                                lookup,
-                                run: rule.run.id,
-                                created: unix_now(),
-                            }],
-                        )?;
+                        announce(n + 1, &Value::Object(after.clone()))?;
                     }
                 }
                 after

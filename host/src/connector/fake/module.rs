@@ -29,6 +29,7 @@ pub struct FakeModule {
     pub(super) modified: Option<String>,
     pub(super) fields: Vec<String>,
     pub(super) list_omits: Vec<String>,
+    pub(super) repeat_rows: bool,
     pub(super) unique: Vec<String>,
     pub(super) batch: u32,
     pub(super) page_size: usize,
@@ -49,6 +50,7 @@ impl FakeModule {
             modified: None,
             fields: Vec::new(),
             list_omits: Vec::new(),
+            repeat_rows: false,
             unique: Vec::new(),
             batch: 100,
             page_size: 200,
@@ -86,6 +88,13 @@ impl FakeModule {
     /// Most records one write call takes; more is refused as `Invalid`.
     pub fn batch(mut self, max: u32) -> Self {
         self.batch = max.max(1);
+        self
+    }
+
+    /// Every listed row appears twice in its page (a listing that repeats
+    /// records, as offset paging can when records move under it).
+    pub fn repeat_rows(mut self) -> Self {
+        self.repeat_rows = true;
         self
     }
 
@@ -252,7 +261,11 @@ impl Module {
             .filter(|r| since.is_none() || r.at.is_none() || r.at >= since)
             .collect();
         let (page, next_cursor) = paged(&rows, cursor, self.spec.page_size)?;
-        let records = page.iter().map(|r| self.row(&r.record)).collect();
+        let times = if self.spec.repeat_rows { 2 } else { 1 };
+        let records = page
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(self.row(&r.record), times))
+            .collect();
         Ok(Page {
             records,
             next_cursor,
