@@ -104,6 +104,7 @@ async fn a_conflict_the_other_side_wins_is_written_back() {
 
         let r = run(&w, "customers").await;
         assert_eq!(r.status, RunStatus::Completed, "{policy}: {r:?}");
+        assert_eq!(r.counts.conflicts, 1, "{policy}: counted once: {r:?}");
         assert_eq!(
             books.get_now("contacts", &id).unwrap()["phone"],
             "from-billing",

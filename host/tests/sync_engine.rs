@@ -709,3 +709,109 @@ async fn accounts_and_their_contacts_become_contacts_with_contact_persons() {
         );
     }
 }
+
+/// Through the `ferry` binary: two-way with `conflict: to`, both sides
+/// changed — Billing's value is written back to Books, both sides agree,
+/// and a later full run finds no conflict (the conflict used to be
+/// reported, and nothing written, on every run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_the_other_side_wins_is_written_back_by_the_binary() {
+    let sb = Sandbox::builder().seed(2).start().await.unwrap();
+    let syncs = r#"  customers:
+    from: books.contacts
+    to: billing.customers
+    direction: two-way
+    match: { contact_id: zcrm_account_id }
+    conflict: to
+    fields:
+      display_name: { expr: "'B ' + record.contact_name", direction: one-way }
+      company_name: company_name
+      zcrm_account_id: { from: contact_id, direction: one-way }
+"#;
+    let bench = bench(&sb, syncs);
+    let ferry = |args: &[&str]| {
+        let out = bench.ferry(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "ferry {args:?}: {text}");
+        text
+    };
+    ferry(&["sync", "run", "customers"]);
+    let books: Value = reqwest::get(format!(
+        "{}/__sandbox/find/books/{BOOKS_ORG}/contacts?fields=contact_id",
+        sb.base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let books_id = books["records"][0]["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let links = ferry(&["links", "list", "customers", "--id", &books_id]);
+    let billing_id = links
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no link: {links}"))
+        .to_string();
+
+    sb.advance_clock(Duration::from_secs(5));
+    let write = |product, org, resource, id: &str, name: &str| {
+        sb.app()
+            .ui_finance_write(product, org, resource, id, json!({"company_name": name}))
+            .unwrap();
+    };
+    write(
+        Product::Books,
+        BOOKS_ORG,
+        "contacts",
+        &books_id,
+        "Books loses",
+    );
+    sb.advance_clock(Duration::from_secs(5));
+    write(
+        Product::Billing,
+        BILLING_ORG,
+        "customers",
+        &billing_id,
+        "Billing wins",
+    );
+    sb.advance_clock(Duration::from_secs(5));
+    let said = ferry(&["sync", "run", "customers"]);
+    let ledger = ferry(&["history", "customers", "--run", "2"]);
+    assert!(said.contains("conflicts 1"), "{said}\n{ledger}");
+
+    let company = |product: &str, org: &str, resource: &str, key: &str, id: &str| {
+        let url = format!(
+            "{}/__sandbox/find/{product}/{org}/{resource}?{key}={id}&fields=company_name",
+            sb.base_url()
+        );
+        async move {
+            let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            v["records"][0]["company_name"].clone()
+        }
+    };
+    assert_eq!(
+        company("books", BOOKS_ORG, "contacts", "contact_id", &books_id).await,
+        "Billing wins"
+    );
+    assert_eq!(
+        company(
+            "billing",
+            BILLING_ORG,
+            "customers",
+            "customer_id",
+            &billing_id
+        )
+        .await,
+        "Billing wins"
+    );
+    sb.advance_clock(Duration::from_secs(5));
+    let again = ferry(&["sync", "run", "customers", "--full"]);
+    assert!(!again.contains("conflicts"), "settled for good: {again}");
+}

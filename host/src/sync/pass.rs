@@ -69,6 +69,9 @@ pub(super) struct Shared {
     /// Records (by side and id) whose conflict the first pass settled; the
     /// second pass leaves them alone.
     pub settled: HashSet<(Side, String)>,
+    /// Records (by side and id) whose pass lost a conflict and left the
+    /// writing to the other pass: the conflict is counted once, there.
+    pub yielded: HashSet<(Side, String)>,
 }
 
 /// A create waiting for its batch.
@@ -503,6 +506,7 @@ impl<'a> Pass<'a> {
             match self.conflict(record, &target_id).await? {
                 Resolution::Proceed(why) => reason = why,
                 Resolution::Yield(why) => {
+                    self.shared.yielded.insert((self.side, id.to_string()));
                     // The other pass reads the partner's change, finds the
                     // same conflict, wins it and writes its values back:
                     // the partner must not be marked settled, or nobody
@@ -602,7 +606,14 @@ impl<'a> Pass<'a> {
             Conflict::Skip => unreachable!(),
         };
         if we_win {
-            self.run.counts.conflicts += 1;
+            // Counted by the pass that yielded, when one did.
+            if !self
+                .shared
+                .yielded
+                .contains(&(other(self.side), target_id.to_string()))
+            {
+                self.run.counts.conflicts += 1;
+            }
             Ok(Resolution::Proceed(Some(format!(
                 "changed on both sides; {policy}: this side's values were written"
             ))))
