@@ -2,9 +2,13 @@
 //! listing, its deleted feed, a match index, a rule's watch) asks a
 //! [`PageGuard`] for the next cursor, which refuses a listing that cannot
 //! end: a cursor handed out twice, pages that bring nothing new, or more
-//! pages than the connection's `limits.pages`.
+//! pages than the connection's `limits.pages`. It also drops a record a
+//! page lists twice, which would otherwise be written twice before either
+//! write is committed.
 
 use std::collections::{HashSet, VecDeque};
+
+use crate::connector::{Record, id_of};
 
 /// Pages whose ids are remembered to spot a listing that goes round in
 /// circles with fresh cursors; small, so memory stays flat on big reads.
@@ -45,6 +49,24 @@ impl PageGuard {
             cursors: HashSet::new(),
             recent: VecDeque::with_capacity(RECENT_PAGES),
         }
+    }
+
+    /// Account for a page of records whose ids are in `id_field`: its
+    /// records, each once (the first of a repeat stands), and the cursor
+    /// of the next page (`Ok(None)`: the listing is done).
+    pub fn page(
+        &mut self,
+        records: Vec<Record>,
+        id_field: &str,
+        next: Option<String>,
+    ) -> (Vec<Record>, Result<Option<String>, PagingError>) {
+        let mut ids = HashSet::with_capacity(records.len());
+        let records: Vec<Record> = records
+            .into_iter()
+            .filter(|r| id_of(r, id_field).is_none_or(|id| ids.insert(id)))
+            .collect();
+        let next = self.next(ids, next);
+        (records, next)
     }
 
     /// Account for a page with these record ids, and decide whether to
@@ -141,5 +163,19 @@ mod tests {
         );
         // The last page may be the limit's.
         assert_eq!(read(2, &[(&["a"], Some("1")), (&["b"], None)]), Ok(2));
+    }
+
+    #[test]
+    fn a_record_listed_twice_in_a_page_comes_once() {
+        let rec = |id: &str, n: u64| {
+            let mut r = Record::new();
+            r.insert("id".into(), id.into());
+            r.insert("n".into(), n.into());
+            r
+        };
+        let mut guard = PageGuard::new(10);
+        let (records, next) = guard.page(vec![rec("a", 1), rec("b", 2), rec("a", 3)], "id", None);
+        assert_eq!(records, vec![rec("a", 1), rec("b", 2)]);
+        assert_eq!(next, Ok(None));
     }
 }

@@ -234,24 +234,11 @@ impl<'a> Pass<'a> {
                 )
                 .await
                 .map_err(|e| self.call_error(self.src, "list", e))?;
-            let seen = observer.is_some().then(|| page.records.clone());
-            let next = guard
-                .next(
-                    page.records
-                        .iter()
-                        .filter_map(|r| id_of(r, &self.src.info.id_field)),
-                    page.next_cursor,
-                )
-                .map_err(|e| self.paging_error(self.src, e));
-            // A page that lists one record twice would otherwise queue
-            // two creates before either is committed: the first stands.
-            let mut in_page = HashSet::new();
-            for record in page.records {
-                if let Some(id) = id_of(&record, &self.src.info.id_field)
-                    && !in_page.insert(id)
-                {
-                    continue;
-                }
+            let (records, next) =
+                guard.page(page.records, &self.src.info.id_field, page.next_cursor);
+            let next = next.map_err(|e| self.paging_error(self.src, e));
+            let seen = observer.is_some().then(|| records.clone());
+            for record in records {
                 self.record(record).await?;
             }
             self.flush().await?;

@@ -223,18 +223,16 @@ impl<'e> Watch<'e> {
                     return;
                 }
             };
-            self.judge_all(&page.records).await;
+            let (records, next) =
+                guard.page(page.records, &self.src.info.id_field, page.next_cursor);
+            self.judge_all(&records).await;
             if self.failure.is_some() {
                 return;
             }
             if let Some(rule) = self.rules.first() {
                 progress.update(&rule.run.counts);
             }
-            let ids = page
-                .records
-                .iter()
-                .filter_map(|r| sync::id_of(r, &self.src.info.id_field));
-            match guard.next(ids, page.next_cursor) {
+            match next {
                 Ok(Some(next)) => page_cursor = Some(next),
                 Ok(None) => break,
                 Err(e) => {
