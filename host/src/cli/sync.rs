@@ -428,7 +428,7 @@ async fn import(
         }
     }
     let found = source
-        .connector
+        .vendor
         .find(source.module(), &criteria)
         .await
         .map_err(|e| anyhow::anyhow!("{}: find: {e}", source.connection))?;

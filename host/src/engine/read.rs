@@ -8,7 +8,9 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::connector::{Record, id_of};
+use crate::connector::{Operation, Record, id_of};
+
+use super::{Endpoint, EngineError};
 
 /// Pages whose ids are remembered to spot a listing that goes round in
 /// circles with fresh cursors; small, so memory stays flat on big reads.
@@ -99,6 +101,77 @@ impl PageGuard {
             return Err(PagingError::TooManyPages { limit: self.limit });
         }
         Ok(Some(cursor))
+    }
+}
+
+/// One listing of a module, read page by page under a [`PageGuard`]:
+/// the page loop every reader uses.
+pub struct Listing<'a> {
+    end: &'a Endpoint,
+    module: String,
+    id_field: String,
+    since: Option<String>,
+    cursor: Option<String>,
+    guard: PageGuard,
+    /// Set once the last page was handed out, or a page's guard refused
+    /// to go on (returned after that page, so its records are used).
+    end_state: Option<Result<(), PagingError>>,
+}
+
+impl<'a> Listing<'a> {
+    /// Every record of `end`'s module changed since `since` (inclusive;
+    /// ignored when the module cannot filter by time), or all of them.
+    pub fn new(end: &'a Endpoint, since: Option<String>) -> Listing<'a> {
+        let since = since.filter(|_| end.info.supports(Operation::Incremental));
+        Listing::of(end, end.module(), &end.info.id_field, since)
+    }
+
+    /// Every record of another module of `end`'s connection, keyed by
+    /// `id_field`.
+    pub fn of(
+        end: &'a Endpoint,
+        module: &str,
+        id_field: &str,
+        since: Option<String>,
+    ) -> Listing<'a> {
+        Listing {
+            end,
+            module: module.to_string(),
+            id_field: id_field.to_string(),
+            since,
+            cursor: None,
+            guard: PageGuard::new(end.vendor.limits().pages),
+            end_state: None,
+        }
+    }
+
+    /// The next page's records, each once; `Ok(None)` when the listing
+    /// is done. A listing that cannot end is an error after its last
+    /// good page.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>, EngineError> {
+        match self.end_state.take() {
+            Some(Ok(())) => {
+                self.end_state = Some(Ok(()));
+                return Ok(None);
+            }
+            Some(Err(error)) => return Err(self.end.paging_error(&self.module, error)),
+            None => {}
+        }
+        let page = self
+            .end
+            .vendor
+            .list(&self.module, self.since.as_deref(), self.cursor.as_deref())
+            .await
+            .map_err(|e| self.end.call_error_on(&self.module, "list", e))?;
+        let (records, next) = self
+            .guard
+            .page(page.records, &self.id_field, page.next_cursor);
+        match next {
+            Ok(Some(next)) => self.cursor = Some(next),
+            Ok(None) => self.end_state = Some(Ok(())),
+            Err(error) => self.end_state = Some(Err(error)),
+        }
+        Ok(Some(records))
     }
 }
 

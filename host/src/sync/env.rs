@@ -9,7 +9,8 @@ use crate::capability::ApiUsage;
 use crate::capability::{HttpSettings, TokenStore};
 use crate::config::{ModuleRef, StaticCatalog, Workspace};
 use crate::connection::{ConnectionSpec, ConnectorRegistry};
-use crate::connector::{ModuleInfo, Vendor};
+use crate::connector::Vendor;
+use crate::engine::{Endpoint, EngineError};
 use crate::store::StateStore;
 
 use super::SyncError;
@@ -21,25 +22,6 @@ pub struct EnvOptions {
     pub http: Option<HttpSettings>,
     /// Fixed DNS answers for every connection (tests).
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
-}
-
-/// One side of a sync: a connection's connector and one of its modules.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub connection: String,
-    pub connector: Arc<dyn Vendor>,
-    pub info: ModuleInfo,
-}
-
-impl Endpoint {
-    pub fn module(&self) -> &str {
-        &self.info.name
-    }
-
-    /// Most records one write call should carry (at least one).
-    pub fn batch(&self) -> usize {
-        self.info.max_batch.max(1) as usize
-    }
 }
 
 /// The workspace, its open connections and its state.
@@ -115,7 +97,7 @@ impl Env {
                     catalog.describes.insert(name.clone(), info);
                 }
                 Err(error) => {
-                    let why = SyncError::Call {
+                    let why = EngineError::Call {
                         connection: name.clone(),
                         call: "describe",
                         module: String::new(),
@@ -179,7 +161,7 @@ impl Env {
                     .connector(connection)?
                     .list(&spec.module, None, None)
                     .await
-                    .map_err(|e| SyncError::Call {
+                    .map_err(|e| EngineError::Call {
                         connection: connection.to_string(),
                         call: "list",
                         module: spec.module.clone(),
@@ -228,7 +210,7 @@ impl Env {
             })?;
         Ok(Endpoint {
             connection: module.connection.clone(),
-            connector,
+            vendor: connector,
             info,
         })
     }

@@ -12,7 +12,6 @@
 
 mod env;
 mod fingerprint;
-mod index;
 mod pass;
 mod watermark;
 
@@ -23,15 +22,18 @@ use futures::future::BoxFuture;
 
 use crate::config::{Direction, FieldMapping, ModuleRef, Source, SyncConfig};
 use crate::connection::ConnectionError;
-use crate::connector::{CallError, FieldKind, Record};
+use crate::connector::{FieldKind, Record};
+use crate::engine::run::{Ending, Unit};
+use crate::engine::{self, EngineError};
 use crate::mapping::{MissingLink, Plan, RecordError, Side, Way};
-use crate::store::{Counts, LedgerFilter, RunRecord, RunStatus, RunTrigger, StoreError, unix_now};
+use crate::store::{Counts, LedgerFilter, RunRecord, RunTrigger, StoreError};
 
 pub use crate::connector::id_of;
-pub use env::{Endpoint, Env, EnvOptions, RunGuard};
+pub use crate::engine::Endpoint;
+pub use crate::engine::write::is_retryable;
+pub use env::{Env, EnvOptions, RunGuard};
 pub use fingerprint::{fingerprint, fingerprint_mapped};
-pub(crate) use index::MatchIndex;
-pub use pass::{StoreLinks, is_retryable};
+pub use pass::StoreLinks;
 pub use watermark::Watermark;
 
 use pass::{Pass, Shared};
@@ -47,31 +49,12 @@ pub enum SyncError {
     Busy(String),
     #[error("`{name}`: {message}")]
     Config { name: String, message: String },
-    #[error("{connection}: {} failed: {error}", call_on(call, module))]
-    Call {
-        connection: String,
-        call: &'static str,
-        module: String,
-        error: Box<CallError>,
-    },
-    #[error("{connection}: listing `{module}` stopped: {error}")]
-    Paging {
-        connection: String,
-        module: String,
-        error: crate::engine::read::PagingError,
-    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Connection(#[from] ConnectionError),
-}
-
-fn call_on(call: &str, module: &str) -> String {
-    if module.is_empty() {
-        format!("`{call}`")
-    } else {
-        format!("`{call}` on `{module}`")
-    }
 }
 
 /// How to run.
@@ -196,7 +179,7 @@ pub async fn run_observed(
     let to = env.endpoint(&sync.to)?;
     check_currencies(env, sync).await?;
     let store = env.store.as_ref();
-    let mut run = store.begin_run(name, options.trigger)?;
+    let mut run = engine::run::begin(store, name, options.trigger)?;
     let mut shared = Shared::default();
     // The observers of this run's two source modules (none in a dry run).
     let mut from_observer: Option<&mut dyn Observer> = None;
@@ -250,33 +233,24 @@ pub async fn run_observed(
         Ok::<_, SyncError>(ends)
     }
     .await;
-    run.status = match outcome {
-        Ok(ends) if options.dry_run => {
-            let _ = ends;
-            RunStatus::DryRun
-        }
+    let ending = match outcome {
+        Ok(_) if options.dry_run => Ending::DryRun,
         Ok(ends) => {
-            let mut incomplete = 0;
+            let mut retry = 0;
             for (side, end) in ends {
                 match end.cursor {
                     Some(cursor) => store.set_cursor(name, side, &cursor)?,
-                    None => incomplete += end.incomplete,
+                    None => retry += end.incomplete,
                 }
             }
-            if incomplete == 0 {
-                RunStatus::Completed
-            } else {
-                RunStatus::Failed(format!(
-                    "{incomplete} records hit temporary errors; the next run retries them"
-                ))
+            Ending::Done {
+                retry,
+                unit: Unit::Records,
             }
         }
-        Err(e) => RunStatus::Failed(e.to_string()),
+        Err(e) => Ending::Stopped(e.to_string()),
     };
-    run.ended = Some(unix_now());
-    store.flush()?;
-    store.save_run(&run)?;
-    crate::telemetry::run_finished(&run);
+    engine::run::end(store, &mut run, ending)?;
     Ok(run)
 }
 
@@ -321,7 +295,7 @@ pub async fn run_records(
         }
     };
     let store = env.store.as_ref();
-    let mut run = store.begin_run(name, trigger)?;
+    let mut run = engine::run::begin(store, name, trigger)?;
     let options = RunOptions {
         trigger,
         ..RunOptions::default()
@@ -348,14 +322,14 @@ pub async fn run_records(
         pass.finish().await
     }
     .await;
-    run.status = match outcome {
-        Ok(_) => RunStatus::Completed,
-        Err(e) => RunStatus::Failed(e.to_string()),
+    let ending = match outcome {
+        Ok(_) => Ending::Done {
+            retry: 0,
+            unit: Unit::Records,
+        },
+        Err(e) => Ending::Stopped(e.to_string()),
     };
-    run.ended = Some(unix_now());
-    store.flush()?;
-    store.save_run(&run)?;
-    crate::telemetry::run_finished(&run);
+    engine::run::end(store, &mut run, ending)?;
     Ok(run)
 }
 

@@ -14,11 +14,13 @@
 //! under the same key, on the next run.
 
 mod fire;
+mod rule;
 mod watch;
 
 use std::collections::BTreeMap;
 
 use crate::config::ModuleRef;
+use crate::engine::EngineError;
 use crate::store::{RunRecord, RunTrigger, StoreError};
 use crate::sync::{Env, Progress, SyncError};
 
@@ -33,6 +35,8 @@ pub enum TriggerError {
     Config { name: String, message: String },
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

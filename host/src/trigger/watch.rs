@@ -6,39 +6,19 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::config::{FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When};
-use crate::connector::{Operation, Record};
-use crate::engine::read::PageGuard;
+use crate::connector::Record;
+use crate::engine;
+use crate::engine::read::Listing;
+use crate::engine::run::{Ending, Unit};
 use crate::mapping::{Side, Stages, TriggerPlan, linked_module};
-use crate::store::{Cursor, RecordCommit, RunRecord, RunStatus, Snapshot, unix_now};
+use crate::store::{Cursor, RecordCommit, RunRecord, Snapshot, unix_now};
 use crate::sync::{
     self, Endpoint, Env, Observer, Progress, RunGuard, SyncError, Watermark, fingerprint,
 };
 
 use super::fire::{Fired, Firing};
+use super::rule::Rule;
 use super::{TriggerError, TriggerOptions};
-
-/// A rule, compiled, with where its action lands.
-pub(super) struct Rule {
-    pub name: String,
-    pub plan: TriggerPlan,
-    pub first_run: FirstRun,
-    /// Target fields identifying a created record (empty: reference
-    /// fields, found per firing).
-    pub match_fields: Vec<FieldPath>,
-    /// The module the action writes to.
-    pub target: Endpoint,
-    /// Where the target's links live: the creating rule's or the sync's
-    /// name; and which side the watched record is on there.
-    pub link_ns: String,
-    pub link_side: Side,
-    /// `only_if`-style Zoho rule: leave a target alone once this field was
-    /// changed by someone other than Ferry.
-    pub guard_field: Option<FieldPath>,
-    pub run: RunRecord,
-    /// This rule's changes left for the next run (a passing failure of
-    /// its own; another rule's does not fail this rule's run).
-    pub retries: u64,
-}
 
 /// Every rule watching one module, and that module's state.
 pub struct Watch<'e> {
@@ -155,7 +135,7 @@ impl<'e> Watch<'e> {
                 link_ns,
                 link_side,
                 guard_field,
-                run: env.store.begin_run(name, options.trigger)?,
+                run: engine::run::begin(env.store.as_ref(), name, options.trigger)?,
                 retries: 0,
             });
         }
@@ -200,48 +180,25 @@ impl<'e> Watch<'e> {
     /// Read the watched module since the last read and judge every change.
     pub async fn read(&mut self, progress: &dyn Progress) {
         let since = self.since();
-        let incremental = self.src.info.supports(Operation::Incremental);
-        let mut page_cursor: Option<String> = None;
-        let mut guard = PageGuard::new(self.src.connector.limits().pages);
+        // Its own handle on the module, so the listing can run while the
+        // watch judges what it reads.
+        let src = self.src.clone();
+        let mut listing = Listing::new(&src, since.clone());
         loop {
-            let page = match self
-                .src
-                .connector
-                .list(
-                    self.src.module(),
-                    since.as_deref().filter(|_| incremental),
-                    page_cursor.as_deref(),
-                )
-                .await
-            {
-                Ok(page) => page,
+            let records = match listing.next_page().await {
+                Ok(Some(records)) => records,
+                Ok(None) => break,
                 Err(e) => {
-                    self.failure = Some(format!(
-                        "{}: list {}: {e}",
-                        self.src.connection, self.module
-                    ));
+                    self.failure = Some(e.to_string());
                     return;
                 }
             };
-            let (records, next) =
-                guard.page(page.records, &self.src.info.id_field, page.next_cursor);
             self.judge_all(&records).await;
             if self.failure.is_some() {
                 return;
             }
             if let Some(rule) = self.rules.first() {
                 progress.update(&rule.run.counts);
-            }
-            match next {
-                Ok(Some(next)) => page_cursor = Some(next),
-                Ok(None) => break,
-                Err(e) => {
-                    self.failure = Some(format!(
-                        "{}: listing {} stopped: {e}",
-                        self.src.connection, self.module
-                    ));
-                    return;
-                }
             }
         }
         self.next_since = Some(self.watermark.next(since));
@@ -339,19 +296,16 @@ impl<'e> Watch<'e> {
                 },
             )?;
         }
-        store.flush()?;
         let mut runs = Vec::new();
         for mut rule in self.rules {
-            rule.run.status = match (&self.failure, rule.retries) {
-                (Some(why), _) => RunStatus::Failed(why.clone()),
-                (None, 0) => RunStatus::Completed,
-                (None, n) => RunStatus::Failed(format!(
-                    "{n} changes hit temporary errors; the next run judges them again"
-                )),
+            let ending = match &self.failure {
+                Some(why) => Ending::Stopped(why.clone()),
+                None => Ending::Done {
+                    retry: rule.retries,
+                    unit: Unit::Changes,
+                },
             };
-            rule.run.ended = Some(unix_now());
-            store.save_run(&rule.run)?;
-            crate::telemetry::run_finished(&rule.run);
+            engine::run::end(store, &mut rule.run, ending)?;
             runs.push(rule.run);
         }
         Ok(runs)
@@ -413,37 +367,10 @@ async fn load_stages(
         )
     })?;
     let mut records = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut guard = PageGuard::new(src.connector.limits().pages);
-    loop {
-        let page = src
-            .connector
-            .list(&table.module, None, cursor.as_deref())
-            .await
-            .map_err(|e| SyncError::Call {
-                connection: src.connection.clone(),
-                call: "list",
-                module: table.module.clone(),
-                error: Box::new(e),
-            })?;
-        let ids: Vec<String> = page
-            .records
-            .iter()
-            // Stage records are keyed by `id`, the stage's value.
-            .filter_map(|r| sync::id_of(r, "id"))
-            .collect();
-        records.extend(page.records.into_iter().map(Value::Object));
-        let next = guard
-            .next(ids, page.next_cursor)
-            .map_err(|error| SyncError::Paging {
-                connection: src.connection.clone(),
-                module: table.module.clone(),
-                error,
-            })?;
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    // Stage records are keyed by `id`, the stage's value.
+    let mut listing = Listing::of(src, &table.module, "id", None);
+    while let Some(page) = listing.next_page().await.map_err(SyncError::from)? {
+        records.extend(page.into_iter().map(Value::Object));
     }
     Ok(Stages::from_records(field, &records))
 }

@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use crate::config::FieldPath;
 use crate::connector::Record;
 
-use super::SyncError;
-use super::env::Endpoint;
 use crate::connector::id_of;
-use crate::engine::read::PageGuard;
+
+use super::read::Listing;
+use super::{Endpoint, EngineError};
 
 /// Target match-key values → target ids.
-pub(crate) struct MatchIndex {
+pub struct MatchIndex {
     /// Target fields, in match-key order.
     fields: Vec<FieldPath>,
     ids: HashMap<String, Vec<String>>,
@@ -24,46 +24,23 @@ pub(crate) struct MatchIndex {
 
 impl MatchIndex {
     /// List every record of `dst` and index it by `fields`.
-    pub async fn build(dst: &Endpoint, fields: Vec<FieldPath>) -> Result<MatchIndex, SyncError> {
+    pub async fn build(dst: &Endpoint, fields: Vec<FieldPath>) -> Result<MatchIndex, EngineError> {
         let mut index = MatchIndex {
             fields,
             ids: HashMap::new(),
         };
-        let mut cursor: Option<String> = None;
-        let mut guard = PageGuard::new(dst.connector.limits().pages);
-        loop {
-            let page = dst
-                .connector
-                .list(dst.module(), None, cursor.as_deref())
-                .await
-                .map_err(|e| SyncError::Call {
-                    connection: dst.connection.clone(),
-                    call: "list",
-                    module: dst.module().to_string(),
-                    error: Box::new(e),
-                })?;
-            let mut ids = Vec::with_capacity(page.records.len());
-            for record in page.records {
-                let Some(id) = id_of(&record, &dst.info.id_field) else {
-                    continue;
-                };
-                if let Some(key) = index.record_key(&record) {
-                    index.ids.entry(key).or_default().push(id.clone());
+        let mut listing = Listing::new(dst, None);
+        while let Some(records) = listing.next_page().await? {
+            for record in records {
+                if let (Some(id), Some(key)) = (
+                    id_of(&record, &dst.info.id_field),
+                    index.record_key(&record),
+                ) {
+                    index.ids.entry(key).or_default().push(id);
                 }
-                ids.push(id);
-            }
-            let next = guard
-                .next(ids, page.next_cursor)
-                .map_err(|error| SyncError::Paging {
-                    connection: dst.connection.clone(),
-                    module: dst.module().to_string(),
-                    error,
-                })?;
-            match next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(index),
             }
         }
+        Ok(index)
     }
 
     /// Ids of target records whose match keys equal `lookup` (target field

@@ -1,0 +1,216 @@
+//! The exactly-once create, shared by syncs and trigger rules.
+//!
+//! 1. An *intent* naming the create and how to find its result (match
+//!    keys, or a field holding the source's id) is committed before the
+//!    vendor is called.
+//! 2. The vendor creates the batch in one call; each answer is classified
+//!    as written (with the new id), refused (nothing was written), or
+//!    unknown (a lost answer, a timeout, a crash: it may have been written).
+//! 3. The caller commits what it made of a written record — link,
+//!    snapshots, fired key, ledger row and the intent's removal — in one
+//!    store transaction, so a crash leaves either the intent or all of it.
+//! 4. An intent still pending (a crash between 1 and 3, or an unknown
+//!    answer) is *settled* before the same record is written again: looked
+//!    up, and linked if it was created. Search on some vendors lags their
+//!    writes (Zoho CRM's does), so "not found by search" is trusted only
+//!    once a listing, which does not lag, agrees.
+
+use std::collections::BTreeMap;
+
+use crate::config::FieldPath;
+use crate::connector::{CallError, ConnectorError, Operation, Record, id_of};
+use crate::mapping::Side;
+use crate::store::{Intent, RecordCommit, StateStore};
+
+use super::{Endpoint, EngineError, MatchIndex};
+
+/// One record to create, with the intent that makes it exactly once.
+#[derive(Debug, Clone)]
+pub struct Create {
+    pub intent: Intent,
+    pub payload: Record,
+}
+
+/// What became of one create.
+#[derive(Debug)]
+pub enum Created {
+    /// Written: the new record's id, and the vendor's answer.
+    Written { target_id: String, answer: Record },
+    /// Refused: nothing was written. The caller closes the intent.
+    Refused(ConnectorError),
+    /// Perhaps written: the intent stays, and settling decides.
+    Unknown(String),
+}
+
+/// Whether the same call may succeed later.
+pub fn is_retryable(e: &ConnectorError) -> bool {
+    matches!(
+        e,
+        ConnectorError::Transient(_)
+            | ConnectorError::RateLimited { .. }
+            | ConnectorError::Unauthorized(_)
+    )
+}
+
+/// Commit the batch's intents under `ns`, then create it on `target` in
+/// one call. One answer per create, in order.
+pub async fn create(
+    store: &dyn StateStore,
+    ns: &str,
+    target: &Endpoint,
+    batch: &[Create],
+) -> Result<Vec<Created>, EngineError> {
+    let intents: Vec<Intent> = batch.iter().map(|c| c.intent.clone()).collect();
+    store.put_intents(ns, &intents)?;
+    let payloads: Vec<Record> = batch.iter().map(|c| c.payload.clone()).collect();
+    let answers = match target.vendor.create(target.module(), &payloads).await {
+        Ok(answers) => answers,
+        Err(e) => {
+            // Only the connector's own refusal certainly wrote nothing;
+            // a trap, a limit or a lost answer leave it unknown.
+            let refused = e.connector_error().filter(|c| !is_retryable(c)).cloned();
+            return Ok(batch
+                .iter()
+                .map(|_| match &refused {
+                    Some(c) => Created::Refused(c.clone()),
+                    None => Created::Unknown(unknown(&e)),
+                })
+                .collect());
+        }
+    };
+    let mut answers = answers.into_iter();
+    Ok(batch
+        .iter()
+        .map(|_| match answers.next() {
+            Some(Ok(answer)) => match id_of(&answer, &target.info.id_field) {
+                Some(target_id) => Created::Written { target_id, answer },
+                None => Created::Unknown(format!(
+                    "the vendor's answer has no `{}`; which record was created is settled by lookup",
+                    target.info.id_field
+                )),
+            },
+            Some(Err(e)) if is_retryable(&e) => Created::Unknown(e.to_string()),
+            Some(Err(e)) => Created::Refused(e),
+            None => Created::Unknown("the vendor gave fewer answers than records".into()),
+        })
+        .collect())
+}
+
+fn unknown(e: &CallError) -> String {
+    format!("create outcome unknown ({e}); settled by lookup")
+}
+
+/// What an interrupted create turned out to be.
+#[derive(Debug)]
+pub enum Settlement {
+    /// It was created: this record, not linked to anything yet. `record`
+    /// is the record as found, when the lookup returned it. The caller
+    /// links it and closes the intent in one commit.
+    Found {
+        target_id: String,
+        record: Option<Record>,
+    },
+    /// It was never created; the intent is closed and the record may be
+    /// created now.
+    Absent,
+    /// Nothing identifies its record (no lookup values, or the module
+    /// cannot be searched): Ferry must not create it again. The caller
+    /// closes the intent with a failure a person can act on.
+    Unidentifiable,
+}
+
+/// Settles interrupted creates into one target, remembering listings
+/// between intents that look records up by the same fields.
+pub struct Settler<'a> {
+    store: &'a dyn StateStore,
+    /// Where the intents live.
+    ns: &'a str,
+    target: &'a Endpoint,
+    /// Where the target's links live, and the target's side there: a
+    /// record linked already is some other create's result.
+    link_ns: &'a str,
+    link_side: Side,
+    listed: BTreeMap<Vec<String>, MatchIndex>,
+}
+
+impl<'a> Settler<'a> {
+    pub fn new(
+        store: &'a dyn StateStore,
+        ns: &'a str,
+        target: &'a Endpoint,
+        link_ns: &'a str,
+        link_side: Side,
+    ) -> Settler<'a> {
+        Settler {
+            store,
+            ns,
+            target,
+            link_ns,
+            link_side,
+            listed: BTreeMap::new(),
+        }
+    }
+
+    /// Look up what `intent` created. An error means the lookup could not
+    /// be made: the intent stays, and nothing may be created for it yet.
+    pub async fn settle(&mut self, intent: &Intent) -> Result<Settlement, EngineError> {
+        if intent.lookup.is_empty() || !self.target.info.supports(Operation::Find) {
+            return Ok(Settlement::Unidentifiable);
+        }
+        let found = self
+            .target
+            .vendor
+            .find(self.target.module(), &intent.lookup)
+            .await
+            .map_err(|e| self.target.call_error("find", e))?;
+        for record in found {
+            if let Some(target_id) = id_of(&record, &self.target.info.id_field)
+                && !self.linked(&target_id)?
+            {
+                return Ok(Settlement::Found {
+                    target_id,
+                    record: Some(record),
+                });
+            }
+        }
+        // Not found by search: trusted only once a listing agrees. Rare
+        // (an interrupted create), and worth a listing to never create
+        // twice; one listing serves every intent keyed by the same fields.
+        let keys: Vec<String> = intent.lookup.keys().cloned().collect();
+        if !self.listed.contains_key(&keys) {
+            let fields = keys
+                .iter()
+                .filter_map(|k| FieldPath::parse(k).ok())
+                .collect();
+            let index = MatchIndex::build(self.target, fields).await?;
+            self.listed.insert(keys.clone(), index);
+        }
+        let candidates = self.listed[&keys]
+            .get(&intent.lookup)
+            .unwrap_or_default()
+            .to_vec();
+        for target_id in candidates {
+            if !self.linked(&target_id)? {
+                return Ok(Settlement::Found {
+                    target_id,
+                    record: None,
+                });
+            }
+        }
+        self.store.commit(
+            self.ns,
+            RecordCommit {
+                intents_done: vec![intent.key.clone()],
+                ..Default::default()
+            },
+        )?;
+        Ok(Settlement::Absent)
+    }
+
+    fn linked(&self, target_id: &str) -> Result<bool, EngineError> {
+        Ok(self
+            .store
+            .link(self.link_ns, self.link_side, target_id)?
+            .is_some())
+    }
+}

@@ -1,0 +1,288 @@
+//! One direction of a sync run: read changes from one side, filter, map,
+//! match, write to the other side in batches, and commit per record.
+//!
+//! - this file: the pass and its page loop;
+//! - [`record`]: one record, from its decision to a queued write;
+//! - [`write`]: batches of creates and updates, and their commits;
+//! - [`settle`]: creates a crash or a lost answer left unknown;
+//! - [`delete`]: the source's deletions, by the sync's policy.
+
+mod delete;
+mod record;
+mod settle;
+mod write;
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::SyncConfig;
+use crate::connector::{CallError, ConnectorError, Record};
+use crate::engine::decide::instant;
+use crate::engine::read::Listing;
+use crate::engine::{Endpoint, MatchIndex};
+use crate::mapping::{Links, Plan, Side};
+use crate::store::{
+    Counts, Cursor, FieldChange, LedgerOp, RunRecord, Snapshot, StateStore, unix_now,
+};
+
+use super::env::Env;
+use super::watermark::Watermark;
+use super::{Observer, Progress, RunOptions, SyncError};
+
+/// Rounds of settling unknown outcomes at the end of a pass.
+const SETTLE_ROUNDS: usize = 5;
+
+/// The link table as mapping lookups see it.
+pub struct StoreLinks<'a>(pub &'a dyn StateStore);
+
+impl Links for StoreLinks<'_> {
+    fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String> {
+        self.0.link(sync, side, id).ok().flatten().map(|l| l.other)
+    }
+}
+
+pub(super) fn other(side: Side) -> Side {
+    match side {
+        Side::From => Side::To,
+        Side::To => Side::From,
+    }
+}
+
+fn text_of(record: &Record, field: Option<&str>) -> Option<String> {
+    match record.get(field?)? {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The earlier of two inclusive lower bounds; `None` (from the start) wins.
+fn earlier(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => match (instant(&a), instant(&b)) {
+            (Some(x), Some(y)) if y < x => Some(b),
+            _ => Some(a),
+        },
+        _ => None,
+    }
+}
+
+/// What the two passes of a two-way run tell each other.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Records (by side and id) whose conflict the first pass settled; the
+    /// second pass leaves them alone.
+    pub settled: HashSet<(Side, String)>,
+    /// Records (by side and id) whose pass lost a conflict and left the
+    /// writing to the other pass: the conflict is counted once, there.
+    pub yielded: HashSet<(Side, String)>,
+}
+
+/// A create waiting for its batch.
+struct PendingCreate {
+    source_id: String,
+    payload: Record,
+    snapshot: Snapshot,
+    lookup: Map<String, Value>,
+}
+
+/// An update waiting for its batch.
+struct PendingUpdate {
+    source_id: String,
+    target_id: String,
+    payload: Record,
+    snapshot: Snapshot,
+    op: LedgerOp,
+    diff: Vec<FieldChange>,
+    reason: Option<String>,
+}
+
+/// One direction of one run.
+pub(super) struct Pass<'a> {
+    pub sync: &'a SyncConfig,
+    pub store: &'a dyn StateStore,
+    /// Side records are read from.
+    pub side: Side,
+    pub src: &'a Endpoint,
+    pub dst: &'a Endpoint,
+    /// Maps a `src` record to a `dst` payload.
+    pub plan: &'a Plan,
+    /// Maps a `dst` record back (two-way runs): fingerprints what Ferry
+    /// wrote so its echo is recognised.
+    pub back: Option<&'a Plan>,
+    pub options: &'a RunOptions,
+    pub run: &'a mut RunRecord,
+    pub progress: &'a dyn Progress,
+    pub shared: &'a mut Shared,
+    pub now: DateTime<FixedOffset>,
+    creates: Vec<PendingCreate>,
+    updates: Vec<PendingUpdate>,
+    /// Records whose write failed in a way the next run must retry: the
+    /// cursor must not pass them.
+    pub incomplete: u64,
+    /// The records' modified times, for the next cursor.
+    watermark: Watermark,
+    /// The target's match keys, on a first (or `--full`) run.
+    index: Option<MatchIndex>,
+    /// The workspace, for creating missing parents through their sync.
+    env: Option<&'a Env>,
+    /// Source fields the mapping reads: a list row without them is read
+    /// in full.
+    reads: BTreeSet<String>,
+}
+
+/// How far a pass got.
+pub(super) struct PassEnd {
+    /// The cursor to store if the run completes; `None`: keep the old one.
+    pub cursor: Option<Cursor>,
+    /// Records left for the next run to retry.
+    pub incomplete: u64,
+}
+
+impl<'a> Pass<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sync: &'a SyncConfig,
+        store: &'a dyn StateStore,
+        side: Side,
+        src: &'a Endpoint,
+        dst: &'a Endpoint,
+        plan: &'a Plan,
+        back: Option<&'a Plan>,
+        options: &'a RunOptions,
+        run: &'a mut RunRecord,
+        progress: &'a dyn Progress,
+        shared: &'a mut Shared,
+    ) -> Pass<'a> {
+        let now = Utc::now().fixed_offset();
+        Pass {
+            sync,
+            store,
+            side,
+            src,
+            dst,
+            plan,
+            back,
+            options,
+            run,
+            progress,
+            shared,
+            now,
+            creates: Vec::new(),
+            updates: Vec::new(),
+            incomplete: 0,
+            watermark: Watermark::new(now),
+            index: None,
+            env: None,
+            reads: plan.reads(),
+        }
+    }
+
+    /// Let `missing: create` lookups sync the parent record first.
+    pub fn with_env(mut self, env: &'a Env) -> Pass<'a> {
+        self.env = Some(env);
+        self
+    }
+
+    fn ns(&self) -> &str {
+        &self.sync.name.value
+    }
+
+    fn call_error(&self, end: &Endpoint, call: &'static str, error: CallError) -> SyncError {
+        end.call_error(call, error).into()
+    }
+
+    /// Read every change since the cursor and sync it; `observer` sees
+    /// every page too (trigger rules watching the source module).
+    pub async fn run(
+        mut self,
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<PassEnd, SyncError> {
+        self.settle_intents().await?;
+        let old = if self.options.full {
+            None
+        } else {
+            self.store.cursor(self.ns(), self.side)?
+        };
+        let mut since = old.as_ref().and_then(|c| c.since.clone());
+        if old.is_none() {
+            self.index = self.build_index().await?;
+        }
+        if let Some(observer) = &observer {
+            since = earlier(since, observer.since());
+        }
+        let mut listing = Listing::new(self.src, since.clone());
+        while let Some(records) = listing.next_page().await? {
+            let seen = observer.is_some().then(|| records.clone());
+            for record in records {
+                self.record(record).await?;
+            }
+            self.flush().await?;
+            if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
+                // After the page's writes, so a rule acting on what the
+                // sync just created finds it.
+                observer.observe(&seen).await;
+            }
+            self.progress.update(&self.run.counts);
+            if self.options.stopping() {
+                // Everything read so far is committed; the next run reads
+                // on from the old cursor.
+                self.incomplete += 1;
+                return Ok(PassEnd {
+                    cursor: None,
+                    incomplete: self.incomplete,
+                });
+            }
+        }
+        let deleted_since = self.deletions(old.as_ref()).await?;
+        // Writes whose outcome was unknown are settled now, while the
+        // records are fresh, rather than at the next run; a settled write
+        // may itself end unknown, so a few rounds.
+        let mut unsettled = self.unsettled()?;
+        for _ in 0..SETTLE_ROUNDS {
+            if unsettled == 0 || self.options.dry_run {
+                break;
+            }
+            self.settle_intents().await?;
+            unsettled = self.unsettled()?;
+        }
+        // Still pending: the next run settles them before writing again.
+        self.incomplete += unsettled;
+        let since = self.watermark.next(since);
+        if let Some(observer) = observer.as_mut() {
+            observer.finish(since.clone());
+        }
+        let cursor = (self.incomplete == 0 && !self.options.dry_run).then(|| Cursor {
+            since,
+            deleted_since,
+            stored: unix_now(),
+        });
+        Ok(PassEnd {
+            cursor,
+            incomplete: self.incomplete,
+        })
+    }
+
+    /// Fetch one source record and sync it.
+    pub async fn resync(&mut self, source_id: &str) -> Result<(), SyncError> {
+        match self.src.vendor.get(self.src.module(), source_id).await {
+            Ok(record) => self.record(record).await,
+            Err(e) if matches!(e.connector_error(), Some(ConnectorError::NotFound(_))) => self
+                .ledger_only(
+                    source_id,
+                    None,
+                    LedgerOp::Skip,
+                    "the source record no longer exists".into(),
+                ),
+            Err(e) => Err(self.call_error(self.src, "get", e)),
+        }
+    }
+
+    /// Finish a single-record pass.
+    pub async fn finish(mut self) -> Result<Counts, SyncError> {
+        self.flush().await?;
+        self.settle_intents().await?;
+        Ok(self.run.counts)
+    }
+}
