@@ -1,5 +1,6 @@
-//! The workspace YAML: model, loading with located diagnostics, and
-//! validation against what connectors describe.
+//! The workspace YAML: model, loading with located diagnostics, the CEL
+//! expressions it holds ([`expr`]), and validation against what
+//! connectors describe.
 //!
 //! ```no_run
 //! use ferry::config::{self, Workspace, StaticCatalog};
@@ -10,6 +11,7 @@
 
 mod catalog;
 mod diag;
+pub mod expr;
 mod load;
 mod model;
 mod pairs;

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::expr::Expr;
 use super::path::FieldPath;
 use super::secret::Secret;
 use super::yaml::{SourceFile, Span};
-use crate::mapping::Expr;
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]

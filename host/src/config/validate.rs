@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 use crate::connector::{ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
-use crate::mapping::Expr;
 
 use super::catalog::Catalog;
 use super::diag::{Diagnostic, Diagnostics, did_you_mean, one_of};
+use super::expr::Expr;
 use super::model::*;
 use super::path::FieldPath;
 use super::yaml::Span;

@@ -143,7 +143,7 @@ pub fn resolve(
 
 /// A vendor's time (RFC 3339, or Zoho's `+0000` offsets).
 pub fn instant(text: &str) -> Option<DateTime<FixedOffset>> {
-    crate::mapping::expr::parse_datetime(text)
+    crate::config::expr::parse_datetime(text)
 }
 
 #[cfg(test)]

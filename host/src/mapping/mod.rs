@@ -8,11 +8,14 @@
 //! [`TriggerPlan`] evaluates trigger conditions and plans their actions.
 
 mod coerce;
-pub mod expr;
 mod mapped;
 mod plan;
 mod trigger;
 
+/// CEL expressions are parsed with the configuration that holds them
+/// ([`crate::config::expr`]) and evaluated by plans; re-exported here for
+/// the plans' users.
+pub use crate::config::expr;
 pub use coerce::Coerce;
 pub use expr::{Bindings, EvalError, Expr, ExprError, HELPERS, VARIABLES};
 pub use mapped::Mapped;
