@@ -10,19 +10,15 @@
 //! settled by looking the record up before anything is written again. The
 //! cursor moves only when a pass completed with nothing left to retry.
 
-mod env;
-mod fingerprint;
 mod pass;
-mod watermark;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 
-use crate::config::{Direction, FieldMapping, ModuleRef, Source, SyncConfig};
-use crate::connection::ConnectionError;
-use crate::connector::{FieldKind, Record};
+use crate::config::{Direction, ModuleRef, SyncConfig};
+use crate::connector::Record;
 use crate::engine::run::{Ending, Unit};
 use crate::engine::{self, EngineError};
 use crate::mapping::{MissingLink, Plan, RecordError, Side, Way};
@@ -30,11 +26,11 @@ use crate::store::{Counts, LedgerFilter, RunRecord, RunTrigger, StoreError};
 
 pub use crate::connector::id_of;
 pub use crate::engine::Endpoint;
+pub use crate::engine::StoreLinks;
+pub use crate::engine::fingerprint::{fingerprint, fingerprint_mapped};
+pub use crate::engine::watermark::Watermark;
 pub use crate::engine::write::is_retryable;
-pub use env::{Env, EnvOptions, RunGuard};
-pub use fingerprint::{fingerprint, fingerprint_mapped};
-pub use pass::StoreLinks;
-pub use watermark::Watermark;
+pub use crate::engine::{Env, EnvOptions, RunGuard};
 
 use pass::{Pass, Shared};
 
@@ -53,8 +49,6 @@ pub enum SyncError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
 }
 
 /// How to run.
@@ -333,72 +327,13 @@ pub async fn run_records(
     Ok(run)
 }
 
-/// Field names that carry a currency code rather than an amount.
-const CURRENCY_FIELDS: &[&str] = &["currency_code", "currency_id", "Currency"];
-
-/// Whether a mapping from `from` to `to` carries amounts or currencies: a
-/// mapped field of kind currency on either side, or a currency-code field.
-fn maps_money(env: &Env, from: &ModuleRef, to: &ModuleRef, fields: &[FieldMapping]) -> bool {
-    let kind_of = |m: &ModuleRef, field: &str| {
-        env.catalog()
-            .describes
-            .get(&m.connection)
-            .and_then(|d| d.module(&m.module))
-            .and_then(|m| m.field(field))
-            .map(|f| f.kind)
-    };
-    let money = |m: &ModuleRef, path: &crate::config::FieldPath| {
-        let head = path.head();
-        CURRENCY_FIELDS.contains(&head) || kind_of(m, head) == Some(FieldKind::Currency)
-    };
-    fn walk(fields: &[FieldMapping], hit: &mut dyn FnMut(&FieldMapping) -> bool) -> bool {
-        fields.iter().any(|f| {
-            hit(f)
-                || match &f.source {
-                    Source::Items(items) => items.iter().any(|i| walk(i, hit)),
-                    Source::Each { fields, .. } | Source::FirstOf(fields) => walk(fields, hit),
-                    _ => false,
-                }
-        })
-    }
-    walk(fields, &mut |f| {
-        money(to, &f.target.value) || matches!(&f.source, Source::Path(p) if money(from, &p.value))
-    })
-}
-
 /// A sync of amounts between organisations with different base
 /// currencies would copy figures unconverted: refuse it, saying why.
 async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError> {
-    check_money_between(env, &sync.name.value, &sync.from, &sync.to, &sync.fields).await
-}
-
-/// Refuse a mapping (a sync's, or a trigger rule's) that copies amounts
-/// between organisations with different base currencies.
-pub async fn check_money_between(
-    env: &Env,
-    name: &str,
-    from: &ModuleRef,
-    to: &ModuleRef,
-    fields: &[FieldMapping],
-) -> Result<(), SyncError> {
-    if !maps_money(env, from, to, fields) {
-        return Ok(());
-    }
-    let (from, to) = (&from.connection, &to.connection);
-    if from == to {
-        return Ok(());
-    }
-    if let (Some(a), Some(b)) = (env.base_currency(from).await?, env.base_currency(to).await?)
-        && !a.eq_ignore_ascii_case(&b)
-    {
-        return Err(SyncError::Config {
-            name: name.to_string(),
-            message: format!(
-                "it maps amounts or currencies, but `{from}`'s base currency is {a} and `{to}`'s is {b}: figures would be copied unconverted. Map between organisations with one base currency, or leave money fields out"
-            ),
-        });
-    }
-    Ok(())
+    Ok(
+        engine::money::check_between(env, &sync.name.value, &sync.from, &sync.to, &sync.fields)
+            .await?,
+    )
 }
 
 /// What became of the parent record a `missing: create` lookup asked for.

@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 
 use crate::config::ModuleRef;
 use crate::engine::EngineError;
+use crate::engine::Env;
 use crate::store::{RunRecord, RunTrigger, StoreError};
-use crate::sync::{Env, Progress, SyncError};
+use crate::sync::{Progress, SyncError};
 
 pub use watch::Watch;
 

@@ -7,14 +7,14 @@ use serde_json::Value;
 
 use crate::config::{FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When};
 use crate::connector::Record;
-use crate::engine;
+use crate::engine::fingerprint::fingerprint;
 use crate::engine::read::Listing;
 use crate::engine::run::{Ending, Unit};
+use crate::engine::watermark::Watermark;
+use crate::engine::{self, Endpoint, Env, RunGuard};
 use crate::mapping::{Side, Stages, TriggerPlan, linked_module};
 use crate::store::{Cursor, RecordCommit, RunRecord, Snapshot, unix_now};
-use crate::sync::{
-    self, Endpoint, Env, Observer, Progress, RunGuard, SyncError, Watermark, fingerprint,
-};
+use crate::sync::{Observer, Progress, SyncError};
 
 use super::fire::{Fired, Firing};
 use super::rule::Rule;
@@ -108,7 +108,7 @@ impl<'e> Watch<'e> {
             })?;
             // As for syncs: amounts are not copied between organisations
             // with different base currencies.
-            sync::check_money_between(env, name, &t.on, &target_ref, &t.fields).await?;
+            engine::money::check_between(env, name, &t.on, &target_ref, &t.fields).await?;
             let target = env.endpoint(&target_ref)?;
             // A sync links its `from` records on side From; a record of
             // its `to` module is on side To.
@@ -215,7 +215,7 @@ impl<'e> Watch<'e> {
 
     /// One record as read: if it changed since last seen, ask each rule.
     async fn judge(&mut self, record: &Record) -> Result<(), TriggerError> {
-        let Some(id) = sync::id_of(record, &self.src.info.id_field) else {
+        let Some(id) = crate::connector::id_of(record, &self.src.info.id_field) else {
             return Ok(());
         };
         self.watermark.note(self.modified(record));

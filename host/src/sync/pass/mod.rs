@@ -21,27 +21,17 @@ use crate::config::SyncConfig;
 use crate::connector::{CallError, ConnectorError, Record};
 use crate::engine::decide::instant;
 use crate::engine::read::Listing;
-use crate::engine::{Endpoint, MatchIndex};
-use crate::mapping::{Links, Plan, Side};
+use crate::engine::watermark::Watermark;
+use crate::engine::{Endpoint, Env, MatchIndex};
+use crate::mapping::{Plan, Side};
 use crate::store::{
     Counts, Cursor, FieldChange, LedgerOp, RunRecord, Snapshot, StateStore, unix_now,
 };
 
-use super::env::Env;
-use super::watermark::Watermark;
 use super::{Observer, Progress, RunOptions, SyncError};
 
 /// Rounds of settling unknown outcomes at the end of a pass.
 const SETTLE_ROUNDS: usize = 5;
-
-/// The link table as mapping lookups see it.
-pub struct StoreLinks<'a>(pub &'a dyn StateStore);
-
-impl Links for StoreLinks<'_> {
-    fn linked(&self, sync: &str, side: Side, id: &str) -> Option<String> {
-        self.0.link(sync, side, id).ok().flatten().map(|l| l.other)
-    }
-}
 
 pub(super) fn other(side: Side) -> Side {
     match side {

@@ -13,9 +13,11 @@ use crate::engine::decide::{self, Resolution};
 use crate::mapping::{Context, RecordError, Side};
 use crate::store::{FieldChange, LedgerOp, RecordCommit, Snapshot};
 
-use super::super::fingerprint::{fingerprint, fingerprint_mapped};
 use super::write::snapshot;
-use super::{Pass, PendingCreate, PendingUpdate, StoreLinks, other, text_of};
+use crate::engine::StoreLinks;
+use crate::engine::fingerprint::{fingerprint, fingerprint_mapped};
+
+use super::{Pass, PendingCreate, PendingUpdate, other, text_of};
 use crate::sync::SyncError;
 
 impl Pass<'_> {

@@ -13,11 +13,12 @@ use serde_json::{Map, Value};
 
 use crate::config::{Action, TargetRef};
 use crate::connector::Record;
+use crate::engine::{Env, StoreLinks};
 use crate::mapping::{Bindings, Context, Judgement, Side, Stages, record_id};
 use crate::store::{
     Intent, LedgerOp, LedgerRow, Link, LinkOrigin, RecordCommit, Snapshot, unix_now,
 };
-use crate::sync::{self, Env, StoreLinks};
+use crate::sync;
 
 use super::TriggerError;
 use super::rule::Rule;

@@ -13,8 +13,6 @@ use crate::connector::Vendor;
 use crate::engine::{Endpoint, EngineError};
 use crate::store::StateStore;
 
-use super::SyncError;
-
 /// Knobs for opening connections (tests shorten backoffs).
 #[derive(Debug, Clone, Default)]
 pub struct EnvOptions {
@@ -49,7 +47,7 @@ impl Env {
         registry: &ConnectorRegistry,
         store: Arc<S>,
         options: EnvOptions,
-    ) -> Result<Env, SyncError>
+    ) -> Result<Env, EngineError>
     where
         S: StateStore + TokenStore + 'static,
     {
@@ -134,10 +132,10 @@ impl Env {
     }
 
     /// The connector of `connection`.
-    pub fn connector(&self, connection: &str) -> Result<&Arc<dyn Vendor>, SyncError> {
+    pub fn connector(&self, connection: &str) -> Result<&Arc<dyn Vendor>, EngineError> {
         self.connectors
             .get(connection)
-            .ok_or_else(|| SyncError::Config {
+            .ok_or_else(|| EngineError::Config {
                 name: connection.to_string(),
                 message: format!("no connection `{connection}`"),
             })
@@ -145,7 +143,7 @@ impl Env {
 
     /// The base currency (ISO code) of `connection`'s organisation, when
     /// its manifest says where to read it; read once.
-    pub async fn base_currency(&self, connection: &str) -> Result<Option<String>, SyncError> {
+    pub async fn base_currency(&self, connection: &str) -> Result<Option<String>, EngineError> {
         if let Some(known) = self.currencies.lock().unwrap().get(connection) {
             return Ok(known.clone());
         }
@@ -187,9 +185,9 @@ impl Env {
     }
 
     /// The endpoint `module` names.
-    pub fn endpoint(&self, module: &ModuleRef) -> Result<Endpoint, SyncError> {
+    pub fn endpoint(&self, module: &ModuleRef) -> Result<Endpoint, EngineError> {
         if let Some(why) = self.broken.get(&module.connection) {
-            return Err(SyncError::Config {
+            return Err(EngineError::Config {
                 name: module.to_string(),
                 message: why.clone(),
             });
@@ -201,7 +199,7 @@ impl Env {
             .get(&module.connection)
             .and_then(|d| d.module(&module.module))
             .cloned()
-            .ok_or_else(|| SyncError::Config {
+            .ok_or_else(|| EngineError::Config {
                 name: module.to_string(),
                 message: format!(
                     "connector of `{}` has no module `{}`",
