@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Action, FieldMapping, Source, TargetRef, Workspace};
-use crate::store::{RunRecord, RunStatus, RunTrigger, unix_now};
+use crate::store::{RunRecord, RunTrigger};
 use crate::sync::{self, Env, Observer, Progress, RunOptions, SyncError};
 use crate::trigger::{self, TriggerError, TriggerOptions, Watch};
 
@@ -91,12 +91,12 @@ fn failed_run(
     trigger: RunTrigger,
     why: &str,
 ) -> Result<RunRecord, TriggerError> {
-    let mut run = env.store.begin_run(name, trigger)?;
-    run.status = RunStatus::Failed(why.to_string());
-    run.ended = Some(unix_now());
-    env.store.save_run(&run)?;
-    crate::telemetry::run_finished(&run);
-    Ok(run)
+    Ok(crate::engine::run::refused(
+        env.store.as_ref(),
+        name,
+        trigger,
+        why,
+    )?)
 }
 
 /// Syncs in an order where every sync runs after the syncs its lookups

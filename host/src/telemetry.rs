@@ -12,6 +12,7 @@ pub fn run_finished(run: &RunRecord) {
     let status = match &run.status {
         RunStatus::Running => "running",
         RunStatus::Completed => "completed",
+        RunStatus::Partial(_) => "partial",
         RunStatus::Failed(_) => "failed",
         RunStatus::DryRun => "dry_run",
     };

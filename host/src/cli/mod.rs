@@ -102,6 +102,20 @@ pub enum Command {
     Tokens(serve::TokensCommand),
 }
 
+/// The exit codes of commands that run syncs and rules.
+pub mod exit {
+    use std::process::ExitCode;
+
+    /// 0: every run completed. 1: a run failed or could not start (its
+    /// reason is printed). 2: the runs finished, but some records failed
+    /// for good — not a success a script should take for one.
+    pub const RECORDS_FAILED: u8 = 2;
+
+    pub fn records_failed() -> ExitCode {
+        ExitCode::from(RECORDS_FAILED)
+    }
+}
+
 /// Entry point of the `ferry` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -385,9 +385,7 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             last.as_ref()
                 .map(|r| format!("#{}", r.id))
                 .unwrap_or_else(|| "-".into()),
-            last.as_ref()
-                .map(|r| status_word(&r.status))
-                .unwrap_or("never"),
+            last.as_ref().map(|r| r.status.word()).unwrap_or("never"),
             last.as_ref()
                 .map(|r| counts_line(&r.counts))
                 .unwrap_or_default(),
@@ -488,15 +486,6 @@ fn summary_of(
         .join(" ")
 }
 
-pub(crate) fn status_word(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Completed => "completed",
-        RunStatus::Failed(_) => "failed",
-        RunStatus::DryRun => "dry-run",
-    }
-}
-
 pub(crate) fn counts_line(c: &Counts) -> String {
     format!(
         "read {} · added {} · updated {} · deleted {} · skipped {} · failed {} · unchanged {}{}",
@@ -521,12 +510,12 @@ pub(crate) fn run_line(run: &RunRecord) -> String {
         "{} run #{}: {} — {}",
         safe::line(&run.sync),
         run.id,
-        status_word(&run.status),
+        run.status.word(),
         counts_line(&run.counts)
     )
 }
 
-/// Print a finished run; failed runs exit non-zero.
+/// Print a finished run; it exits as [`super::exit`] says.
 fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
     println!("{}", run_line(run));
     if dry_run {
@@ -539,7 +528,7 @@ fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Res
         eprintln!("error: {}", safe::text(reason));
         return Ok(ExitCode::FAILURE);
     }
-    if run.counts.failed > 0 {
+    if let RunStatus::Partial(_) = &run.status {
         eprintln!(
             "{} record(s) failed: `ferry history {} --run {} --failed` lists them; `ferry sync retry {}` retries them",
             run.counts.failed,
@@ -547,6 +536,7 @@ fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Res
             run.id,
             safe::line(&run.sync)
         );
+        return Ok(super::exit::records_failed());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -599,7 +589,7 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                                 format!("{:?}", r.trigger).to_lowercase(),
                                 r.started.to_string(),
                                 r.ended.map(|e| e.to_string()).unwrap_or_default(),
-                                status_word(&r.status).to_string(),
+                                r.status.word().to_string(),
                                 c.read.to_string(),
                                 c.added.to_string(),
                                 c.updated.to_string(),
@@ -620,7 +610,7 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                                 "#{:<5} {:<13} {:<10} {}{}",
                                 r.id,
                                 format!("{:?}", r.trigger).to_lowercase(),
-                                status_word(&r.status),
+                                r.status.word(),
                                 counts_line(&r.counts),
                                 match &r.status {
                                     RunStatus::Failed(why) => {

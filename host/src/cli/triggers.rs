@@ -124,9 +124,9 @@ pub fn triggers(c: TriggersCommand) -> ExitCode {
 }
 
 /// One line per run; for trigger rules (and dry runs) the rows that say
-/// what was done. Any failed run fails the command.
+/// what was done. The command exits as [`super::exit`] says.
 fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::Result<ExitCode> {
-    let mut failed = false;
+    let (mut failed, mut partial) = (false, false);
     for run in runs {
         let rows = store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)?;
         let is_rule = rows.iter().any(|r| r.rule.is_some());
@@ -136,9 +136,22 @@ fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::
                 println!("  {}", ledger_line(&row));
             }
         }
-        if let RunStatus::Failed(reason) = &run.status {
-            eprintln!("error: {}: {}", safe::line(&run.sync), safe::text(reason));
-            failed = true;
+        match &run.status {
+            RunStatus::Failed(reason) => {
+                eprintln!("error: {}: {}", safe::line(&run.sync), safe::text(reason));
+                failed = true;
+            }
+            RunStatus::Partial(reason) => {
+                eprintln!(
+                    "{}: {} (`ferry history {} --run {} --failed` lists them)",
+                    safe::line(&run.sync),
+                    safe::text(reason),
+                    safe::line(&run.sync),
+                    run.id
+                );
+                partial = true;
+            }
+            _ => {}
         }
     }
     if runs.is_empty() {
@@ -146,6 +159,8 @@ fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::
     }
     Ok(if failed {
         ExitCode::FAILURE
+    } else if partial {
+        super::exit::records_failed()
     } else {
         ExitCode::SUCCESS
     })

@@ -28,11 +28,24 @@ pub enum Unit {
 }
 
 impl Ending {
-    /// The status a run ending so is recorded with.
-    pub fn status(&self) -> RunStatus {
+    /// The status of a run ending so, in which `failed` records (or
+    /// firings) failed for good.
+    pub fn status(&self, failed: u64) -> RunStatus {
         match self {
             Ending::DryRun => RunStatus::DryRun,
             Ending::Stopped(why) => RunStatus::Failed(why.clone()),
+            Ending::Done {
+                retry: 0,
+                unit: Unit::Records,
+            } if failed > 0 => RunStatus::Partial(format!(
+                "{failed} records failed; the ledger says why, and a retry of the run's failures sends them again"
+            )),
+            Ending::Done {
+                retry: 0,
+                unit: Unit::Changes,
+            } if failed > 0 => {
+                RunStatus::Partial(format!("{failed} firings failed; the ledger says why"))
+            }
             Ending::Done { retry: 0, .. } => RunStatus::Completed,
             Ending::Done {
                 retry,
@@ -63,7 +76,7 @@ pub fn begin(
 /// (so a saved "completed" never outlives the writes it reports), then the
 /// run saved and counted in the metrics.
 pub fn end(store: &dyn StateStore, run: &mut RunRecord, ending: Ending) -> Result<(), StoreError> {
-    run.status = ending.status();
+    run.status = ending.status(run.counts.failed);
     run.ended = Some(unix_now());
     store.flush()?;
     store.save_run(run)?;
@@ -71,41 +84,76 @@ pub fn end(store: &dyn StateStore, run: &mut RunRecord, ending: Ending) -> Resul
     Ok(())
 }
 
+/// Record a run of `name` that could not start (a broken connection or
+/// plan), so its history says why.
+pub fn refused(
+    store: &dyn StateStore,
+    name: &str,
+    trigger: RunTrigger,
+    why: &str,
+) -> Result<RunRecord, StoreError> {
+    let mut run = begin(store, name, trigger)?;
+    end(store, &mut run, Ending::Stopped(why.to_string()))?;
+    Ok(run)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_run_is_completed_only_when_nothing_was_left() {
+    fn a_run_is_completed_only_when_nothing_was_left_or_failed() {
         let records = |retry| Ending::Done {
             retry,
             unit: Unit::Records,
         };
+        let changes = |retry| Ending::Done {
+            retry,
+            unit: Unit::Changes,
+        };
+        let partial = |n: &str| {
+            RunStatus::Partial(format!(
+                "{n} records failed; the ledger says why, and a retry of the run's failures sends them again"
+            ))
+        };
+        // (how the work ended, records failed for good) → status
         let table = [
-            (Ending::DryRun, RunStatus::DryRun),
-            (records(0), RunStatus::Completed),
+            (Ending::DryRun, 0, RunStatus::DryRun),
+            (Ending::DryRun, 4, RunStatus::DryRun),
+            (records(0), 0, RunStatus::Completed),
+            (records(0), 2, partial("2")),
             (
                 records(3),
+                2,
                 RunStatus::Failed(
                     "3 records hit temporary errors; the next run retries them".into(),
                 ),
             ),
+            (changes(0), 0, RunStatus::Completed),
             (
-                Ending::Done {
-                    retry: 1,
-                    unit: Unit::Changes,
-                },
+                changes(0),
+                1,
+                RunStatus::Partial("1 firings failed; the ledger says why".into()),
+            ),
+            (
+                changes(1),
+                0,
                 RunStatus::Failed(
                     "1 changes hit temporary errors; the next run judges them again".into(),
                 ),
             ),
             (
                 Ending::Stopped("books: `list` failed".into()),
+                0,
                 RunStatus::Failed("books: `list` failed".into()),
             ),
         ];
-        for (ending, status) in table {
-            assert_eq!(ending.status(), status, "{ending:?}");
+        for (ending, failed, status) in table {
+            assert_eq!(
+                ending.status(failed),
+                status,
+                "{ending:?} with {failed} failed"
+            );
         }
     }
 }

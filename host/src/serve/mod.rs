@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ModuleRef, Schedule, ServeConfig};
+use crate::engine;
 use crate::runner;
 use crate::schedule::{self, Clock, ManualClock};
 use crate::store::{EmbeddedStore, RunRecord, RunStatus, RunTrigger, StoreError};
@@ -525,14 +526,7 @@ impl Service {
         match result {
             Ok(runs) => {
                 for r in &runs {
-                    if let RunStatus::Failed(why) = &r.status {
-                        tracing::warn!(
-                            job = job.name,
-                            run = r.id,
-                            name = r.sync,
-                            "run failed: {why}"
-                        );
-                    }
+                    log_run(&job.name, r);
                 }
                 runs
             }
@@ -547,11 +541,8 @@ impl Service {
                 // History says why, and the failure backs the job off.
                 let mut failed = Vec::new();
                 for name in job.names() {
-                    if let Ok(mut run) = self.env.store.begin_run(&name, trigger) {
-                        run.status = RunStatus::Failed(e.to_string());
-                        run.ended = Some(crate::store::unix_now());
-                        let _ = self.env.store.save_run(&run);
-                        crate::telemetry::run_finished(&run);
+                    let store = self.env.store.as_ref();
+                    if let Ok(run) = engine::run::refused(store, &name, trigger, &e.to_string()) {
                         failed.push(run);
                     }
                 }
@@ -670,5 +661,35 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// One line per finished run: what ran, why, what it did, how long it took.
+fn log_run(job: &str, r: &RunRecord) {
+    let c = &r.counts;
+    let seconds = r.ended.unwrap_or(r.started).saturating_sub(r.started);
+    let trigger = format!("{:?}", r.trigger).to_lowercase();
+    macro_rules! line {
+        ($level:ident, $what:expr) => {
+            tracing::$level!(
+                job,
+                name = r.sync,
+                run = r.id,
+                trigger,
+                read = c.read,
+                added = c.added,
+                updated = c.updated,
+                deleted = c.deleted,
+                failed = c.failed,
+                seconds,
+                "{}",
+                $what
+            )
+        };
+    }
+    match &r.status {
+        RunStatus::Failed(why) => line!(warn, format!("run failed: {why}")),
+        RunStatus::Partial(why) => line!(warn, format!("run completed with failures: {why}")),
+        other => line!(info, format!("run {}", other.word())),
     }
 }

@@ -130,10 +130,28 @@ pub enum RunTrigger {
 pub enum RunStatus {
     Running,
     Completed,
+    /// Every record was dealt with, but some failed for good (the ledger
+    /// says why of each); the cursor moved past them, and a retry of the
+    /// run's failures sends them again.
+    Partial(String),
     /// Stopped early; the cursor stayed where the last complete run left it.
     Failed(String),
     /// `--dry-run`: nothing was written.
     DryRun,
+}
+
+impl RunStatus {
+    /// The status for people: `running`, `completed`, `completed with
+    /// failures`, `failed`, `dry-run` (JSON says `partial` for the third).
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Partial(_) => "completed with failures",
+            RunStatus::Failed(_) => "failed",
+            RunStatus::DryRun => "dry-run",
+        }
+    }
 }
 
 /// Records by outcome.
