@@ -868,4 +868,20 @@ async fn a_run_whose_records_fail_is_partial_and_exits_2_through_the_binary() {
             .contains("records failed"),
         "{runs}"
     );
+    // Times are RFC 3339 for programs, with the run's length.
+    let started = run["started"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(started).is_ok(),
+        "{runs}"
+    );
+    assert!(run["ended"].is_string(), "{runs}");
+    assert!(run["duration_seconds"].is_u64(), "{runs}");
+    // People see when it started and how long it took.
+    let out = bench.ferry(&["history", "customers"]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let day = &started[..10];
+    assert!(
+        table.contains(day) && table.contains("completed with failures"),
+        "{table}"
+    );
 }

@@ -557,6 +557,22 @@ pub(crate) fn ledger_line(row: &LedgerRow) -> String {
     )
 }
 
+/// When a run started, to the second, in UTC.
+fn started_at(unix: u64) -> String {
+    chrono::DateTime::from_timestamp(unix as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// A run's length for people: `42s`, `3m05s`, `2h10m`.
+fn duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// `ferry history`.
 pub fn history(h: HistoryArgs) -> ExitCode {
     exit((|| {
@@ -565,7 +581,10 @@ pub fn history(h: HistoryArgs) -> ExitCode {
             None => {
                 let runs = store.runs(&h.sync, h.limit)?;
                 match h.format {
-                    Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+                    Format::Json => {
+                        let runs: Vec<_> = runs.iter().map(RunRecord::report).collect();
+                        println!("{}", serde_json::to_string_pretty(&runs)?)
+                    }
                     Format::Csv => {
                         let mut w = csv::Writer::from_writer(std::io::stdout());
                         w.write_record([
@@ -573,6 +592,7 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                             "trigger",
                             "started",
                             "ended",
+                            "duration_seconds",
                             "status",
                             "read",
                             "added",
@@ -584,11 +604,16 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                         ])?;
                         for r in &runs {
                             let c = r.counts;
+                            let report = r.report();
                             w.write_record([
                                 r.id.to_string(),
                                 format!("{:?}", r.trigger).to_lowercase(),
-                                r.started.to_string(),
-                                r.ended.map(|e| e.to_string()).unwrap_or_default(),
+                                report.started,
+                                report.ended.unwrap_or_default(),
+                                report
+                                    .duration_seconds
+                                    .map(|d| d.to_string())
+                                    .unwrap_or_default(),
                                 r.status.word().to_string(),
                                 c.read.to_string(),
                                 c.added.to_string(),
@@ -607,13 +632,15 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                         }
                         for r in &runs {
                             println!(
-                                "#{:<5} {:<13} {:<10} {}{}",
+                                "#{:<5} {}  {:>7}  {:<13} {:<10} {}{}",
                                 r.id,
+                                started_at(r.started),
+                                r.duration().map(duration).unwrap_or_default(),
                                 format!("{:?}", r.trigger).to_lowercase(),
                                 r.status.word(),
                                 counts_line(&r.counts),
                                 match &r.status {
-                                    RunStatus::Failed(why) => {
+                                    RunStatus::Failed(why) | RunStatus::Partial(why) => {
                                         format!("\n       {}", safe::line(why))
                                     }
                                     _ => String::new(),

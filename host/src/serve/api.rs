@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 
 use super::tokens::{self, Role};
 use super::{JobKind, Service};
-use crate::store::{LedgerFilter, RunTrigger};
+use crate::store::{LedgerFilter, RunRecord, RunTrigger};
 use crate::sync::{self, NoProgress, RunOptions};
 
 type Shared = Arc<Service>;
@@ -497,6 +497,7 @@ async fn runs(
         .into_iter()
         .skip(offset)
         .collect();
+    let runs: Vec<_> = runs.iter().map(RunRecord::report).collect();
     ok(json!({ "runs": runs }))
 }
 
@@ -530,7 +531,7 @@ async fn ledger(
         .ok_or_else(|| Fail(StatusCode::NOT_FOUND, format!("{name} has no run #{id}")))?;
     let (offset, limit) = (number(&q, "offset", 0)?, number(&q, "limit", 100)?);
     let rows = s.env.store.ledger(&name, id, filter(&q)?, offset, limit)?;
-    ok(json!({ "run": run, "offset": offset, "rows": rows }))
+    ok(json!({ "run": run.report(), "offset": offset, "rows": rows }))
 }
 
 async fn export(
@@ -605,7 +606,7 @@ async fn retry(State(s): State<Shared>, caller: Caller, Path(name): Path<String>
     authorize(&s, &caller, Role::Operator)?;
     sync_name(&s, &name, "retry")?;
     let run = sync::retry(&s.env, &name, &NoProgress).await?;
-    ok(json!({ "run": run }))
+    ok(json!({ "run": run.as_ref().map(RunRecord::report) }))
 }
 
 /// What a first sync would do, written nowhere.
@@ -628,7 +629,7 @@ async fn preview(
         .env
         .store
         .ledger(&name, run.id, LedgerFilter::All, 0, limit)?;
-    ok(json!({ "run": run, "rows": rows }))
+    ok(json!({ "run": run.report(), "rows": rows }))
 }
 
 async fn workspace(State(s): State<Shared>, caller: Caller) -> Answer {

@@ -591,7 +591,7 @@ impl Service {
                     "queued": requested,
                     "held": held,
                     "next_run": next.map(|t| t.to_rfc3339()),
-                    "last_run": last,
+                    "last_run": last.as_ref().map(RunRecord::report),
                 }));
             }
         }

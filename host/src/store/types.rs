@@ -197,6 +197,48 @@ pub struct RunRecord {
     pub counts: Counts,
 }
 
+impl RunRecord {
+    /// The run as shown outside Ferry (JSON, CSV, the admin API): times in
+    /// RFC 3339 and its duration.
+    pub fn report(&self) -> RunReport<'_> {
+        RunReport {
+            id: self.id,
+            sync: &self.sync,
+            trigger: self.trigger,
+            started: rfc3339(self.started),
+            ended: self.ended.map(rfc3339),
+            duration_seconds: self.duration(),
+            status: &self.status,
+            counts: self.counts,
+        }
+    }
+
+    /// Seconds from start to end; `None` while running.
+    pub fn duration(&self) -> Option<u64> {
+        self.ended.map(|e| e.saturating_sub(self.started))
+    }
+}
+
+/// A [`RunRecord`] for readers: see [`RunRecord::report`].
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub id: u64,
+    pub sync: &'a str,
+    pub trigger: RunTrigger,
+    pub started: String,
+    pub ended: Option<String>,
+    pub duration_seconds: Option<u64>,
+    pub status: &'a RunStatus,
+    pub counts: Counts,
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(unix: u64) -> String {
+    chrono::DateTime::from_timestamp(unix as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// What happened to one record in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -135,7 +135,7 @@ impl Served {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let runs = self.runs(name, token).await;
-            if runs.len() >= n && runs.iter().all(|r| r["ended"].is_number()) {
+            if runs.len() >= n && runs.iter().all(|r| r["ended"].is_string()) {
                 return runs;
             }
             assert!(
