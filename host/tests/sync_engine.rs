@@ -884,4 +884,35 @@ async fn a_run_whose_records_fail_is_partial_and_exits_2_through_the_binary() {
         table.contains(day) && table.contains("completed with failures"),
         "{table}"
     );
+
+    // A later run (which reads them again only if they are modified, or
+    // near its cursor as here) leaves them failing until dealt with.
+    let again = bench.ferry(&["sync", "run", "customers"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let status = bench.ferry(&["sync", "status", "--json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status[0]["failing"], 2, "{status}");
+
+    // Mend the mapping: a retry sends every failing record, whichever run
+    // it failed in.
+    let path = bench.workspace();
+    let yaml = std::fs::read_to_string(&path).unwrap().replace(
+        "string(int(record.contact_name))",
+        "'R ' + record.contact_name",
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let retry = bench
+        .ferry(&["sync", "retry", "customers"])
+        .output()
+        .unwrap();
+    assert!(
+        retry.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&retry.stdout),
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    assert_eq!(count(&sb, "billing", BILLING_ORG, "customers"), before + 2);
+    let status = bench.ferry(&["sync", "status", "--json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status[0]["failing"], 0, "{status}");
 }

@@ -320,7 +320,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             match run {
                 Some(run) => report(env.store.as_ref(), &run, false),
                 None => {
-                    println!("{name}: no failed records to retry");
+                    println!("{name}: no records are failing");
                     Ok(ExitCode::SUCCESS)
                 }
             }
@@ -364,7 +364,8 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             "name": name,
             "kind": if workspace.syncs.contains_key(name) { "sync" } else { "trigger" },
             "paused": store.is_paused(name)?,
-            "last_run": last,
+            "failing": store.failing(name)?.len(),
+            "last_run": last.as_ref().map(RunRecord::report),
         }));
     }
     if json {
@@ -372,16 +373,20 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:<8} {:<7} {:<6} {:<10} counts",
-        "name", "kind", "paused", "run", "status"
+        "{:<24} {:<8} {:<7} {:<8} {:<6} {:<24} counts",
+        "name", "kind", "paused", "failing", "run", "status"
     );
     for row in rows {
-        let last: Option<RunRecord> = serde_json::from_value(row["last_run"].clone()).ok();
+        let last: Option<RunRecord> = row["name"]
+            .as_str()
+            .and_then(|name| store.runs(name, 1).ok())
+            .and_then(|runs| runs.into_iter().next());
         println!(
-            "{:<24} {:<8} {:<7} {:<6} {:<10} {}",
+            "{:<24} {:<8} {:<7} {:<8} {:<6} {:<24} {}",
             safe::line(row["name"].as_str().unwrap_or("")),
             row["kind"].as_str().unwrap_or(""),
             if row["paused"] == true { "yes" } else { "no" },
+            row["failing"],
             last.as_ref()
                 .map(|r| format!("#{}", r.id))
                 .unwrap_or_else(|| "-".into()),

@@ -592,6 +592,7 @@ impl Service {
                     "held": held,
                     "next_run": next.map(|t| t.to_rfc3339()),
                     "last_run": last.as_ref().map(RunRecord::report),
+                    "failing": self.env.store.failing(&name)?.len(),
                 }));
             }
         }

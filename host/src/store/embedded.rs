@@ -375,6 +375,14 @@ impl StateStore for EmbeddedStore {
             .collect())
     }
 
+    fn failing(&self, ns: &str) -> Result<Vec<Failing>, StoreError> {
+        Ok(self
+            .scan("failing record", &key(b'X', &[ns.as_bytes()], true))?
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect())
+    }
+
     fn is_fired(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
         Ok(self
             .backend
@@ -430,6 +438,28 @@ impl StateStore for EmbeddedStore {
                 key(b'F', &[ns_b, fired.as_bytes()], false),
                 Vec::new(),
             ));
+        }
+        if let Some(row) = &commit.ledger
+            && row.source_id != "?"
+        {
+            // The record's latest outcome, for retrying what still fails.
+            let failing = key(
+                b'X',
+                &[ns_b, side_tag(row.from_side), row.source_id.as_bytes()],
+                false,
+            );
+            writes.push(match row.op {
+                LedgerOp::Fail => Write::Put(
+                    failing,
+                    encode(&Failing {
+                        side: row.from_side,
+                        id: row.source_id.clone(),
+                        run: row.run,
+                        reason: row.reason.clone(),
+                    }),
+                ),
+                _ => Write::Remove(failing),
+            });
         }
         if let Some(row) = &commit.ledger {
             // Monotonic across the store, so rows keep their commit order.
@@ -600,7 +630,72 @@ mod tests {
         a_second_opening_of_the_same_state_fails_and_says_where,
         bookkeeping_values_are_kept_apart_from_sync_state,
         secrets_are_sealed_and_the_directory_private,
+        a_record_is_failing_until_a_later_row_says_otherwise,
     );
+
+    fn a_record_is_failing_until_a_later_row_says_otherwise(kind: BackendKind) {
+        let (_dir, store) = open(kind);
+        let row = |run, side, id: &str, op| RecordCommit {
+            ledger: Some(LedgerRow {
+                run,
+                from_side: side,
+                source_id: id.into(),
+                target_id: None,
+                op,
+                reason: Some(format!("{op:?} in run {run}")),
+                diff: vec![],
+                rule: None,
+            }),
+            ..Default::default()
+        };
+        let failing = |ns| {
+            let mut ids: Vec<(Side, String, u64)> = store
+                .failing(ns)
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.side, f.id, f.run))
+                .collect();
+            ids.sort();
+            ids
+        };
+        store
+            .commit("s", row(1, Side::From, "a", LedgerOp::Fail))
+            .unwrap();
+        store
+            .commit("s", row(1, Side::From, "b", LedgerOp::Fail))
+            .unwrap();
+        store
+            .commit("s", row(1, Side::To, "a", LedgerOp::Fail))
+            .unwrap();
+        store
+            .commit("other", row(1, Side::From, "c", LedgerOp::Fail))
+            .unwrap();
+        // A later run fails `a` again and creates `b`: `b` is no longer
+        // failing; `a` keeps its latest run.
+        store
+            .commit("s", row(2, Side::From, "a", LedgerOp::Fail))
+            .unwrap();
+        store
+            .commit("s", row(2, Side::From, "b", LedgerOp::Create))
+            .unwrap();
+        assert_eq!(
+            failing("s"),
+            [
+                (Side::From, "a".to_string(), 2),
+                (Side::To, "a".to_string(), 1)
+            ]
+        );
+        // Skipped (filtered out, or gone at the source) counts as dealt with.
+        store
+            .commit("s", row(3, Side::To, "a", LedgerOp::Skip))
+            .unwrap();
+        assert_eq!(failing("s"), [(Side::From, "a".to_string(), 2)]);
+        assert_eq!(failing("other"), [(Side::From, "c".to_string(), 1)]);
+        assert_eq!(
+            store.failing("s").unwrap()[0].reason.as_deref(),
+            Some("Fail in run 2")
+        );
+    }
 
     /// Open again in this process. Both engines may let go of their files
     /// from a background thread (sled's, or redb's flusher) just after the

@@ -117,4 +117,9 @@ pub trait StateStore: Send + Sync {
     fn set_paused(&self, ns: &str, paused: bool) -> Result<(), StoreError>;
 
     fn is_paused(&self, ns: &str) -> Result<bool, StoreError>;
+
+    /// Records whose latest outcome was a failure, across runs: a commit
+    /// whose ledger row fails a record adds it, any later row for the same
+    /// record (written, skipped, unchanged…) removes it.
+    fn failing(&self, ns: &str) -> Result<Vec<Failing>, StoreError>;
 }

@@ -239,6 +239,16 @@ pub fn rfc3339(unix: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A record still failing: where it is, and the run and reason of its
+/// latest failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failing {
+    pub side: Side,
+    pub id: String,
+    pub run: u64,
+    pub reason: Option<String>,
+}
+
 /// What happened to one record in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

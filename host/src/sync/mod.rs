@@ -402,7 +402,9 @@ pub fn create_parent<'a>(
     })
 }
 
-/// Retry the records that failed in the latest run that had failures.
+/// Retry every record of sync `name` still failing, whichever run it
+/// failed in (failed records are not read again by incremental runs
+/// unless they change). `None`: nothing is failing.
 pub async fn retry(
     env: &Env,
     name: &str,
@@ -411,25 +413,14 @@ pub async fn retry(
     if !env.workspace.syncs.contains_key(name) {
         return Err(SyncError::UnknownSync(name.to_string()));
     }
-    let store = env.store.as_ref();
-    let Some(last) = store
-        .runs(name, 1000)?
-        .into_iter()
-        .find(|r| r.counts.failed > 0)
-    else {
-        return Ok(None);
-    };
-    let rows = store.ledger(name, last.id, LedgerFilter::Failed, 0, usize::MAX)?;
     let mut by_side: Vec<(Side, Vec<String>)> = vec![(Side::From, vec![]), (Side::To, vec![])];
-    for row in rows {
+    for failing in env.store.failing(name)? {
         let ids = &mut by_side
             .iter_mut()
-            .find(|(s, _)| *s == row.from_side)
+            .find(|(s, _)| *s == failing.side)
             .expect("both sides listed")
             .1;
-        if !ids.contains(&row.source_id) {
-            ids.push(row.source_id);
-        }
+        ids.push(failing.id);
     }
     let mut result = None;
     for (side, ids) in by_side {
