@@ -42,6 +42,10 @@ pub enum ConnectionError {
         component: String,
         searched: String,
     },
+    #[error(
+        "no connector manifests found: this `ferry` carries none (install it with `scripts/install`), and no `--connectors` directory was given"
+    )]
+    NoConnectors,
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("connection `{connection}`: {message}")]
@@ -175,14 +179,36 @@ impl ConnectorRegistry {
         manifest_dir: &Path,
         plugin_dir: &Path,
     ) -> Result<ConnectorRegistry, ConnectionError> {
+        ConnectorRegistry::load_dirs(
+            runtime,
+            &[manifest_dir.to_owned()],
+            &[plugin_dir.to_owned()],
+        )
+    }
+
+    /// Manifests from `manifest_dirs` (a later directory's manifest
+    /// overrides an earlier one of the same name); components from the
+    /// manifest's own directory, then `plugin_dirs` in order.
+    pub fn load_dirs(
+        runtime: Runtime,
+        manifest_dirs: &[PathBuf],
+        plugin_dirs: &[PathBuf],
+    ) -> Result<ConnectorRegistry, ConnectionError> {
         let mut manifests = BTreeMap::new();
-        for manifest in Manifest::load_dir(manifest_dir)? {
-            manifests.insert(manifest.name.clone(), (manifest, manifest_dir.to_owned()));
+        for dir in manifest_dirs {
+            for manifest in Manifest::load_dir(dir)? {
+                manifests.insert(manifest.name.clone(), (manifest, dir.to_owned()));
+            }
         }
+        if manifests.is_empty() {
+            return Err(ConnectionError::NoConnectors);
+        }
+        let mut dirs = manifest_dirs.to_vec();
+        dirs.extend(plugin_dirs.iter().cloned());
         Ok(ConnectorRegistry {
             runtime,
             manifests,
-            plugin_dirs: vec![manifest_dir.to_owned(), plugin_dir.to_owned()],
+            plugin_dirs: dirs,
             plugins: Mutex::new(HashMap::new()),
         })
     }

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub mod bundle;
 pub mod map;
 pub mod plugins;
 pub mod safe;
@@ -102,6 +103,35 @@ pub enum Command {
     Tokens(serve::TokensCommand),
 }
 
+/// `ferry --version`: the version, the contracts it loads, and the
+/// connectors it carries.
+fn version_text() -> String {
+    let mut text = format!(
+        "{}\ncontracts: {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::connector::SUPPORTED_CONTRACTS.join(", ")
+    );
+    match bundle::carried() {
+        Some(b) => {
+            let mut names: Vec<String> = crate::connector::Manifest::load_dir(&b.connectors)
+                .map(|ms| {
+                    ms.into_iter()
+                        .map(|m| format!("{} ({})", m.name, m.contract))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            text.push_str(&format!(
+                "\nconnectors carried ({}): {}",
+                b.connectors.display(),
+                names.join(", ")
+            ));
+        }
+        None => text.push_str("\nconnectors carried: none (give `--connectors`)"),
+    }
+    text
+}
+
 /// The exit codes of commands that run syncs and rules.
 pub mod exit {
     use std::process::ExitCode;
@@ -118,7 +148,14 @@ pub mod exit {
 
 /// Entry point of the `ferry` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` names the connectors this binary carries, found at run
+    // time (clap wants the text for the life of the program).
+    let version: &'static str = Box::leak(version_text().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let level = if matches!(cli.command, Command::Serve(_)) {
         "info"
     } else {

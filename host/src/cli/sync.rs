@@ -21,6 +21,7 @@ use crate::store::{
 };
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
+use super::bundle;
 use super::safe;
 
 /// Where a workspace's connectors, plugins and state are.
@@ -34,16 +35,14 @@ pub struct RunArgs {
         default_value = "workspace.yaml"
     )]
     pub workspace: PathBuf,
-    /// Directory of connector manifests (`*.yaml`).
-    #[arg(long, env = "FERRY_CONNECTORS", default_value = "connectors")]
-    pub connectors: PathBuf,
-    /// Directory of connector components (`*.wasm`), besides the manifests'.
-    #[arg(
-        long,
-        env = "FERRY_PLUGIN_DIR",
-        default_value = "target/plugins/wasm32-wasip2/plugin"
-    )]
-    pub plugin_dir: PathBuf,
+    /// More connector manifests (`*.yaml`), beside the ones Ferry carries;
+    /// one here overrides a carried one of the same name.
+    #[arg(long, env = "FERRY_CONNECTORS")]
+    pub connectors: Option<PathBuf>,
+    /// More connector components (`*.wasm`), searched before the carried
+    /// ones.
+    #[arg(long, env = "FERRY_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
     /// The workspace's state directory (links, cursors, history, tokens);
     /// `.ferry/` beside the workspace file by default.
     #[arg(long, env = "FERRY_STATE")]
@@ -139,7 +138,11 @@ impl RunArgs {
             cache_dir: Some(self.state_dir().join("cache")),
             key: None,
         })?;
-        let registry = ConnectorRegistry::load(runtime, &self.connectors, &self.plugin_dir)?;
+        let registry = ConnectorRegistry::load_dirs(
+            runtime,
+            &bundle::manifest_dirs(self.connectors.as_deref()),
+            &bundle::plugin_dirs(self.plugin_dir.as_deref()),
+        )?;
         let env = Env::open(workspace, &registry, store, EnvOptions::default()).await?;
         let diags = config::validate(&env.workspace, env.catalog());
         if diags.has_errors() {

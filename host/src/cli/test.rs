@@ -31,7 +31,7 @@ pub struct Args {
     /// Directory of connector describe fixtures.
     #[arg(long, env = "FERRY_DESCRIBE_DIR")]
     pub describe_dir: Option<PathBuf>,
-    /// Directory of connector manifests; `connectors` if present.
+    /// More connector manifests (`*.yaml`), beside the ones Ferry carries.
     #[arg(long, env = "FERRY_CONNECTORS")]
     pub connectors: Option<PathBuf>,
 }
@@ -67,6 +67,10 @@ impl Report {
 /// and what connectors' `describe` says) are made safe for the terminal.
 pub fn run(args: Args) -> ExitCode {
     use super::safe::line;
+    if let Some(why) = super::bundle::missing(args.connectors.as_deref()) {
+        eprintln!("error: {}", line(&why));
+        return ExitCode::FAILURE;
+    }
     let report = run_tests(
         &args.dir,
         args.describe_dir.as_deref(),

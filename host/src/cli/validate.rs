@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::bundle;
 use super::safe;
 use crate::config::{
     self, Action, Diagnostics, Direction, Endpoint, LoadOptions, Schedule, SecretMode,
@@ -25,7 +26,7 @@ pub struct WorkspaceArgs {
     /// `<connector>.json`), used until connectors are run for real.
     #[arg(long, env = "FERRY_DESCRIBE_DIR")]
     pub describe_dir: Option<PathBuf>,
-    /// Directory of connector manifests (`*.yaml`); `connectors` if present.
+    /// More connector manifests (`*.yaml`), beside the ones Ferry carries.
     #[arg(long, env = "FERRY_CONNECTORS")]
     pub connectors: Option<PathBuf>,
 }
@@ -66,16 +67,16 @@ pub fn catalog_for(
         }
         None => (StaticCatalog::default(), Vec::new()),
     };
-    let dir = connectors
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("connectors"));
-    if dir.is_dir() {
-        problems.extend(cat.load_manifests(&dir));
-    } else if connectors.is_some() {
+    if let Some(dir) = connectors
+        && !dir.is_dir()
+    {
         problems.push(format!(
             "connectors directory `{}` does not exist",
             dir.display()
         ));
+    }
+    for dir in bundle::manifest_dirs(connectors) {
+        problems.extend(cat.load_manifests(&dir));
     }
     (cat, problems)
 }
@@ -98,6 +99,10 @@ pub fn run(args: Args) -> ExitCode {
             SecretMode::Resolve
         },
     };
+    if let Some(why) = bundle::missing(args.ws.connectors.as_deref()) {
+        eprintln!("error: {}", safe::text(&why));
+        return ExitCode::FAILURE;
+    }
     // Load what can be loaded and validate that too: every problem in one pass.
     let (mut ws, _) = Workspace::load_partial(&args.ws.workspace, options);
     let (catalog, problems) = catalog_for(
