@@ -212,3 +212,147 @@ fn a_sync_and_a_trigger_rule_cannot_share_a_name() {
     let renamed = TRIGGER.replace("  invoices:", "  invoice-on-won:");
     assert!(load(format!("{CONNECTIONS}{SYNC}{renamed}")).is_ok());
 }
+
+/// Every diagnostic of `text`, loaded from a file `ws.yaml` and validated
+/// against the fixtures as `ferry validate` does, in short form.
+fn problems_of_str(text: &str, secrets: SecretMode) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (ws, _) = Workspace::load_partial(&path, LoadOptions { secrets });
+    let (mut catalog, problems) =
+        StaticCatalog::from_describe_dir(&fixtures().join("describe"), &ws);
+    assert!(problems.is_empty(), "{problems:?}");
+    catalog.load_manifests(&fixtures().join("connectors"));
+    let prefix = format!("{}/", dir.path().display());
+    config::validate(&ws, &catalog)
+        .iter()
+        .map(|d| d.short().replace(&prefix, ""))
+        .collect()
+}
+
+/// An `auth` block whose secrets cannot be read reports each one at its
+/// value, not a missing `auth`; reading them is deferred for offline
+/// checks, where only their syntax counts.
+#[test]
+fn unreadable_auth_secrets_are_not_a_missing_auth() {
+    let path = fixtures().join("malformed/68-auth-secrets-unset.yaml");
+    let (got, errors) = problems(&path);
+    assert_eq!(errors, 2, "{got:#?}");
+    assert!(got.iter().all(|d| !d.contains("has no `auth`")), "{got:#?}");
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let deferred = problems_of_str(&text, SecretMode::Defer);
+    assert!(
+        deferred.iter().all(|d| !d.contains("error")),
+        "{deferred:#?}"
+    );
+
+    // Inline secrets are reported where written, not as a missing `auth`.
+    let inline = problems_of_str(
+        "connections:\n  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: hunter2 } }\n",
+        SecretMode::Defer,
+    );
+    assert_eq!(inline.len(), 1, "{inline:#?}");
+    assert!(
+        inline[0].starts_with("ws.yaml:2:72: error: `auth.refresh_token`: secrets are written as"),
+        "{inline:#?}"
+    );
+
+    // With no `auth` at all, it is missing.
+    let none = problems_of_str(
+        "connections:\n  crm: { connector: zoho-crm, data_center: com }\n",
+        SecretMode::Resolve,
+    );
+    assert!(
+        none.iter()
+            .any(|d| d.starts_with("ws.yaml:2:3: error: connection `crm` has no `auth`")),
+        "{none:#?}"
+    );
+}
+
+/// A byte-order mark is not YAML: a workspace saved with one loads, and
+/// columns on its first line are counted without it.
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    const VALID: &str = "\u{feff}version: 1
+connections:
+  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: env:T } }
+";
+    let ws = Workspace::load_str(
+        "ws.yaml",
+        VALID,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    assert!(ws.connections.contains_key("crm"));
+    assert!(problems_of_str(VALID, SecretMode::Defer).is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ws.yaml");
+    std::fs::write(&path, VALID).unwrap();
+    Workspace::load_with(
+        &path,
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+
+    let got = problems_of_str("\u{feff}conections: {}\n", SecretMode::Defer);
+    assert!(
+        got[0].starts_with("ws.yaml:1:1: error: unknown key `conections` in"),
+        "{got:#?}"
+    );
+}
+
+/// A workspace file with nothing in it is an error; an empty included
+/// file only adds nothing.
+#[test]
+fn an_empty_workspace_is_an_error() {
+    for text in [
+        "",
+        " \n\n",
+        "# nothing yet\n",
+        "\u{feff}",
+        "~\n",
+        "{}\n",
+        "---\n",
+    ] {
+        let got = problems_of_str(text, SecretMode::Defer);
+        assert_eq!(
+            got,
+            vec![
+                "ws.yaml:1:1: error: the workspace is empty: expected `version:` and \
+                 `connections:` (a workspace names its `connections`, then the `syncs` \
+                 and `triggers` between them; see docs/config.md)"
+                    .to_owned()
+            ],
+            "{text:?}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("later.yaml"), "# to do\n").unwrap();
+    std::fs::write(
+        dir.path().join("ws.yaml"),
+        "include: later.yaml\nconnections:\n  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: env:T } }\n",
+    )
+    .unwrap();
+    let (_, diags) = Workspace::load_partial(
+        dir.path().join("ws.yaml"),
+        LoadOptions {
+            secrets: SecretMode::Defer,
+        },
+    );
+    assert!(!diags.has_errors(), "{}", diags.render(false));
+    let warnings: Vec<String> = diags.iter().map(|d| d.short()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("later.yaml:1:1: warning: included file")
+            && warnings[0].contains("is empty"),
+        "{warnings:#?}"
+    );
+}

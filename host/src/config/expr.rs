@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use cel::common::ast::{Expr as AstExpr, IdedExpr, LiteralValue, operators};
 use cel::extractors::Arguments;
 use cel::objects::{Key, Map};
 use cel::{Context, ExecutionError, Program, Value as Cel};
@@ -163,7 +164,18 @@ impl Expr {
         let mut uses = 0;
         {
             let refs = program.references();
+            // Names bound by `exists`, `all`, `map`, … (`i` in
+            // `record.Items.exists(i, i.qty > 0)`) are not variables to look up.
+            let mut bound = Vec::new();
+            visit(program.expression(), &mut |n| {
+                if let AstExpr::Comprehension(c) = &n.expr {
+                    bound.push(c.iter_var.clone());
+                    bound.extend(c.iter_var2.clone());
+                    bound.push(c.accu_var.clone());
+                }
+            });
             let mut vars = refs.variables();
+            vars.retain(|v| !bound.iter().any(|b| b == v));
             vars.sort();
             for v in vars {
                 match v {
@@ -356,6 +368,392 @@ impl Expr {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Conditions.
+//
+// A `view`, a trigger's `when` and `guards`, an `each` filter and an act's
+// `only_if` must give true or false; anything else fails every record at
+// run time. CEL as compiled here is dynamically typed (records are JSON), so
+// there is no checker to ask. Evaluating against a sample record would need
+// plausible values for every field and still miss branches; instead a small
+// inference walks the parsed AST (which the `cel` crate exposes) through the
+// positions whose value decides the condition: the whole expression, the
+// operands of `&&`, `||` and `!`, and the three parts of `?:`. At each, a
+// form whose result is known never to be a boolean is reported: a literal
+// other than `true`/`false`, a list or map, arithmetic, a whole record, a
+// function known to give text, numbers or times (`size`, `lower`, `date`,
+// …). Comparisons, `in`, `has()`, `exists`/`all`/`exists_one`, `contains`,
+// `startsWith`, `endsWith`, `matches` and `bool()` give booleans. What only
+// the data decides (`record.X`, `get(…)`, `coalesce(…)`, indexing) passes
+// here; a bare `record.X` in those positions is listed by
+// [`Expr::condition_fields`], so validation can check the field's kind
+// against the connector's `describe`.
+
+/// The hint for a condition that does not give true or false.
+pub const CONDITION_HINT: &str = "compare or test it (`==`, `!=`, `<`, `in`, `has(…)`, `.startsWith(…)`): anything but true or false fails every record at run time";
+
+/// Where a condition cannot give true or false, and what it gives instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotACondition {
+    /// Byte offset and length, in the expression text, of the part at fault.
+    pub offset: usize,
+    pub len: usize,
+    /// That part's text.
+    pub text: String,
+    /// What it gives instead: "a string", "a number", …
+    pub gives: &'static str,
+}
+
+/// A field read (`record.X`) whose value is the condition's (or decides
+/// it), so it must be a boolean field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionField {
+    /// The variable read (`record`, `previous`, `target`, `parent`).
+    pub var: String,
+    pub field: String,
+    /// Byte offset and length of `var.field` in the expression text.
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// What an expression gives, as far as its form tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gives {
+    Bool,
+    /// Never a boolean: what it is instead.
+    Not(&'static str),
+    /// Only the data tells.
+    Unknown,
+}
+
+impl Expr {
+    /// The first part of this expression, read as a condition, that can
+    /// never give true or false (see the comment above), if any.
+    pub fn not_a_condition(&self) -> Option<NotACondition> {
+        let mut found = None;
+        self.condition_leaves(&mut |e| {
+            if found.is_none()
+                && let Gives::Not(what) = gives(e)
+            {
+                found = Some((e, what));
+            }
+        });
+        let (e, gives) = found?;
+        let (offset, len) = self.extent(e);
+        Some(NotACondition {
+            offset,
+            len,
+            text: self.source[offset..offset + len].to_owned(),
+            gives,
+        })
+    }
+
+    /// The bare field reads (`record.X`, `previous.X`, …) whose value is
+    /// this condition's or decides it: they must be boolean fields.
+    pub fn condition_fields(&self) -> Vec<ConditionField> {
+        let mut out = Vec::new();
+        self.condition_leaves(&mut |e| {
+            if let AstExpr::Select(s) = &e.expr
+                && !s.test
+                && let AstExpr::Ident(var) = &s.operand.expr
+            {
+                let (offset, len) = self.extent(e);
+                out.push(ConditionField {
+                    var: var.clone(),
+                    field: s.field.clone(),
+                    offset,
+                    len,
+                });
+            }
+        });
+        out
+    }
+
+    /// Calls `leaf` with each node whose value decides the condition: the
+    /// root, through `&&`, `||`, `!` and `?:` (and parentheses, which leave
+    /// no node).
+    fn condition_leaves<'e>(&'e self, leaf: &mut dyn FnMut(&'e IdedExpr)) {
+        fn walk<'e>(e: &'e IdedExpr, leaf: &mut dyn FnMut(&'e IdedExpr)) {
+            if let AstExpr::Call(c) = &e.expr
+                && c.target.is_none()
+                && matches!(
+                    c.func_name.as_str(),
+                    operators::LOGICAL_AND
+                        | operators::LOGICAL_OR
+                        | operators::LOGICAL_NOT
+                        | operators::CONDITIONAL
+                )
+            {
+                for a in &c.args {
+                    walk(a, leaf);
+                }
+                return;
+            }
+            leaf(e);
+        }
+        walk(self.program.expression(), leaf);
+    }
+
+    /// Byte offset and length of the text a node was parsed from (the
+    /// whole expression for the root).
+    fn extent(&self, e: &IdedExpr) -> (usize, usize) {
+        let src = &*self.source;
+        if std::ptr::eq(e, self.program.expression()) {
+            let start = src.len() - src.trim_start().len();
+            return (start, src.trim().len());
+        }
+        // The parser notes one token per node, as byte offsets (the last
+        // one included): a literal or name itself, an operator, the `.` of
+        // a field and the `(` of a call. Their hull, completed with the
+        // last field name, the called function's name and the brackets left
+        // open or closed, is the node's text.
+        let info = self.program.source_info();
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        visit(e, &mut |n| {
+            let Some((start, stop)) = info.offset_for(n.id) else {
+                return;
+            };
+            let (start, mut end) = (start as usize, stop as usize + 1);
+            if let AstExpr::Select(s) = &n.expr
+                && src.get(start..end) == Some(".")
+            {
+                end += s.field.len();
+            }
+            lo = lo.min(start);
+            hi = hi.max(end);
+        });
+        if lo >= hi || hi > src.len() {
+            return (0, src.len());
+        }
+        let (lo, hi) = balance(src, lo, hi);
+        // A global call's (or macro's) name is written before its `(`.
+        let lo = if src[lo..].starts_with('(') {
+            src[..lo]
+                .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                .len()
+        } else {
+            lo
+        };
+        (lo, hi - lo)
+    }
+}
+
+/// `lo..hi` of `src` widened until its brackets match (outside string
+/// literals).
+fn balance(src: &str, mut lo: usize, mut hi: usize) -> (usize, usize) {
+    let b = src.as_bytes();
+    // Which bytes are inside a string literal.
+    let mut quoted = vec![false; b.len()];
+    let mut quote = None;
+    let mut i = 0;
+    while i < b.len() {
+        match quote {
+            Some(q) => {
+                quoted[i] = true;
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    quoted[i + 1] = true;
+                    i += 1;
+                } else if b[i] == q {
+                    quote = None;
+                }
+            }
+            None if b[i] == b'\'' || b[i] == b'"' => {
+                quoted[i] = true;
+                quote = Some(b[i]);
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    let (mut open, mut unopened) = (0usize, 0usize);
+    for i in lo..hi {
+        match b[i] {
+            _ if quoted[i] => {}
+            b'(' | b'[' | b'{' => open += 1,
+            b')' | b']' | b'}' if open > 0 => open -= 1,
+            b')' | b']' | b'}' => unopened += 1,
+            _ => {}
+        }
+    }
+    while open > 0 && hi < b.len() {
+        match b[hi] {
+            _ if quoted[hi] => {}
+            b'(' | b'[' | b'{' => open += 1,
+            b')' | b']' | b'}' => open -= 1,
+            _ => {}
+        }
+        hi += 1;
+    }
+    while unopened > 0 && lo > 0 {
+        lo -= 1;
+        match b[lo] {
+            _ if quoted[lo] => {}
+            b')' | b']' | b'}' => unopened += 1,
+            b'(' | b'[' | b'{' => unopened -= 1,
+            _ => {}
+        }
+    }
+    (lo, hi)
+}
+
+/// Every node of `e`, `e` first.
+fn visit<'e>(e: &'e IdedExpr, f: &mut dyn FnMut(&'e IdedExpr)) {
+    f(e);
+    match &e.expr {
+        AstExpr::Call(c) => {
+            if let Some(t) = &c.target {
+                visit(t, f);
+            }
+            for a in &c.args {
+                visit(a, f);
+            }
+        }
+        AstExpr::Comprehension(c) => {
+            for n in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                visit(n, f);
+            }
+        }
+        AstExpr::List(l) => l.elements.iter().for_each(|n| visit(n, f)),
+        AstExpr::Map(m) => {
+            for entry in &m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
+                    visit(&me.key, f);
+                    visit(&me.value, f);
+                }
+            }
+        }
+        AstExpr::Struct(s) => {
+            for entry in &s.entries {
+                if let cel::common::ast::EntryExpr::StructField(sf) = &entry.expr {
+                    visit(&sf.value, f);
+                }
+            }
+        }
+        AstExpr::Select(s) => visit(&s.operand, f),
+        AstExpr::Ident(_) | AstExpr::Literal(_) | AstExpr::Unspecified => {}
+    }
+}
+
+/// What `e` gives, from its form alone.
+fn gives(e: &IdedExpr) -> Gives {
+    use Gives::*;
+    match &e.expr {
+        AstExpr::Literal(l) => match l {
+            LiteralValue::Boolean(_) => Bool,
+            LiteralValue::Bytes(_) => Not("bytes"),
+            LiteralValue::Double(_) | LiteralValue::Int(_) | LiteralValue::UInt(_) => {
+                Not("a number")
+            }
+            LiteralValue::Null => Not("null"),
+            LiteralValue::String(_) => Not("a string"),
+        },
+        AstExpr::List(_) => Not("a list"),
+        AstExpr::Map(_) => Not("a map"),
+        // `has(x.f)`.
+        AstExpr::Select(s) if s.test => Bool,
+        AstExpr::Select(_) => Unknown,
+        AstExpr::Ident(name) => match name.as_str() {
+            "now" => Not("a timestamp"),
+            "record" | "previous" | "target" | "parent" => Not("a whole record"),
+            _ => Unknown,
+        },
+        // `exists`/`all` fold into a boolean, `map`/`filter` into a list:
+        // the accumulator's start tells; `exists_one` ends in a comparison.
+        AstExpr::Comprehension(c) => match &c.result.expr {
+            AstExpr::Ident(v) if *v == c.accu_var => gives(&c.accu_init),
+            _ => gives(&c.result),
+        },
+        AstExpr::Call(c) => {
+            let arg = |i: usize| c.args.get(i).map(gives).unwrap_or(Unknown);
+            match c.func_name.as_str() {
+                operators::LOGICAL_AND
+                | operators::LOGICAL_OR
+                | operators::LOGICAL_NOT
+                | operators::EQUALS
+                | operators::NOT_EQUALS
+                | operators::LESS
+                | operators::LESS_EQUALS
+                | operators::GREATER
+                | operators::GREATER_EQUALS
+                | operators::IN
+                | operators::NOT_STRICTLY_FALSE
+                | "contains"
+                | "startsWith"
+                | "endsWith"
+                | "matches"
+                | "bool"
+                | "hasValue" => Bool,
+                operators::CONDITIONAL => match (arg(1), arg(2)) {
+                    (Bool, Bool) => Bool,
+                    (Not(w), _) | (_, Not(w)) => Not(w),
+                    _ => Unknown,
+                },
+                // No overload of `+` gives a boolean; say what it makes.
+                operators::ADD => {
+                    let (a, b) = (arg(0), arg(1));
+                    let either = |w: &'static str| a == Not(w) || b == Not(w);
+                    if either("a string") {
+                        Not("a string")
+                    } else if either("a list") {
+                        Not("a list")
+                    } else if either("a timestamp") || either("a duration") {
+                        Not("a timestamp or duration")
+                    } else {
+                        Not("a number")
+                    }
+                }
+                operators::SUBSTRACT => {
+                    let (a, b) = (arg(0), arg(1));
+                    let time = |g: Gives| g == Not("a timestamp") || g == Not("a duration");
+                    if time(a) || time(b) {
+                        Not("a timestamp or duration")
+                    } else {
+                        Not("a number")
+                    }
+                }
+                operators::MULTIPLY
+                | operators::DIVIDE
+                | operators::MODULO
+                | operators::NEGATE
+                | "size"
+                | "int"
+                | "uint"
+                | "double"
+                | "number"
+                | "round"
+                | "days_between"
+                | "max"
+                | "min"
+                | "getFullYear"
+                | "getMonth"
+                | "getDate"
+                | "getDayOfMonth"
+                | "getDayOfWeek"
+                | "getDayOfYear"
+                | "getHours"
+                | "getMinutes"
+                | "getSeconds"
+                | "getMilliseconds" => Not("a number"),
+                "string" | "date" | "books_time" | "crm_time" | "format_time" | "lower"
+                | "upper" | "trim" => Not("a string"),
+                "bytes" => Not("bytes"),
+                "timestamp" | "parse_time" => Not("a timestamp"),
+                "duration" => Not("a duration"),
+                "type" => Not("a type"),
+                "dyn" => arg(0),
+                _ => Unknown,
+            }
+        }
+        AstExpr::Struct(_) | AstExpr::Unspecified => Unknown,
+    }
+}
+
 /// ANTLR's messages list every token it could have taken; keep the gist.
 fn tidy_parse_message(msg: &str) -> String {
     let msg = msg.strip_prefix("Syntax error: ").unwrap_or(msg);
@@ -426,7 +824,8 @@ fn misspelt_helper(f: &str) -> Option<String> {
         "value",
         "hasValue",
     ];
-    if f.starts_with('_') || f.starts_with('@') || f.contains('.') || STD.contains(&f) {
+    // Operators are functions too: `_+_`, `!_`, `-_`, `@in`.
+    if f.starts_with(['_', '@', '!', '-']) || f.contains('.') || STD.contains(&f) {
         return None;
     }
     if HELPERS.iter().any(|(h, _)| *h == f) {
@@ -1014,6 +1413,14 @@ mod tests {
             json!("smb")
         );
         assert_eq!(eval("upper(trim(' a '))", json!({})).unwrap(), json!("A"));
+        assert_eq!(
+            eval(
+                "record.l.exists(i, i.q > 1)",
+                json!({"l": [{"q": 1}, {"q": 2}]})
+            )
+            .unwrap(),
+            json!(true)
+        );
     }
 
     #[test]
@@ -1028,6 +1435,121 @@ mod tests {
         assert_eq!(e.offset, 12);
         let e = Expr::compile("nubmer(record.a) > 1.0", VARIABLES).unwrap_err();
         assert_eq!(e.hint.as_deref(), Some("did you mean `number`?"));
+        // Unary operators are not misspelt helpers; macros bind their own
+        // names.
+        assert!(Expr::compile("!record.a && -record.b < 0", &["record"]).is_ok());
+        assert!(Expr::compile("record.l.exists(i, i.q > 0)", &["record"]).is_ok());
+        let e = Expr::compile("record.l.exists(i, j > 0)", &["record"]).unwrap_err();
+        assert_eq!(e.message, "unknown variable `j`");
+    }
+
+    fn not_a_condition(src: &str) -> Option<(String, &'static str)> {
+        let e = Expr::compile(src, &["record", "previous", "target", "now"]).unwrap();
+        e.not_a_condition().map(|n| {
+            assert_eq!(&src[n.offset..n.offset + n.len], n.text);
+            (n.text, n.gives)
+        })
+    }
+
+    #[test]
+    fn conditions_give_true_or_false() {
+        for ok in [
+            "record.a == 1",
+            "record.a",
+            "has(record.a) && record.a",
+            "!record.b",
+            "record.s.startsWith('x')",
+            "record.s.endsWith('x') || record.s.contains('x') || record.s.matches('^a')",
+            "record.l.exists(i, i > 1)",
+            "record.l.all(i, i > 1)",
+            "record.l.exists_one(i, i > 1)",
+            "record.a in [1, 2]",
+            "has(record.a) ? record.a == null : true",
+            "get(record, 'a', false)",
+            "coalesce(record.a, false)",
+            "true",
+            "size(record.l) > 0",
+            "(record.a > 1)",
+            "dyn(record.b)",
+            "bool(record.s)",
+            "record.l[0]",
+            "record.l.filter(i, i > 1).size() > 0",
+            "previous == null || previous.Stage != record.Stage",
+        ] {
+            assert_eq!(not_a_condition(ok), None, "{ok}");
+        }
+        for (src, text, gives) in [
+            ("'customer'", "'customer'", "a string"),
+            (" record.a + 1 ", "record.a + 1", "a number"),
+            ("record", "record", "a whole record"),
+            ("now", "now", "a timestamp"),
+            ("record.l.map(i, i * 2)", "record.l.map(i, i * 2)", "a list"),
+            (
+                "record.a > 1 && record.b + 'x'",
+                "record.b + 'x'",
+                "a string",
+            ),
+            ("!size(record.l)", "size(record.l)", "a number"),
+            (
+                "record.a > 1 || lower(record.s)",
+                "lower(record.s)",
+                "a string",
+            ),
+            (
+                "has(record.a) ? (record.a + 2) * 3 : true",
+                "(record.a + 2) * 3",
+                "a number",
+            ),
+            ("record.a ? 1 : true", "1", "a number"),
+            ("record.a == 1 && [1, (2)]", "[1, (2)]", "a list"),
+            ("record.a > 1 && {'a': ')'}", "{'a': ')'}", "a map"),
+            ("record.a > 1 && null", "null", "null"),
+            ("record.a > 1 && date(now)", "date(now)", "a string"),
+            (
+                "record.a && parse_time(record.t) - now",
+                "parse_time(record.t) - now",
+                "a timestamp or duration",
+            ),
+            ("'é' == record.a && 'ü'", "'ü'", "a string"),
+            (
+                "record.a && record.l.map(i, i * 2)",
+                "record.l.map(i, i * 2)",
+                "a list",
+            ),
+            (
+                "record.a && has(record.b) + 1",
+                "has(record.b) + 1",
+                "a number",
+            ),
+            ("record.a && record.s.size()", "record.s.size()", "a number"),
+        ] {
+            assert_eq!(
+                not_a_condition(src),
+                Some((text.to_owned(), gives)),
+                "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn condition_fields_are_the_deciding_reads() {
+        let fields = |src: &str| -> Vec<String> {
+            let e = Expr::compile(src, VARIABLES).unwrap();
+            e.condition_fields()
+                .into_iter()
+                .map(|f| {
+                    let text = &src[f.offset..f.offset + f.len];
+                    assert_eq!(text, format!("{}.{}", f.var, f.field));
+                    text.to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(fields("record.Zoho_Billing"), ["record.Zoho_Billing"]);
+        assert_eq!(
+            fields("record.Active && previous.Flag == true || !(target.Open)"),
+            ["record.Active", "target.Open"]
+        );
+        assert!(fields("record.a.b || has(record.c) || record.d == 1").is_empty());
     }
 
     #[test]

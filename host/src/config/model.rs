@@ -101,6 +101,10 @@ pub struct Connection {
     pub settings: BTreeMap<String, Spanned<serde_json::Value>>,
     /// Credentials; resolved at load unless deferred.
     pub auth: BTreeMap<String, Spanned<Secret>>,
+    /// Where a non-empty `auth:` was written. Secrets in it that could not
+    /// be read (or were written wrongly) are reported at their values and
+    /// left out of `auth`, so `auth` may be empty where this is not.
+    pub auth_span: Option<Span>,
     pub datetime_style: DatetimeStyle,
     /// Per-call plugin limits (`limits:`); `None` keeps the defaults.
     pub limits: Option<crate::connector::Limits>,

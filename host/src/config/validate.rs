@@ -185,7 +185,13 @@ impl<'a> Validator<'a> {
                 );
             }
         }
-        if m.auth.is_some() && c.auth.is_empty() && !matches!(c.endpoint, Endpoint::Sandbox(_)) {
+        // An `auth` block whose secrets could not be read is not missing:
+        // each unreadable secret is reported at its value already.
+        if m.auth.is_some()
+            && c.auth.is_empty()
+            && c.auth_span.is_none()
+            && !matches!(c.endpoint, Endpoint::Sandbox(_))
+        {
             self.diags.push(
                 Diagnostic::error(
                     &c.name.span,
@@ -366,6 +372,68 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The bare field reads that decide a condition (a whole `view` of
+    /// `record.Account_Type`) must be boolean fields: anything else fails
+    /// every record at run time. Unknown fields are `expr_refs`' to report.
+    fn condition_fields(
+        &mut self,
+        e: &Expr,
+        what: &str,
+        vars: &[&str],
+        module: &ModuleInfo,
+        mref: &ModuleRef,
+    ) {
+        for read in e.condition_fields() {
+            if !vars.contains(&read.var.as_str()) {
+                continue;
+            }
+            let Some(f) = module.field(&read.field) else {
+                continue;
+            };
+            if matches!(f.kind, FieldKind::Boolean | FieldKind::Other) {
+                continue;
+            }
+            let kind = kind_name(f.kind);
+            let article = if kind.starts_with(['a', 'e', 'i', 'o']) {
+                "an"
+            } else {
+                "a"
+            };
+            let path = format!("{}.{}", read.var, read.field);
+            let example = match f.kind {
+                FieldKind::Picklist if !f.picklist.is_empty() => {
+                    format!("{path} == '{}'", f.picklist[0])
+                }
+                FieldKind::Integer => format!("{path} > 0"),
+                FieldKind::Decimal | FieldKind::Currency | FieldKind::Percent => {
+                    format!("{path} > 0.0")
+                }
+                FieldKind::Text
+                | FieldKind::LongText
+                | FieldKind::Email
+                | FieldKind::Phone
+                | FieldKind::Url
+                | FieldKind::Picklist => format!("{path} != ''"),
+                _ => format!("has({path})"),
+            };
+            let Some(span) = e.span_at(read.offset, read.len) else {
+                continue;
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    &span,
+                    format!(
+                        "{what} must give true or false, but `{path}` is {article} {kind} field of `{mref}`"
+                    ),
+                )
+                .with_hint(format!(
+                    "compare or test it, e.g. `{example}`: anything but true or false fails every record at run time"
+                ))
+                .with_label("in this CEL condition"),
+            );
+        }
+    }
+
     fn sync(&mut self, s: &SyncConfig) {
         if s.fields.is_empty() {
             self.diags.push(
@@ -423,6 +491,7 @@ impl<'a> Validator<'a> {
         }
         if let (Some(view), Some(m)) = (&s.view, from) {
             self.expr_refs(view, "record", m, &s.from);
+            self.condition_fields(view, "`view`", &["record"], m, &s.from);
         }
         self.mappings(&s.fields, from, &s.from, to, &s.to, s.direction, true);
         if let Some(m) = to {
@@ -434,6 +503,7 @@ impl<'a> Validator<'a> {
                 self.field(m, &c.from, &c.parent, Role::Source);
                 if let Some(v) = &c.view {
                     self.expr_refs(v, "record", m, &c.from);
+                    self.condition_fields(v, "`view`", &["record"], m, &c.from);
                 }
             }
             if let Some(m) = to {
@@ -647,10 +717,7 @@ impl<'a> Validator<'a> {
                     one_of(t.picklist.iter().map(String::as_str))
                 ))
             };
-            let kind = serde_json::to_value(t.kind)
-                .ok()
-                .and_then(|k| k.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind = kind_name(t.kind);
             self.diags.push(
                 Diagnostic::error(
                     span,
@@ -766,6 +833,7 @@ impl<'a> Validator<'a> {
                 When::Expr(e) => {
                     self.expr_refs(e, "record", m, &t.on);
                     self.expr_refs(e, "previous", m, &t.on);
+                    self.condition_fields(e, "`when`", &["record", "previous"], m, &t.on);
                 }
                 When::Created => {}
                 When::Stage(outcome) => self.stage_table(t, outcome),
@@ -773,6 +841,7 @@ impl<'a> Validator<'a> {
             for g in &t.guards {
                 self.expr_refs(g, "record", m, &t.on);
                 self.expr_refs(g, "previous", m, &t.on);
+                self.condition_fields(g, "a guard", &["record", "previous"], m, &t.on);
             }
         }
         let (target_ref, op) = match &t.action {
@@ -823,6 +892,7 @@ impl<'a> Validator<'a> {
                     }
                     if let Some(e) = only_if {
                         self.expr_refs(e, "target", m, &tr);
+                        self.condition_fields(e, "`only_if`", &["target"], m, &tr);
                     }
                 }
                 _ => self.needs(m, &tr, op, "this trigger", true),
@@ -835,4 +905,12 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// A field kind as `describe` writes it (`picklist`, `long-text`).
+fn kind_name(kind: FieldKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|k| k.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -21,8 +21,14 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A leading byte-order mark (which some Windows editors write) is
+    /// dropped: it is not part of the YAML, and lines and columns are
+    /// counted as editors show them, without it.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<SourceFile> {
-        let text = text.into();
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Arc::new(SourceFile {

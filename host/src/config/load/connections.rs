@@ -88,6 +88,10 @@ impl Loader {
             }
         }
         let mut auth = BTreeMap::new();
+        let auth_span = node
+            .get("auth")
+            .filter(|n| !n.is_null() && n.as_map().is_none_or(|m| !m.is_empty()))
+            .map(|n| n.span.clone());
         if let Some(a) = node.get("auth").filter(|n| !n.is_null())
             && let Some(entries) = self.map(a, "`auth`")
         {
@@ -181,6 +185,7 @@ impl Loader {
             endpoint,
             settings,
             auth,
+            auth_span,
             datetime_style,
             limits,
             allowed_hosts,

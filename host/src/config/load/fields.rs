@@ -162,7 +162,9 @@ impl Loader {
             m.source = Source::Expr(self.expr(e, vars)?);
         } else if let Some(e) = node.get("each") {
             let each = self.path(e, "`each`")?;
-            let filter = node.get("filter").and_then(|f| self.expr(f, NESTED_VARS));
+            let filter = node
+                .get("filter")
+                .and_then(|f| self.condition(f, NESTED_VARS, "`filter`"));
             let fields = match self.required(node, "fields", &what) {
                 Some(f) => self.fields(f, NESTED_VARS),
                 None => return None,

@@ -65,6 +65,7 @@ impl Loader {
     }
 
     pub(super) fn source(&mut self, file: Arc<SourceFile>, base: &Path) {
+        let workspace_file = self.files.is_empty();
         self.files.push(file.clone());
         let root = match yaml::parse(&file) {
             Ok(r) => r,
@@ -76,7 +77,26 @@ impl Loader {
                 return;
             }
         };
-        if root.is_null() {
+        // No document, only comments, `~` or `{}`: nothing to run. The
+        // workspace file itself is an error (an empty file where the real
+        // one was meant); an included one only adds nothing.
+        if root.is_null() || root.as_map().is_some_and(<[_]>::is_empty) {
+            let at = Span::new(&file, 0, 0);
+            if workspace_file {
+                self.err_hint(
+                    &at,
+                    "the workspace is empty: expected `version:` and `connections:`",
+                    Some(
+                        "a workspace names its `connections`, then the `syncs` and `triggers` between them; see docs/config.md"
+                            .into(),
+                    ),
+                );
+            } else {
+                self.diags.push(
+                    Diagnostic::warning(&at, format!("included file `{}` is empty", file.name))
+                        .with_hint("it adds nothing to the workspace; remove it from `include`"),
+                );
+            }
             return;
         }
         let Some(entries) = self.map(&root, "the workspace") else {

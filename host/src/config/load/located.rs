@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{Loader, SecretMode};
 use crate::config::diag::{Diagnostic, did_you_mean, one_of};
-use crate::config::expr::Expr;
+use crate::config::expr::{CONDITION_HINT, Expr};
 use crate::config::model::*;
 use crate::config::path::FieldPath;
 use crate::config::secret::{Secret, SecretRef};
@@ -182,6 +182,31 @@ impl Loader {
                 None
             }
         }
+    }
+
+    /// A CEL condition (`view`, `when`, a guard, `filter`, `only_if`):
+    /// an expression that must give true or false. One whose form gives
+    /// something else (see [`Expr::not_a_condition`]) is reported, and
+    /// still returned so its other checks run.
+    pub(super) fn condition(&mut self, node: &Node, vars: &[&str], what: &str) -> Option<Expr> {
+        let e = self.expr(node, vars)?;
+        if let Some(p) = e.not_a_condition() {
+            let span = e
+                .span_at(p.offset, p.len)
+                .unwrap_or_else(|| node.span.clone());
+            self.diags.push(
+                Diagnostic::error(
+                    &span,
+                    format!(
+                        "{what} must give true or false, but `{}` gives {}",
+                        p.text, p.gives
+                    ),
+                )
+                .with_hint(CONDITION_HINT)
+                .with_label("in this CEL condition"),
+            );
+        }
+        Some(e)
     }
 
     pub(super) fn required<'n>(

@@ -123,7 +123,9 @@ impl Loader {
                     .with_hint("add `match: { Source_Field: target_field }`"),
             );
         }
-        let view = node.get("view").and_then(|n| self.expr(n, VIEW_VARS));
+        let view = node
+            .get("view")
+            .and_then(|n| self.condition(n, VIEW_VARS, "`view`"));
         // Without `fields`, the connectors' default field pairs apply
         // (filled in once they are known; validation reports a sync that
         // ends up with none).
@@ -220,7 +222,9 @@ impl Loader {
             .get("match")
             .map(|n| self.match_keys(n))
             .unwrap_or_default();
-        let view = node.get("view").and_then(|n| self.expr(n, NESTED_VARS));
+        let view = node
+            .get("view")
+            .and_then(|n| self.condition(n, NESTED_VARS, "`view`"));
         let fields = match self.required(node, "fields", &what) {
             Some(f) => self.fields(f, NESTED_VARS),
             None => Vec::new(),

@@ -88,7 +88,7 @@ impl Loader {
                 _ => vec![g.clone()],
             };
             for item in &items {
-                if let Some(e) = self.expr(item, TRIGGER_VARS) {
+                if let Some(e) = self.condition(item, TRIGGER_VARS, "a guard") {
                     guards.push(e);
                 }
             }
@@ -199,12 +199,12 @@ impl Loader {
                 if node.as_str() == Some("created") {
                     return Some(When::Created);
                 }
-                self.expr(node, TRIGGER_VARS).map(When::Expr)
+                self.condition(node, TRIGGER_VARS, "`when`").map(When::Expr)
             }
             Kind::Map(_) => {
                 self.keys(node, WHEN_KEYS, "`when`", false);
                 if let Some(e) = node.get("expr") {
-                    return self.expr(e, TRIGGER_VARS).map(When::Expr);
+                    return self.condition(e, TRIGGER_VARS, "`when`").map(When::Expr);
                 }
                 if let Some(st) = node.get("stage") {
                     let outcome = self.choice(
@@ -317,7 +317,9 @@ impl Loader {
                         .map(|i| self.string(i, "`act.action`"))
                         .collect::<Option<Vec<_>>>()
                 });
-                let only_if = node.get("only_if").and_then(|n| self.expr(n, TRIGGER_VARS));
+                let only_if = node
+                    .get("only_if")
+                    .and_then(|n| self.condition(n, TRIGGER_VARS, "`only_if`"));
                 let args = node.get("args").map(Node::to_json).unwrap_or(Json::Null);
                 if !args.is_null() && !args.is_object() {
                     let span = node
