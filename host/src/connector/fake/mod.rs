@@ -16,6 +16,9 @@
 //!   answers from the old state: a deleted record is still found, a renamed
 //!   one under its old name. `list` and `get` never lag. Search compares as
 //!   text, case-insensitively, and its rows leave out `list_omits` too.
+//!   `search_sees_deletes_at_once()` lets deletions (only) reach the
+//!   index at once: a search that lags creates and edits but never finds
+//!   a deleted record.
 //! * **Uniqueness** (`unique(field)`): a create or update whose value of
 //!   the field equals (case-insensitively) another live record's is refused
 //!   with [`ConnectorError::Conflict`], as the Zoho plugins report
@@ -208,6 +211,13 @@ impl FakeVendor {
         self
     }
 
+    /// Deletions reach search at once; other writes still lag (see the
+    /// module docs).
+    pub fn search_sees_deletes_at_once(self) -> Self {
+        self.lock().deletes_at_once = true;
+        self
+    }
+
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -220,6 +230,11 @@ impl FakeVendor {
     /// Fail the next call of `op` with `fault`; faults queue in order.
     pub fn fail_next(&self, op: Op, fault: Fault) {
         self.lock().faults.entry(op).or_default().push_back(fault);
+    }
+
+    /// Drop the faults still queued for `op`.
+    pub fn clear_faults(&self, op: Op) {
+        self.lock().faults.remove(&op);
     }
 
     /// Bring the search index up to date.

@@ -14,6 +14,8 @@ use crate::connector::{ConnectorError, DeletedRecord, Operation, Record, WriteRe
 pub(super) struct State {
     pub(super) modules: Vec<Module>,
     pub(super) search_lag: u64,
+    /// Deletions skip the search lag.
+    pub(super) deletes_at_once: bool,
     /// Vendor calls made so far; the search index lags in these.
     pub(super) tick: u64,
     pub(super) pending: Vec<Pending>,
@@ -77,7 +79,12 @@ impl State {
             id: id.into(),
             state: m.records.get(id).map(|r| r.record.clone()),
         };
-        if self.search_lag == 0 {
+        if self.deletes_at_once && p.state.is_none() {
+            // Earlier writes of the record still on their way would bring
+            // it back.
+            self.pending.retain(|q| q.module != i || q.id != id);
+            self.apply(p);
+        } else if self.search_lag == 0 {
             self.apply(p);
         } else {
             self.pending.push(p);

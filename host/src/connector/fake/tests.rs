@@ -215,6 +215,34 @@ async fn search_lags_writes_by_calls() {
 }
 
 #[tokio::test]
+async fn search_can_see_deletions_at_once_while_lagging_writes() {
+    let by_name = rec(json!({"contact_name": "acme"}));
+    for at_once in [false, true] {
+        let fake = books().search_lag(2);
+        let fake = if at_once {
+            fake.search_sees_deletes_at_once()
+        } else {
+            fake
+        };
+        let id = fake.insert("contacts", json!({"contact_name": "Acme"}));
+        fake.index_now();
+        fake.remove("contacts", &id);
+        let found = fake.find("contacts", &by_name).await.unwrap();
+        assert_eq!(found.is_empty(), at_once, "at once: {at_once}");
+        fake.index_now();
+        // A record deleted before its creation reached search never does.
+        let id = fake.insert("contacts", json!({"contact_name": "Acme"}));
+        fake.remove("contacts", &id);
+        for _ in 0..3 {
+            assert!(fake.find("contacts", &by_name).await.unwrap().is_empty());
+        }
+        // Creates lag either way.
+        fake.insert("contacts", json!({"contact_name": "Acme"}));
+        assert!(fake.find("contacts", &by_name).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
 async fn a_lost_answer_writes_then_errors() {
     let fake = books();
     fake.fail_next(Op::Create, Fault::LostAnswer);
@@ -273,6 +301,16 @@ async fn faults_are_consumed_once_in_order() {
     ));
     assert!(fake.list("contacts", None, None).await.is_ok());
     assert_eq!(fake.calls(Op::List), 3);
+    // Queued faults can be dropped, per operation.
+    fake.fail_next(Op::List, Fault::Transient);
+    fake.fail_next(Op::Get, Fault::Transient);
+    fake.clear_faults(Op::List);
+    assert!(fake.list("contacts", None, None).await.is_ok());
+    assert!(
+        fake.get("contacts", "contacts-1")
+            .await
+            .is_err_and(|e| matches!(error(e), ConnectorError::Transient(_)))
+    );
 }
 
 #[tokio::test]
