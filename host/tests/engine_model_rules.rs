@@ -626,10 +626,7 @@ async fn play_logged(
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
+    support::proptest_cases(1000)
 }
 
 proptest! {

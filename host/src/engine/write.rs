@@ -13,7 +13,8 @@
 //!    answer) is *settled* before the same record is written again: looked
 //!    up, and linked if it was created. Search on some vendors lags their
 //!    writes (Zoho CRM's does), so "not found by search" is trusted only
-//!    once a listing, which does not lag, agrees.
+//!    once a listing, which does not lag, agrees, and a record search
+//!    found is confirmed by `get` (it may have been deleted since).
 
 use std::collections::BTreeMap;
 
@@ -96,6 +97,17 @@ pub async fn create(
         .collect())
 }
 
+/// The record `id` of `target` as it is now, or `None` if it is gone. A
+/// lagging search can still return a record deleted moments ago; `get`
+/// does not lag, so what search found is confirmed before it is trusted.
+pub async fn exists(target: &Endpoint, id: &str) -> Result<Option<Record>, EngineError> {
+    match target.vendor.get(target.module(), id).await {
+        Ok(record) => Ok(Some(record)),
+        Err(e) if matches!(e.connector_error(), Some(ConnectorError::NotFound(_))) => Ok(None),
+        Err(e) => Err(target.call_error("get", e)),
+    }
+}
+
 fn unknown(e: &CallError) -> String {
     format!("create outcome unknown ({e}); settled by lookup")
 }
@@ -166,6 +178,7 @@ impl<'a> Settler<'a> {
         for record in found {
             if let Some(target_id) = id_of(&record, &self.target.info.id_field)
                 && !self.linked(&target_id)?
+                && let Some(record) = exists(self.target, &target_id).await?
             {
                 return Ok(Settlement::Found {
                     target_id,

@@ -17,6 +17,14 @@ use ferry::capability::{
     AllowedHosts, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings, OAuth,
 };
 
+/// Histories a model test plays: `PROPTEST_CASES`, else `default`.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -108,6 +108,9 @@ pub(super) struct Pass<'a> {
     pub now: DateTime<FixedOffset>,
     creates: Vec<PendingCreate>,
     updates: Vec<PendingUpdate>,
+    /// Keys of this pass's creates whose outcome is unknown until settled:
+    /// nothing more is written for their records until then.
+    unknown: HashSet<String>,
     /// Records whose write failed in a way the next run must retry: the
     /// cursor must not pass them.
     pub incomplete: u64,
@@ -161,6 +164,7 @@ impl<'a> Pass<'a> {
             now,
             creates: Vec::new(),
             updates: Vec::new(),
+            unknown: HashSet::new(),
             incomplete: 0,
             watermark: Watermark::new(now),
             index: None,

@@ -10,6 +10,7 @@ use crate::config::OnDuplicate;
 use crate::connector::{ConnectorError, Operation, Record, id_of};
 use crate::engine::MatchIndex;
 use crate::engine::decide::{self, Resolution};
+use crate::engine::write;
 use crate::mapping::{Context, RecordError, Side};
 use crate::store::{FieldChange, LedgerOp, RecordCommit, Snapshot};
 
@@ -315,6 +316,13 @@ impl Pass<'_> {
         payload: Record,
         snap: Snapshot,
     ) -> Result<(), SyncError> {
+        if self.unknown.contains(&self.intent_key(id)) {
+            // A create of this record whose outcome is unknown: settled
+            // (and the record synced again) before anything else is
+            // written for it, or it could be created twice.
+            self.incomplete += 1;
+            return Ok(());
+        }
         let lookup = self.lookup(record);
         let indexed = self.index.as_ref().and_then(|ix| ix.get(&lookup));
         if !lookup.is_empty()
@@ -323,15 +331,27 @@ impl Pass<'_> {
         {
             let matches: Vec<String> = match indexed {
                 Some(ids) => ids.to_vec(),
-                None => self
-                    .dst
-                    .vendor
-                    .find(self.dst.module(), &lookup)
-                    .await
-                    .map_err(|e| self.call_error(self.dst, "find", e))?
-                    .iter()
-                    .filter_map(|r| id_of(r, &self.dst.info.id_field))
-                    .collect(),
+                None => {
+                    let found: Vec<String> = self
+                        .dst
+                        .vendor
+                        .find(self.dst.module(), &lookup)
+                        .await
+                        .map_err(|e| self.call_error(self.dst, "find", e))?
+                        .iter()
+                        .filter_map(|r| id_of(r, &self.dst.info.id_field))
+                        .collect();
+                    // A lagging search may still return a record deleted
+                    // moments ago: the match is the first that exists.
+                    let mut live = Vec::new();
+                    for candidate in found {
+                        if write::exists(self.dst, &candidate).await?.is_some() {
+                            live.push(candidate);
+                            break;
+                        }
+                    }
+                    live
+                }
             };
             if let Some(existing) = matches.first() {
                 let taken = self.store.link(self.ns(), other(self.side), existing)?;

@@ -28,7 +28,10 @@ impl Pass<'_> {
         let (store, dst, ns) = (self.store, self.dst, self.sync.name.value.as_str());
         let mut settler = Settler::new(store, ns, dst, ns, target);
         for intent in pending {
-            match settler.settle(&intent).await? {
+            let settled = settler.settle(&intent).await?;
+            // Settled one way or another: its record may be written again.
+            self.unknown.remove(&intent.key);
+            match settled {
                 Settlement::Found { target_id, .. } => {
                     // It was created: link it. Its fingerprint is unknown,
                     // so the source record is synced once more (an update,

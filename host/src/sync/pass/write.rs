@@ -22,7 +22,7 @@ impl Pass<'_> {
         self.flush_updates().await
     }
 
-    fn intent_key(&self, source_id: &str) -> String {
+    pub(super) fn intent_key(&self, source_id: &str) -> String {
         let side = match self.side {
             Side::From => "f",
             Side::To => "t",
@@ -91,6 +91,7 @@ impl Pass<'_> {
                 // Possibly written: the intent stays and is settled by
                 // lookup before this record is written again.
                 tracing::warn!(sync = self.ns(), record = create.source_id, "create: {why}");
+                self.unknown.insert(intent.key);
                 Ok(())
             }
             Created::Refused(e) => {

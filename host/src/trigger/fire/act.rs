@@ -8,11 +8,11 @@ use serde_json::{Map, Value, json};
 use crate::connector::{CallError, ConnectorError, Record};
 use crate::engine::write::is_retryable;
 use crate::mapping::{Side, loosely_equal};
-use crate::store::{Intent, IntentOp, LedgerOp, RecordCommit, unix_now};
+use crate::store::{Intent, IntentOp, LedgerOp, unix_now};
 
 use super::super::TriggerError;
 use super::super::rule::Rule;
-use super::{Finished, Fired, Firing, Mapped, row, targets_ns};
+use super::{Finished, Fired, Firing, Mapped, targets_ns};
 
 impl Firing<'_> {
     /// Act on or update one target record, once.
@@ -291,16 +291,8 @@ impl Firing<'_> {
         op: LedgerOp,
         reason: String,
     ) -> Result<(), TriggerError> {
-        self.env.store.commit(
-            &rule.name,
-            RecordCommit {
-                intents_done: vec![key.to_string()],
-                ledger: Some(row(rule, id, Some(target_id.into()), op, reason)),
-                ..Default::default()
-            },
-        )?;
-        rule.run.counts.count(op);
-        Ok(())
+        let intents = vec![key.to_string()];
+        self.settle_with_row(rule, intents, id, Some(target_id.into()), op, reason)
     }
 }
 

@@ -270,9 +270,23 @@ impl Firing<'_> {
         op: LedgerOp,
         reason: String,
     ) -> Result<(), TriggerError> {
+        self.settle_with_row(rule, Vec::new(), id, target_id, op, reason)
+    }
+
+    /// A ledger row and the intents it settles, and nothing else.
+    fn settle_with_row(
+        &self,
+        rule: &mut Rule,
+        intents_done: Vec<String>,
+        id: &str,
+        target_id: Option<String>,
+        op: LedgerOp,
+        reason: String,
+    ) -> Result<(), TriggerError> {
         self.env.store.commit(
             &rule.name,
             RecordCommit {
+                intents_done,
                 ledger: Some(row(rule, id, target_id, op, reason)),
                 ..Default::default()
             },
