@@ -254,7 +254,9 @@ async fn the_sandbox_flag_keeps_real_secrets_and_tokens_apart() {
     );
     let bench = Bench::custom(&yaml, connectors(dir.path()));
     for (url, seen) in [(&first, &first_seen), (&second, &second_seen)] {
-        let mut cmd = bench.ferry(&["sync", "run", "own", "--sandbox", url]);
+        // One state for both sandboxes (`--rebind`: the state would refuse
+        // a second endpoint otherwise): tokens must still stay apart.
+        let mut cmd = bench.ferry(&["sync", "run", "own", "--sandbox", url, "--rebind"]);
         cmd.env("FERRY_TEST_REAL_ID", "real-client-id");
         let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await

@@ -916,3 +916,74 @@ async fn a_run_whose_records_fail_is_partial_and_exits_2_through_the_binary() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status[0]["failing"], 0, "{status}");
 }
+
+/// The state remembers where each connection's records live: the same
+/// workspace pointed at another sandbox (or data centre, or organisation)
+/// is refused before anything is read, unless rebound on purpose; and
+/// `--sandbox` keeps a state of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_refuses_a_workspace_pointed_elsewhere_through_the_binary() {
+    let first = Sandbox::builder().seed(2).start().await.unwrap();
+    let other = Sandbox::builder().seed(2).start().await.unwrap();
+    let syncs = r#"  customers:
+    from: books.contacts
+    to: billing.customers
+    fields:
+      display_name: { expr: "'S ' + record.contact_name" }
+"#;
+    let bench = bench(&first, syncs);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sync", "run", "customers"];
+        args.extend_from_slice(extra);
+        let out = bench.ferry(&args).output().unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, said) = run(&[]);
+    assert_eq!(code, Some(0), "{said}");
+
+    let path = bench.workspace();
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, yaml.replace(&first.base_url(), &other.base_url())).unwrap();
+    let before = count(&other, "billing", BILLING_ORG, "customers");
+    let (code, said) = run(&[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("connection `books`")
+            && said.contains(&first.base_url())
+            && said.contains("--rebind"),
+        "{said}"
+    );
+    assert_eq!(
+        count(&other, "billing", BILLING_ORG, "customers"),
+        before,
+        "nothing written"
+    );
+    let (code, said) = run(&["--rebind"]);
+    assert!(!said.contains("made against other endpoints"), "{said}");
+    assert_ne!(code, None, "{said}");
+
+    // `--sandbox` without `--state` keeps its own state beside the
+    // workspace's.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "run", "customers", "--workspace"])
+        .arg(bench.workspace())
+        .args(["--sandbox", &first.base_url()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dot = bench.dir().join(".ferry");
+    assert!(dot.join("sandbox").is_dir(), "no .ferry/sandbox");
+    assert!(!dot.join("state.redb").exists(), "the real state was used");
+}

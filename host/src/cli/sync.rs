@@ -16,8 +16,8 @@ use crate::connection::ConnectorRegistry;
 use crate::mapping::Side;
 use crate::plugin::{Runtime, RuntimeOptions};
 use crate::store::{
-    BackendKind, Counts, EmbeddedStore, LedgerFilter, LedgerRow, RunRecord, RunStatus, RunTrigger,
-    StateStore,
+    self, BackendKind, Counts, EmbeddedStore, LedgerFilter, LedgerRow, RunRecord, RunStatus,
+    RunTrigger, StateStore,
 };
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
@@ -59,16 +59,29 @@ pub struct RunArgs {
     /// of its data centre (trying a workspace without touching real data).
     #[arg(long, env = "FERRY_SANDBOX", value_name = "URL")]
     pub sandbox: Option<String>,
+    /// Keep this state though the workspace now points a connection at
+    /// another endpoint or organisation (the state remembers where each
+    /// was first run, and refuses another without this).
+    #[arg(long)]
+    pub rebind: bool,
 }
 
 impl RunArgs {
-    /// The state directory.
+    /// The state directory: `--state`, else `.ferry/` beside the
+    /// workspace file (`.ferry/sandbox/` with `--sandbox`, so trying a
+    /// workspace on a sandbox never mixes with its real state).
     pub fn state_dir(&self) -> PathBuf {
         self.state.clone().unwrap_or_else(|| {
-            self.workspace
+            let dir = self
+                .workspace
                 .parent()
                 .unwrap_or(Path::new("."))
-                .join(".ferry")
+                .join(".ferry");
+            if self.sandbox.is_some() {
+                dir.join("sandbox")
+            } else {
+                dir
+            }
         })
     }
 
@@ -134,6 +147,7 @@ impl RunArgs {
     /// [`RunArgs::env`] on a store already open (a state has one opener).
     pub async fn env_with(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
         let workspace = self.workspace()?;
+        store::binding::check(&store, &workspace, self.rebind)?;
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(self.state_dir().join("cache")),
             key: None,

@@ -7,6 +7,7 @@
 //! Everything written for one record goes in one [`RecordCommit`], applied
 //! atomically. Intents are made durable before the call they announce.
 
+pub mod binding;
 mod embedded;
 pub mod kv;
 mod redb_backend;
