@@ -146,19 +146,23 @@ async fn dry_run_previews_and_writes_nothing() {
     assert_eq!(run.counts.added, 4);
     assert_eq!(sb.counts(), before, "a dry run writes nothing");
     assert!(env.store.all_links("customers").unwrap().is_empty());
+    // A preview is kept apart from the sync's history: no run number.
+    assert_eq!(run.sync, "preview:customers");
+    assert!(env.store.runs("customers", 10).unwrap().is_empty());
     let rows = env
         .store
-        .ledger("customers", run.id, LedgerFilter::All, 0, 10)
+        .ledger(&run.sync, run.id, LedgerFilter::All, 0, 10)
         .unwrap();
     assert!(
         rows.iter()
             .any(|r| r.reason.as_deref() == Some("would create"))
     );
-    // The real run afterwards still creates everything.
+    // The real run afterwards still creates everything, as run #1.
     let real = sync::run(&env, "customers", &RunOptions::default(), &NoProgress)
         .await
         .unwrap();
     assert_eq!(real.counts.added, 4, "{real:?}");
+    assert_eq!(real.id, 1, "{real:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

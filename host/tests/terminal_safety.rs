@@ -100,6 +100,12 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
     // run lists the rows with the id escaped.
     let preview = run(&["sync", "run", "escapes", "--dry-run"]);
     assert!(preview.status.success(), "{}", both(&preview));
+    assert!(
+        String::from_utf8_lossy(&preview.stdout)
+            .contains("escapes preview (nothing written): would add 1"),
+        "{}",
+        both(&preview)
+    );
     assert_safe("sync run --dry-run", &preview);
     assert!(
         String::from_utf8_lossy(&preview.stdout).contains(&format!("r1{SHOWN}")),
@@ -131,8 +137,8 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
         "{}",
         both(&runs_failed)
     );
-    // The dry run was #1, the real one #2.
-    let ledger = run(&["history", "escapes", "--run", "2"]);
+    // The dry run took no run number: the real one is #1.
+    let ledger = run(&["history", "escapes", "--run", "1"]);
     assert!(ledger.status.success(), "{}", both(&ledger));
     assert_safe("history --run", &ledger);
     assert!(
@@ -142,7 +148,7 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
     );
 
     // JSON keeps the exact text: it decodes to the id the plugin wrote.
-    let json = run(&["history", "escapes", "--run", "2", "--format", "json"]);
+    let json = run(&["history", "escapes", "--run", "1", "--format", "json"]);
     assert!(json.status.success(), "{}", both(&json));
     let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(
@@ -153,7 +159,7 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
         "{rows:#}"
     );
     // CSV too, through its own quoting.
-    let csv = run(&["history", "escapes", "--run", "2", "--format", "csv"]);
+    let csv = run(&["history", "escapes", "--run", "1", "--format", "csv"]);
     assert!(csv.status.success(), "{}", both(&csv));
     assert!(
         String::from_utf8_lossy(&csv.stdout).contains(&format!("r1{ESCAPES}")),

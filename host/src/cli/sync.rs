@@ -528,6 +528,20 @@ pub(crate) fn counts_line(c: &Counts) -> String {
 
 /// `name run #N: status — counts`.
 pub(crate) fn run_line(run: &RunRecord) -> String {
+    if run.status == RunStatus::DryRun {
+        let c = &run.counts;
+        let name = run.sync.strip_prefix("preview:").unwrap_or(&run.sync);
+        return format!(
+            "{} preview (nothing written): would add {} · update {} — read {} · skipped {} · failed {} · unchanged {}",
+            safe::line(name),
+            c.added,
+            c.updated,
+            c.read,
+            c.skipped,
+            c.failed,
+            c.unchanged
+        );
+    }
     format!(
         "{} run #{}: {} — {}",
         safe::line(&run.sync),

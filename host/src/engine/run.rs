@@ -72,6 +72,21 @@ pub fn begin(
     store.begin_run(name, trigger)
 }
 
+/// Where the previews (dry runs) of `name` are kept: numbered on their
+/// own, apart from its history, so a preview never takes a run number.
+pub fn preview_ns(name: &str) -> String {
+    format!("preview:{name}")
+}
+
+/// Record the start of a preview (a dry run) of `name`.
+pub fn begin_preview(
+    store: &dyn StateStore,
+    name: &str,
+    trigger: RunTrigger,
+) -> Result<RunRecord, StoreError> {
+    store.begin_run(&preview_ns(name), trigger)
+}
+
 /// End `run`: its status from `ending`, every commit made durable first
 /// (so a saved "completed" never outlives the writes it reports), then the
 /// run saved and counted in the metrics.

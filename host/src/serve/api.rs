@@ -628,7 +628,7 @@ async fn preview(
     let rows = s
         .env
         .store
-        .ledger(&name, run.id, LedgerFilter::All, 0, limit)?;
+        .ledger(&run.sync, run.id, LedgerFilter::All, 0, limit)?;
     ok(json!({ "run": run.report(), "rows": rows }))
 }
 

@@ -173,7 +173,11 @@ pub async fn run_observed(
     let to = env.endpoint(&sync.to)?;
     check_currencies(env, sync).await?;
     let store = env.store.as_ref();
-    let mut run = engine::run::begin(store, name, options.trigger)?;
+    let mut run = if options.dry_run {
+        engine::run::begin_preview(store, name, options.trigger)?
+    } else {
+        engine::run::begin(store, name, options.trigger)?
+    };
     let mut shared = Shared::default();
     // The observers of this run's two source modules (none in a dry run).
     let mut from_observer: Option<&mut dyn Observer> = None;

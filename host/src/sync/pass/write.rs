@@ -319,8 +319,10 @@ impl Pass<'_> {
         reason: String,
     ) -> Result<(), SyncError> {
         let row = self.row(source_id, target_id, op, Some(reason));
+        // Under the run's own name: a preview's rows stay apart from the
+        // sync's history (and from its failing records).
         self.store.commit(
-            self.ns(),
+            &self.run.sync,
             RecordCommit {
                 ledger: Some(row),
                 ..Default::default()
