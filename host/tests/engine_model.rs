@@ -68,8 +68,9 @@ use ferry::mapping::Side as LinkSide;
 use ferry::store::{LedgerFilter, LedgerOp, RunStatus};
 use ferry::sync::{self, NoProgress, RunOptions};
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::crash::Crash;
+use support::fakes::text;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -186,14 +187,8 @@ async fn world(policy: &str, lag: u64) -> World {
                 .fields(&["display_name", "phone"])
                 .page_size(3),
         );
-    let crash = Crash::new();
-    let wrap = |v: &FakeVendor| crash.wrap(Arc::new(v.clone()) as Arc<dyn Vendor>);
-    let world = support::fakes::world_with(
-        &SYNC.replace("POLICY", policy),
-        vec![("books", wrap(&books)), ("billing", wrap(&billing))],
-        vec![],
-    )
-    .await;
+    let (world, crash) =
+        support::fakes::crashable_world(&SYNC.replace("POLICY", policy), &[&books, &billing]).await;
     World {
         world,
         clock,
@@ -201,13 +196,6 @@ async fn world(policy: &str, lag: u64) -> World {
         billing,
         crash,
     }
-}
-
-fn text(r: &serde_json::Map<String, Value>, f: &str) -> String {
-    r.get(f)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// The id of the `pick`-th record of `module` (modulo), if any.
@@ -218,10 +206,7 @@ fn pick(v: &FakeVendor, module: &str, id_field: &str, pick: usize) -> Option<Str
 
 /// Writes Ferry has made to either vendor so far.
 fn ferry_writes(w: &World) -> usize {
-    [&w.books, &w.billing]
-        .iter()
-        .map(|v| v.writes().iter().filter(|x| x.by == By::Ferry).count())
-        .sum()
+    support::fakes::writes_by_ferry(&[&w.books, &w.billing])
 }
 
 async fn run(w: &World, options: &RunOptions) -> Result<ferry::store::RunRecord, sync::SyncError> {

@@ -70,19 +70,18 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use ferry::connector::Vendor;
-use ferry::connector::fake::{By, FakeClock, FakeModule, FakeVendor, Fault, Op, TimeStyle};
+use ferry::connector::fake::{FakeClock, FakeModule, FakeVendor, Fault, Op, TimeStyle};
 use ferry::mapping::Side as LinkSide;
 use ferry::store::RunStatus;
 use ferry::sync::NoProgress;
 use ferry::trigger::{self, Rules, TriggerOptions};
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::crash::Crash;
+use support::fakes::text;
 
 /// Engine bugs the model steers clear of until they are fixed (see the
 /// header); `false` shows the failure.
@@ -276,14 +275,7 @@ async fn world(lag: u64) -> World {
                 .action("void", "status", "void")
                 .page_size(3),
         );
-    let crash = Crash::new();
-    let wrap = |v: &FakeVendor| crash.wrap(Arc::new(v.clone()) as Arc<dyn Vendor>);
-    let world = support::fakes::world_with(
-        RULES_YAML,
-        vec![("crm", wrap(&crm)), ("finance", wrap(&finance))],
-        vec![],
-    )
-    .await;
+    let (world, crash) = support::fakes::crashable_world(RULES_YAML, &[&crm, &finance]).await;
     World {
         world,
         clock,
@@ -293,19 +285,9 @@ async fn world(lag: u64) -> World {
     }
 }
 
-fn text(r: &serde_json::Map<String, Value>, f: &str) -> String {
-    r.get(f)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Writes Ferry has made to either vendor so far.
 fn ferry_writes(w: &World) -> usize {
-    [&w.crm, &w.finance]
-        .iter()
-        .map(|v| v.writes().iter().filter(|x| x.by == By::Ferry).count())
-        .sum()
+    support::fakes::writes_by_ferry(&[&w.crm, &w.finance])
 }
 
 /// The stage of each deal as the rules last judged it together (their

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ferry::config::{LoadOptions, SecretMode, Workspace};
-use ferry::connector::fake::FakeVendor;
+use ferry::connector::fake::{By, FakeVendor};
 use ferry::connector::{Manifest, Vendor};
 use ferry::install_key::InstallationKey;
 use ferry::store::{BackendKind, EmbeddedStore, StateStore};
@@ -57,4 +57,36 @@ pub async fn world_with(
         .collect();
     let env = Env::with_vendors(ws, map, manifests, store).await;
     World { dir, env }
+}
+
+/// [`world`] with every vendor behind one [`Crash`](super::crash::Crash)
+/// switch, for tests that kill runs at a vendor call.
+pub async fn crashable_world(body: &str, vendors: &[&FakeVendor]) -> (World, super::crash::Crash) {
+    let crash = super::crash::Crash::new();
+    let wrapped = vendors
+        .iter()
+        .map(|v| {
+            (
+                v.name(),
+                crash.wrap(Arc::new((*v).clone()) as Arc<dyn Vendor>),
+            )
+        })
+        .collect();
+    (world_with(body, wrapped, vec![]).await, crash)
+}
+
+/// A text field of a fake record (empty if absent).
+pub fn text(r: &serde_json::Map<String, serde_json::Value>, f: &str) -> String {
+    r.get(f)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Writes Ferry has made to these vendors so far.
+pub fn writes_by_ferry(vendors: &[&FakeVendor]) -> usize {
+    vendors
+        .iter()
+        .map(|v| v.writes().iter().filter(|x| x.by == By::Ferry).count())
+        .sum()
 }
