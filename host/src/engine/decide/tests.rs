@@ -46,6 +46,7 @@ fn a_record_is_changed_unless_its_content_or_a_proving_time_says_otherwise() {
         ("own write with a partial answer, edited since", Some(snap("", Some(T), T_SECS + 3, false)), "a", Some(T_LATER), changed),
         ("a vendor without modified times, same content", Some(snap("a", None, T_SECS, true)), "a", None, unchanged(false, false)),
         ("a vendor without modified times, new content", Some(snap("a", None, T_SECS, true)), "b", None, changed),
+        ("forgotten when its partner was found gone", Some(snap("", None, T_SECS + 60, false)), "a", Some(T), changed),
         ("snapshot from before `taken` (upgrade), empty fingerprint", Some(snap("", Some(T), 0, false)), "a", Some(T), unchanged(true, true)),
     ];
     for (case, previous, fp, modified, want) in table {

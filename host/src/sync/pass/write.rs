@@ -169,8 +169,10 @@ impl Pass<'_> {
                     )?;
                 }
                 Err(ConnectorError::NotFound(m)) => {
-                    // The partner is gone: forget the link so the next
-                    // change creates it again (or the delete policy applies).
+                    // The partner is gone: forget the link, and what the
+                    // record looked like (a snapshot that vouches for
+                    // nothing), so the record is matched or created again
+                    // on the next read even if it comes back to that state.
                     self.store.commit(
                         self.ns(),
                         RecordCommit {
@@ -178,6 +180,17 @@ impl Pass<'_> {
                                 self.side,
                                 update.source_id.clone(),
                                 update.target_id.clone(),
+                            )],
+                            snapshots: vec![(
+                                self.side,
+                                update.source_id.clone(),
+                                Snapshot {
+                                    fingerprint: String::new(),
+                                    modified: None,
+                                    state: None,
+                                    version: 0,
+                                    taken: unix_now(),
+                                },
                             )],
                             ledger: Some(self.row(
                                 &update.source_id,
