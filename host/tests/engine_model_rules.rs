@@ -19,12 +19,15 @@
 //! the same state, must settle what it left).
 //!
 //! What the engine promises (README, "How trigger rules run"; `trigger/`):
-//! each rule judges a deal's change from the stage all rules last judged
-//! together (the module's shared state) to the stage read now; that state
-//! moves only when every rule on the module took part and was finished
-//! with the change, so a paused rule judges, once resumed, the change it
-//! missed, and changes between two reads are never seen. A firing is keyed
-//! by the deal and its change number, and done once.
+//! every state a read finds of a deal is a change, and each rule judges
+//! each change once, in the order they were read, from the state before
+//! it — a rule paused or left out of a run judges the changes it missed
+//! when it next runs; a passing failure holds the rules on that deal at
+//! the change until it goes through. Changes between two reads are never
+//! seen. A firing is keyed by the deal and its change number, and done
+//! once; a void acts on the invoices made for that change or before, and
+//! an invoice made late (its rule was behind) is judged by the voiding
+//! rules from its change on.
 //!
 //! After the history, every rule is resumed and all are run until quiet;
 //! then:
@@ -32,35 +35,19 @@
 //! - exactly once: a deal has no more invoices than times a person made
 //!   it won, and each is linked to it;
 //! - a won deal has a live (not void) invoice, and at most one draft; a
-//!   deal no longer won has none (one live invoice per win) — these hold
-//!   for changes made while a rule was paused too (it fires once resumed);
+//!   deal no longer won has none (one live invoice per win) — whatever
+//!   rules were paused or run alone along the way;
 //! - an invoice a person marked sent is never voided;
 //! - no firing is left half done (no pending intent), a crashed run leaves
 //!   no rule held, and one more run writes nothing.
 //!
-//! Two engine bugs are steered clear of (the `STEER_CLEAR_OF_*` switches
-//! say how; `false` shows them), each found by this test:
-//!
-//! - A firing whose outcome is unknown (a lost answer, a crash around the
-//!   call) is settled only if the same firing comes again; when the deal
-//!   moves on before the next run, the rule no longer fires and its intent
-//!   is never settled. `[NewDeal(Won), Fault(Finance, Create, LostAnswer),
-//!   RunAll, SetStage { pick: 0, stage: Lost }]` leaves the invoice made
-//!   unlinked, a draft on a lost deal; with `Fault(Finance, Act,
-//!   LostAnswer)` on the void of a lost deal later won again, the won deal
-//!   keeps only its voided invoice. (`trigger/watch.rs` `judge`: pending
-//!   intents of a record are looked at only in `fire.rs`, under the key
-//!   being fired.)
-//! - While one rule on the module is paused (or a run names only some),
-//!   the rules that do run act on stages the shared state never records,
-//!   so rules never see the transitions out of them — even rules that ran
-//!   all along. `[Pause(VoidLost), NewDeal(Won), RunAll, SetStage { pick:
-//!   0, stage: Open }]`: the invoice is made while `void-on-lost` is
-//!   paused, and `void-on-reopen`, never paused, then judges "new → open"
-//!   and leaves the draft on an open deal. `[NewDeal(Won), RunAll,
-//!   SetStage { pick: 0, stage: Lost }, RunOne(VoidLost), SetStage { pick:
-//!   0, stage: Won }]` voids the invoice, and the win after is never
-//!   invoiced. (`trigger/watch.rs`: a `partial` watch commits no state.)
+//! Two defects this test found are fixed and stay covered: a firing whose
+//! outcome was unknown was never settled once the deal moved on (`[NewDeal(
+//! Won), Fault(Finance, Create, LostAnswer), RunAll, SetStage { pick: 0,
+//! stage: Lost }]` left an unlinked draft on a lost deal), and rules run
+//! while another was paused judged from a state that never recorded what
+//! they acted on (`[Pause(VoidLost), NewDeal(Won), RunAll, SetStage { pick:
+//! 0, stage: Open }]` left a draft on an open deal).
 //!
 //! `PROPTEST_CASES` sets the number of histories (default 1000); a failing
 //! history is shrunk, printed (with `FERRY_MODEL_TRACE=1`, step by step),
@@ -82,23 +69,6 @@ use proptest::prelude::*;
 use serde_json::json;
 use support::crash::Crash;
 use support::fakes::text;
-
-/// Engine bugs the model steers clear of until they are fixed (see the
-/// header); `false` shows the failure.
-///
-/// A person leaves a deal alone while a firing on it is half done (an
-/// intent pending): otherwise, once the deal moves on, the rule no longer
-/// fires on it, so nothing settles the intent; the invoice its lost answer
-/// made stays unlinked (a draft on a lost deal), a void whose answer was
-/// lost leaves a won deal without a live invoice.
-const STEER_CLEAR_OF_ORPHANED_INTENTS: bool = true;
-/// Deals that a rule run without the others (paused, or not asked for)
-/// acted on at a stage that moved on before every rule judged it are not
-/// held to the stage-dependent properties: no rule ever sees the change
-/// out of that stage (the module's shared state never recorded it), so a
-/// deal invoiced while another rule was paused and then reopened keeps its
-/// draft.
-const STEER_CLEAR_OF_SEPARATE_JUDGEMENTS: bool = true;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -132,16 +102,6 @@ impl Rule {
             Rule::Invoice => "invoice-on-won",
             Rule::VoidLost => "void-on-lost",
             Rule::VoidReopen => "void-on-reopen",
-        }
-    }
-
-    /// Whether the rule fires on a deal going from stage `was` (`None`:
-    /// new) to `now`.
-    fn fires(self, was: Option<&str>, now: &str) -> bool {
-        match self {
-            Rule::Invoice => now == "won" && was != Some("won"),
-            Rule::VoidLost => now == "lost" && was != Some("lost"),
-            Rule::VoidReopen => was == Some("won") && now == "open",
         }
     }
 }
@@ -290,54 +250,6 @@ fn ferry_writes(w: &World) -> usize {
     support::fakes::writes_by_ferry(&[&w.crm, &w.finance])
 }
 
-/// The stage of each deal as the rules last judged it together (their
-/// shared view of the module, which moves only when every rule took part).
-fn judged(w: &World, deal: &str) -> Option<String> {
-    w.world
-        .env
-        .store
-        .snapshot("watch:crm.deals", LinkSide::From, deal)
-        .unwrap()
-        .and_then(|s| s.state)
-        .map(|s| s["Stage"].as_str().unwrap_or_default().to_string())
-}
-
-/// Whether a firing on `deal` is half done: an intent stored, its outcome
-/// not known yet.
-fn unsettled(w: &World, deal: &str) -> bool {
-    RULES.iter().any(|r| {
-        w.world
-            .env
-            .store
-            .pending_intents(r.name())
-            .unwrap()
-            .iter()
-            .any(|i| i.source_id == deal)
-    })
-}
-
-/// Before a run of `selected` rules: if some rules are left out (paused,
-/// or not asked for), note each deal one of the running rules will act on,
-/// at its stage now (see the header).
-fn note_partial(w: &World, selected: &[Rule], acted_on: &mut BTreeMap<String, String>) {
-    let store = w.world.env.store.as_ref();
-    let running: Vec<Rule> = selected
-        .iter()
-        .copied()
-        .filter(|r| !store.is_paused(r.name()).unwrap())
-        .collect();
-    if running.len() == RULES.len() {
-        return;
-    }
-    for deal in w.crm.records("deals") {
-        let (id, now) = (text(&deal, "id"), text(&deal, "Stage"));
-        let was = judged(w, &id);
-        if running.iter().any(|r| r.fires(was.as_deref(), &now)) {
-            acted_on.insert(id, now);
-        }
-    }
-}
-
 async fn run(w: &World, rules: Rules<'_>) -> Result<Vec<ferry::store::RunRecord>, TestCaseError> {
     trigger::run(&w.world.env, rules, &TriggerOptions::default(), &NoProgress)
         .await
@@ -374,11 +286,6 @@ async fn play_logged(
     // Times each deal was made won by a person.
     let mut wins: BTreeMap<String, u32> = BTreeMap::new();
     let mut sent: BTreeSet<String> = BTreeSet::new();
-    // Deals a rule run without the others acted on, at that stage; and
-    // deals that moved on before all rules judged that stage (see the
-    // header).
-    let mut acted_on: BTreeMap<String, String> = BTreeMap::new();
-    let mut tainted: BTreeSet<String> = BTreeSet::new();
     for step in history {
         if trace {
             log.push_str(&format!(
@@ -413,20 +320,8 @@ async fn play_logged(
                 if !all.is_empty() {
                     let deal = &all[pick % all.len()];
                     let id = text(deal, "id");
-                    if STEER_CLEAR_OF_ORPHANED_INTENTS && unsettled(&w, &id) {
-                        continue;
-                    }
                     if *stage == Stage::Won && text(deal, "Stage") != "won" {
                         *wins.entry(id.clone()).or_default() += 1;
-                    }
-                    if let Some(at) = acted_on.get(&id).cloned() {
-                        if judged(&w, &id).as_deref() == Some(at.as_str()) {
-                            // All rules have judged that stage since.
-                            acted_on.remove(&id);
-                        } else if at != stage.name() {
-                            acted_on.remove(&id);
-                            tainted.insert(id.clone());
-                        }
                     }
                     w.crm.edit("deals", &id, json!({"Stage": stage.name()}));
                 }
@@ -462,17 +357,14 @@ async fn play_logged(
             Step::Pause(rule) => store.set_paused(rule.name(), true).unwrap(),
             Step::Resume(rule) => store.set_paused(rule.name(), false).unwrap(),
             Step::RunAll => {
-                note_partial(&w, &RULES, &mut acted_on);
                 // Runs may fail mid-history; nothing may be lost for it.
                 let _ = run(&w, Rules::All).await;
             }
             Step::RunOne(rule) => {
-                note_partial(&w, &[*rule], &mut acted_on);
                 let only = [rule.name().to_string()];
                 let _ = run(&w, Rules::Only(&only)).await;
             }
             Step::Crash { at, after_write } => {
-                note_partial(&w, &RULES, &mut acted_on);
                 w.crash.arm(u64::from(*at), *after_write);
                 let _ = w.crash.run(run(&w, Rules::All)).await;
                 w.crash.disarm();
@@ -522,8 +414,7 @@ async fn play_logged(
             )
         })
         .collect();
-    let state =
-        || format!("deals {deals:?}\ninvoices {invoices:?}\nwins {wins:?}\ntainted {tainted:?}");
+    let state = || format!("deals {deals:?}\ninvoices {invoices:?}\nwins {wins:?}");
     for (invoice, (deal, _)) in &invoices {
         let linked = store
             .links(Rule::Invoice.name(), LinkSide::From, deal)
@@ -553,9 +444,6 @@ async fn play_logged(
             state()
         );
         let (drafts, sent_now) = (of(Some("draft")), of(Some("sent")));
-        if STEER_CLEAR_OF_SEPARATE_JUDGEMENTS && tainted.contains(deal) {
-            continue;
-        }
         if stage == "won" {
             prop_assert!(
                 drafts + sent_now >= 1,

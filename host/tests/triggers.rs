@@ -498,6 +498,74 @@ async fn a_run_killed_between_intent_and_commit_creates_no_second_invoice() {
     assert!(String::from_utf8_lossy(&removed.stderr).contains("cannot be removed by hand"));
 }
 
+/// The statuses of the invoices linked to `deal`, opening the state
+/// between two `ferry` processes.
+async fn statuses(bench: &Bench, deal: &str) -> Vec<String> {
+    let env = bench.env().await;
+    let mut statuses = Vec::new();
+    for invoice in invoices_of(&env, deal) {
+        let status = get(&env, "billing", "invoices", &invoice).await["status"].clone();
+        statuses.push(status.as_str().unwrap_or_default().to_string());
+    }
+    statuses
+}
+
+/// Through the `ferry` binary: a rule paused while a deal is won and
+/// lost judges, once resumed, each change it missed, in order: the lost
+/// deal's invoice is voided. A deal won and lost while invoicing was
+/// paused gets its invoice late, and the voiding rule (which judged the
+/// loss before that invoice existed) voids it: no live draft on a lost
+/// deal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_rules_judge_the_changes_they_missed_once_resumed() {
+    let sb = Sandbox::builder().seed(9).start().await.unwrap();
+    let bench = Bench::new(&sb, &[CRM, BILLING], CRM_BILLING);
+    let ferry = |args: &[&str]| bench.ferry_ok(args);
+    ferry(&["run"]);
+    let invoices = count(&sb, BILLING_INVOICES);
+    let (voided_late, invoiced_late) = {
+        let env = bench.env().await;
+        let id = |d: serde_json::Map<String, Value>| d["id"].as_str().unwrap().to_string();
+        (
+            id(deal_at(&env, "Qualification").await),
+            id(deal_at(&env, "Id. Decision Makers").await),
+        )
+    };
+
+    assert!(ferry(&["triggers", "pause", "void-on-lost"]).contains("paused"));
+    set_stage(&sb, &voided_late, json!({"Stage": "Closed Won"}));
+    ferry(&["triggers", "run"]);
+    set_stage(&sb, &voided_late, json!({"Stage": "Closed Lost"}));
+    ferry(&["triggers", "run"]);
+    assert_eq!(statuses(&bench, &voided_late).await, ["draft"]);
+    ferry(&["triggers", "resume", "void-on-lost"]);
+    let out = ferry(&["triggers", "run"]);
+    assert!(out.contains("void-on-lost"), "{out}");
+    assert_eq!(statuses(&bench, &voided_late).await, ["void"]);
+
+    ferry(&["triggers", "pause", "invoice-on-won"]);
+    set_stage(&sb, &invoiced_late, json!({"Stage": "Closed Won"}));
+    ferry(&["triggers", "run"]);
+    set_stage(&sb, &invoiced_late, json!({"Stage": "Closed Lost"}));
+    ferry(&["run"]);
+    assert!(statuses(&bench, &invoiced_late).await.is_empty());
+    ferry(&["triggers", "resume", "invoice-on-won"]);
+    ferry(&["triggers", "run"]);
+    assert_eq!(statuses(&bench, &invoiced_late).await, ["void"]);
+    assert_eq!(count(&sb, BILLING_INVOICES), invoices + 2);
+
+    // Nothing is left to judge: one more run writes nothing.
+    let out = ferry(&["triggers", "run"]);
+    assert!(!out.contains("create") && !out.contains("act "), "{out}");
+    assert_eq!(count(&sb, BILLING_INVOICES), invoices + 2);
+    let refused = bench
+        .ferry(&["triggers", "pause", "customers"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is a sync"));
+}
+
 /// CRM → Books or Invoice estimates: a deal reaching the quote stage gets
 /// an estimate; winning accepts it, losing declines it (each sent first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,19 @@ pub enum TriggersCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Stop a rule from firing. Changes go on being read for it: once
+    /// resumed, it judges each one it missed, in order.
+    Pause {
+        #[command(flatten)]
+        args: RunArgs,
+        rule: String,
+    },
+    /// Let a paused rule fire again, on the changes it missed first.
+    Resume {
+        #[command(flatten)]
+        args: RunArgs,
+        rule: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,28 +112,37 @@ pub fn run_workspace(w: WorkspaceArgs) -> ExitCode {
 }
 
 pub fn triggers(c: TriggersCommand) -> ExitCode {
-    exit(runtime().and_then(|rt| {
-        rt.block_on(async {
-            match c {
-                TriggersCommand::Run { args, rules, full } => {
-                    let env = args.env().await?;
-                    let bar = Bar::new();
-                    let runs = trigger::run(
-                        &env,
-                        trigger::Rules::named_or_all(&rules),
-                        &TriggerOptions {
-                            full,
-                            trigger: RunTrigger::Manual,
-                        },
-                        &bar,
-                    )
-                    .await?;
-                    bar.finish();
-                    report(env.store.as_ref(), &runs, false)
-                }
-            }
-        })
-    }))
+    exit(match c {
+        TriggersCommand::Run { args, rules, full } => {
+            runtime().and_then(|rt| rt.block_on(run_rules(&args, &rules, full)))
+        }
+        TriggersCommand::Pause { args, rule } => pause_rule(&args, &rule, true),
+        TriggersCommand::Resume { args, rule } => pause_rule(&args, &rule, false),
+    })
+}
+
+async fn run_rules(args: &RunArgs, rules: &[String], full: bool) -> anyhow::Result<ExitCode> {
+    let env = args.env().await?;
+    let bar = Bar::new();
+    let runs = trigger::run(
+        &env,
+        trigger::Rules::named_or_all(rules),
+        &TriggerOptions {
+            full,
+            trigger: RunTrigger::Manual,
+        },
+        &bar,
+    )
+    .await?;
+    bar.finish();
+    report(env.store.as_ref(), &runs, false)
+}
+
+fn pause_rule(args: &RunArgs, rule: &str, paused: bool) -> anyhow::Result<ExitCode> {
+    if !args.workspace_naming(rule)?.triggers.contains_key(rule) {
+        bail!("`{rule}` is a sync: use `ferry sync pause` or `ferry sync resume`");
+    }
+    super::sync::set_paused(args, rule, paused)
 }
 
 /// One line per run; for trigger rules (and dry runs) the rows that say
@@ -221,6 +243,7 @@ pub fn links(c: LinksCommand) -> ExitCode {
                                 other: to_id.clone(),
                                 origin: LinkOrigin::Manual,
                                 created: unix_now(),
+                                change: None,
                             },
                         )],
                         ..Default::default()

@@ -328,6 +328,15 @@ impl StateStore for EmbeddedStore {
         )
     }
 
+    fn snapshots(&self, ns: &str, side: Side) -> Result<Vec<(String, Snapshot)>, StoreError> {
+        let prefix = key(b'S', &[ns.as_bytes(), side_tag(side)], true);
+        Ok(self
+            .scan::<Snapshot>("snapshot", &prefix)?
+            .into_iter()
+            .map(|(k, s)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), s))
+            .collect())
+    }
+
     fn cursor(&self, ns: &str, side: Side) -> Result<Option<Cursor>, StoreError> {
         self.get(
             "cursor",
@@ -429,6 +438,13 @@ impl StateStore for EmbeddedStore {
                 ),
                 encode(snapshot),
             ));
+        }
+        for (other_ns, side, id) in &commit.forget {
+            writes.push(Write::Remove(key(
+                b'S',
+                &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
+                false,
+            )));
         }
         for done in &commit.intents_done {
             writes.push(Write::Remove(key(b'I', &[ns_b, done.as_bytes()], false)));
@@ -799,6 +815,7 @@ mod tests {
             other: other.into(),
             origin: LinkOrigin::Sync,
             created,
+            change: None,
         }
     }
 
@@ -850,6 +867,7 @@ mod tests {
                     )],
                     ledger: None,
                     unlinks: vec![],
+                    forget: vec![],
                 },
             )
             .unwrap();
@@ -863,6 +881,36 @@ mod tests {
                 .unwrap()
                 .state,
             Some(serde_json::json!({"status": "draft"}))
+        );
+        let listed = store.snapshots("targets:customers", Side::To).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, "b1");
+        assert!(
+            store
+                .snapshots("targets:custom", Side::To)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .snapshots("targets:customers", Side::From)
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .commit(
+                "customers",
+                RecordCommit {
+                    forget: vec![("targets:customers".into(), Side::To, "b1".into())],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(
+            store
+                .snapshots("targets:customers", Side::To)
+                .unwrap()
+                .is_empty()
         );
         assert_eq!(
             store

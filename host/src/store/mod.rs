@@ -70,6 +70,11 @@ pub trait StateStore: Send + Sync {
 
     fn snapshot(&self, ns: &str, side: Side, id: &str) -> Result<Option<Snapshot>, StoreError>;
 
+    /// Every snapshot of a namespace on one side, as `(id, snapshot)`, by
+    /// id. For small namespaces (a trigger watch's backlog), not for a
+    /// sync's records.
+    fn snapshots(&self, ns: &str, side: Side) -> Result<Vec<(String, Snapshot)>, StoreError>;
+
     fn cursor(&self, ns: &str, side: Side) -> Result<Option<Cursor>, StoreError>;
 
     /// Store the cursor durably, together with the run's end.

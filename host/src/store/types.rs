@@ -34,6 +34,11 @@ pub struct Link {
     pub origin: LinkOrigin,
     /// When the link was made (Unix seconds).
     pub created: u64,
+    /// For a link a trigger rule made: the change of the watched record
+    /// whose firing made it, so rules acting on an earlier change of that
+    /// record leave it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<u64>,
 }
 
 /// The last state Ferry saw (or wrote) of one record on one side.
@@ -310,6 +315,8 @@ pub struct RecordCommit {
     /// Snapshots kept under another namespace (what a trigger's target
     /// looked like after Ferry wrote it), committed in the same batch.
     pub foreign_snapshots: Vec<(String, Side, String, Snapshot)>,
+    /// Snapshots to remove, `(namespace, side, id)`, in the same batch.
+    pub forget: Vec<(String, Side, String)>,
     pub ledger: Option<LedgerRow>,
 }
 

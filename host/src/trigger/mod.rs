@@ -2,16 +2,16 @@
 //! stored previous state, and the actions they fire — exactly once.
 //!
 //! Rules are grouped by the module they watch. A [`Watch`] keeps the last
-//! state seen of every record of its module (namespace
+//! state read of every record of its module (namespace
 //! `watch:<connection>.<Module>`); it reads the module incrementally, or is
-//! fed by a sync pass that reads the module anyway ([`sync::Observer`]),
-//! and asks each rule about each change. A firing's key is
-//! `<record>:<change number>`, committed as done together with its result;
-//! before a create an intent is stored durably, and after a crash or an
-//! unknown outcome the target is looked up before anything is written
-//! again. A record's state advances only when every rule is finished with
-//! the change, so a change that hit a passing failure is judged again,
-//! under the same key, on the next run.
+//! fed by a sync pass that reads the module anyway ([`sync::Observer`]).
+//! Each state read is a numbered change, kept in the record's backlog until
+//! every rule on the module has judged it, so a rule paused, left out of a
+//! run or held by a passing failure judges each change it missed, in
+//! order. A firing's key is `<record>:<change number>`, committed as done
+//! together with its result; before a create an intent is stored durably,
+//! and after a crash or an unknown outcome the target is looked up before
+//! anything is written again.
 
 mod fire;
 mod rule;

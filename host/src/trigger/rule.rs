@@ -23,6 +23,13 @@ pub(super) struct Rule {
     /// `only_if`-style Zoho rule: leave a target alone once this field was
     /// changed by someone other than Ferry.
     pub guard_field: Option<FieldPath>,
+    /// Its targets are linked by a rule on the same module: a link made for
+    /// a later change of the watched record is not this change's to act on.
+    pub links_by_change: bool,
+    /// Rules on the same module acting on the records this rule creates:
+    /// when it makes one for an earlier change than theirs (it was behind),
+    /// they judge the changes since again.
+    pub acted_on_by: Vec<String>,
     pub run: RunRecord,
     /// This rule's changes left for the next run (a passing failure of
     /// its own; another rule's does not fail this rule's run).

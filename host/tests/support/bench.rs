@@ -133,6 +133,19 @@ impl Bench {
             .env("RUST_LOG", "warn");
         cmd
     }
+
+    /// `ferry <args>`, which must succeed; its output and errors.
+    #[allow(dead_code)] // not every test file uses it
+    pub fn ferry_ok(&self, args: &[&str]) -> String {
+        let out = self.ferry(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "ferry {args:?}: {text}");
+        text
+    }
 }
 
 /// Retries without long waits.

@@ -283,6 +283,7 @@ impl Pass<'_> {
                     other: target_id.to_string(),
                     origin: LinkOrigin::Sync,
                     created: unix_now(),
+                    change: None,
                 },
             )]
         } else {

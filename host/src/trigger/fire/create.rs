@@ -19,6 +19,7 @@ impl Firing<'_> {
         &self,
         rule: &mut Rule,
         id: &str,
+        change: u64,
         key: &str,
         record: &Value,
     ) -> Result<Fired, TriggerError> {
@@ -33,7 +34,7 @@ impl Firing<'_> {
         // An interrupted attempt: settled by lookup, or never created (then
         // it is created now).
         if let Some(intent) = pending
-            && let Some(fired) = self.settle_create(rule, &intent).await?
+            && let Some(fired) = self.settle_create(rule, change, &intent).await?
         {
             return Ok(fired);
         }
@@ -72,13 +73,14 @@ impl Firing<'_> {
             Some(Created::Written { target_id, answer }) => {
                 self.linked(
                     rule,
+                    change,
                     &create.intent,
                     &target_id,
                     &answer,
                     LedgerOp::Create,
                     None,
                 )?;
-                Ok(Fired::Done)
+                Ok(Fired::Linked)
             }
             Some(Created::Refused(e)) => {
                 store.commit(
@@ -105,6 +107,7 @@ impl Firing<'_> {
     async fn settle_create(
         &self,
         rule: &mut Rule,
+        change: u64,
         intent: &Intent,
     ) -> Result<Option<Fired>, TriggerError> {
         let store = self.env.store.as_ref();
@@ -161,12 +164,13 @@ impl Firing<'_> {
         };
         self.linked(
             rule,
+            change,
             intent,
             &target_id,
             &record,
             LedgerOp::Link,
             Some("an interrupted create had succeeded; linked, not created again".into()),
         )?;
-        Ok(Some(Fired::Done))
+        Ok(Some(Fired::Linked))
     }
 }

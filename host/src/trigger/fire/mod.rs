@@ -29,6 +29,8 @@ use act::Step;
 pub(super) enum Fired {
     /// Done with it: acted, refused, failed for good, or nothing to do.
     Done,
+    /// Done, and a record was created and linked to the watched one.
+    Linked,
     /// A passing failure or an unknown outcome: judge the change again on
     /// the next run (the firing's key keeps that exactly once).
     Retry,
@@ -57,6 +59,18 @@ pub(super) struct Firing<'a> {
 impl Firing<'_> {
     /// Judge the change `previous` → `record` (change number `version`)
     /// for `rule`, and act on it.
+    /// Whether `rule` leaves the change `previous` → `record` alone with
+    /// nothing to record (its `when` does not match). Judging is pure, so
+    /// the watch can skip keeping a change no rule acts on.
+    pub fn passes_over(&self, rule: &Rule, record: &Value, previous: Option<&Value>) -> bool {
+        let links = StoreLinks(self.env.store.as_ref());
+        let ctx = Context::new(&links).at(self.now).with_stages(self.stages);
+        matches!(
+            rule.plan.judge(record, previous, &ctx),
+            Ok(Judgement::NoMatch)
+        )
+    }
+
     pub async fn fire(
         &self,
         rule: &mut Rule,
@@ -90,7 +104,7 @@ impl Firing<'_> {
         }
         let key = format!("{id}:{version}");
         match rule.plan.action().clone() {
-            Action::Create { .. } => self.create(rule, id, &key, record).await,
+            Action::Create { .. } => self.create(rule, id, version, &key, record).await,
             Action::Act {
                 target,
                 actions,
@@ -100,7 +114,7 @@ impl Firing<'_> {
                 let actions: Vec<String> = actions.into_iter().map(|a| a.value).collect();
                 let args = args.as_object().cloned().unwrap_or_default();
                 let mut result = Fired::Done;
-                for target_id in self.targets(rule, &target, id, record, previous)? {
+                for target_id in self.targets(rule, &target, id, version, record, previous)? {
                     let step = Step::Act {
                         actions: &actions,
                         args: &args,
@@ -117,7 +131,7 @@ impl Firing<'_> {
             }
             Action::Update { target } => {
                 let mut result = Fired::Done;
-                for target_id in self.targets(rule, &target, id, record, previous)? {
+                for target_id in self.targets(rule, &target, id, version, record, previous)? {
                     if self
                         .on_target(rule, id, &key, &target_id, record, previous, Step::Update)
                         .await?
@@ -133,9 +147,11 @@ impl Firing<'_> {
 
     /// Commit a created (or found) record: link, firing done, what it
     /// looked like, ledger row — one atomic commit.
+    #[allow(clippy::too_many_arguments)]
     fn linked(
         &self,
         rule: &mut Rule,
+        change: u64,
         intent: &Intent,
         target_id: &str,
         written: &Record,
@@ -146,6 +162,7 @@ impl Firing<'_> {
             other: target_id.to_string(),
             origin: LinkOrigin::Trigger(rule.name.clone()),
             created: unix_now(),
+            change: Some(change),
         };
         self.done(
             rule,
@@ -184,12 +201,13 @@ impl Firing<'_> {
         Ok(())
     }
 
-    /// The records an `act` or `update` works on.
+    /// The records an `act` or `update` on change `change` works on.
     fn targets(
         &self,
         rule: &mut Rule,
         target: &TargetRef,
         id: &str,
+        change: u64,
         record: &Value,
         previous: Option<&Value>,
     ) -> Result<Vec<String>, TriggerError> {
@@ -199,6 +217,9 @@ impl Firing<'_> {
                 .store
                 .links(&rule.link_ns, rule.link_side, id)?
                 .into_iter()
+                // A record a rule made for a later change of this one (that
+                // rule ran first) is not this change's to act on.
+                .filter(|l| !rule.links_by_change || l.change.is_none_or(|c| c <= change))
                 .map(|l| l.other)
                 .collect(),
             TargetRef::Module { id: expr, .. } => {
