@@ -973,21 +973,52 @@ async fn a_state_refuses_a_workspace_pointed_elsewhere_through_the_binary() {
     assert!(!said.contains("made against other endpoints"), "{said}");
     assert_ne!(code, None, "{said}");
 
-    // `--sandbox` without `--state` keeps its own state beside the
-    // workspace's.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "run", "customers", "--workspace"])
+    // Without `--state`: a state per workspace file, and `--sandbox` keeps
+    // its own beside it; a state an older Ferry kept in `.ferry/` itself
+    // goes on being used.
+    let bare = |workspace: &std::path::Path, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["sync", "run", "customers", "--workspace"])
+            .arg(workspace)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let dot = bench.dir().join(".ferry");
+    let stem = bench.workspace().file_stem().unwrap().to_owned();
+    bare(&bench.workspace(), &["--sandbox", &first.base_url()]);
+    assert!(dot.join(&stem).join("sandbox").is_dir(), "no sandbox state");
+    assert!(
+        !dot.join(&stem).join("state.redb").exists(),
+        "the real state was used"
+    );
+    let twin = bench.dir().join("twin.yaml");
+    std::fs::copy(bench.workspace(), &twin).unwrap();
+    bare(&twin, &["--sandbox", &first.base_url()]);
+    assert!(
+        dot.join("twin").join("sandbox").is_dir(),
+        "twin shares a state"
+    );
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "status", "--workspace"])
         .arg(bench.workspace())
-        .args(["--sandbox", &first.base_url()])
-        .env("RUST_LOG", "warn")
+        .arg("--state")
+        .arg(&dot)
         .output()
         .unwrap();
     assert!(
-        out.status.code().is_some(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        dot.join("state.redb").exists(),
+        "no state as an older Ferry kept it"
     );
-    let dot = bench.dir().join(".ferry");
-    assert!(dot.join("sandbox").is_dir(), "no .ferry/sandbox");
-    assert!(!dot.join("state.redb").exists(), "the real state was used");
+    std::fs::remove_dir_all(dot.join(&stem)).unwrap();
+    let note = bare(&bench.workspace(), &[]);
+    assert!(note.contains("older Ferry"), "{note}");
+    assert!(!dot.join(&stem).exists(), "a second state was made: {note}");
 }

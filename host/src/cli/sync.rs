@@ -67,22 +67,43 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The state directory: `--state`, else `.ferry/` beside the
-    /// workspace file (`.ferry/sandbox/` with `--sandbox`, so trying a
-    /// workspace on a sandbox never mixes with its real state).
+    /// The state directory: `--state`, else `.ferry/<name>/` beside the
+    /// workspace file, `<name>` being the file's name without `.yaml`, so
+    /// two workspaces in one folder never share links or cursors
+    /// (`.ferry/<name>/sandbox/` with `--sandbox`, so trying a workspace on
+    /// a sandbox never mixes with its real state). A state an older Ferry
+    /// kept directly in `.ferry/` goes on being used, with a note.
     pub fn state_dir(&self) -> PathBuf {
-        self.state.clone().unwrap_or_else(|| {
-            let dir = self
-                .workspace
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(".ferry");
-            if self.sandbox.is_some() {
-                dir.join("sandbox")
-            } else {
-                dir
-            }
-        })
+        if let Some(state) = &self.state {
+            return state.clone();
+        }
+        let dot = self
+            .workspace
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".ferry");
+        let name = self
+            .workspace
+            .file_stem()
+            .map_or_else(|| "workspace".into(), |s| s.to_string_lossy().into_owned());
+        let (own, legacy) = if self.sandbox.is_some() {
+            (dot.join(&name).join("sandbox"), dot.join("sandbox"))
+        } else {
+            (dot.join(&name), dot.clone())
+        };
+        if BackendKind::detect(&own).is_none() && BackendKind::detect(&legacy).is_some() {
+            static NOTED: std::sync::Once = std::sync::Once::new();
+            NOTED.call_once(|| {
+                eprintln!(
+                    "note: using the state in {} (kept by an older Ferry for every workspace in the folder); move it to {} to keep it to {}",
+                    legacy.display(),
+                    own.display(),
+                    self.workspace.display()
+                );
+            });
+            return legacy;
+        }
+        own
     }
 
     /// Open the state store only (no vendors reached).
