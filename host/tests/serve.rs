@@ -128,6 +128,78 @@ async fn every_route_checks_the_callers_role() {
     served.stop();
 }
 
+/// Commands beside a running `ferry serve`: the store admits one process,
+/// so reads, pauses and runs go through the service (with the token in its
+/// service file) and answer as they would without it. The service logs one
+/// line per run, and its service file goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_beside_serve_go_through_it() {
+    let sb = Sandbox::builder().seed(3).start().await.unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, BILLING], &customers("manual"));
+    token(&bench, "root", "admin");
+    let log = bench.dir().join("serve.log");
+    let mut serve = bench.ferry(&["serve", "--listen", "127.0.0.1:0"]);
+    // As a user runs it: the service logs at INFO by default.
+    serve.env_remove("RUST_LOG");
+    let served = Served::spawn_logging(serve, std::fs::File::create(&log).unwrap());
+    let ferry = |args: &[&str]| {
+        let out = bench.ferry(args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "ferry {args:?}: {stdout}{stderr}");
+        (stdout, stderr)
+    };
+
+    let (out, err) = ferry(&["sync", "run", "customers"]);
+    assert!(err.contains("holds this state"), "{err}");
+    assert!(
+        out.contains("customers") && out.contains("added 3"),
+        "{out}"
+    );
+    let (out, _) = ferry(&["sync", "status"]);
+    assert!(out.contains("#1") && out.contains("completed"), "{out}");
+    assert!(out.contains("held by `ferry serve`"), "{out}");
+    let (out, _) = ferry(&["history", "customers"]);
+    assert!(out.starts_with("#1"), "{out}");
+    let (out, _) = ferry(&["history", "customers", "--run", "1", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 3, "{out}");
+    let (out, _) = ferry(&["links", "list", "customers"]);
+    assert_eq!(out.lines().filter(|l| l.contains('→')).count(), 3, "{out}");
+    let (out, _) = ferry(&["tokens", "list"]);
+    assert!(out.contains("root") && out.contains("admin"), "{out}");
+    ferry(&["sync", "pause", "customers"]);
+    let (out, _) = ferry(&["sync", "status", "--json"]);
+    let status: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(status[0]["paused"], true, "{out}");
+    ferry(&["sync", "resume", "customers"]);
+    // What the service cannot lend is refused with the reason.
+    let out = bench
+        .ferry(&["sync", "run", "customers", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`ferry serve` holds this state"));
+
+    served.stop();
+    assert!(
+        !bench.state().join("serve.json").exists(),
+        "service file left"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("run completed") && l.contains("customers"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line per run:\n{log}");
+    assert!(lines[0].contains("added=3"), "{log}");
+    // Stopped: the same commands read the store itself.
+    let (out, _) = ferry(&["sync", "status"]);
+    assert!(!out.contains("held by") && out.contains("#1"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_follow_the_clock_and_a_pause_survives_a_restart() {
     let sb = Sandbox::builder().seed(3).start().await.unwrap();

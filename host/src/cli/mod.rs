@@ -13,6 +13,7 @@ pub mod sync;
 pub mod test;
 pub mod triggers;
 pub mod validate;
+pub mod view;
 
 /// Ferry keeps billing and CRM systems in step.
 #[derive(Debug, Parser)]

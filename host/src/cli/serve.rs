@@ -11,6 +11,7 @@ use crate::schedule::ManualClock;
 use crate::serve::{self, Role, ServeOptions, Service, tokens};
 
 use super::sync::{RunArgs, exit, runtime};
+use super::view::{Running, in_use};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -82,10 +83,15 @@ async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|error| serve::ServeError::Listen { addr, error })?;
     let bound = listener.local_addr()?;
+    // Commands beside the service find it, and act through it, by this.
+    let published = serve::local::publish(&a.args.state_dir(), bound)
+        .context("cannot write the service file in the state directory")?;
+    service.accept_local(published.token());
     // Tests and scripts read this line to find the port.
     println!("ferry serve listening on http://{bound}");
     tracing::info!(%bound, jobs = service.jobs().len(), "serving");
     serve::serve(service, listener).await?;
+    drop(published);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -99,13 +105,22 @@ pub fn tokens(c: TokensCommand) -> ExitCode {
                 println!("{secret}");
             }
             TokensCommand::List { args } => {
-                let store = args.store()?;
-                let list = tokens::list(&store)?;
+                let list: Vec<(String, String)> = match args.store() {
+                    Ok(store) => tokens::list(&store)?
+                        .into_iter()
+                        .map(|t| (t.name, t.role.name().to_string()))
+                        .collect(),
+                    Err(e) if in_use(&e) => {
+                        let state = args.state_dir();
+                        Running::holding(&state, &state.display().to_string())?.tokens()?
+                    }
+                    Err(e) => return Err(e),
+                };
                 if list.is_empty() {
                     println!("no tokens (`ferry tokens add <name> --role admin`)");
                 }
-                for t in list {
-                    println!("{:<24} {}", super::safe::line(&t.name), t.role.name());
+                for (name, role) in list {
+                    println!("{:<24} {role}", super::safe::line(&name));
                 }
             }
             TokensCommand::Revoke { args, name } => {

@@ -17,12 +17,13 @@ use crate::mapping::Side;
 use crate::plugin::{Runtime, RuntimeOptions};
 use crate::store::{
     self, BackendKind, Counts, EmbeddedStore, LedgerFilter, LedgerRow, RunRecord, RunStatus,
-    RunTrigger, StateStore,
+    RunTrigger,
 };
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
 use super::bundle;
 use super::safe;
+use super::view::{Local, Running, StateView, in_use};
 
 /// Where a workspace's connectors, plugins and state are.
 #[derive(Debug, Clone, clap::Args)]
@@ -104,6 +105,14 @@ impl RunArgs {
             return legacy;
         }
         own
+    }
+
+    /// The state for commands that read it (or pause and resume): the
+    /// store, or the running `ferry serve` that holds it.
+    pub fn view(&self) -> anyhow::Result<Box<dyn super::view::StateView>> {
+        super::view::open(&self.state_dir(), || {
+            EmbeddedStore::open(&self.state_dir(), self.engine).map(Arc::new)
+        })
     }
 
     /// Open the state store only (no vendors reached).
@@ -316,7 +325,29 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             record,
         } => {
-            let env = args.env().await?;
+            let env = match args.env().await {
+                Err(e) if in_use(&e) => {
+                    if dry_run || record.is_some() {
+                        bail!(
+                            "`ferry serve` holds this state: `--dry-run` and `--record` need it to themselves (the service previews with POST /v1/jobs/{name}/preview)"
+                        );
+                    }
+                    let state = args.state_dir();
+                    let service = Running::holding(&state, &state.display().to_string())?;
+                    return match service
+                        .run_now(std::slice::from_ref(&name), full)
+                        .await?
+                        .first()
+                    {
+                        Some(run) => report(&service, run, false),
+                        None => {
+                            println!("{name}: paused");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                    };
+                }
+                env => env?,
+            };
             let bar = Bar::new();
             let run = match record {
                 Some(id) => {
@@ -341,7 +372,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 }
             };
             bar.finish();
-            report(env.store.as_ref(), &run, dry_run)
+            report(&Local::of(&env), &run, dry_run)
         }
         Command::Import {
             args,
@@ -356,7 +387,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let run = sync::retry(&env, &name, &bar).await?;
             bar.finish();
             match run {
-                Some(run) => report(env.store.as_ref(), &run, false),
+                Some(run) => report(&Local::of(&env), &run, false),
                 None => {
                     println!("{name}: no records are failing");
                     Ok(ExitCode::SUCCESS)
@@ -373,8 +404,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 /// across restarts and for a running `ferry serve`.
 pub fn set_paused(args: &RunArgs, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
     args.workspace_naming(name)?;
-    let store = args.store()?;
-    store.set_paused(name, paused)?;
+    args.view()?.set_paused(name, paused)?;
     println!(
         "{name}: {}",
         if paused {
@@ -394,17 +424,19 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         },
     )
     .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
-    let store = args.store()?;
+    let view = args.view()?;
     let mut rows = Vec::new();
+    let mut lasts = Vec::new();
     for name in workspace.syncs.keys().chain(workspace.triggers.keys()) {
-        let last = store.runs(name, 1)?.into_iter().next();
+        let last = view.runs(name, 1)?.into_iter().next();
         rows.push(serde_json::json!({
             "name": name,
             "kind": if workspace.syncs.contains_key(name) { "sync" } else { "trigger" },
-            "paused": store.is_paused(name)?,
-            "failing": store.failing(name)?.len(),
+            "paused": view.is_paused(name)?,
+            "failing": view.failing(name)?,
             "last_run": last.as_ref().map(RunRecord::report),
         }));
+        lasts.push(last);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -414,11 +446,7 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
         "{:<24} {:<8} {:<7} {:<8} {:<6} {:<24} counts",
         "name", "kind", "paused", "failing", "run", "status"
     );
-    for row in rows {
-        let last: Option<RunRecord> = row["name"]
-            .as_str()
-            .and_then(|name| store.runs(name, 1).ok())
-            .and_then(|runs| runs.into_iter().next());
+    for (row, last) in rows.iter().zip(&lasts) {
         println!(
             "{:<24} {:<8} {:<7} {:<8} {:<6} {:<24} {}",
             safe::line(row["name"].as_str().unwrap_or("")),
@@ -434,11 +462,7 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         );
     }
-    println!(
-        "\nstate: {} ({})",
-        store.path().display(),
-        store.kind().name()
-    );
+    println!("\nstate: {}", view.place());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -515,7 +539,7 @@ async fn import(
     )
     .await?;
     bar.finish();
-    report(env.store.as_ref(), &run, false)
+    report(&Local::of(&env), &run, false)
 }
 
 fn summary_of(
@@ -573,7 +597,7 @@ pub(crate) fn run_line(run: &RunRecord) -> String {
 }
 
 /// Print a finished run; it exits as [`super::exit`] says.
-fn report(store: &dyn StateStore, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
+fn report(store: &dyn StateView, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
     println!("{}", run_line(run));
     if dry_run {
         // A preview is only useful with its rows.
@@ -633,7 +657,7 @@ fn duration(seconds: u64) -> String {
 /// `ferry history`.
 pub fn history(h: HistoryArgs) -> ExitCode {
     exit((|| {
-        let store = h.args.store()?;
+        let store = h.args.view()?;
         match h.run {
             None => {
                 let runs = store.runs(&h.sync, h.limit)?;

@@ -15,6 +15,7 @@ use crate::trigger::{self, TriggerOptions};
 
 use super::safe;
 use super::sync::{Bar, RunArgs, exit, ledger_line, run_line, runtime};
+use super::view::{Local, Running, StateView, in_use};
 
 /// `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -93,7 +94,20 @@ pub enum LinksCommand {
 pub fn run_workspace(w: WorkspaceArgs) -> ExitCode {
     exit(runtime().and_then(|rt| {
         rt.block_on(async {
-            let env = w.args.env().await?;
+            let env = match w.args.env().await {
+                Err(e) if in_use(&e) => {
+                    if w.dry_run {
+                        bail!(
+                            "`ferry serve` holds this state: a dry run needs it to itself (the service previews with POST /v1/jobs/<sync>/preview)"
+                        );
+                    }
+                    let ws = w.args.workspace()?;
+                    let names: Vec<String> =
+                        ws.syncs.keys().chain(ws.triggers.keys()).cloned().collect();
+                    return through_service(&w.args, &names, w.full).await;
+                }
+                env => env?,
+            };
             let bar = Bar::new();
             let runs = runner::run(
                 &env,
@@ -106,7 +120,7 @@ pub fn run_workspace(w: WorkspaceArgs) -> ExitCode {
             )
             .await?;
             bar.finish();
-            report(env.store.as_ref(), &runs, w.dry_run)
+            report(&Local::of(&env), &runs, w.dry_run)
         })
     }))
 }
@@ -122,7 +136,17 @@ pub fn triggers(c: TriggersCommand) -> ExitCode {
 }
 
 async fn run_rules(args: &RunArgs, rules: &[String], full: bool) -> anyhow::Result<ExitCode> {
-    let env = args.env().await?;
+    let env = match args.env().await {
+        Err(e) if in_use(&e) => {
+            let names = if rules.is_empty() {
+                args.workspace()?.triggers.keys().cloned().collect()
+            } else {
+                rules.to_vec()
+            };
+            return through_service(args, &names, full).await;
+        }
+        env => env?,
+    };
     let bar = Bar::new();
     let runs = trigger::run(
         &env,
@@ -135,7 +159,16 @@ async fn run_rules(args: &RunArgs, rules: &[String], full: bool) -> anyhow::Resu
     )
     .await?;
     bar.finish();
-    report(env.store.as_ref(), &runs, false)
+    report(&Local::of(&env), &runs, false)
+}
+
+/// Runs asked of the `ferry serve` that holds the state: queued there,
+/// waited for, and reported as if run here.
+async fn through_service(args: &RunArgs, names: &[String], full: bool) -> anyhow::Result<ExitCode> {
+    let state = args.state_dir();
+    let service = Running::holding(&state, &state.display().to_string())?;
+    let runs = service.run_now(names, full).await?;
+    report(&service, &runs, false)
 }
 
 fn pause_rule(args: &RunArgs, rule: &str, paused: bool) -> anyhow::Result<ExitCode> {
@@ -145,9 +178,26 @@ fn pause_rule(args: &RunArgs, rule: &str, paused: bool) -> anyhow::Result<ExitCo
     super::sync::set_paused(args, rule, paused)
 }
 
+/// `ferry links list`: from the store, or through `ferry serve`.
+fn list_links(args: &RunArgs, name: &str, id: Option<&str>) -> anyhow::Result<ExitCode> {
+    let links = args.view()?.links(name, id)?;
+    if links.is_empty() {
+        println!("{}: no links", safe::line(name));
+    }
+    for (from, to, link) in links {
+        println!(
+            "{} → {}  ({})",
+            safe::line(&from),
+            safe::line(&to),
+            origin(&link.origin)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One line per run; for trigger rules (and dry runs) the rows that say
 /// what was done. The command exits as [`super::exit`] says.
-fn report(store: &dyn StateStore, runs: &[RunRecord], dry_run: bool) -> anyhow::Result<ExitCode> {
+fn report(store: &dyn StateView, runs: &[RunRecord], dry_run: bool) -> anyhow::Result<ExitCode> {
     let (mut failed, mut partial) = (false, false);
     for run in runs {
         let rows = store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)?;
@@ -196,29 +246,12 @@ pub fn links(c: LinksCommand) -> ExitCode {
             | LinksCommand::Remove { args, name, .. } => (args, name),
         };
         args.workspace_naming(name)?;
+        if let LinksCommand::List { name, id, .. } = &c {
+            return list_links(args, name, id.as_deref());
+        }
         let store = args.store()?;
         match c {
-            LinksCommand::List { name, id, .. } => {
-                let links = match id {
-                    Some(id) => store
-                        .links(&name, crate::mapping::Side::From, &id)?
-                        .into_iter()
-                        .map(|l| (id.clone(), l.other.clone(), l))
-                        .collect(),
-                    None => store.all_links(&name)?,
-                };
-                if links.is_empty() {
-                    println!("{}: no links", safe::line(&name));
-                }
-                for (from, to, link) in links {
-                    println!(
-                        "{} → {}  ({})",
-                        safe::line(&from),
-                        safe::line(&to),
-                        origin(&link.origin)
-                    );
-                }
-            }
+            LinksCommand::List { .. } => {}
             LinksCommand::Add {
                 name,
                 from_id,

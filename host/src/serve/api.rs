@@ -145,6 +145,12 @@ fn authorize(s: &Service, caller: &Caller, need: Role) -> Result<(), Fail> {
             "a bearer token is needed (`ferry tokens add`)".into(),
         ));
     };
+    if s.local_token
+        .get()
+        .is_some_and(|local| super::local::same_token(bearer.trim(), local))
+    {
+        return Ok(());
+    }
     let token = tokens::verify(&s.store, bearer.trim())?
         .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "unknown token".into()))?;
     if token.role < need {
@@ -429,6 +435,7 @@ pub fn router(service: Arc<Service>, bound: SocketAddr) -> Router {
         .route("/v1/jobs/{name}/runs", get(runs))
         .route("/v1/jobs/{name}/runs/{id}", get(ledger))
         .route("/v1/jobs/{name}/runs/{id}/export", get(export))
+        .route("/v1/jobs/{name}/links", get(links))
         .route("/v1/jobs/{name}/run", post(run_now))
         .route("/v1/jobs/{name}/pause", post(pause))
         .route("/v1/jobs/{name}/resume", post(resume))
@@ -554,6 +561,31 @@ async fn export(
             format!("`format={other}`: use csv or json"),
         )),
     }
+}
+
+/// The links of a sync or rule (of one `from` record with `?id=`).
+async fn links(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Answer {
+    authorize(&s, &caller, Role::Viewer)?;
+    known(&s, &name)?;
+    let store = &s.env.store;
+    let links = match q.get("id") {
+        Some(id) => store
+            .links(&name, crate::mapping::Side::From, id)?
+            .into_iter()
+            .map(|l| (id.clone(), l.other.clone(), l))
+            .collect(),
+        None => store.all_links(&name)?,
+    };
+    let links: Vec<Value> = links
+        .into_iter()
+        .map(|(from, to, link)| json!({ "from": from, "to": to, "link": link }))
+        .collect();
+    ok(json!({ "links": links }))
 }
 
 async fn run_now(

@@ -11,6 +11,7 @@
 
 mod api;
 mod hooks;
+pub mod local;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,8 @@ pub struct Service {
     /// Passes of the scheduler loop (a sign of life, and how tests know it
     /// looked at the clock).
     ticks: std::sync::atomic::AtomicU64,
+    /// The token of commands run beside the service ([`local`]).
+    local_token: std::sync::OnceLock<String>,
 }
 
 /// Why the service could not start or go on.
@@ -268,6 +271,7 @@ impl Service {
             stop: Arc::new(AtomicBool::new(false)),
             metrics,
             ticks: std::sync::atomic::AtomicU64::new(0),
+            local_token: std::sync::OnceLock::new(),
         }))
     }
 
@@ -571,6 +575,12 @@ impl Service {
     }
 
     /// Status of every sync and rule, for the API.
+    /// Let commands beside the service act as admin with `token` (see
+    /// [`local`]).
+    pub fn accept_local(&self, token: &str) {
+        let _ = self.local_token.set(token.to_string());
+    }
+
     pub fn status(&self) -> Result<Vec<serde_json::Value>, StoreError> {
         let mut out = Vec::new();
         for (i, job) in self.jobs.iter().enumerate() {

@@ -24,6 +24,9 @@ pub use types::*;
 pub enum StoreError {
     #[error("cannot open the state store at {path}: {message}")]
     Open { path: String, message: String },
+    /// Another process (a running `ferry serve`) holds the store.
+    #[error("cannot open the state store at {path}: it is in use by another Ferry process")]
+    InUse { path: String },
     #[error("state store: {0}")]
     Io(String),
     #[error("state store holds an unreadable {what} entry: {message}")]

@@ -67,13 +67,13 @@ impl RedbBackend {
     /// Open (creating) the store in the file `path`. redb locks it, so a
     /// second process on the same state fails here.
     pub fn open(path: &Path) -> Result<Arc<RedbBackend>, StoreError> {
-        let fail = |e: redb::Error| StoreError::Open {
-            path: path.display().to_string(),
-            message: match e {
-                redb::Error::DatabaseAlreadyOpen => {
-                    "it is in use by another Ferry process".to_string()
-                }
-                other => other.to_string(),
+        let fail = |e: redb::Error| match e {
+            redb::Error::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Open {
+                path: path.display().to_string(),
+                message: other.to_string(),
             },
         };
         let db = redb::Database::builder()

@@ -218,6 +218,24 @@ impl RunRecord {
         }
     }
 
+    /// A run as [`RunRecord::report`] showed it (the admin API's answer).
+    pub fn from_report(report: &Value) -> Option<RunRecord> {
+        let time = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str()?)
+                .ok()
+                .map(|t| t.timestamp().max(0) as u64)
+        };
+        Some(RunRecord {
+            id: report.get("id")?.as_u64()?,
+            sync: report.get("sync")?.as_str()?.to_string(),
+            trigger: serde_json::from_value(report.get("trigger")?.clone()).ok()?,
+            started: time(report.get("started")?)?,
+            ended: report.get("ended").and_then(time),
+            status: serde_json::from_value(report.get("status")?.clone()).ok()?,
+            counts: serde_json::from_value(report.get("counts")?.clone()).ok()?,
+        })
+    }
+
     /// Seconds from start to end; `None` while running.
     pub fn duration(&self) -> Option<u64> {
         self.ended.map(|e| e.saturating_sub(self.started))
@@ -357,4 +375,36 @@ pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_reads_back_from_its_report() {
+        for status in [
+            RunStatus::Completed,
+            RunStatus::Partial("2 records failed".into()),
+            RunStatus::Failed("no network".into()),
+        ] {
+            let run = RunRecord {
+                id: 7,
+                sync: "customers".into(),
+                trigger: RunTrigger::Schedule,
+                started: 1_700_000_000,
+                ended: Some(1_700_000_042),
+                status,
+                counts: Counts {
+                    read: 5,
+                    added: 2,
+                    failed: 1,
+                    ..Default::default()
+                },
+            };
+            let report = serde_json::to_value(run.report()).unwrap();
+            assert_eq!(RunRecord::from_report(&report), Some(run));
+        }
+        assert_eq!(RunRecord::from_report(&serde_json::json!({"id": 1})), None);
+    }
 }

@@ -25,13 +25,14 @@ impl Served {
     }
 
     /// Start `command` (a `ferry serve …`) and wait for its address.
-    pub fn spawn(mut command: Command) -> Served {
+    pub fn spawn(command: Command) -> Served {
+        Served::spawn_logging(command, Stdio::inherit())
+    }
+
+    /// [`Served::spawn`], its log going to `log`.
+    pub fn spawn_logging(mut command: Command, log: impl Into<Stdio>) -> Served {
         ferry::capability::install_crypto_provider();
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
