@@ -51,6 +51,7 @@ async fn every_route_checks_the_callers_role() {
         ("GET", "/metrics", Some("viewer"), None),
         ("GET", "/v1/status", Some("viewer"), None),
         ("GET", "/v1/jobs/customers/runs", Some("viewer"), None),
+        ("GET", "/v1/jobs/customers/links", Some("viewer"), None),
         ("POST", "/v1/jobs/customers/preview", Some("operator"), None),
         ("POST", "/v1/jobs/customers/run", Some("operator"), None),
         ("POST", "/v1/jobs/customers/retry", Some("operator"), None),
