@@ -51,7 +51,12 @@ fn examples_validate_cleanly() {
 
 #[test]
 fn example_tests_pass() {
-    let report = run_tests(&root().join("connectors/examples"), Some(&describe()), None);
+    let report = run_tests(
+        &root().join("connectors/examples"),
+        Some(&describe()),
+        None,
+        None,
+    );
     let failures: Vec<String> = report
         .cases
         .iter()
@@ -79,7 +84,7 @@ fn a_failing_case_shows_a_diff() {
         "tests:\n  - name: wrong\n    sync: contacts\n    input: { id: \"1\", Account_Name: A, Account_Type: Customer }\n    expect: { contact_name: B }\n  - name: typo\n    sync: contacs\n    input: {}\n    expect: {}\n",
     )
     .unwrap();
-    let report = run_tests(dir.path(), Some(&describe()), None);
+    let report = run_tests(dir.path(), Some(&describe()), None, None);
     assert_eq!(report.passed(), 0);
     let wrong = report.cases[0].failure.as_ref().unwrap();
     let has = |sign: char, text: &str| {

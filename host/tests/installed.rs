@@ -98,6 +98,41 @@ async fn an_installed_ferry_runs_from_any_directory() {
     assert_eq!(code, Some(0), "{said}");
     assert!(count(&sb, "billing/30234695/customers") > before, "{said}");
 
+    // The schema: before any run only the connectors' standard fields are
+    // known, so a field they lack may be a custom one (a warning); `ferry
+    // discover` reads the organisation's own, and then it is an error.
+    let typo = bench.dir().join("typo-field.yaml");
+    std::fs::write(
+        &typo,
+        std::fs::read_to_string(bench.workspace())
+            .unwrap()
+            .replace("record.contact_name", "record.contact_nmae"),
+    )
+    .unwrap();
+    let typo = typo.to_str().unwrap();
+    let (code, said) = run(&["validate", "-w", typo]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("contact_nmae") && said.contains("among the standard ones"),
+        "{said}"
+    );
+    let (code, said) = run(&["discover", "-w", typo]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("books (zoho-books):") && said.contains("contacts"),
+        "{said}"
+    );
+    let (code, said) = run(&["validate", "-w", typo]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("unknown field `contact_nmae`") && !said.contains("among the standard"),
+        "{said}"
+    );
+    let (code, said) = run(&["discover", "books", "-w", typo, "--json"]);
+    assert_eq!(code, Some(0), "{said}");
+    let books: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(books["name"], "zoho-books");
+
     // A mistyped connector is named, with the carried ones to choose from.
     std::fs::write(
         cwd.path().join("typo.yaml"),

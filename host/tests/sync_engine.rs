@@ -60,12 +60,12 @@ async fn a_first_sync_creates_and_links_then_a_resync_writes_nothing() {
         .ledger("customers", run.id, LedgerFilter::Skipped, 0, 10)
         .unwrap();
     assert_eq!(skipped.len(), 1);
-    assert!(
-        skipped[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("view filter")
+    // The ledger names the filter and the value that failed it.
+    assert_eq!(
+        skipped[0].reason.as_deref(),
+        Some(
+            "the sync's view `record.contact_name != 'Customer 000003'` excludes it (contact_name = \"Customer 000003\")"
+        )
     );
 
     // Nothing changed: the incremental read finds nothing to write.
@@ -374,13 +374,17 @@ async fn the_cli_runs_pauses_resumes_and_exports_history() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next(),
-        Some("run,side,source_id,target_id,operation,reason,diff")
+        Some("run,side,source_id,target_id,operation,reason,diff,source_title")
     );
     let row = lines.next().unwrap();
     assert!(
-        row.contains(",skip,") && row.contains("view filter"),
+        row.contains(",skip,") && row.contains("view `") && row.ends_with(",Customer 000003"),
         "{row}"
     );
+    // The table names each record beside its id.
+    let (ok, out, _) = run(&["history", "customers", "--run", "1", "--skipped"]);
+    assert!(ok);
+    assert!(out.starts_with("skip      Customer 000003 ["), "{out}");
     assert_eq!(lines.next(), None);
     let (ok, out, _) = run(&["history", "customers", "--format", "json"]);
     assert!(ok);

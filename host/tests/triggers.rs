@@ -317,7 +317,7 @@ async fn a_parent_its_sync_refuses_is_named_in_the_failure() {
     let reason = fired[0].reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains(&format!(
-            "its parent `{account_id}` was not created through sync `customers`: the sync's view filter excludes it"
+            "its parent `{account_id}` was not created through sync `customers`: the sync's view `record.Account_Name == 'no such account'` excludes it (Account_Name = "
         )),
         "{reason}"
     );

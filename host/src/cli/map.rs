@@ -10,7 +10,7 @@ use crate::config::{LoadOptions, SecretMode, Workspace};
 use crate::mapping::{Context, LinkTable, Plan, TriggerPlan, Way, expr::parse_datetime};
 
 use super::safe;
-use super::validate::{WorkspaceArgs, catalog_for};
+use super::validate::WorkspaceArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -77,11 +77,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
         },
     )
     .map_err(|d| d.render(false))?;
-    let (catalog, _) = catalog_for(
-        &ws,
-        args.ws.describe_dir.as_deref(),
-        args.ws.connectors.as_deref(),
-    );
+    let (catalog, _) = args.ws.catalog(&ws, false);
     ws.fill_default_fields(&catalog);
     let input = read_value(&args.input)?;
     let previous = args.previous.as_ref().map(read_value).transpose()?;

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod bundle;
+pub mod discover;
 pub mod map;
 pub mod plugins;
 pub mod safe;
+pub mod schema;
 pub mod serve;
 pub mod sync;
 pub mod test;
@@ -102,6 +104,9 @@ pub enum Command {
     /// API tokens of `ferry serve` (stored hashed).
     #[command(subcommand)]
     Tokens(serve::TokensCommand),
+    /// Describe connections live (modules, fields, custom fields) and keep
+    /// it in the state for `validate`, `test` and `map`.
+    Discover(discover::Args),
 }
 
 /// `ferry --version`: the version, the contracts it loads, and the
@@ -175,5 +180,6 @@ pub fn main() -> ExitCode {
         Command::Links(c) => triggers::links(c),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c),
+        Command::Discover(a) => discover::run(a),
     }
 }

@@ -75,36 +75,10 @@ impl RunArgs {
     /// a sandbox never mixes with its real state). A state an older Ferry
     /// kept directly in `.ferry/` goes on being used, with a note.
     pub fn state_dir(&self) -> PathBuf {
-        if let Some(state) = &self.state {
-            return state.clone();
+        match &self.state {
+            Some(state) => state.clone(),
+            None => default_state_dir(&self.workspace, self.sandbox.is_some()),
         }
-        let dot = self
-            .workspace
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(".ferry");
-        let name = self
-            .workspace
-            .file_stem()
-            .map_or_else(|| "workspace".into(), |s| s.to_string_lossy().into_owned());
-        let (own, legacy) = if self.sandbox.is_some() {
-            (dot.join(&name).join("sandbox"), dot.join("sandbox"))
-        } else {
-            (dot.join(&name), dot.clone())
-        };
-        if BackendKind::detect(&own).is_none() && BackendKind::detect(&legacy).is_some() {
-            static NOTED: std::sync::Once = std::sync::Once::new();
-            NOTED.call_once(|| {
-                eprintln!(
-                    "note: using the state in {} (kept by an older Ferry for every workspace in the folder); move it to {} to keep it to {}",
-                    legacy.display(),
-                    own.display(),
-                    self.workspace.display()
-                );
-            });
-            return legacy;
-        }
-        own
     }
 
     /// The state for commands that read it (or pause and resume): the
@@ -176,6 +150,20 @@ impl RunArgs {
 
     /// [`RunArgs::env`] on a store already open (a state has one opener).
     pub async fn env_with(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
+        let env = self.env_unchecked(store).await?;
+        let diags = config::validate(&env.workspace, env.catalog());
+        if diags.has_errors() {
+            // Names from the connectors' `describe` can be in the messages.
+            return Err(
+                safe::Rendered(safe::diagnostics(&diags, std::io::stderr().is_terminal())).into(),
+            );
+        }
+        Ok(env)
+    }
+
+    /// Every connection opened and described (and the description kept in
+    /// the state), the workspace not yet checked against it.
+    pub async fn env_unchecked(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
         let workspace = self.workspace()?;
         store::binding::check(&store, &workspace, self.rebind)?;
         let runtime = Runtime::new(RuntimeOptions {
@@ -188,15 +176,40 @@ impl RunArgs {
             &bundle::plugin_dirs(self.plugin_dir.as_deref()),
         )?;
         let env = Env::open(workspace, &registry, store, EnvOptions::default()).await?;
-        let diags = config::validate(&env.workspace, env.catalog());
-        if diags.has_errors() {
-            // Names from the connectors' `describe` can be in the messages.
-            return Err(
-                safe::Rendered(safe::diagnostics(&diags, std::io::stderr().is_terminal())).into(),
-            );
+        // What was described live, for `validate`, `test` and `map`.
+        if let Err(e) = super::schema::remember(&self.state_dir(), &env.catalog().describes) {
+            tracing::warn!("cannot keep the connectors' schema in the state: {e}");
         }
         Ok(env)
     }
+}
+
+/// The state directory of `workspace` when `--state` is not given:
+/// `.ferry/<name>/` beside the file (`.ferry/<name>/sandbox/` for runs on a
+/// sandbox), or the `.ferry/` an older Ferry kept, with a note.
+pub fn default_state_dir(workspace: &Path, sandbox: bool) -> PathBuf {
+    let dot = workspace.parent().unwrap_or(Path::new(".")).join(".ferry");
+    let name = workspace
+        .file_stem()
+        .map_or_else(|| "workspace".into(), |s| s.to_string_lossy().into_owned());
+    let (own, legacy) = if sandbox {
+        (dot.join(&name).join("sandbox"), dot.join("sandbox"))
+    } else {
+        (dot.join(&name), dot.clone())
+    };
+    if BackendKind::detect(&own).is_none() && BackendKind::detect(&legacy).is_some() {
+        static NOTED: std::sync::Once = std::sync::Once::new();
+        NOTED.call_once(|| {
+            eprintln!(
+                "note: using the state in {} (kept by an older Ferry for every workspace in the folder); move it to {} to keep it to {}",
+                legacy.display(),
+                own.display(),
+                workspace.display()
+            );
+        });
+        return legacy;
+    }
+    own
 }
 
 #[derive(Debug, Subcommand)]
@@ -623,13 +636,18 @@ fn report(store: &dyn StateView, run: &RunRecord, dry_run: bool) -> anyhow::Resu
 }
 
 pub(crate) fn ledger_line(row: &LedgerRow) -> String {
+    // The record's name first, for people; its id beside it.
+    let source = match &row.title {
+        Some(title) => format!("{} [{}]", safe::line(title), safe::line(&row.source_id)),
+        None => safe::line(&row.source_id).into_owned(),
+    };
     format!(
         "{:<9} {} → {}{}",
         serde_json::to_value(row.op)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
-        safe::line(&row.source_id),
+        source,
         safe::line(row.target_id.as_deref().unwrap_or("-")),
         row.reason
             .as_deref()

@@ -19,6 +19,7 @@ use crate::config::{
     self, Catalog, Diagnostic, Diagnostics, LoadOptions, SecretMode, Workspace, did_you_mean,
     one_of,
 };
+use crate::connector::ConnectorInfo;
 use crate::mapping::{
     Context, LinkTable, Plan, Stages, TriggerPlan, Way, expr::parse_datetime, loosely_equal,
 };
@@ -28,12 +29,17 @@ pub struct Args {
     /// Directory searched (recursively) for `*.test.yaml`, or one file.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Directory of connector describe fixtures.
+    /// Directory of connector describe fixtures, instead of what the
+    /// connectors describe (for tests).
     #[arg(long, env = "FERRY_DESCRIBE_DIR")]
     pub describe_dir: Option<PathBuf>,
     /// More connector manifests (`*.yaml`), beside the ones Ferry carries.
     #[arg(long, env = "FERRY_CONNECTORS")]
     pub connectors: Option<PathBuf>,
+    /// More connector components (`*.wasm`), searched before the carried
+    /// ones.
+    #[arg(long, env = "FERRY_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
 }
 
 /// The outcome of one case.
@@ -75,6 +81,7 @@ pub fn run(args: Args) -> ExitCode {
         &args.dir,
         args.describe_dir.as_deref(),
         args.connectors.as_deref(),
+        args.plugin_dir.as_deref(),
     );
     let mut current = String::new();
     for c in &report.cases {
@@ -129,18 +136,38 @@ fn find_tests(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Run every test file under `dir`.
-pub fn run_tests(dir: &Path, describe_dir: Option<&Path>, connectors: Option<&Path>) -> Report {
+/// Run every test file under `dir`. Without `describe_dir`, each
+/// workspace is checked against what its connectors describe (its state's
+/// schema cache, else the components offline), as a run would be.
+pub fn run_tests(
+    dir: &Path,
+    describe_dir: Option<&Path>,
+    connectors: Option<&Path>,
+    plugin_dir: Option<&Path>,
+) -> Report {
     let mut files = Vec::new();
     find_tests(dir, &mut files);
     let mut report = Report::default();
+    let mut components = super::schema::Components::new(connectors, plugin_dir);
     for f in files {
-        run_file(&f, describe_dir, connectors, &mut report);
+        let sources = Sources {
+            describe_dir,
+            connectors,
+            components: &mut components,
+        };
+        run_file(&f, sources, &mut report);
     }
     report
 }
 
-const FILE_KEYS: &[&str] = &["workspace", "now", "stages", "tests"];
+/// Where a test file's workspace learns its connectors' schema.
+struct Sources<'a> {
+    describe_dir: Option<&'a Path>,
+    connectors: Option<&'a Path>,
+    components: &'a mut super::schema::Components,
+}
+
+const FILE_KEYS: &[&str] = &["workspace", "now", "stages", "schema", "tests"];
 const CASE_KEYS: &[&str] = &[
     "name",
     "sync",
@@ -177,12 +204,7 @@ fn unknown_keys(node: &Node, allowed: &[&str], what: &str, d: &mut Diagnostics) 
     }
 }
 
-fn run_file(
-    path: &Path,
-    describe_dir: Option<&Path>,
-    connectors: Option<&Path>,
-    report: &mut Report,
-) {
+fn run_file(path: &Path, sources: Sources<'_>, report: &mut Report) {
     let shown = path.display().to_string();
     let broken = |report: &mut Report, why: String| report.broken.push((shown.clone(), why));
     let text = match std::fs::read_to_string(path) {
@@ -276,7 +298,20 @@ fn run_file(
             );
         }
     };
-    let (catalog, _) = super::validate::catalog_for(&ws, describe_dir, connectors);
+    let (mut catalog, _) =
+        super::validate::catalog_for(&ws, sources.describe_dir, sources.connectors);
+    // The organisation's schema the cases assume, as `ferry discover
+    // <connection> --json` printed it.
+    if let Some(node) = root.get("schema") {
+        match schemas(node, base) {
+            Ok(found) => catalog.describes.extend(found),
+            Err(why) => return broken(report, why),
+        }
+    }
+    if sources.describe_dir.is_none() {
+        let state = super::sync::default_state_dir(&ws_path, false);
+        super::schema::fill(&mut catalog, &ws, &state, sources.components);
+    }
     ws.fill_default_fields(&catalog);
     let problems = config::validate(&ws, &catalog);
     if problems.has_errors() {
@@ -308,6 +343,36 @@ fn run_file(
 
 /// `stages: { Closed Won: 100, Closed Lost: 0, … }`: the stage–probability
 /// mapping `when: { stage: won }` cases are judged by.
+/// `schema: { <connection>: <file> }`: describe output per connection,
+/// files relative to the test file.
+fn schemas(node: &Node, base: &Path) -> Result<Vec<(String, ConnectorInfo)>, String> {
+    let bad = || {
+        located(
+            node,
+            "`schema` maps connections to files that `ferry discover <connection> --json` wrote",
+        )
+    };
+    let entries = node.as_map().ok_or_else(bad)?;
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let (Some(connection), Some(file)) = (k.as_str(), v.as_str()) else {
+            return Err(bad());
+        };
+        let path = base.join(file);
+        let info = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<ConnectorInfo>(&t).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                located(
+                    v,
+                    format!("schema of `{connection}`, {}: {e}", path.display()),
+                )
+            })?;
+        out.push((connection.to_string(), info));
+    }
+    Ok(out)
+}
+
 fn stage_table(node: &Node) -> Result<HashMap<String, f64>, String> {
     let bad = || located(node, "`stages` maps stage names to probabilities (0–100)");
     let Json::Object(map) = node.to_json() else {

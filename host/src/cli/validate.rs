@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::bundle;
 use super::safe;
+use super::schema;
 use crate::config::{
     self, Action, Diagnostics, Direction, Endpoint, LoadOptions, Schedule, SecretMode,
     StaticCatalog, TargetRef, When, Workspace,
@@ -23,12 +24,41 @@ pub struct WorkspaceArgs {
     )]
     pub workspace: PathBuf,
     /// Directory of connector describe fixtures (`<connection>.json` or
-    /// `<connector>.json`), used until connectors are run for real.
+    /// `<connector>.json`), instead of what the connectors describe (for
+    /// tests).
     #[arg(long, env = "FERRY_DESCRIBE_DIR")]
     pub describe_dir: Option<PathBuf>,
     /// More connector manifests (`*.yaml`), beside the ones Ferry carries.
     #[arg(long, env = "FERRY_CONNECTORS")]
     pub connectors: Option<PathBuf>,
+    /// More connector components (`*.wasm`), searched before the carried
+    /// ones.
+    #[arg(long, env = "FERRY_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// The workspace's state directory, whose schema cache (`ferry
+    /// discover`, or any run) says what each connection's modules and
+    /// fields are; `.ferry/<name>/` beside the workspace file by default.
+    #[arg(long, env = "FERRY_STATE")]
+    pub state: Option<PathBuf>,
+}
+
+impl WorkspaceArgs {
+    /// The catalog the workspace is checked against: manifests, and the
+    /// best describe known of each connection ([`schema`]).
+    pub fn catalog(&self, ws: &Workspace, sandbox: bool) -> (StaticCatalog, Vec<String>) {
+        let (mut catalog, problems) =
+            catalog_for(ws, self.describe_dir.as_deref(), self.connectors.as_deref());
+        if self.describe_dir.is_none() {
+            let state = self
+                .state
+                .clone()
+                .unwrap_or_else(|| super::sync::default_state_dir(&self.workspace, sandbox));
+            let mut components =
+                schema::Components::new(self.connectors.as_deref(), self.plugin_dir.as_deref());
+            schema::fill(&mut catalog, ws, &state, &mut components);
+        }
+        (catalog, problems)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,11 +135,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     // Load what can be loaded and validate that too: every problem in one pass.
     let (mut ws, _) = Workspace::load_partial(&args.ws.workspace, options);
-    let (catalog, problems) = catalog_for(
-        &ws,
-        args.ws.describe_dir.as_deref(),
-        args.ws.connectors.as_deref(),
-    );
+    let (catalog, problems) = args.ws.catalog(&ws, false);
     for p in &problems {
         eprintln!("warning: {}", safe::text(p));
     }

@@ -28,6 +28,13 @@ pub trait Catalog {
     fn has_manifests(&self) -> bool {
         false
     }
+
+    /// Whether `connection`'s describe holds only its connector's standard
+    /// modules and fields (described offline): an organisation's custom
+    /// fields and modules are not in it, so names it lacks may still exist.
+    fn standard_only(&self, _connection: &str) -> bool {
+        false
+    }
 }
 
 /// A catalog that knows nothing: only workspace-internal checks run.
@@ -50,6 +57,8 @@ pub struct StaticCatalog {
     pub describes: BTreeMap<String, ConnectorInfo>,
     /// By connector name.
     pub manifests: BTreeMap<String, Manifest>,
+    /// Connections described offline (see [`Catalog::standard_only`]).
+    pub standard_only: std::collections::BTreeSet<String>,
 }
 
 impl StaticCatalog {
@@ -120,5 +129,9 @@ impl Catalog for StaticCatalog {
 
     fn has_manifests(&self) -> bool {
         !self.manifests.is_empty()
+    }
+
+    fn standard_only(&self, connection: &str) -> bool {
+        self.standard_only.contains(connection)
     }
 }

@@ -309,6 +309,12 @@ impl Expr {
         &self.source
     }
 
+    /// The `record.<field>` fields the expression reads, when it reads
+    /// nothing else of the record.
+    pub fn record_fields(&self) -> Option<&[String]> {
+        self.record_fields.as_deref()
+    }
+
     /// Evaluate to JSON.
     pub fn eval(&self, b: &Bindings) -> Result<Json, EvalError> {
         let v = self.eval_cel(b)?;

@@ -77,6 +77,21 @@ impl<'a> Validator<'a> {
         self.catalog.describe(connection)
     }
 
+    /// A name `connection`'s describe lacks: an error, or — when only the
+    /// connector's standard modules and fields are known — a warning
+    /// saying how to check against the organisation's own.
+    fn unknown(&self, connection: &str, span: &Span, message: String) -> Diagnostic {
+        if self.catalog.standard_only(connection) {
+            Diagnostic::warning(span, format!("{message} (among the standard ones)")).with_hint(
+                format!(
+                    "custom fields and modules are checked once `ferry discover {connection}` (or a run) has read the organisation's own"
+                ),
+            )
+        } else {
+            Diagnostic::error(span, message)
+        }
+    }
+
     fn connection(&mut self, c: &Connection) {
         if self.info(&c.name.value).is_none() {
             self.diags.push(Diagnostic::note(
@@ -228,16 +243,15 @@ impl<'a> Validator<'a> {
         let names = info.modules.iter().map(|x| x.name.as_str());
         let hint = did_you_mean(&m.module, names.clone())
             .unwrap_or_else(|| format!("modules of `{}`: {}", info.name, one_of(names)));
-        self.diags.push(
-            Diagnostic::error(
-                &m.module_span(),
-                format!(
-                    "unknown module `{}` in connection `{}` ({})",
-                    m.module, m.connection, info.name
-                ),
-            )
-            .with_hint(hint),
+        let d = self.unknown(
+            &m.connection,
+            &m.module_span(),
+            format!(
+                "unknown module `{}` in connection `{}` ({})",
+                m.module, m.connection, info.name
+            ),
         );
+        self.diags.push(with_hint(d, hint));
         None
     }
 
@@ -294,13 +308,12 @@ impl<'a> Validator<'a> {
                     }
                 });
                 let start = path.span.snippet().find(label).unwrap_or(0);
-                self.diags.push(
-                    Diagnostic::error(
-                        &path.span.sub(start, label.len()),
-                        format!("no custom field labelled `{label}` in `{mref}`"),
-                    )
-                    .with_hint(hint),
+                let d = self.unknown(
+                    &mref.connection,
+                    &path.span.sub(start, label.len()),
+                    format!("no custom field labelled `{label}` in `{mref}`"),
                 );
+                self.diags.push(with_hint(d, hint));
             }
             return module.fields.iter().find(|f| f.custom && f.label == label);
         }
@@ -327,14 +340,16 @@ impl<'a> Validator<'a> {
                 .iter()
                 .find(|f| f.label.eq_ignore_ascii_case(head))
                 .map(|f| format!("did you mean `{}` (labelled “{}”)?", f.name, f.label));
-            let hint = by_label.or_else(|| did_you_mean(head, names)).unwrap_or_else(|| format!("see `ferry validate --describe-dir` fixtures or the connector's describe for `{mref}`"));
+            let hint = by_label.or_else(|| did_you_mean(head, names)).unwrap_or_else(|| format!("`ferry plugins inspect` or `ferry discover {}` lists the fields of `{mref}`", mref.connection));
             let span = path
                 .span
                 .sub(path.span.snippet().find(head).unwrap_or(0), head.len());
-            self.diags.push(
-                Diagnostic::error(&span, format!("unknown field `{head}` in `{mref}`"))
-                    .with_hint(hint),
+            let d = self.unknown(
+                &mref.connection,
+                &span,
+                format!("unknown field `{head}` in `{mref}`"),
             );
+            self.diags.push(with_hint(d, hint));
             return None;
         };
         if let Role::Target = role
@@ -361,13 +376,12 @@ impl<'a> Validator<'a> {
             let hint = did_you_mean(&name, module.fields.iter().map(|f| f.name.as_str()))
                 .unwrap_or_else(|| format!("`{var}` is a `{mref}` record"));
             if let Some(span) = e.span_at(offset, name.len()) {
-                self.diags.push(
-                    Diagnostic::error(
-                        &span,
-                        format!("unknown field `{name}` of `{mref}` in expression"),
-                    )
-                    .with_hint(hint),
+                let d = self.unknown(
+                    &mref.connection,
+                    &span,
+                    format!("unknown field `{name}` of `{mref}` in expression"),
                 );
+                self.diags.push(with_hint(d, hint));
             }
         }
     }
@@ -913,4 +927,13 @@ fn kind_name(kind: FieldKind) -> String {
         .ok()
         .and_then(|k| k.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// `d` with `hint` first, before any hint it already has.
+fn with_hint(d: Diagnostic, hint: String) -> Diagnostic {
+    let hint = match &d.hint {
+        Some(more) => format!("{hint}; {more}"),
+        None => hint,
+    };
+    d.with_hint(hint)
 }

@@ -51,6 +51,12 @@ pub struct Manifest {
     /// `when: { stage: won }` (probability 100) or `lost` (0).
     #[serde(default)]
     pub stages: BTreeMap<String, StageTable>,
+    /// The field that names a record for people, by module (`Accounts:
+    /// Account_Name`, `invoices: invoice_number`): shown beside ids in the
+    /// ledger. Modules not listed use a field called `name`,
+    /// `display_name`, `<Module>_Name` or `…_number` when they have one.
+    #[serde(default)]
+    pub titles: BTreeMap<String, String>,
     /// Push notifications the connector can open (CRM watch channels).
     #[serde(default)]
     pub notifications: Option<NotificationChannels>,

@@ -206,9 +206,15 @@ impl Env {
                     module.connection, module.module
                 ),
             })?;
+        let declared = self
+            .workspace
+            .connector_of(&module.connection)
+            .and_then(|c| self.catalog.manifests.get(c))
+            .and_then(|m| m.titles.get(&module.module));
         Ok(Endpoint {
             connection: module.connection.clone(),
             vendor: connector,
+            title: super::endpoint::title_field(&info, declared),
             info,
         })
     }

@@ -664,6 +664,37 @@ impl Plan {
         }
     }
 
+    /// Why the view filter leaves `record` out, for the ledger: the filter
+    /// and the values it read (`None`: it is in).
+    pub fn excluded_by_view(
+        &self,
+        record: &Json,
+        ctx: &Context,
+    ) -> Result<Option<String>, RecordError> {
+        if self.accepts(record, ctx)? {
+            return Ok(None);
+        }
+        let view = self.view.as_ref().expect("only a view leaves records out");
+        let values: Vec<String> = view
+            .record_fields()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| {
+                let value = record.get(f.as_str()).unwrap_or(&Json::Null);
+                format!("{f} = {value}")
+            })
+            .collect();
+        let values = if values.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", values.join(", "))
+        };
+        Ok(Some(format!(
+            "the sync's view `{}` excludes it{values}",
+            view.source()
+        )))
+    }
+
     /// Map one record to an owned JSON object.
     pub fn apply(&self, record: &Json, ctx: &Context) -> Result<Json, RecordError> {
         self.map(record, ctx).map(Mapped::into_json)

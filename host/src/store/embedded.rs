@@ -661,6 +661,7 @@ mod tests {
                 reason: Some(format!("{op:?} in run {run}")),
                 diff: vec![],
                 rule: None,
+                title: None,
             }),
             ..Default::default()
         };
@@ -1007,6 +1008,7 @@ mod tests {
                                 reason: None,
                                 diff: vec![],
                                 rule: None,
+                                title: None,
                             }),
                             ..Default::default()
                         },
@@ -1052,6 +1054,7 @@ mod tests {
             reason: None,
             diff: vec![],
             rule: None,
+            title: None,
         };
         for (opening, range) in [(kind, 0..3), (other, 3..6)] {
             let store = reopen(dir.path(), opening);

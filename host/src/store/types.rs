@@ -315,6 +315,10 @@ pub struct LedgerRow {
     /// The rule or step that wrote it, for trigger rows.
     #[serde(default)]
     pub rule: Option<String>,
+    /// The source record's name or number for people (`Acme Ltd`,
+    /// `INV-000042`), when its module has such a field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// Everything written for one record, committed atomically.
@@ -338,7 +342,7 @@ pub struct RecordCommit {
     pub ledger: Option<LedgerRow>,
 }
 
-/// Ledger rows as CSV (`run,side,source_id,target_id,operation,reason,diff`),
+/// Ledger rows as CSV (`run,side,source_id,target_id,operation,reason,diff,source_title`),
 /// for exports.
 pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -350,6 +354,7 @@ pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
         "operation",
         "reason",
         "diff",
+        "source_title",
     ])?;
     for r in rows {
         let op = serde_json::to_value(r.op)
@@ -372,6 +377,7 @@ pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
             op,
             r.reason.clone().unwrap_or_default(),
             diff,
+            r.title.clone().unwrap_or_default(),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())

@@ -31,6 +31,8 @@ pub(super) struct Rule {
     /// they judge the changes since again.
     pub acted_on_by: Vec<String>,
     pub run: RunRecord,
+    /// The name of the watched record being judged, for its ledger rows.
+    pub title: Option<String>,
     /// This rule's changes left for the next run (a passing failure of
     /// its own; another rule's does not fail this rule's run).
     pub retries: u64,

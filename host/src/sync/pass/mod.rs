@@ -12,7 +12,7 @@ mod record;
 mod settle;
 mod write;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
@@ -123,6 +123,9 @@ pub(super) struct Pass<'a> {
     /// Source fields the mapping reads: a list row without them is read
     /// in full.
     reads: BTreeSet<String>,
+    /// Names of the records read since the last flush, for their ledger
+    /// rows.
+    titles: HashMap<String, String>,
 }
 
 /// How far a pass got.
@@ -170,6 +173,7 @@ impl<'a> Pass<'a> {
             index: None,
             env: None,
             reads: plan.reads(),
+            titles: HashMap::new(),
         }
     }
 
@@ -213,6 +217,7 @@ impl<'a> Pass<'a> {
                 self.record(record).await?;
             }
             self.flush().await?;
+            self.titles.clear();
             if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
                 // After the page's writes, so a rule acting on what the
                 // sync just created finds it.

@@ -10,6 +10,7 @@ use crate::config::OnDuplicate;
 use crate::connector::{ConnectorError, Operation, Record, id_of};
 use crate::engine::MatchIndex;
 use crate::engine::decide::{self, Resolution};
+use crate::engine::endpoint::title_of;
 use crate::engine::write;
 use crate::mapping::{Context, RecordError, Side};
 use crate::store::{FieldChange, LedgerOp, RecordCommit, Snapshot};
@@ -34,6 +35,9 @@ impl Pass<'_> {
             )?;
             return Ok(());
         };
+        if let Some(title) = title_of(&record, self.src.title.as_deref()) {
+            self.titles.insert(id.clone(), title);
+        }
         let modified = text_of(&record, self.src.info.modified_field.as_deref());
         self.watermark.note(modified.as_deref());
         if self.shared.settled.contains(&(self.side, id.clone())) {
@@ -56,16 +60,9 @@ impl Pass<'_> {
         let json = Value::Object(record);
         let links = StoreLinks(self.store);
         let ctx = Context::new(&links).at(self.now);
-        match self.plan.accepts(&json, &ctx) {
-            Ok(true) => {}
-            Ok(false) => {
-                return self.ledger_only(
-                    &id,
-                    None,
-                    LedgerOp::Skip,
-                    "the sync's view filter excludes it".into(),
-                );
-            }
+        match self.plan.excluded_by_view(&json, &ctx) {
+            Ok(None) => {}
+            Ok(Some(why)) => return self.ledger_only(&id, None, LedgerOp::Skip, why),
             Err(e) => return self.ledger_only(&id, None, LedgerOp::Fail, describe(&e)),
         }
         let Value::Object(record) = json else {

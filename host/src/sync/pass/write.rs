@@ -321,6 +321,7 @@ impl Pass<'_> {
             reason,
             diff: Vec::new(),
             rule: None,
+            title: self.titles.get(source_id).cloned(),
         }
     }
 

@@ -345,6 +345,7 @@ fn row(
         reason: (!reason.is_empty()).then_some(reason),
         diff: Vec::new(),
         rule: Some(rule.name.clone()),
+        title: rule.title.clone(),
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::{Action, FieldPath, FirstRun, ManualGuard, ModuleRef, TargetRef, When};
 use crate::connector::Record;
+use crate::engine::endpoint::title_of;
 use crate::engine::fingerprint::fingerprint;
 use crate::engine::read::Listing;
 use crate::engine::run::{Ending, Unit};
@@ -167,6 +168,7 @@ impl<'e> Watch<'e> {
                 links_by_change,
                 acted_on_by,
                 run: engine::run::begin(env.store.as_ref(), name, options.trigger)?,
+                title: None,
                 retries: 0,
             });
         }
@@ -422,6 +424,10 @@ impl<'e> Watch<'e> {
                     continue;
                 };
                 rule.run.counts.read += 1;
+                rule.title = change
+                    .after
+                    .as_object()
+                    .and_then(|r| title_of(r, self.src.title.as_deref()));
                 let fired = if change.baseline && rule.first_run == FirstRun::Baseline {
                     Fired::Done
                 } else {
