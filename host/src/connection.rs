@@ -63,6 +63,24 @@ pub enum TargetSpec {
     Default,
 }
 
+impl TargetSpec {
+    /// The manifest's endpoint this names.
+    pub fn of<'a>(&'a self, manifest: &'a Manifest) -> Result<Target<'a>, String> {
+        Ok(match self {
+            TargetSpec::DataCenter(dc) => Target::DataCenter(dc),
+            TargetSpec::Sandbox(url) => Target::Sandbox(url.as_deref()),
+            TargetSpec::Default => {
+                Target::DataCenter(manifest.data_centers.keys().next().ok_or_else(|| {
+                    format!(
+                        "connector `{}` has no data centres; give `sandbox:`",
+                        manifest.name
+                    )
+                })?)
+            }
+        })
+    }
+}
+
 /// OAuth client credentials and refresh token of one connection.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -273,25 +291,7 @@ impl ConnectorRegistry {
                 )));
             }
         }
-        let default_dc;
-        let target = match &spec.target {
-            TargetSpec::DataCenter(dc) => Target::DataCenter(dc),
-            TargetSpec::Sandbox(url) => Target::Sandbox(url.as_deref()),
-            TargetSpec::Default => {
-                default_dc = manifest
-                    .data_centers
-                    .keys()
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "connector `{}` has no data centres; give `sandbox:`",
-                            manifest.name
-                        ))
-                    })?;
-                Target::DataCenter(&default_dc)
-            }
-        };
+        let target = spec.target.of(manifest).map_err(&invalid)?;
         let endpoints = manifest.endpoints(target).map_err(&invalid)?;
         // The contract hands plugins the connection's settings plus where
         // they point: `base_url` and `data_center`.
@@ -333,6 +333,7 @@ impl ConnectorRegistry {
                     token_path,
                     header,
                     refresh_on,
+                    ..
                 }),
                 Some(credentials),
             ) => {

@@ -244,6 +244,20 @@ impl HttpCapability {
         &self.config.base_url
     }
 
+    /// Obtain an access token now (a refresh, unless a valid one is
+    /// held): whether the connection's credentials work. `Ok(false)` when
+    /// the connection has none.
+    pub async fn authenticate(&self) -> Result<bool, HttpError> {
+        match &self.auth {
+            Some(auth) => auth
+                .token(&self.client)
+                .await
+                .map(|_| true)
+                .map_err(auth_error),
+            None => Ok(false),
+        }
+    }
+
     /// Send a plugin's request under the connection's policy.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
         let url = self.check(&request)?;

@@ -33,9 +33,7 @@ async fn discover(a: Args) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut out = serde_json::Map::new();
     for name in &names {
-        if !env.workspace.connections.contains_key(name) {
-            anyhow::bail!("no connection `{name}` in {}", a.args.workspace.display());
-        }
+        super::sync::connection_named(&env.workspace, name, &a.args.workspace)?;
         if let Some(why) = env.broken().get(name) {
             eprintln!("{}: cannot describe: {}", safe::line(name), safe::text(why));
             failed = true;

@@ -5,11 +5,15 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod bundle;
+pub mod check;
+pub mod connect;
 pub mod discover;
+mod loopback;
 pub mod map;
 pub mod plugins;
 pub mod safe;
 pub mod schema;
+mod secret_file;
 pub mod serve;
 pub mod sync;
 pub mod test;
@@ -75,6 +79,12 @@ fn init_logs(format: LogFormat, default_level: &str) {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Get a connection's refresh token from Zoho (a pasted grant code, or
+    /// the browser) and keep it in a `file:` secret.
+    Connect(connect::Args),
+    /// Try each connection: credentials, organisation, and every module
+    /// the workspace uses.
+    Check(check::Args),
     /// Check a workspace: print every problem, or a summary of what it defines.
     Validate(validate::Args),
     /// Show what a sync or trigger makes of a record.
@@ -169,6 +179,8 @@ pub fn main() -> ExitCode {
     };
     init_logs(cli.log_format, level);
     match cli.command {
+        Command::Connect(a) => connect::run(a),
+        Command::Check(a) => check::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Map(a) => map::run(a),
         Command::Test(a) => test::run(a),

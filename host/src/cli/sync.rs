@@ -125,6 +125,12 @@ impl RunArgs {
             },
         )
         .map_err(|d| safe::Rendered(safe::diagnostics(&d, std::io::stderr().is_terminal())))?;
+        self.point_at_sandbox(&mut ws)?;
+        Ok(ws)
+    }
+
+    /// With `--sandbox`, point every connection of `ws` at it.
+    pub fn point_at_sandbox(&self, ws: &mut Workspace) -> anyhow::Result<()> {
         if let Some(url) = &self.sandbox {
             url::Url::parse(url)
                 .ok()
@@ -140,7 +146,7 @@ impl RunArgs {
                     config::Endpoint::Sandbox(config::Spanned::new(url.clone(), c.span.clone()));
             }
         }
-        Ok(ws)
+        Ok(())
     }
 
     /// Open the workspace's connections and state.
@@ -182,6 +188,26 @@ impl RunArgs {
         }
         Ok(env)
     }
+}
+
+/// The connection `name` of `ws` (loaded from `path`), or an error naming
+/// the ones it has.
+pub fn connection_named<'w>(
+    ws: &'w Workspace,
+    name: &str,
+    path: &Path,
+) -> anyhow::Result<&'w config::Connection> {
+    ws.connections.get(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no connection `{name}` in {}; connections: {}",
+            path.display(),
+            ws.connections
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// The state directory of `workspace` when `--state` is not given:

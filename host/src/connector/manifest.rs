@@ -170,6 +170,14 @@ pub enum AuthScheme {
         /// Responses that mean "token expired": refresh once and retry.
         #[serde(default)]
         refresh_on: RefreshOn,
+        /// The accounts server's authorisation (consent) page, for the
+        /// browser flow of `ferry connect` (`/oauth/v2/auth`); without it
+        /// only a pasted grant code can connect.
+        #[serde(default)]
+        authorize_path: Option<String>,
+        /// Scopes `ferry connect` asks for: what the connector's calls need.
+        #[serde(default)]
+        scopes: Vec<String>,
     },
 }
 

@@ -59,6 +59,15 @@ impl Connector {
         self.capabilities.as_ref().map(|c| c.http.usage().clone())
     }
 
+    /// Obtain an access token for the connection now: whether its
+    /// credentials work (`Ok(false)`: it has none).
+    pub async fn authenticate(&self) -> Result<bool, crate::capability::HttpError> {
+        match &self.capabilities {
+            Some(c) => c.http.authenticate().await,
+            None => Ok(false),
+        }
+    }
+
     pub(crate) fn new(
         plugin: Arc<Plugin>,
         capabilities: Option<Arc<Capabilities>>,

@@ -199,6 +199,47 @@ pub struct AuthRequest {
     pub mint_limit: Option<bool>,
     /// Invalidate every access token now.
     pub revoke: bool,
+    /// Revoke this refresh token (and the access tokens it minted).
+    pub revoke_refresh_token: Option<String>,
+    /// Answer token requests with this `api_domain` (an account of another
+    /// data centre); `""` goes back to the sandbox's own origin.
+    pub api_domain: Option<String>,
+    /// Send the browser flow back with this `accounts-server`; `""` goes
+    /// back to the sandbox's own origin.
+    pub accounts_server: Option<String>,
+    /// The `location` the browser flow reports (default `us`).
+    pub location: Option<String>,
+}
+
+/// A grant code as the API console's self client makes one
+/// (`POST /__sandbox/auth/code`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CodeRequest {
+    /// The client it is for; the sandbox's first client by default.
+    pub client_id: Option<String>,
+    /// Scopes granted (not enforced).
+    pub scope: Option<String>,
+    /// How long it can be exchanged; 180 s by default.
+    pub expires_in_secs: Option<f64>,
+}
+
+impl App {
+    /// A single-use grant code, as the API console's self client makes
+    /// one. `None` if the client is unknown.
+    pub fn grant_code(&self, req: &CodeRequest) -> Option<String> {
+        let now = self.now();
+        let mut auth = self.auth.lock().unwrap();
+        let client = match &req.client_id {
+            Some(id) => id.clone(),
+            None => auth.clients.first()?.client_id.clone(),
+        };
+        let lifetime = req
+            .expires_in_secs
+            .map_or(crate::auth::CODE_LIFETIME_MS, |s| (s * 1000.0) as i64);
+        let scope = req.scope.as_deref().unwrap_or("ZohoCRM.modules.ALL");
+        auth.mint_code(&client, scope, lifetime, now)
+    }
 }
 
 fn body_json<T: for<'de> Deserialize<'de> + Default>(b: &Bytes) -> Result<T, ApiError> {
@@ -223,6 +264,7 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/faults", get(faults_get).post(faults_set))
         .route("/__sandbox/limits", get(limits_get).post(limits_set))
         .route("/__sandbox/auth", post(auth_set))
+        .route("/__sandbox/auth/code", post(auth_code))
         .route("/__sandbox/save", post(save))
         .route("/__sandbox/notifications", get(notifications))
         .route("/__sandbox/notifications/flush", post(notifications_flush))
@@ -430,9 +472,39 @@ async fn auth_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, Ap
     if req.revoke {
         a.revoke_all();
     }
-    Ok(ok(
-        json!({"token_lifetime_secs": a.lifetime_ms as f64 / 1000.0, "mint_limit": a.mint_limit}),
-    ))
+    let revoked = req
+        .revoke_refresh_token
+        .as_deref()
+        .map(|rt| a.revoke_refresh_token(rt));
+    let or_own = |s: String| Some(s).filter(|s| !s.is_empty());
+    if let Some(d) = req.api_domain {
+        a.api_domain = or_own(d);
+    }
+    if let Some(d) = req.accounts_server {
+        a.accounts_server = or_own(d);
+    }
+    if let Some(l) = req.location {
+        a.location = l;
+    }
+    Ok(ok(json!({
+        "token_lifetime_secs": a.lifetime_ms as f64 / 1000.0,
+        "mint_limit": a.mint_limit,
+        "api_domain": a.api_domain.as_deref().unwrap_or(app.base_url()),
+        "accounts_server": a.accounts_server.as_deref().unwrap_or(app.base_url()),
+        "location": a.location,
+        "revoked_refresh_token": revoked,
+    })))
+}
+
+async fn auth_code(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let req: CodeRequest = body_json(&body)?;
+    let code = app
+        .grant_code(&req)
+        .ok_or_else(|| ApiError::raw(400, json!({"error": "invalid_client"})))?;
+    let secs = req
+        .expires_in_secs
+        .unwrap_or(crate::auth::CODE_LIFETIME_MS as f64 / 1000.0);
+    Ok(ok(json!({"code": code, "expires_in_secs": secs})))
 }
 
 async fn save(State(app): State<AppRef>) -> Result<Response, ApiError> {

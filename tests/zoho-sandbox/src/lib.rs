@@ -46,7 +46,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::ClientCredentials;
-pub use control::Counts;
+pub use control::{CodeRequest, Counts};
 pub use error::{ApiError, Product, SandboxError};
 pub use faults::{Fault, FaultConfig};
 pub use finance::Org;
@@ -286,6 +286,33 @@ impl Sandbox {
     /// The sandbox's current time (ms since the epoch).
     pub fn now_ms(&self) -> i64 {
         self.app.now()
+    }
+
+    /// A single-use grant code for the first client, as the API console's
+    /// self client makes one, good for `lifetime`.
+    pub fn grant_code(&self, lifetime: Duration) -> String {
+        self.app
+            .grant_code(&control::CodeRequest {
+                expires_in_secs: Some(lifetime.as_secs_f64()),
+                ..Default::default()
+            })
+            .expect("the sandbox has a client")
+    }
+
+    /// Answer token requests with this `api_domain` (an account of another
+    /// data centre), or again with the sandbox's own origin (`None`).
+    pub fn set_api_domain(&self, api_domain: Option<&str>) {
+        self.app.auth.lock().unwrap().api_domain = api_domain.map(str::to_owned);
+    }
+
+    /// Revoke a refresh token and the access tokens it minted; whether it
+    /// was live.
+    pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
+        self.app
+            .auth
+            .lock()
+            .unwrap()
+            .revoke_refresh_token(refresh_token)
     }
 
     /// Replace the fault configuration.

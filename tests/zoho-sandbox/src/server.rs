@@ -73,6 +73,7 @@ pub fn router(app: AppRef) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), fault_layer));
     Router::new()
         .route("/oauth/v2/token", post(token))
+        .route("/oauth/v2/auth", get(authorize))
         .merge(apis)
         .merge(crate::control::router())
         .fallback(fallback)
@@ -96,6 +97,25 @@ async fn token(
         .unwrap()
         .token_endpoint(&params, now, app.base_url());
     ApiError::raw(status, body).into_response()
+}
+
+/// `GET /oauth/v2/auth`: the browser flow's consent page, accepted at
+/// once: a redirect to `redirect_uri` with `code`, `location` and
+/// `accounts-server` (and `state`, when given).
+async fn authorize(
+    State(app): State<AppRef>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let now = app.now();
+    let answer = app.auth.lock().unwrap().authorize(&q, now, app.base_url());
+    match answer {
+        Ok(location) => Response::builder()
+            .status(302)
+            .header("location", location)
+            .body(Body::empty())
+            .unwrap_or_default(),
+        Err((status, body)) => ApiError::raw(status, body).into_response(),
+    }
 }
 
 fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {

@@ -208,3 +208,166 @@ async fn organisation_selection_per_product() {
         .await;
     assert_eq!(s, 400);
 }
+
+/// `POST /oauth/v2/token` with form parameters; the JSON answer.
+async fn token_form(sb: &Sandbox, http: &reqwest::Client, pairs: &[(&str, &str)]) -> Value {
+    let form: String = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A").replace('/', "%2F")))
+        .collect::<Vec<_>>()
+        .join("&");
+    http.post(sb.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn self_client_codes_work_once_and_expire() {
+    let sb = Sandbox::builder().fixed_clock(T0).start().await.unwrap();
+    let http = reqwest::Client::new();
+    let c = sb.client_credentials();
+    // Minted over the control API, as a script would.
+    let minted: Value = http
+        .post(format!("{}/__sandbox/auth/code", sb.base_url()))
+        .body(r#"{"scope": "ZohoBooks.contacts.ALL", "expires_in_secs": 60}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = minted["code"].as_str().unwrap();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", c.client_secret.as_str()),
+        ("code", code),
+    ];
+    let v = token_form(&sb, &http, &exchange).await;
+    assert_eq!(v["token_type"], "Bearer", "{v}");
+    assert_eq!(v["expires_in"], 3600);
+    assert_eq!(v["api_domain"], sb.base_url());
+    assert_eq!(v["scope"], "ZohoBooks.contacts.ALL");
+    let refresh = v["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(refresh, c.refresh_token);
+    // Used: refused.
+    let again = token_form(&sb, &http, &exchange).await;
+    assert_eq!(again, json!({"error": "invalid_code"}));
+    // The new refresh token mints access tokens that the APIs accept.
+    let v = token_form(
+        &sb,
+        &http,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.client_secret),
+            ("refresh_token", &refresh),
+        ],
+    )
+    .await;
+    let access = v["access_token"].as_str().unwrap();
+    let r = http
+        .get(format!("{}/crm/v8/org", sb.base_url()))
+        .header("Authorization", format!("Zoho-oauthtoken {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Revoked: the refresh token and its access tokens stop working.
+    assert!(sb.revoke_refresh_token(&refresh));
+    let r = http
+        .get(format!("{}/crm/v8/org", sb.base_url()))
+        .header("Authorization", format!("Zoho-oauthtoken {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Expired by the sandbox clock.
+    let late = sb.grant_code(Duration::from_secs(60));
+    sb.advance_clock(Duration::from_secs(60));
+    let mut expired = exchange;
+    expired[3].1 = &late;
+    assert_eq!(
+        token_form(&sb, &http, &expired).await,
+        json!({"error": "invalid_code"})
+    );
+    // Another data centre's account: its api_domain.
+    sb.set_api_domain(Some("https://www.zohoapis.eu"));
+    let fresh = sb.grant_code(Duration::from_secs(60));
+    expired[3].1 = &fresh;
+    let v = token_form(&sb, &http, &expired).await;
+    assert_eq!(v["api_domain"], "https://www.zohoapis.eu");
+}
+
+fn auth_url(sb: &Sandbox, params: &[(&str, &str)]) -> reqwest::Url {
+    reqwest::Url::parse_with_params(&format!("{}/oauth/v2/auth", sb.base_url()), params).unwrap()
+}
+
+#[tokio::test]
+async fn the_consent_page_redirects_with_the_code() {
+    let sb = Sandbox::builder().start().await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let c = sb.client_credentials();
+    let r = http
+        .get(auth_url(
+            &sb,
+            &[
+                ("response_type", "code"),
+                ("client_id", c.client_id.as_str()),
+                ("scope", "ZohoCRM.modules.ALL,ZohoCRM.settings.ALL"),
+                ("redirect_uri", "http://127.0.0.1:1/callback"),
+                ("access_type", "offline"),
+                ("state", "xyz"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/callback");
+    let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(q["location"], "us");
+    assert_eq!(q["accounts-server"], sb.base_url());
+    let v = token_form(
+        &sb,
+        &http,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.client_secret),
+            ("code", &q["code"]),
+            ("redirect_uri", "http://127.0.0.1:1/callback"),
+        ],
+    )
+    .await;
+    assert!(v["refresh_token"].is_string(), "{v}");
+
+    let r = http
+        .get(auth_url(
+            &sb,
+            &[
+                ("response_type", "code"),
+                ("client_id", "1000.UNKNOWN"),
+                ("scope", "ZohoCRM.modules.ALL"),
+                ("redirect_uri", "http://127.0.0.1:1/callback"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v, json!({"error": "invalid_client"}));
+}
