@@ -128,6 +128,19 @@ async fn an_installed_ferry_runs_from_any_directory() {
         said.contains("unknown field `contact_nmae`") && !said.contains("among the standard"),
         "{said}"
     );
+    let (code, said) = run(&["validate", "-w", typo, "--json"]);
+    assert_eq!(code, Some(1), "{said}");
+    let report: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(report["valid"], false);
+    let problem = &report["problems"][0];
+    assert_eq!(problem["severity"], "error", "{report}");
+    assert!(
+        problem["location"]
+            .as_str()
+            .unwrap()
+            .contains("typo-field.yaml:"),
+        "{report}"
+    );
     let (code, said) = run(&["discover", "books", "-w", typo, "--json"]);
     assert_eq!(code, Some(0), "{said}");
     let books: serde_json::Value = serde_json::from_str(&said).unwrap();

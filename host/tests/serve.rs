@@ -169,8 +169,21 @@ async fn commands_beside_serve_go_through_it() {
     assert_eq!(rows.len(), 3, "{out}");
     let (out, _) = ferry(&["links", "list", "customers"]);
     assert_eq!(out.lines().filter(|l| l.contains('→')).count(), 3, "{out}");
+    let (out, _) = ferry(&["links", "list", "customers", "--json"]);
+    let links: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(links.len(), 3, "{out}");
+    assert_eq!(links[0]["link"]["origin"]["kind"], "sync", "{out}");
     let (out, _) = ferry(&["tokens", "list"]);
     assert!(out.contains("root") && out.contains("admin"), "{out}");
+    let (out, _) = ferry(&["tokens", "list", "--json"]);
+    let tokens: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&tokens[0]["name"], &tokens[0]["role"]),
+        (&json!("root"), &json!("admin"))
+    );
+    let (out, _) = ferry(&["sync", "run", "customers", "--json"]);
+    let runs: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs[0]["id"], 2, "{out}");
     ferry(&["sync", "pause", "customers"]);
     let (out, _) = ferry(&["sync", "status", "--json"]);
     let status: Vec<Value> = serde_json::from_str(&out).unwrap();
@@ -194,11 +207,11 @@ async fn commands_beside_serve_go_through_it() {
         .lines()
         .filter(|l| l.contains("run completed") && l.contains("customers"))
         .collect();
-    assert_eq!(lines.len(), 1, "one line per run:\n{log}");
+    assert_eq!(lines.len(), 2, "one line per run:\n{log}");
     assert!(lines[0].contains("added=3"), "{log}");
     // Stopped: the same commands read the store itself.
     let (out, _) = ferry(&["sync", "status"]);
-    assert!(!out.contains("held by") && out.contains("#1"), "{out}");
+    assert!(!out.contains("held by") && out.contains("#2"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

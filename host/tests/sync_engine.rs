@@ -854,7 +854,10 @@ async fn a_run_whose_records_fail_is_partial_and_exits_2_through_the_binary() {
         text.contains("customers run #1: completed with failures"),
         "{text}"
     );
-    assert!(text.contains("record(s) failed"), "{text}");
+    assert!(
+        text.contains("--run 1 --failed` lists them; `ferry sync retry customers` retries them"),
+        "{text}"
+    );
     assert_eq!(
         count(&sb, "billing", BILLING_ORG, "customers"),
         before,
@@ -895,8 +898,19 @@ async fn a_run_whose_records_fail_is_partial_and_exits_2_through_the_binary() {
 
     // A later run (which reads them again only if they are modified, or
     // near its cursor as here) leaves them failing until dealt with.
-    let again = bench.ferry(&["sync", "run", "customers"]).output().unwrap();
+    // `ferry run` ends the same way; `--json` gives the runs and their rows.
+    let again = bench.ferry(&["run", "--json"]).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
+    let runs: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(runs[0]["status"]["status"], "partial", "{runs}");
+    assert!(
+        runs[0]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["op"] == "fail" && r["title"].is_string()),
+        "{runs}"
+    );
     let status = bench.ferry(&["sync", "status", "--json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status[0]["failing"], 2, "{status}");

@@ -30,9 +30,6 @@ pub struct Args {
     pub run: RunArgs,
     /// Only this connection.
     pub connection: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// How one check went.
@@ -149,7 +146,7 @@ async fn check(args: Args) -> anyhow::Result<ExitCode> {
         checks.extend(check_connection(&registry, connection.clone(), &modules).await);
     }
     let failed = checks.iter().filter(|c| c.status != Status::Ok).count();
-    if args.json {
+    if args.run.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({

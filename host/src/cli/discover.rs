@@ -11,12 +11,10 @@ use super::sync::{RunArgs, exit, runtime};
 pub struct Args {
     #[command(flatten)]
     pub args: RunArgs,
-    /// Connections to describe; all when none are named.
+    /// Connections to describe; all when none are named. With `--json`,
+    /// one connection's describe is printed as a config test's `schema:`
+    /// file holds it; several, by connection.
     pub connections: Vec<String>,
-    /// Print what they describe as JSON: one connection's describe (as a
-    /// config test's `schema:` file holds it), or several by connection.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> ExitCode {
@@ -42,7 +40,7 @@ async fn discover(a: Args) -> anyhow::Result<ExitCode> {
         let Some(info) = env.catalog().describes.get(name) else {
             continue;
         };
-        if a.json {
+        if a.args.json {
             out.insert(name.clone(), serde_json::to_value(info)?);
             continue;
         }
@@ -77,7 +75,7 @@ async fn discover(a: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if a.json {
+    if a.args.json {
         let shown = match (a.connections.len(), out.values().next()) {
             (1, Some(one)) => one.clone(),
             _ => serde_json::Value::Object(out),

@@ -11,6 +11,7 @@ pub mod discover;
 mod loopback;
 pub mod map;
 pub mod plugins;
+pub mod report;
 pub mod safe;
 pub mod schema;
 mod secret_file;

@@ -116,6 +116,14 @@ pub fn tokens(c: TokensCommand) -> ExitCode {
                     }
                     Err(e) => return Err(e),
                 };
+                if args.json {
+                    let list: Vec<_> = list
+                        .iter()
+                        .map(|(name, role)| serde_json::json!({ "name": name, "role": role }))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
                 if list.is_empty() {
                     println!("no tokens (`ferry tokens add <name> --role admin`)");
                 }

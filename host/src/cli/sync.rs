@@ -22,8 +22,9 @@ use crate::store::{
 use crate::sync::{self, Env, EnvOptions, Progress, RunOptions};
 
 use super::bundle;
+use super::report::runs as report;
 use super::safe;
-use super::view::{Local, Running, StateView, in_use};
+use super::view::{Local, Running, in_use};
 
 /// Where a workspace's connectors, plugins and state are.
 #[derive(Debug, Clone, clap::Args)]
@@ -65,6 +66,10 @@ pub struct RunArgs {
     /// was first run, and refuses another without this).
     #[arg(long)]
     pub rebind: bool,
+    /// Print what the command reports as JSON (runs with their ledger
+    /// rows, links, tokens, status, history).
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl RunArgs {
@@ -295,9 +300,6 @@ pub enum Command {
     Status {
         #[command(flatten)]
         args: RunArgs,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -378,7 +380,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                         .await?
                         .first()
                     {
-                        Some(run) => report(&service, run, false),
+                        Some(run) => report(&service, std::slice::from_ref(run), false, args.json),
                         None => {
                             println!("{name}: paused");
                             Ok(ExitCode::SUCCESS)
@@ -411,7 +413,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 }
             };
             bar.finish();
-            report(&Local::of(&env), &run, dry_run)
+            report(
+                &Local::of(&env),
+                std::slice::from_ref(&run),
+                dry_run,
+                args.json,
+            )
         }
         Command::Import {
             args,
@@ -426,7 +433,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let run = sync::retry(&env, &name, &bar).await?;
             bar.finish();
             match run {
-                Some(run) => report(&Local::of(&env), &run, false),
+                Some(run) => report(
+                    &Local::of(&env),
+                    std::slice::from_ref(&run),
+                    false,
+                    args.json,
+                ),
                 None => {
                     println!("{name}: no records are failing");
                     Ok(ExitCode::SUCCESS)
@@ -435,7 +447,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Pause { args, sync: name } => set_paused(&args, &name, true),
         Command::Resume { args, sync: name } => set_paused(&args, &name, false),
-        Command::Status { args, json } => status(&args, json),
+        Command::Status { args } => status(&args, args.json),
     }
 }
 
@@ -491,7 +503,7 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             safe::line(row["name"].as_str().unwrap_or("")),
             row["kind"].as_str().unwrap_or(""),
             if row["paused"] == true { "yes" } else { "no" },
-            row["failing"],
+            row["failing"].as_u64().unwrap_or(0),
             last.as_ref()
                 .map(|r| format!("#{}", r.id))
                 .unwrap_or_else(|| "-".into()),
@@ -578,7 +590,12 @@ async fn import(
     )
     .await?;
     bar.finish();
-    report(&Local::of(&env), &run, false)
+    report(
+        &Local::of(&env),
+        std::slice::from_ref(&run),
+        false,
+        args.json,
+    )
 }
 
 fn summary_of(
@@ -635,32 +652,6 @@ pub(crate) fn run_line(run: &RunRecord) -> String {
     )
 }
 
-/// Print a finished run; it exits as [`super::exit`] says.
-fn report(store: &dyn StateView, run: &RunRecord, dry_run: bool) -> anyhow::Result<ExitCode> {
-    println!("{}", run_line(run));
-    if dry_run {
-        // A preview is only useful with its rows.
-        for row in store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)? {
-            println!("  {}", ledger_line(&row));
-        }
-    }
-    if let RunStatus::Failed(reason) = &run.status {
-        eprintln!("error: {}", safe::text(reason));
-        return Ok(ExitCode::FAILURE);
-    }
-    if let RunStatus::Partial(_) = &run.status {
-        eprintln!(
-            "{} record(s) failed: `ferry history {} --run {} --failed` lists them; `ferry sync retry {}` retries them",
-            run.counts.failed,
-            safe::line(&run.sync),
-            run.id,
-            safe::line(&run.sync)
-        );
-        return Ok(super::exit::records_failed());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub(crate) fn ledger_line(row: &LedgerRow) -> String {
     // The record's name first, for people; its id beside it.
     let source = match &row.title {
@@ -702,10 +693,11 @@ fn duration(seconds: u64) -> String {
 pub fn history(h: HistoryArgs) -> ExitCode {
     exit((|| {
         let store = h.args.view()?;
+        let format = if h.args.json { Format::Json } else { h.format };
         match h.run {
             None => {
                 let runs = store.runs(&h.sync, h.limit)?;
-                match h.format {
+                match format {
                     Format::Json => {
                         let runs: Vec<_> = runs.iter().map(RunRecord::report).collect();
                         println!("{}", serde_json::to_string_pretty(&runs)?)
@@ -786,7 +778,7 @@ pub fn history(h: HistoryArgs) -> ExitCode {
                     (false, false) => LedgerFilter::All,
                 };
                 let rows = store.ledger(&h.sync, run, filter, h.offset, h.limit)?;
-                match h.format {
+                match format {
                     Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
                     Format::Csv => {
                         use std::io::Write as _;

@@ -7,15 +7,13 @@ use anyhow::bail;
 use clap::Subcommand;
 
 use crate::runner::{self, WorkspaceRun};
-use crate::store::{
-    LedgerFilter, Link, LinkOrigin, RecordCommit, RunRecord, RunStatus, RunTrigger, StateStore,
-    unix_now,
-};
+use crate::store::{Link, LinkOrigin, RecordCommit, RunTrigger, StateStore, unix_now};
 use crate::trigger::{self, TriggerOptions};
 
+use super::report::runs as report;
 use super::safe;
-use super::sync::{Bar, RunArgs, exit, ledger_line, run_line, runtime};
-use super::view::{Local, Running, StateView, in_use};
+use super::sync::{Bar, RunArgs, exit, runtime};
+use super::view::{Local, Running, in_use};
 
 /// `ferry run`.
 #[derive(Debug, clap::Args)]
@@ -120,7 +118,7 @@ pub fn run_workspace(w: WorkspaceArgs) -> ExitCode {
             )
             .await?;
             bar.finish();
-            report(&Local::of(&env), &runs, w.dry_run)
+            report(&Local::of(&env), &runs, w.dry_run, w.args.json)
         })
     }))
 }
@@ -159,7 +157,7 @@ async fn run_rules(args: &RunArgs, rules: &[String], full: bool) -> anyhow::Resu
     )
     .await?;
     bar.finish();
-    report(&Local::of(&env), &runs, false)
+    report(&Local::of(&env), &runs, false, args.json)
 }
 
 /// Runs asked of the `ferry serve` that holds the state: queued there,
@@ -168,7 +166,7 @@ async fn through_service(args: &RunArgs, names: &[String], full: bool) -> anyhow
     let state = args.state_dir();
     let service = Running::holding(&state, &state.display().to_string())?;
     let runs = service.run_now(names, full).await?;
-    report(&service, &runs, false)
+    report(&service, &runs, false, args.json)
 }
 
 fn pause_rule(args: &RunArgs, rule: &str, paused: bool) -> anyhow::Result<ExitCode> {
@@ -181,6 +179,14 @@ fn pause_rule(args: &RunArgs, rule: &str, paused: bool) -> anyhow::Result<ExitCo
 /// `ferry links list`: from the store, or through `ferry serve`.
 fn list_links(args: &RunArgs, name: &str, id: Option<&str>) -> anyhow::Result<ExitCode> {
     let links = args.view()?.links(name, id)?;
+    if args.json {
+        let links: Vec<_> = links
+            .into_iter()
+            .map(|(from, to, link)| serde_json::json!({ "from": from, "to": to, "link": link }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&links)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if links.is_empty() {
         println!("{}: no links", safe::line(name));
     }
@@ -193,49 +199,6 @@ fn list_links(args: &RunArgs, name: &str, id: Option<&str>) -> anyhow::Result<Ex
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One line per run; for trigger rules (and dry runs) the rows that say
-/// what was done. The command exits as [`super::exit`] says.
-fn report(store: &dyn StateView, runs: &[RunRecord], dry_run: bool) -> anyhow::Result<ExitCode> {
-    let (mut failed, mut partial) = (false, false);
-    for run in runs {
-        let rows = store.ledger(&run.sync, run.id, LedgerFilter::All, 0, 200)?;
-        let is_rule = rows.iter().any(|r| r.rule.is_some());
-        println!("{}", run_line(run));
-        if is_rule || dry_run {
-            for row in rows {
-                println!("  {}", ledger_line(&row));
-            }
-        }
-        match &run.status {
-            RunStatus::Failed(reason) => {
-                eprintln!("error: {}: {}", safe::line(&run.sync), safe::text(reason));
-                failed = true;
-            }
-            RunStatus::Partial(reason) => {
-                eprintln!(
-                    "{}: {} (`ferry history {} --run {} --failed` lists them)",
-                    safe::line(&run.sync),
-                    safe::text(reason),
-                    safe::line(&run.sync),
-                    run.id
-                );
-                partial = true;
-            }
-            _ => {}
-        }
-    }
-    if runs.is_empty() {
-        println!("nothing to run (no syncs or trigger rules, or all paused)");
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else if partial {
-        super::exit::records_failed()
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 pub fn links(c: LinksCommand) -> ExitCode {

@@ -72,6 +72,9 @@ pub struct Args {
     /// One line per problem (`file:line:col: error: message (hint)`).
     #[arg(long)]
     pub short: bool,
+    /// Print `{ valid, problems: [{severity, message, location, hint}] }`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Build the catalog the workspace commands validate against. Problems
@@ -141,6 +144,22 @@ pub fn run(args: Args) -> ExitCode {
     }
     ws.fill_default_fields(&catalog);
     let diags = config::validate(&ws, &catalog);
+    if args.json {
+        let problems: Vec<_> = diags.sorted().iter().map(|d| d.to_json()).collect();
+        let valid = !diags.has_errors();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "valid": valid, "problems": problems })
+            )
+            .unwrap_or_default()
+        );
+        return if valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     print_diags(&diags, args.short);
     if diags.has_errors() {
         eprintln!(

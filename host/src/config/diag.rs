@@ -102,6 +102,17 @@ impl Diagnostic {
             .unwrap_or_else(|| "-".into())
     }
 
+    /// As JSON for tools: severity, message, location (`file:line:col`),
+    /// hint.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "severity": self.severity.as_str(),
+            "message": self.message,
+            "location": self.span.as_ref().map(Span::location),
+            "hint": self.hint,
+        })
+    }
+
     /// One line: `file:line:col: error: message (hint)`.
     pub fn short(&self) -> String {
         let mut s = format!(
