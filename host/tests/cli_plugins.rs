@@ -1,4 +1,4 @@
-//! `ferry plugins inspect` as a user runs it.
+//! `ferry plugins inspect` and `ferry plugins new` as a user runs them.
 
 mod support;
 
@@ -16,9 +16,10 @@ fn ferry(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+each_lang! {
 #[test]
-fn inspect_prints_modules_operations_actions_and_fields() {
-    let wasm = support::plugin("well_behaved");
+fn inspect_prints_modules_operations_actions_and_fields(lang) {
+    let wasm = support::plugin_in("well_behaved", lang);
     let (ok, out, err) = ferry(&["plugins", "inspect", wasm.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("contract  ferry:connector@0.1.0"), "{out}");
@@ -36,10 +37,12 @@ fn inspect_prints_modules_operations_actions_and_fields() {
         "{out}"
     );
 }
+}
 
+each_lang! {
 #[test]
-fn inspect_json_is_machine_readable() {
-    let wasm = support::plugin("well_behaved");
+fn inspect_json_is_machine_readable(lang) {
+    let wasm = support::plugin_in("well_behaved", lang);
     let (ok, out, err) = ferry(&["plugins", "inspect", "--json", wasm.to_str().unwrap()]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -49,6 +52,7 @@ fn inspect_json_is_machine_readable() {
         serde_json::json!(["read", "create", "incremental"])
     );
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+}
 }
 
 #[test]
@@ -63,11 +67,11 @@ fn inspect_errors_name_the_file_and_the_problem() {
         "{err}"
     );
 
-    let snoop = support::plugin("fs_import");
+    let snoop = support::plugin("http_import");
     let (ok, _, err) = ferry(&["plugins", "inspect", snoop.to_str().unwrap()]);
     assert!(!ok);
     assert!(
-        err.contains("test_plugin_fs_import.wasm") && err.contains("wasi:filesystem"),
+        err.contains("test_plugin_http_import.wasm") && err.contains("`wasi:http/direct@0.2.6`"),
         "{err}"
     );
 
@@ -132,4 +136,95 @@ fn describe_fixtures_match_the_real_plugins() {
             );
         }
     }
+}
+
+each_lang! {
+/// `ferry plugins new` in each language, outside any checkout: the files,
+/// a manifest `ferry validate` loads, unit tests that pass natively and a
+/// component that builds and that `ferry plugins inspect` loads. (The Rust
+/// one's build and `cargo test` take a minute of compiling, so here its
+/// crate is only read by cargo; they are run by hand.)
+#[test]
+fn new_connectors_validate_build_and_load(lang) {
+    use support::Lang;
+    // Builds the guests, componentize-py's virtual environment among them.
+    support::plugin_in("well_behaved", lang);
+    let root = support::repo_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (language, files): (&str, &[&str]) = match lang {
+        Lang::Rust => ("rust", &["Cargo.toml", "src/lib.rs", "build.sh", "manifest.yaml"]),
+        Lang::Python => (
+            "python",
+            &["connector.py", "test_connector.py", "pyproject.toml", "build.sh", "test.sh", "manifest.yaml"],
+        ),
+    };
+    let args = [
+        "plugins",
+        "new",
+        "--lang",
+        language,
+        "acme-shop",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--ferry-src",
+        root.to_str().unwrap(),
+    ];
+    let (ok, out, err) = ferry(&args);
+    assert!(ok, "{err}");
+    let made = dir.path().join("acme-shop");
+    for file in files {
+        assert!(made.join(file).is_file(), "{file} missing: {out}");
+    }
+    let (again, _, err) = ferry(&args);
+    assert!(!again && err.contains("already exists"), "{err}");
+
+    let ws = dir.path().join("workspace.yaml");
+    std::fs::write(
+        &ws,
+        "version: 1\nconnections:\n  shop:\n    connector: acme-shop\n    data_center: com\n",
+    )
+    .unwrap();
+    let manifests = made.to_str().unwrap();
+    let (ok, out, err) = ferry(&["validate", "-w", ws.to_str().unwrap(), "--connectors", manifests]);
+    assert!(ok, "{out}{err}");
+
+    let run = |program: &str, args: &[&str]| {
+        let program = match program {
+            "cargo" => std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            other => other.to_string(),
+        };
+        let componentize = root.join("target/python/venv/bin/componentize-py");
+        let out = Command::new(&program)
+            .args(args)
+            .current_dir(&made)
+            .env("COMPONENTIZE_PY", componentize)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{program} {args:?}: {said}");
+        said
+    };
+    match lang {
+        Lang::Rust => {
+            let meta = run("cargo", &["metadata", "--no-deps", "--offline", "--format-version", "1"]);
+            assert!(meta.contains("\"name\":\"acme-shop\""), "{meta}");
+        }
+        Lang::Python => {
+            let tests = run("./test.sh", &[]);
+            assert!(tests.contains("Ran 3 tests") && tests.contains("OK"), "{tests}");
+            run("./build.sh", &[]);
+            let wasm = made.join("target/wasm32-wasip2/plugin/acme_shop.wasm");
+            let (ok, out, err) = ferry(&["plugins", "inspect", wasm.to_str().unwrap()]);
+            assert!(ok, "{err}");
+            assert!(
+                out.contains("acme-shop 0.1.0") && out.contains("operations   read, incremental, create"),
+                "{out}"
+            );
+        }
+    }
+}
 }

@@ -1,11 +1,13 @@
 //! The plugin host against real components: loading, the import policy,
 //! the compile cache, the well-behaved path and the hostile suite. Every
 //! hostile case asserts its specific contained failure, then that the next
-//! good call on the same host succeeds.
+//! good call on the same host succeeds. The well-behaved and hostile cases
+//! run against the Rust plugins and their Python twins alike
+//! (`case::rust`, `case::python`).
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -17,10 +19,25 @@ use ferry::plugin::{
     Runtime, RuntimeOptions,
 };
 use serde_json::{Value, json};
-use support::{capabilities, plugin};
+use support::{Lang, capabilities, plugin, plugin_in};
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeOptions::default()).unwrap()
+}
+
+/// One runtime for the cases run in both languages: it keeps what it
+/// loaded, so each component is compiled once per test process (a Python
+/// component takes seconds), one load at a time.
+fn shared() -> Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(runtime).clone()
+}
+
+fn load(rt: &Runtime, name: &str, lang: Lang) -> Arc<Plugin> {
+    static LOADING: Mutex<()> = Mutex::new(());
+    let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
+    rt.load(&plugin_in(name, lang))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn tight() -> Limits {
@@ -49,9 +66,10 @@ fn settings(base: &str) -> Value {
     json!({"base_url": base, "data_center": "sandbox"})
 }
 
+each_lang! {
 #[tokio::test]
-async fn inspect_reports_modules_fields_operations_and_actions() {
-    let p = runtime().load(&plugin("well_behaved")).unwrap();
+async fn inspect_reports_modules_fields_operations_and_actions(lang) {
+    let p = load(&shared(), "well_behaved", lang);
     assert_eq!(p.contract(), "ferry:connector@0.1.0");
     let info = p.inspect().await.unwrap();
     assert_eq!(info.name, "well-behaved");
@@ -68,11 +86,13 @@ async fn inspect_reports_modules_fields_operations_and_actions() {
     assert!(items.action("archive").is_some());
     assert_eq!(items.max_batch, 100);
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn well_behaved_plugin_lists_pages_through_the_host() {
+async fn well_behaved_plugin_lists_pages_through_the_host(lang) {
     let base = items_server().await;
-    let p = runtime().load(&plugin("well_behaved")).unwrap();
+    let p = load(&shared(), "well_behaved", lang);
     let c = p.connect(
         Some(capabilities(&base, &["127.0.0.1:*"], &[], None)),
         Limits::default(),
@@ -108,10 +128,12 @@ async fn well_behaved_plugin_lists_pages_through_the_host() {
         .unwrap();
     assert_eq!(archived["status"], "inactive");
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn configure_errors_reach_the_caller() {
-    let p = runtime().load(&plugin("well_behaved")).unwrap();
+async fn configure_errors_reach_the_caller(lang) {
+    let p = load(&shared(), "well_behaved", lang);
     let c = p.connect(None, Limits::default(), json!({}));
     let err = c.list("items", None, None).await.unwrap_err();
     assert!(
@@ -119,10 +141,32 @@ async fn configure_errors_reach_the_caller() {
         "{err}"
     );
 }
+}
 
-/// Run `list(module)` on the hostile plugin, then prove the host still serves.
-async fn hostile(module: &str, limits: Limits) -> CallError {
+each_lang! {
+/// The SDK turns the host's refusal into the error the engine acts on, in
+/// either language: a vendor error coded `denied`, naming why.
+#[tokio::test]
+async fn a_refused_request_reaches_the_connector_as_denied(lang) {
+    let p = load(&shared(), "well_behaved", lang);
+    let caps = capabilities(
+        "https://api.allowed.test",
+        &["*.allowed.test"],
+        &[("api.allowed.test", "127.0.0.1".parse().unwrap())],
+        None,
+    );
+    let c = p.connect(Some(caps), Limits::default(), settings("https://api.allowed.test"));
+    let err = c.list("items", None, None).await.unwrap_err();
+    let msg = denied(&err);
+    assert!(msg.starts_with("request denied by the host: ") && msg.contains("loopback"), "{msg}");
+}
+}
+
+/// Run `list(module)` on the hostile plugin in `lang`, then prove the host
+/// still serves.
+async fn hostile(lang: Lang, module: &str, limits: Limits) -> CallError {
     hostile_with(
+        lang,
         module,
         limits,
         capabilities("https://api.allowed.test", &["*.allowed.test"], &[], None),
@@ -131,12 +175,13 @@ async fn hostile(module: &str, limits: Limits) -> CallError {
 }
 
 async fn hostile_with(
+    lang: Lang,
     module: &str,
     limits: Limits,
     caps: Arc<ferry::capability::Capabilities>,
 ) -> CallError {
-    let rt = runtime();
-    let p: Arc<Plugin> = rt.load(&plugin("hostile")).unwrap();
+    let rt = shared();
+    let p: Arc<Plugin> = load(&rt, "hostile", lang);
     let c = p.connect(Some(caps), limits, json!({}));
     let err = c
         .list(module, None, None)
@@ -146,14 +191,15 @@ async fn hostile_with(
     let ok = c.list("ok", None, None).await.unwrap();
     assert_eq!(ok.records[0]["id"], "1");
     // And another plugin on the same runtime too.
-    let other = rt.load(&plugin("well_behaved")).unwrap();
+    let other = load(&rt, "well_behaved", lang);
     assert_eq!(other.inspect().await.unwrap().name, "well-behaved");
     err
 }
 
+each_lang! {
 #[tokio::test]
-async fn infinite_loop_hits_the_time_limit() {
-    let err = hostile("loop", tight()).await;
+async fn infinite_loop_hits_the_time_limit(lang) {
+    let err = hostile(lang, "loop", tight()).await;
     assert_eq!(
         err.limit(),
         Some(Limit::Timeout(Duration::from_millis(300))),
@@ -161,39 +207,47 @@ async fn infinite_loop_hits_the_time_limit() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("test_plugin_hostile")
+        text.contains(&format!("`{}`", lang.plugin_name("hostile")))
             && text.contains("`list`")
             && text.contains("time limit"),
         "{text}"
     );
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn memory_bomb_hits_the_memory_cap() {
+async fn memory_bomb_hits_the_memory_cap(lang) {
+    // Room for CPython (about 14 MiB at rest), not for a hoard.
     let err = hostile(
+        lang,
         "memory",
         Limits {
-            memory: 16 << 20,
+            memory: 32 << 20,
             ..tight()
         },
     )
     .await;
-    assert_eq!(err.limit(), Some(Limit::Memory(16 << 20)), "{err}");
+    assert_eq!(err.limit(), Some(Limit::Memory(32 << 20)), "{err}");
     assert!(
-        err.to_string().contains("memory limit of 16 MiB exceeded"),
+        err.to_string().contains("memory limit of 32 MiB exceeded"),
         "{err}"
     );
+}
 }
 
 #[tokio::test]
 async fn deep_recursion_hits_the_stack_limit() {
-    let err = hostile("recursion", tight()).await;
+    // Rust only: CPython stops deep recursion itself (`RecursionError`).
+    let err = hostile(Lang::Rust, "recursion", tight()).await;
     assert_eq!(err.limit(), Some(Limit::Stack), "{err}");
 }
 
+each_lang! {
 #[tokio::test]
-async fn huge_argument_into_a_host_call_is_stopped() {
+async fn huge_argument_into_a_host_call_is_stopped(lang) {
     let err = hostile(
+        lang,
         "huge-hostcall",
         Limits {
             hostcall_data: 1 << 20,
@@ -203,6 +257,7 @@ async fn huge_argument_into_a_host_call_is_stopped() {
     .await;
     assert_eq!(err.limit(), Some(Limit::HostcallData(1 << 20)), "{err}");
 }
+}
 
 fn denied(err: &CallError) -> String {
     match err.connector_error() {
@@ -211,55 +266,64 @@ fn denied(err: &CallError) -> String {
     }
 }
 
+each_lang! {
 #[tokio::test]
-async fn request_to_a_host_not_allowed_is_refused() {
-    let msg = denied(&hostile("forbidden-host", Limits::default()).await);
+async fn request_to_a_host_not_allowed_is_refused(lang) {
+    let msg = denied(&hostile(lang, "forbidden-host", Limits::default()).await);
     assert!(
         msg.contains("evil.example.com") && msg.contains("allowed hosts"),
         "{msg}"
     );
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn allowed_name_resolving_to_loopback_is_refused() {
+async fn allowed_name_resolving_to_loopback_is_refused(lang) {
     let caps = capabilities(
         "https://api.allowed.test",
         &["*.allowed.test"],
         &[("rebind.allowed.test", "127.0.0.1".parse().unwrap())],
         None,
     );
-    let msg = denied(&hostile_with("rebinding", Limits::default(), caps).await);
+    let msg = denied(&hostile_with(lang, "rebinding", Limits::default(), caps).await);
     assert!(
         msg.contains("127.0.0.1") && msg.contains("loopback"),
         "{msg}"
     );
 }
-
-#[tokio::test]
-async fn plugin_setting_credentials_is_refused() {
-    let msg = denied(&hostile("own-auth", Limits::default()).await);
-    assert!(msg.contains("Authorization"), "{msg}");
-    let msg = denied(&hostile("cookie", Limits::default()).await);
-    assert!(msg.contains("Cookie"), "{msg}");
 }
 
+each_lang! {
 #[tokio::test]
-async fn malformed_output_is_a_protocol_error() {
-    let err = hostile("malformed", Limits::default()).await;
+async fn plugin_setting_credentials_is_refused(lang) {
+    let msg = denied(&hostile(lang, "own-auth", Limits::default()).await);
+    assert!(msg.contains("Authorization"), "{msg}");
+    let msg = denied(&hostile(lang, "cookie", Limits::default()).await);
+    assert!(msg.contains("Cookie"), "{msg}");
+}
+}
+
+each_lang! {
+#[tokio::test]
+async fn malformed_output_is_a_protocol_error(lang) {
+    let err = hostile(lang, "malformed", Limits::default()).await;
     assert!(
         matches!(&err, CallError::Protocol { message, .. } if message.contains("not valid JSON")),
         "{err}"
     );
-    let err = hostile("not-object", Limits::default()).await;
+    let err = hostile(lang, "not-object", Limits::default()).await;
     assert!(
         matches!(&err, CallError::Protocol { message, .. } if message.contains("not a JSON object")),
         "{err}"
     );
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn batch_with_missing_results_is_a_protocol_error() {
-    let p = runtime().load(&plugin("hostile")).unwrap();
+async fn batch_with_missing_results_is_a_protocol_error(lang) {
+    let p = load(&shared(), "hostile", lang);
     let c = p.connect(None, Limits::default(), json!({}));
     let err = c
         .create("ok", &[Default::default(), Default::default()])
@@ -270,35 +334,70 @@ async fn batch_with_missing_results_is_a_protocol_error() {
         "{err}"
     );
 }
+}
 
+each_lang! {
 #[tokio::test]
-async fn panic_is_a_trap_with_the_message() {
-    let err = hostile("panic", Limits::default()).await;
+async fn panic_is_a_trap_with_the_message(lang) {
+    let err = hostile(lang, "panic", Limits::default()).await;
     assert!(
         matches!(&err, CallError::Trap { reason, .. } if reason.contains("the plugin gave up")),
         "{err}"
     );
 }
+}
 
 #[tokio::test]
 async fn forbidden_imports_are_refused_at_load() {
-    let err = match runtime().load(&plugin("fs_import")) {
+    let err = match runtime().load(&plugin("http_import")) {
         Err(e) => e,
-        Ok(_) => panic!("a component importing the file system must be refused"),
+        Ok(_) => panic!("a component importing `wasi:http` must be refused"),
     };
     let LoadError::ForbiddenImports { forbidden, .. } = &err else {
         panic!("{err}")
     };
+    assert_eq!(forbidden.len(), 1, "{err}");
     assert!(
-        forbidden
-            .iter()
-            .any(|(i, why)| i.starts_with("wasi:filesystem/") && why.contains("no file system")),
+        forbidden[0].0.starts_with("wasi:http/")
+            && forbidden[0]
+                .1
+                .contains("through the host's `ferry:connector/http`"),
         "{err}"
     );
     assert!(
-        err.to_string().contains("test_plugin_fs_import.wasm"),
+        err.to_string().contains("test_plugin_http_import.wasm"),
         "{err}"
     );
+}
+
+/// The file system a component may import has no directory in it: the
+/// Rust plugin that reads `/etc/passwd` in `describe` loads, and reads
+/// nothing.
+#[tokio::test]
+async fn the_file_system_plugins_import_is_empty() {
+    let p = runtime().load(&plugin("fs_import")).unwrap();
+    assert_eq!(p.inspect().await.unwrap().description, "");
+}
+
+/// What componentize-py's CPython links but the host grants nothing
+/// through: no file, no directory, no environment, clocks stopped at zero,
+/// no socket. Random bytes are real (two calls differ).
+#[tokio::test]
+async fn python_gets_no_files_environment_clocks_or_sockets() {
+    let p = load(&shared(), "hostile", Lang::Python);
+    let c = p.connect(None, Limits::default(), json!({}));
+    let seen = |page: ferry::plugin::Page| -> Value {
+        serde_json::from_str(page.records[0]["body"].as_str().unwrap()).unwrap()
+    };
+    let first = seen(c.list("sandbox", None, None).await.unwrap());
+    assert_eq!(first["file"], "FileNotFoundError", "{first}");
+    assert_eq!(first["dir"], "FileNotFoundError", "{first}");
+    assert_eq!(first["env"], json!({}), "{first}");
+    assert_eq!(first["time"], 0.0, "{first}");
+    assert_eq!(first["monotonic"], 0.0, "{first}");
+    assert_eq!(first["socket"], "PermissionError", "{first}");
+    let second = seen(c.list("sandbox", None, None).await.unwrap());
+    assert_ne!(first["random"], second["random"]);
 }
 
 #[test]
@@ -410,4 +509,25 @@ fn precompiled_artifacts_are_not_accepted_as_plugins() {
     std::fs::write(&path, cwasm).unwrap();
     let err = rt.load(&path).err().unwrap().to_string();
     assert!(err.contains("precompiled"), "{err}");
+}
+
+/// The import policy as users read it: every WASI interface the host
+/// accepts is named in the README's table, and those that could reach
+/// files, sockets, clocks or the environment grant nothing.
+#[test]
+fn accepted_wasi_interfaces_are_documented_and_empty_where_it_matters() {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    for (interface, grant) in ferry::plugin::accepted_wasi() {
+        let short = interface.rsplit('/').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{interface}`")) || readme.contains(&format!("`{short}`")),
+            "README does not name `{interface}`"
+        );
+        let family = interface.split('/').next().unwrap();
+        if ["wasi:filesystem", "wasi:sockets", "wasi:clocks"].contains(&family)
+            || *interface == "wasi:cli/environment"
+        {
+            assert_eq!(*grant, ferry::plugin::Grant::Nothing, "{interface}");
+        }
+    }
 }

@@ -5,7 +5,10 @@
 //!
 //! The hostile connector (tests/fixtures/connectors/hostile.yaml) points at
 //! a loopback "vendor" started here, which serves the token endpoint and
-//! echoes what it received, so a test can see where the token went.
+//! echoes what it received, so a test can see where the token went. The
+//! cases that concern the plugin (limits, hosts, credentials, malformed
+//! output) run against the Rust test plugins and their Python twins alike
+//! (`case::rust`, `case::python`).
 
 mod support;
 
@@ -19,6 +22,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{any, post};
 use serde_json::{Value, json};
+use support::Lang;
 use support::bench::Bench;
 use support::served::{Served, token};
 
@@ -81,12 +85,27 @@ fn free_port() -> u16 {
 
 /// The test connector manifests, copied into `dir`.
 fn connectors(dir: &Path) -> PathBuf {
+    connectors_in(dir, Lang::Rust)
+}
+
+/// The test connector manifests, copied into `dir`, naming the test
+/// plugins written in `lang`.
+fn connectors_in(dir: &Path, lang: Lang) -> PathBuf {
     let out = dir.join("connectors");
     std::fs::create_dir_all(&out).unwrap();
     let fixtures = support::repo_root().join("host/tests/fixtures/connectors");
-    for name in ["hostile.yaml", "well-behaved.yaml"] {
-        std::fs::copy(fixtures.join(name), out.join(name)).unwrap();
+    for (file, plugin) in [
+        ("hostile.yaml", "hostile"),
+        ("well-behaved.yaml", "well_behaved"),
+    ] {
+        let manifest = std::fs::read_to_string(fixtures.join(file)).unwrap();
+        let rust = format!("component: {}", Lang::Rust.component(plugin));
+        assert!(manifest.contains(&rust), "{file} names {rust}");
+        let manifest = manifest.replace(&rust, &format!("component: {}", lang.component(plugin)));
+        std::fs::write(out.join(file), manifest).unwrap();
     }
+    // Build the plugins before the first `ferry` looks for them.
+    support::plugin_in("hostile", lang);
     out
 }
 
@@ -151,11 +170,13 @@ async fn succeeds(bench: &Bench, sync: &str) -> String {
     said
 }
 
+each_lang! {
 /// A plugin that loops is stopped at its time limit, one that hoards
-/// memory at its memory limit, and a listing that never ends at once; after
-/// each, the next good run succeeds.
+/// memory at its memory limit, a listing that never ends at once, and
+/// records that are not JSON objects fail the run; after each, the next
+/// good run succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_hold_in_sync_run() {
+async fn limits_hold_in_sync_run(lang) {
     let (url, _) = vendor().await;
     let dir = tempfile::tempdir().unwrap();
     let limits = "{ timeout: 2s, memory: 32MiB }";
@@ -171,10 +192,11 @@ async fn limits_hold_in_sync_run() {
             ("hog", "hostile.memory"),
             ("endless", "hostile.endless"),
             ("circles", "fresh.endless"),
+            ("garbled", "hostile.malformed"),
         ],
         "",
     );
-    let bench = Bench::custom(&yaml, connectors(dir.path()));
+    let bench = Bench::custom(&yaml, connectors_in(dir.path(), lang));
     // The first run compiles the component; later ones load it cached.
     assert!(succeeds(&bench, "good").await.contains("added 1"));
 
@@ -188,6 +210,7 @@ async fn limits_hold_in_sync_run() {
     succeeds(&bench, "good").await;
     fails(&bench, "endless", "handed out cursor `1` a second time").await;
     fails(&bench, "circles", "goes round in circles").await;
+    fails(&bench, "garbled", "record 0 is not valid JSON").await;
     succeeds(&bench, "good").await;
 
     // Failed runs say so in the history, with the reason.
@@ -195,14 +218,18 @@ async fn limits_hold_in_sync_run() {
     let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(runs.to_string().contains("time limit"), "{runs}");
 }
+}
 
+each_lang! {
 /// The token goes to the connection's API origin only. Another port of
 /// this machine — here an echo server that would hand the token back to
-/// the plugin — is refused before anything is sent. (That an extra allowed
-/// origin gets requests without the token is tested on the capability in
-/// `http_capability.rs`: a sandbox connection allows only its sandbox.)
+/// the plugin — is refused before anything is sent, and so is a request
+/// carrying an `Authorization` header of the plugin's own. (That an extra
+/// allowed origin gets requests without the token is tested on the
+/// capability in `http_capability.rs`: a sandbox connection allows only
+/// its sandbox.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_reach_only_the_api_origin() {
+async fn credentials_reach_only_the_api_origin(lang) {
     let (api, api_seen) = vendor().await;
     let (echo, echo_seen) = vendor().await;
     let dir = tempfile::tempdir().unwrap();
@@ -212,10 +239,14 @@ async fn credentials_reach_only_the_api_origin() {
             ("own", "{}", json!({"target": "/echo"})),
             ("echo", "{}", json!({"target": format!("{echo}/echo")})),
         ],
-        &[("own", "own.reach"), ("echo", "echo.reach")],
+        &[
+            ("own", "own.reach"),
+            ("echo", "echo.reach"),
+            ("forged", "own.own-auth"),
+        ],
         "",
     );
-    let bench = Bench::custom(&yaml, connectors(dir.path()));
+    let bench = Bench::custom(&yaml, connectors_in(dir.path(), lang));
     succeeds(&bench, "own").await;
     let port = api.rsplit(':').next().unwrap();
     assert_eq!(
@@ -229,7 +260,10 @@ async fn credentials_reach_only_the_api_origin() {
     fails(&bench, "echo", "is not among the connector's allowed hosts").await;
     assert!(echo_seen.requests.lock().unwrap().is_empty());
     assert!(echo_seen.grants.lock().unwrap().is_empty());
+    fails(&bench, "forged", "Authorization").await;
+    assert_eq!(api_seen.requests.lock().unwrap().len(), 1, "nothing sent");
     succeeds(&bench, "own").await;
+}
 }
 
 /// `--sandbox` never sends a connection's real credentials to the sandbox:

@@ -141,8 +141,10 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
     let ledger = run(&["history", "escapes", "--run", "1"]);
     assert!(ledger.status.success(), "{}", both(&ledger));
     assert_safe("history --run", &ledger);
+    // The record's name (its `name` field) beside its id, both escaped.
     assert!(
-        String::from_utf8_lossy(&ledger.stdout).contains(&format!("r1{SHOWN} → new-1")),
+        String::from_utf8_lossy(&ledger.stdout)
+            .contains(&format!("name {SHOWN} [r1{SHOWN}] → new-1")),
         "{}",
         both(&ledger)
     );

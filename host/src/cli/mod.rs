@@ -13,6 +13,7 @@ pub mod map;
 pub mod plugins;
 pub mod report;
 pub mod safe;
+pub mod scaffold;
 pub mod schema;
 mod secret_file;
 pub mod serve;

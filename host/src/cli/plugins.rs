@@ -1,5 +1,6 @@
 //! `ferry plugins inspect <file.wasm> [--json]`: what a plugin says about
-//! itself, without giving it any network.
+//! itself, without giving it any network; `ferry plugins new`: a connector
+//! to start from.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use clap::Subcommand;
 
 use crate::plugin::{ConnectorInfo, Runtime, RuntimeOptions};
 
-use super::safe;
+use super::{safe, scaffold};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -20,11 +21,62 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a connector: its code, a manifest, a build script and unit
+    /// tests, in `<dir>/<name>/`.
+    New {
+        /// The connector's name (`shop`, `acme-crm`).
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: scaffold::Lang,
+        /// The folder to make it in. In a Ferry checkout, `plugins` (Rust)
+        /// or `plugins/python` (Python) gets it built by
+        /// `scripts/build-plugins`.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The Ferry source checkout to build against (its SDKs and WIT
+        /// contract); found above `--dir`, the working directory or this
+        /// executable when not given.
+        #[arg(long)]
+        ferry_src: Option<PathBuf>,
+    },
 }
 
 pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Inspect { file, json } => inspect(file, json),
+        Command::New {
+            name,
+            lang,
+            dir,
+            ferry_src,
+        } => new(scaffold::Scaffold {
+            lang,
+            name,
+            parent: dir,
+            ferry_src,
+        }),
+    }
+}
+
+fn new(scaffold: scaffold::Scaffold) -> ExitCode {
+    match scaffold.make() {
+        Ok(made) => {
+            println!("created {}", made.dir.display());
+            for file in &made.files {
+                let shown = file.strip_prefix(&made.dir).unwrap_or(file);
+                println!("  {}", shown.display());
+            }
+            println!("\nnext:");
+            for step in &made.next {
+                println!("  {step}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -586,7 +586,9 @@ fn describe_trap(
         };
     }
     let stderr = store.data().stderr();
-    let reason = if stderr.contains("panicked at") {
+    let reason = if let Some(exception) = python_exception(&stderr) {
+        exception
+    } else if stderr.contains("panicked at") {
         format!("panic: {}", stderr.replace('\n', " "))
     } else if !stderr.is_empty() {
         format!(
@@ -604,6 +606,35 @@ fn describe_trap(
     }
 }
 
+/// An uncaught Python exception, from the traceback a componentize-py
+/// component prints before it traps: `Python exception: ValueError: bad
+/// (File "/0/connector.py", line 9, in list)`, innermost frame last.
+fn python_exception(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("Traceback (most recent call last):")?;
+    let traceback = &stderr[start..];
+    // componentize-py's own panic message follows the traceback.
+    let end = traceback
+        .find("thread '")
+        .filter(|&i| traceback[..i].ends_with('\n'))
+        .unwrap_or(traceback.len());
+    let lines: Vec<&str> = traceback[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let error = lines.last().filter(|l| !l.starts_with("Traceback"))?;
+    let frames: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("File "))
+        .copied()
+        .collect();
+    Some(if frames.is_empty() {
+        format!("Python exception: {error}")
+    } else {
+        format!("Python exception: {error} ({})", frames.join("; "))
+    })
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
@@ -616,5 +647,23 @@ fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_exception;
+
+    #[test]
+    fn python_tracebacks_become_one_line() {
+        let stderr = "Traceback (most recent call last):\n  File \"/0/connector.py\", line 156, in list\n    raise RuntimeError(\"x\")\nRuntimeError: the plugin gave up\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";
+        assert_eq!(
+            python_exception(stderr).unwrap(),
+            "Python exception: RuntimeError: the plugin gave up (File \"/0/connector.py\", line 156, in list)"
+        );
+        assert_eq!(
+            python_exception("thread 'main' panicked at src/lib.rs:1:1:\nboom"),
+            None
+        );
     }
 }

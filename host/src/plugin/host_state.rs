@@ -1,10 +1,11 @@
 //! The data each call's store carries.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::CallLimiter;
 use crate::capability::{Capabilities, PluginLog};
@@ -27,7 +28,9 @@ pub(crate) struct HostState {
 
 impl HostState {
     /// Fresh state: WASI with nothing granted (no files, environment,
-    /// arguments, sockets or stdin); stderr captured for diagnostics.
+    /// arguments, sockets, clocks or stdin); stderr captured for
+    /// diagnostics. Each is said here rather than left to the builder's
+    /// defaults, so a change of defaults cannot grant anything.
     pub(crate) fn new(
         limits: Limits,
         capabilities: Option<Arc<Capabilities>>,
@@ -38,6 +41,17 @@ impl HostState {
             .stderr(stderr.clone())
             .allow_blocking_current_thread(false)
             .max_random_size(64 * 1024)
+            // No preopened directory: there is nothing to open a file in.
+            // No sockets: creating one, binding, connecting and name
+            // lookups are all denied (HTTP goes through the host's `http`).
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            // No clocks: both read zero, always. Times a plugin needs come
+            // in call arguments (`since`).
+            .wall_clock(Stopped)
+            .monotonic_clock(Stopped)
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
@@ -66,6 +80,28 @@ impl HostState {
         String::from_utf8_lossy(&self.stderr.contents())
             .trim()
             .to_string()
+    }
+}
+
+/// A clock that never moves: the wall clock reads the Unix epoch, the
+/// monotonic clock zero.
+struct Stopped;
+
+impl HostWallClock for Stopped {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for Stopped {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 

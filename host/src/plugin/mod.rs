@@ -29,7 +29,7 @@ pub use crate::connector::{
     RateLimit, Record, RefreshOn, SUPPORTED_CONTRACTS, SandboxClient, SandboxEntry, SettingSpec,
     StageTable, Target, WriteResult, human_bytes, parse_bytes,
 };
-pub use runtime::{LoadError, Runtime, RuntimeOptions};
+pub use runtime::{Grant, LoadError, Runtime, RuntimeOptions, accepted_wasi};
 
 use crate::capability::Capabilities;
 

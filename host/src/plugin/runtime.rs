@@ -21,29 +21,65 @@ use crate::install_key::InstallationKey;
 /// How often the epoch advances: the granularity of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// WASI interfaces a component may import. Rust's standard library on
-/// `wasm32-wasip2` links these for panics, stdout/stderr and `HashMap`
-/// seeds; the host grants nothing through them (empty environment, no
-/// arguments, output captured). Files, sockets, clocks and the rest are
-/// refused at load.
-const ALLOWED_WASI: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/streams",
-    "wasi:io/poll",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/exit",
-    "wasi:cli/environment",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
+/// WASI interfaces a component may import, and what it gets through each.
+///
+/// Toolchains link more of WASI than a connector uses: Rust's standard
+/// library links stdio, exit, environment and random; componentize-py's
+/// CPython links all of `wasi:cli/imports` (its libc references clocks,
+/// files and sockets whether the Python code uses them or not). The host
+/// accepts exactly those interfaces and grants nothing through them
+/// (see `host_state`): stdout is discarded and stderr kept for error
+/// messages, stdin is closed, the environment and arguments are empty,
+/// both clocks stand still at zero, there is no directory to open a file
+/// in, and every socket, bind, connect and name lookup is denied. Anything
+/// else (`wasi:http`, other packages, other WASI versions) is refused at
+/// load.
+const ALLOWED_WASI: &[(&str, Grant)] = &[
+    ("wasi:io/error", Grant::Real),
+    ("wasi:io/streams", Grant::Real),
+    ("wasi:io/poll", Grant::Real),
+    ("wasi:cli/stdin", Grant::Nothing),
+    ("wasi:cli/stdout", Grant::Nothing),
+    ("wasi:cli/stderr", Grant::Real),
+    ("wasi:cli/exit", Grant::Real),
+    ("wasi:cli/environment", Grant::Nothing),
+    ("wasi:cli/terminal-input", Grant::Nothing),
+    ("wasi:cli/terminal-output", Grant::Nothing),
+    ("wasi:cli/terminal-stdin", Grant::Nothing),
+    ("wasi:cli/terminal-stdout", Grant::Nothing),
+    ("wasi:cli/terminal-stderr", Grant::Nothing),
+    ("wasi:random/random", Grant::Real),
+    ("wasi:random/insecure", Grant::Real),
+    ("wasi:random/insecure-seed", Grant::Real),
+    ("wasi:clocks/wall-clock", Grant::Nothing),
+    ("wasi:clocks/monotonic-clock", Grant::Nothing),
+    ("wasi:filesystem/types", Grant::Nothing),
+    ("wasi:filesystem/preopens", Grant::Nothing),
+    ("wasi:sockets/network", Grant::Nothing),
+    ("wasi:sockets/instance-network", Grant::Nothing),
+    ("wasi:sockets/tcp", Grant::Nothing),
+    ("wasi:sockets/tcp-create-socket", Grant::Nothing),
+    ("wasi:sockets/udp", Grant::Nothing),
+    ("wasi:sockets/udp-create-socket", Grant::Nothing),
+    ("wasi:sockets/ip-name-lookup", Grant::Nothing),
 ];
+
+/// What a plugin gets through an accepted WASI interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// The interface works as specified: streams, exit, stderr (captured),
+    /// random bytes.
+    Real,
+    /// The interface links but yields nothing: empty, closed, stopped or
+    /// denied.
+    Nothing,
+}
+
+/// The WASI 0.2 interfaces a component may import (any `0.2.x`), with
+/// what it gets through each; everything else WASI offers is refused.
+pub fn accepted_wasi() -> &'static [(&'static str, Grant)] {
+    ALLOWED_WASI
+}
 
 /// Why a component was refused.
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +163,9 @@ impl Runtime {
         let rt = |e: wasmtime::Error| LoadError::Runtime(format!("{e:#}"));
         let engine = Engine::new(&engine_config()).map_err(rt)?;
         let mut linker = Linker::<HostState>::new(&engine);
-        // WASI is linked with an empty context; the import check at load
-        // is what keeps files, sockets and clocks out.
+        // All of WASI 0.2 is linked, each store with a context that grants
+        // nothing (`HostState::new`); the import check at load keeps every
+        // interface outside `ALLOWED_WASI` (`wasi:http`, …) out.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt)?;
         v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt)?;
         let cache = match &options.cache_dir {
@@ -360,16 +397,13 @@ fn check_import(name: &str, contract: &[&str]) -> Result<(), String> {
         if !version.starts_with("0.2.") {
             return Err(format!("only WASI 0.2 is supported, not `{version}`"));
         }
-        if ALLOWED_WASI.contains(&interface) {
+        if ALLOWED_WASI.iter().any(|(name, _)| *name == interface) {
             return Ok(());
         }
         let why = match interface.split('/').next().unwrap_or_default() {
-            "wasi:filesystem" => "plugins have no file system",
-            "wasi:sockets" => "plugins have no sockets; use the host's `ferry:connector/http`",
             "wasi:http" => {
                 "plugins send HTTP through the host's `ferry:connector/http`, which adds credentials and enforces the allowed hosts"
             }
-            "wasi:clocks" => "plugins get no clocks; times they need come in call arguments",
             _ => "it is outside the connector contract",
         };
         return Err(why.to_string());
@@ -393,22 +427,21 @@ mod tests {
         assert!(check_import("ferry:connector/http@0.1.0", c).is_ok());
         assert!(check_import("wasi:cli/stderr@0.2.6", c).is_ok());
         assert!(check_import("wasi:io/streams@0.2.0", c).is_ok());
+        // What componentize-py's CPython links, granted nothing.
+        for inert in [
+            "wasi:filesystem/preopens@0.2.9",
+            "wasi:sockets/tcp-create-socket@0.2.9",
+            "wasi:clocks/wall-clock@0.2.9",
+        ] {
+            assert!(check_import(inert, c).is_ok(), "{inert}");
+        }
         assert!(
-            check_import("wasi:filesystem/preopens@0.2.6", c)
+            check_import("wasi:http/outgoing-handler@0.2.6", c)
                 .unwrap_err()
-                .contains("no file system")
+                .contains("ferry:connector/http")
         );
-        assert!(
-            check_import("wasi:sockets/tcp@0.2.6", c)
-                .unwrap_err()
-                .contains("no sockets")
-        );
-        assert!(
-            check_import("wasi:clocks/wall-clock@0.2.6", c)
-                .unwrap_err()
-                .contains("no clocks")
-        );
-        assert!(check_import("wasi:http/outgoing-handler@0.2.6", c).is_err());
+        assert!(check_import("wasi:keyvalue/store@0.2.0", c).is_err());
+        assert!(check_import("wasi:filesystem/preopens@0.3.0", c).is_err());
         assert!(check_import("wasi:cli/stderr@0.3.0", c).is_err());
         assert!(check_import("ferry:connector/http@0.2.0", c).is_err());
         assert!(check_import("acme:evil/steal@1.0.0", c).is_err());

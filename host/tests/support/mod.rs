@@ -32,9 +32,40 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The component of a test plugin (`well_behaved`, `hostile`, `fs_import`),
-/// building all guests once per test process (a no-op when fresh).
+/// The component of a Rust test plugin (`well_behaved`, `hostile`,
+/// `fs_import`, `http_import`), building all guests once per test process
+/// (a no-op when fresh).
 pub fn plugin(name: &str) -> PathBuf {
+    plugin_in(name, Lang::Rust)
+}
+
+/// The language a test plugin is written in. The well-behaved and hostile
+/// plugins exist in both (`tests/plugins/<name>` and
+/// `tests/plugins/python/<name>`), and their tests run against each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
+impl Lang {
+    /// The file name of test plugin `name` in this language.
+    pub fn component(self, name: &str) -> String {
+        match self {
+            Lang::Rust => format!("test_plugin_{name}.wasm"),
+            Lang::Python => format!("test_plugin_{name}_py.wasm"),
+        }
+    }
+
+    /// The plugin's name in messages (its file stem).
+    pub fn plugin_name(self, name: &str) -> String {
+        self.component(name).trim_end_matches(".wasm").to_string()
+    }
+}
+
+/// The component of test plugin `name` in `lang`, building all guests once
+/// per test process (a no-op when fresh).
+pub fn plugin_in(name: &str, lang: Lang) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = std::process::Command::new(repo_root().join("scripts/build-plugins"))
@@ -46,9 +77,53 @@ pub fn plugin(name: &str) -> PathBuf {
             .expect("run scripts/build-plugins");
         assert!(status.success(), "scripts/build-plugins failed");
     });
-    repo_root().join(format!(
-        "target/plugins/wasm32-wasip2/plugin/test_plugin_{name}.wasm"
-    ))
+    repo_root()
+        .join("target/plugins/wasm32-wasip2/plugin")
+        .join(lang.component(name))
+}
+
+/// One test per language of the test plugins:
+///
+/// ```ignore
+/// each_lang! {
+///     #[tokio::test]
+///     async fn inspect_works(lang) { let wasm = plugin_in("well_behaved", lang); … }
+/// }
+/// ```
+///
+/// makes `inspect_works::rust` and `inspect_works::python`.
+#[macro_export]
+macro_rules! each_lang {
+    ($(#[$attr:meta])+ async fn $name:ident($lang:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($lang: $crate::support::Lang) $body
+            $(#[$attr])+
+            async fn rust() {
+                run($crate::support::Lang::Rust).await
+            }
+            $(#[$attr])+
+            async fn python() {
+                run($crate::support::Lang::Python).await
+            }
+        }
+    };
+    ($(#[$attr:meta])+ fn $name:ident($lang:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($lang: $crate::support::Lang) $body
+            $(#[$attr])+
+            fn rust() {
+                run($crate::support::Lang::Rust)
+            }
+            $(#[$attr])+
+            fn python() {
+                run($crate::support::Lang::Python)
+            }
+        }
+    };
 }
 
 /// Capabilities for a connection whose base URL is `base`, allowed to

@@ -1,4 +1,5 @@
-//! A connector that tries to read a file: must be refused at load.
+//! A connector that tries to read a file in `describe`: it loads (the file
+//! system it imports is linked empty) and reads nothing.
 
 use ferry_plugin_sdk::prelude::*;
 

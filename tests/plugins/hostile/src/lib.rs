@@ -55,6 +55,8 @@ const CASES: &[&str] = &[
     "escapes-error",
     "reach",
     "reach-post",
+    "own-auth",
+    "malformed",
 ];
 
 thread_local! {
