@@ -1040,3 +1040,55 @@ async fn a_state_refuses_a_workspace_pointed_elsewhere_through_the_binary() {
     assert!(note.contains("older Ferry"), "{note}");
     assert!(!dot.join(&stem).exists(), "a second state was made: {note}");
 }
+
+/// A run uses what the connections described recently (kept in the state)
+/// instead of describing them again — for Books a call per module on every
+/// run — and describes them again when the workspace names something that
+/// description lacks (a custom field added since), or when it is too old.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_reuse_a_recent_describe_and_ask_again_when_it_falls_short() {
+    let sb = Sandbox::builder().seed(2).start().await.unwrap();
+    let bench = bench(&sb, ONE_WAY);
+    let args = |max_age: Duration| ferry::cli::sync::RunArgs {
+        workspace: bench.workspace(),
+        connectors: Some(support::repo_root().join("connectors")),
+        plugin_dir: Some(Bench::plugin_dir()),
+        state: Some(bench.state()),
+        engine: Default::default(),
+        sandbox: None,
+        rebind: false,
+        json: false,
+        schema_max_age: max_age,
+    };
+    let day = Duration::from_secs(24 * 3600);
+    let calls = |env: &Env| env.api_usage("books").unwrap().today().1;
+
+    let first = args(day).env().await.unwrap();
+    assert!(calls(&first) > 0, "the first run describes Books");
+    assert!(!first.described_from_cache());
+    drop(first);
+    let again = args(day).env().await.unwrap();
+    assert_eq!(calls(&again), 0, "described a minute ago: not again");
+    assert!(again.described_from_cache());
+    drop(again);
+    let stale = args(Duration::ZERO).env().await.unwrap();
+    assert!(calls(&stale) > 0, "too old: described again");
+    drop(stale);
+
+    // The kept description lacks a field the workspace reads: it is
+    // described again, and the workspace validates.
+    let kept = bench.state().join("schema/books.json");
+    let mut info: Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    for module in info["modules"].as_array_mut().unwrap() {
+        module["fields"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["name"] != "contact_name");
+    }
+    std::fs::write(&kept, serde_json::to_vec(&info).unwrap()).unwrap();
+    let fixed = args(day).env().await.unwrap();
+    assert!(calls(&fixed) > 0);
+    assert!(!fixed.described_from_cache());
+    let kept: Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    assert!(kept.to_string().contains("\"contact_name\""), "kept again");
+}

@@ -48,6 +48,29 @@ pub fn remember(
     Ok(())
 }
 
+/// What the connections of `ws` described live less than `max_age` ago,
+/// for a run to use instead of describing them again.
+pub fn recent(
+    state_dir: &Path,
+    ws: &Workspace,
+    max_age: std::time::Duration,
+) -> BTreeMap<String, ConnectorInfo> {
+    let mut out = BTreeMap::new();
+    for name in ws.connections.keys() {
+        let path = cache_dir(state_dir).join(format!("{name}.json"));
+        let age = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age < max_age)
+            && let Some(info) = remembered(state_dir, name)
+        {
+            out.insert(name.clone(), info);
+        }
+    }
+    out
+}
+
 /// What `connection`'s connector last described live, if kept.
 pub fn remembered(state_dir: &Path, connection: &str) -> Option<ConnectorInfo> {
     let text = std::fs::read(cache_dir(state_dir).join(format!("{connection}.json"))).ok()?;

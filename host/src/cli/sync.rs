@@ -70,6 +70,12 @@ pub struct RunArgs {
     /// rows, links, tokens, status, history).
     #[arg(long)]
     pub json: bool,
+    /// Use what connections described live less than this long ago (kept
+    /// in the state) instead of describing them again on every run; `0s`
+    /// describes them every time. A workspace that does not validate
+    /// against it is checked against a fresh describe.
+    #[arg(long, env = "FERRY_SCHEMA_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub schema_max_age: std::time::Duration,
 }
 
 impl RunArgs {
@@ -161,8 +167,15 @@ impl RunArgs {
 
     /// [`RunArgs::env`] on a store already open (a state has one opener).
     pub async fn env_with(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
-        let env = self.env_unchecked(store).await?;
-        let diags = config::validate(&env.workspace, env.catalog());
+        let mut env = self.open_env(store.clone(), false).await?;
+        let mut diags = config::validate(&env.workspace, env.catalog());
+        if diags.has_errors() && env.described_from_cache() {
+            // The organisation may have changed since (a new custom field):
+            // ask the connectors before refusing.
+            drop(env);
+            env = self.open_env(store, true).await?;
+            diags = config::validate(&env.workspace, env.catalog());
+        }
         if diags.has_errors() {
             // Names from the connectors' `describe` can be in the messages.
             return Err(
@@ -172,9 +185,15 @@ impl RunArgs {
         Ok(env)
     }
 
-    /// Every connection opened and described (and the description kept in
-    /// the state), the workspace not yet checked against it.
+    /// Every connection opened and described live (and the description
+    /// kept in the state), the workspace not yet checked against it.
     pub async fn env_unchecked(&self, store: Arc<EmbeddedStore>) -> anyhow::Result<Env> {
+        self.open_env(store, true).await
+    }
+
+    /// Every connection opened; described live, or (`live` false) from
+    /// what they described recently.
+    async fn open_env(&self, store: Arc<EmbeddedStore>, live: bool) -> anyhow::Result<Env> {
         let workspace = self.workspace()?;
         store::binding::check(&store, &workspace, self.rebind)?;
         let runtime = Runtime::new(RuntimeOptions {
@@ -186,9 +205,27 @@ impl RunArgs {
             &bundle::manifest_dirs(self.connectors.as_deref()),
             &bundle::plugin_dirs(self.plugin_dir.as_deref()),
         )?;
-        let env = Env::open(workspace, &registry, store, EnvOptions::default()).await?;
-        // What was described live, for `validate`, `test` and `map`.
-        if let Err(e) = super::schema::remember(&self.state_dir(), &env.catalog().describes) {
+        let described = if live {
+            Default::default()
+        } else {
+            super::schema::recent(&self.state_dir(), &workspace, self.schema_max_age)
+        };
+        let cached: Vec<String> = described.keys().cloned().collect();
+        let options = EnvOptions {
+            described,
+            ..EnvOptions::default()
+        };
+        let env = Env::open(workspace, &registry, store, options).await?;
+        // What was described live, for `validate`, `test`, `map` and the
+        // next runs.
+        let fresh: std::collections::BTreeMap<_, _> = env
+            .catalog()
+            .describes
+            .iter()
+            .filter(|(name, _)| !cached.contains(name))
+            .map(|(name, info)| (name.clone(), info.clone()))
+            .collect();
+        if let Err(e) = super::schema::remember(&self.state_dir(), &fresh) {
             tracing::warn!("cannot keep the connectors' schema in the state: {e}");
         }
         Ok(env)

@@ -20,6 +20,10 @@ pub struct EnvOptions {
     pub http: Option<HttpSettings>,
     /// Fixed DNS answers for every connection (tests).
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+    /// What connections described recently, by connection: used instead
+    /// of describing them again (a describe costs a finance connection
+    /// one call per module).
+    pub described: BTreeMap<String, crate::connector::ConnectorInfo>,
 }
 
 /// The workspace, its open connections and its state.
@@ -38,6 +42,8 @@ pub struct Env {
     running: Mutex<HashSet<String>>,
     /// Base currencies read so far, by connection.
     currencies: Mutex<HashMap<String, Option<String>>>,
+    /// Some describe came from [`EnvOptions::described`].
+    from_cache: bool,
 }
 
 impl Env {
@@ -70,7 +76,7 @@ impl Env {
             }
             vendors.insert(name.clone(), Arc::new(connector));
         }
-        let mut env = Env::with_vendors(workspace, vendors, manifests, store).await;
+        let mut env = Env::described(workspace, vendors, manifests, store, options.described).await;
         env.usage = usage;
         Ok(env)
     }
@@ -84,12 +90,30 @@ impl Env {
         manifests: Vec<crate::connector::Manifest>,
         store: Arc<dyn StateStore>,
     ) -> Env {
+        Env::described(workspace, vendors, manifests, store, BTreeMap::new()).await
+    }
+
+    /// [`Env::with_vendors`], taking what `described` says of a connection
+    /// instead of describing it.
+    async fn described(
+        workspace: Workspace,
+        vendors: BTreeMap<String, Arc<dyn Vendor>>,
+        manifests: Vec<crate::connector::Manifest>,
+        store: Arc<dyn StateStore>,
+        mut described: BTreeMap<String, crate::connector::ConnectorInfo>,
+    ) -> Env {
         let mut catalog = StaticCatalog::default();
         let mut broken = BTreeMap::new();
         for manifest in manifests {
             catalog.manifests.insert(manifest.name.clone(), manifest);
         }
+        let mut from_cache = false;
         for (name, vendor) in &vendors {
+            if let Some(info) = described.remove(name) {
+                catalog.describes.insert(name.clone(), info);
+                from_cache = true;
+                continue;
+            }
             match vendor.describe().await {
                 Ok(info) => {
                     catalog.describes.insert(name.clone(), info);
@@ -118,7 +142,14 @@ impl Env {
             broken,
             running: Mutex::new(HashSet::new()),
             currencies: Mutex::new(HashMap::new()),
+            from_cache,
         }
+    }
+
+    /// Whether some connection's describe came from
+    /// [`EnvOptions::described`] rather than from its connector now.
+    pub fn described_from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// What the connectors described, for compiling plans.
