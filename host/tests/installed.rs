@@ -141,6 +141,21 @@ async fn an_installed_ferry_runs_from_any_directory() {
             .contains("typo-field.yaml:"),
         "{report}"
     );
+    // `--sandbox`: checked against what the sandbox describes, at once.
+    let twin = bench.dir().join("typo-twin.yaml");
+    std::fs::copy(typo, &twin).unwrap();
+    let (code, said) = run(&[
+        "validate",
+        "-w",
+        twin.to_str().unwrap(),
+        "--sandbox",
+        &sb.base_url(),
+    ]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("unknown field `contact_nmae`") && !said.contains("among the standard"),
+        "{said}"
+    );
     let (code, said) = run(&["discover", "books", "-w", typo, "--json"]);
     assert_eq!(code, Some(0), "{said}");
     let books: serde_json::Value = serde_json::from_str(&said).unwrap();

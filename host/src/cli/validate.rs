@@ -75,6 +75,11 @@ pub struct Args {
     /// Print `{ valid, problems: [{severity, message, location, hint}] }`.
     #[arg(long)]
     pub json: bool,
+    /// Check against what the connections describe on a local Zoho
+    /// sandbox at this URL (described live, and kept in the sandbox's own
+    /// state).
+    #[arg(long, value_name = "URL")]
+    pub sandbox: Option<String>,
 }
 
 /// Build the catalog the workspace commands validate against. Problems
@@ -136,9 +141,15 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("error: {}", safe::text(&why));
         return ExitCode::FAILURE;
     }
+    if let Some(url) = &args.sandbox
+        && let Err(e) = describe_on_sandbox(&args.ws, url)
+    {
+        eprintln!("error: {}", safe::error(&e));
+        return ExitCode::FAILURE;
+    }
     // Load what can be loaded and validate that too: every problem in one pass.
     let (mut ws, _) = Workspace::load_partial(&args.ws.workspace, options);
-    let (catalog, problems) = args.ws.catalog(&ws, false);
+    let (catalog, problems) = args.ws.catalog(&ws, args.sandbox.is_some());
     for p in &problems {
         eprintln!("warning: {}", safe::text(p));
     }
@@ -171,6 +182,31 @@ pub fn run(args: Args) -> ExitCode {
     }
     print!("{}", safe::text(&summary(&ws)));
     ExitCode::SUCCESS
+}
+
+/// Describe every connection live on the sandbox at `url`, keeping what
+/// they say in the sandbox's state for [`WorkspaceArgs::catalog`].
+fn describe_on_sandbox(ws: &WorkspaceArgs, url: &str) -> anyhow::Result<()> {
+    let args = super::sync::RunArgs {
+        workspace: ws.workspace.clone(),
+        connectors: ws.connectors.clone(),
+        plugin_dir: ws.plugin_dir.clone(),
+        state: ws.state.clone(),
+        engine: Default::default(),
+        sandbox: Some(url.to_string()),
+        rebind: false,
+        json: false,
+        schema_max_age: std::time::Duration::ZERO,
+    };
+    super::sync::runtime()?.block_on(async {
+        let env = args.env_unchecked(args.store()?).await?;
+        match env.broken().iter().next() {
+            Some((connection, why)) => {
+                anyhow::bail!("`{connection}` could not be described on {url}: {why}")
+            }
+            None => Ok(()),
+        }
+    })
 }
 
 /// What a valid workspace defines, for people.
