@@ -59,7 +59,7 @@ pub enum TargetSpec {
     DataCenter(String),
     /// The local sandbox, at this origin or the manifest's default.
     Sandbox(Option<String>),
-    /// The manifest's first data centre in its own order (`com` for Zoho).
+    /// Not said: the manifest's only data centre, if it has just one.
     Default,
 }
 
@@ -69,14 +69,28 @@ impl TargetSpec {
         Ok(match self {
             TargetSpec::DataCenter(dc) => Target::DataCenter(dc),
             TargetSpec::Sandbox(url) => Target::Sandbox(url.as_deref()),
-            TargetSpec::Default => {
-                Target::DataCenter(manifest.data_centers.keys().next().ok_or_else(|| {
-                    format!(
+            // Guessing among several would send credentials and records
+            // to the wrong region: the connection must say which.
+            TargetSpec::Default => match manifest.data_centers.keys().collect::<Vec<_>>()[..] {
+                [only] => Target::DataCenter(only),
+                [] => {
+                    return Err(format!(
                         "connector `{}` has no data centres; give `sandbox:`",
                         manifest.name
-                    )
-                })?)
-            }
+                    ));
+                }
+                ref several => {
+                    return Err(format!(
+                        "no `data_center:` given; connector `{}` has {}",
+                        manifest.name,
+                        several
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            },
         })
     }
 }

@@ -147,7 +147,9 @@ impl<'a> Validator<'a> {
                 }
             }
             Endpoint::Default => {
-                if !m.data_centers.is_empty() {
+                // One data centre is the connection's; among several Ferry
+                // never guesses.
+                if m.data_centers.len() > 1 {
                     self.diags.push(
                         Diagnostic::error(
                             &c.name.span,

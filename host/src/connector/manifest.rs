@@ -430,6 +430,23 @@ settings:
     }
 
     #[test]
+    fn a_connection_naming_no_data_centre_gets_the_only_one_or_an_error() {
+        use crate::connection::TargetSpec;
+        let several = manifest();
+        let err = TargetSpec::Default.of(&several).unwrap_err();
+        assert!(
+            err.contains("no `data_center:` given") && err.contains("`com`, `eu`, `in`"),
+            "{err}"
+        );
+        let mut one = manifest();
+        one.data_centers.retain(|name, _| name == "eu");
+        assert_eq!(
+            TargetSpec::Default.of(&one).unwrap(),
+            Target::DataCenter("eu")
+        );
+    }
+
+    #[test]
     fn data_centres_give_their_own_hosts() {
         let eu = manifest().endpoints(Target::DataCenter("eu")).unwrap();
         assert_eq!(eu.base_url.as_str(), "https://www.zohoapis.eu/crm/v8");
