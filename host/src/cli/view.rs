@@ -103,15 +103,7 @@ impl StateView for Local {
     }
 
     fn links(&self, name: &str, id: Option<&str>) -> anyhow::Result<Vec<(String, String, Link)>> {
-        Ok(match id {
-            Some(id) => self
-                .0
-                .links(name, crate::mapping::Side::From, id)?
-                .into_iter()
-                .map(|l| (id.to_string(), l.other.clone(), l))
-                .collect(),
-            None => self.0.all_links(name)?,
-        })
+        Ok(self.0.links_listed(name, id)?)
     }
 
     fn set_paused(&self, name: &str, paused: bool) -> anyhow::Result<()> {

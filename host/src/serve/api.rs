@@ -572,16 +572,10 @@ async fn links(
 ) -> Answer {
     authorize(&s, &caller, Role::Viewer)?;
     known(&s, &name)?;
-    let store = &s.env.store;
-    let links = match q.get("id") {
-        Some(id) => store
-            .links(&name, crate::mapping::Side::From, id)?
-            .into_iter()
-            .map(|l| (id.clone(), l.other.clone(), l))
-            .collect(),
-        None => store.all_links(&name)?,
-    };
-    let links: Vec<Value> = links
+    let links: Vec<Value> = s
+        .env
+        .store
+        .links_listed(&name, q.get("id").map(String::as_str))?
         .into_iter()
         .map(|(from, to, link)| json!({ "from": from, "to": to, "link": link }))
         .collect();

@@ -71,6 +71,22 @@ pub trait StateStore: Send + Sync {
     /// Every link of a namespace as `(from id, to id, link)`.
     fn all_links(&self, ns: &str) -> Result<Vec<(String, String, Link)>, StoreError>;
 
+    /// [`StateStore::all_links`], or only those of the `from` record `id`.
+    fn links_listed(
+        &self,
+        ns: &str,
+        id: Option<&str>,
+    ) -> Result<Vec<(String, String, Link)>, StoreError> {
+        match id {
+            Some(id) => Ok(self
+                .links(ns, Side::From, id)?
+                .into_iter()
+                .map(|l| (id.to_string(), l.other.clone(), l))
+                .collect()),
+            None => self.all_links(ns),
+        }
+    }
+
     fn snapshot(&self, ns: &str, side: Side, id: &str) -> Result<Option<Snapshot>, StoreError>;
 
     /// Every snapshot of a namespace on one side, as `(id, snapshot)`, by
