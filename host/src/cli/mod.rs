@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub mod args;
 pub mod bundle;
 pub mod check;
 pub mod connect;
