@@ -167,6 +167,18 @@ async fn commands_beside_serve_go_through_it() {
     let (out, _) = ferry(&["history", "customers", "--run", "1", "--format", "json"]);
     let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.len(), 3, "{out}");
+    // A run the service does not have is named as such, not as a failure
+    // of the service.
+    let missing = bench
+        .ferry(&["history", "customers", "--run", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("customers has no run #99"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
     let (out, _) = ferry(&["links", "list", "customers"]);
     assert_eq!(out.lines().filter(|l| l.contains('→')).count(), 3, "{out}");
     let (out, _) = ferry(&["links", "list", "customers", "--json"]);

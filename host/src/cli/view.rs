@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::serve::local::{self, ServiceFile};
@@ -115,6 +115,18 @@ impl StateView for Local {
 pub struct Running {
     file: ServiceFile,
     client: reqwest::Client,
+    /// `/v1/status`, read once per command: each job's paused flag and
+    /// failing count come from it.
+    status: std::sync::OnceLock<Value>,
+}
+
+/// The service answered, but not with success.
+#[derive(Debug, thiserror::Error)]
+#[error("`ferry serve` (pid {pid}): {why}")]
+pub struct Refused {
+    pub pid: u32,
+    pub status: u16,
+    pub why: String,
 }
 
 impl Running {
@@ -186,7 +198,11 @@ impl Running {
             .no_proxy()
             .build()
             .ok()?;
-        let running = Running { file, client };
+        let running = Running {
+            file,
+            client,
+            status: std::sync::OnceLock::new(),
+        };
         let alive = running.blocking(async {
             running
                 .client
@@ -233,7 +249,12 @@ impl Running {
                 .get("error")
                 .and_then(Value::as_str)
                 .map_or_else(|| status.to_string(), str::to_owned);
-            bail!("`ferry serve` (pid {}): {why}", self.file.pid);
+            return Err(Refused {
+                pid: self.file.pid,
+                status: status.as_u16(),
+                why,
+            }
+            .into());
         }
         Ok(body)
     }
@@ -248,7 +269,13 @@ impl Running {
 
     /// The row of `name` in `/v1/status`.
     fn status_of(&self, name: &str) -> anyhow::Result<Value> {
-        let status = self.get("/v1/status")?;
+        let status = match self.status.get() {
+            Some(status) => status,
+            None => {
+                let read = self.get("/v1/status")?;
+                self.status.get_or_init(|| read)
+            }
+        };
         status["jobs"]
             .as_array()
             .and_then(|jobs| jobs.iter().find(|j| j["name"] == name).cloned())
@@ -291,7 +318,7 @@ impl StateView for Running {
     fn run(&self, name: &str, id: u64) -> anyhow::Result<Option<RunRecord>> {
         match self.get(&format!("{}/runs/{id}?limit=0", Self::job(name))) {
             Ok(answer) => Ok(RunRecord::from_report(&answer["run"])),
-            Err(e) if e.to_string().contains("has no run") => Ok(None),
+            Err(e) if e.downcast_ref::<Refused>().is_some_and(|r| r.status == 404) => Ok(None),
             Err(e) => Err(e),
         }
     }
