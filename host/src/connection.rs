@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use crate::capability::auth::{Auth, Fixed, Grant};
 use crate::capability::{
     AllowedHosts, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings, OAuth,
     OAuthConfig, TokenStore,
 };
 use crate::config;
+use crate::connector::{Endpoints, RefreshOn};
 use crate::plugin::{
     AuthScheme, Connector, Limits, LoadError, Manifest, ManifestError, Plugin, Runtime, Target,
 };
@@ -95,12 +97,25 @@ impl TargetSpec {
     }
 }
 
-/// OAuth client credentials and refresh token of one connection.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub client_id: Secret,
-    pub client_secret: Secret,
-    pub refresh_token: Secret,
+/// A connection's secrets by name (`client_id`, `refresh_token`,
+/// `api_key`, …); which ones it needs is its auth scheme's to say.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub BTreeMap<String, Secret>);
+
+impl Credentials {
+    /// OAuth client credentials and a refresh token (Zoho's scheme).
+    pub fn refresh_token(client_id: &str, client_secret: &str, refresh_token: &str) -> Credentials {
+        Credentials(BTreeMap::from([
+            ("client_id".into(), Secret::new(client_id)),
+            ("client_secret".into(), Secret::new(client_secret)),
+            ("refresh_token".into(), Secret::new(refresh_token)),
+        ]))
+    }
+
+    /// The secret `name`.
+    pub fn get(&self, name: &str) -> Option<&Secret> {
+        self.0.get(name)
+    }
 }
 
 /// Everything needed to open one connection.
@@ -162,26 +177,22 @@ impl ConnectionSpec {
                 .map(|(k, v)| (k.clone(), v.value.clone()))
                 .collect(),
         );
+        // Which secrets the scheme needs is checked when the connection is
+        // opened, against its connector's manifest.
         let credentials = if connection.auth.is_empty() {
             None
         } else {
-            let secret = |key: &str| -> Result<Secret, ConnectionError> {
-                let entry = connection
-                    .auth
-                    .get(key)
-                    .ok_or_else(|| invalid(format!("`auth.{key}` is missing")))?;
-                entry.value.value().cloned().ok_or_else(|| {
+            let mut secrets = BTreeMap::new();
+            for (key, entry) in &connection.auth {
+                let secret = entry.value.value().cloned().ok_or_else(|| {
                     invalid(format!(
                         "`auth.{key}` ({:?}) was not read; load the workspace with secrets",
                         entry.value.reference()
                     ))
-                })
-            };
-            Some(Credentials {
-                client_id: secret("client_id")?,
-                client_secret: secret("client_secret")?,
-                refresh_token: secret("refresh_token")?,
-            })
+                })?;
+                secrets.insert(key.clone(), secret);
+            }
+            Some(Credentials(secrets))
         };
         let mut spec = ConnectionSpec::new(&name, &connection.connector.value, target);
         spec.settings = settings;
@@ -326,58 +337,31 @@ impl ConnectorRegistry {
         // data-centre credentials, so a real secret never leaves for a
         // sandbox origin.
         let sandbox_client = match (target, &manifest.sandbox) {
-            (Target::Sandbox(_), Some(entry)) => entry.client.as_ref().map(|c| Credentials {
-                client_id: Secret::new(&c.client_id),
-                client_secret: Secret::new(&c.client_secret),
-                refresh_token: Secret::new(&c.refresh_token),
-            }),
+            (Target::Sandbox(_), Some(entry)) => entry
+                .client
+                .as_ref()
+                .map(|c| Credentials(c.iter().map(|(k, v)| (k.clone(), Secret::new(v))).collect())),
             _ => None,
         };
         let credentials = spec.credentials.as_ref().or(sandbox_client.as_ref());
         let auth = match (&manifest.auth, credentials) {
             (None, _) => None,
-            (Some(_), None) => {
+            (Some(scheme), None) => {
                 return Err(invalid(format!(
-                    "connector `{}` needs `auth` (client_id, client_secret, refresh_token)",
-                    manifest.name
+                    "connector `{}` needs `auth` ({}): {}",
+                    manifest.name,
+                    scheme.secrets().required.join(", "),
+                    scheme.example()
                 )));
             }
-            (
-                Some(AuthScheme::Oauth2RefreshToken {
-                    token_path,
-                    header,
-                    refresh_on,
-                    ..
-                }),
-                Some(credentials),
-            ) => {
-                let accounts = endpoints.accounts.clone().ok_or_else(|| {
-                    invalid(format!(
-                        "connector `{}` authenticates but its data centre has no accounts server",
-                        manifest.name
-                    ))
-                })?;
-                let token_url = accounts
-                    .join(token_path)
-                    .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
-                // Tokens are kept per connection *and* accounts origin: a
-                // sandbox's token never goes to production, nor the reverse.
-                let store_key =
-                    format!("{}@{}", spec.name, token_url.origin().ascii_serialization());
-                Some(Arc::new(OAuth::new(
-                    OAuthConfig {
-                        connection: spec.name.clone(),
-                        store_key,
-                        token_url,
-                        client_id: credentials.client_id.clone(),
-                        client_secret: credentials.client_secret.clone(),
-                        refresh_token: credentials.refresh_token.clone(),
-                        header_template: header.clone(),
-                        refresh_on: refresh_on.clone(),
-                    },
-                    tokens,
-                )))
-            }
+            (Some(scheme), Some(credentials)) => Some(Arc::new(authenticate(
+                spec,
+                manifest,
+                &endpoints,
+                scheme,
+                credentials,
+                tokens,
+            )?)),
         };
         let manifest_hosts = endpoints
             .allowed_hosts
@@ -418,5 +402,230 @@ impl ConnectorRegistry {
                 connector: connector.to_string(),
                 known: self.connectors().collect::<Vec<_>>().join(", "),
             })
+    }
+}
+
+/// The host's credential for one connection, per its manifest's scheme.
+fn authenticate(
+    spec: &ConnectionSpec,
+    manifest: &Manifest,
+    endpoints: &Endpoints,
+    scheme: &AuthScheme,
+    credentials: &Credentials,
+    tokens: Arc<dyn TokenStore>,
+) -> Result<Auth, ConnectionError> {
+    let invalid = |message: String| ConnectionError::Invalid {
+        connection: spec.name.clone(),
+        message,
+    };
+    let names = scheme.secrets();
+    if let Some(unknown) = credentials
+        .0
+        .keys()
+        .find(|k| !names.required.contains(&k.as_str()) && !names.optional.contains(&k.as_str()))
+    {
+        let mut known = names.required.to_vec();
+        known.extend(names.optional);
+        return Err(invalid(format!(
+            "`auth.{unknown}` is not a secret of `{}` ({} auth takes {})",
+            manifest.name,
+            scheme.kind(),
+            known.join(", ")
+        )));
+    }
+    let secret = |name: &str| {
+        credentials.get(name).cloned().ok_or_else(|| {
+            invalid(format!(
+                "`auth.{name}` is missing: `{}` authenticates with {} ({})",
+                manifest.name,
+                scheme.kind(),
+                names.required.join(", ")
+            ))
+        })
+    };
+    let oauth = |token_path: &str, grant: Grant, header: &str, refresh_on: &RefreshOn| {
+        // Client credentials may be granted by the API's own origin (no
+        // separate accounts server); the refresh-token grant never is.
+        let accounts = match (&endpoints.accounts, &grant) {
+            (Some(accounts), _) => accounts.clone(),
+            (None, Grant::ClientCredentials { .. }) => endpoints.base_url.clone(),
+            (None, Grant::RefreshToken { .. }) => {
+                return Err(invalid(format!(
+                    "connector `{}` authenticates but its data centre has no accounts server",
+                    manifest.name
+                )));
+            }
+        };
+        let token_url = accounts
+            .join(token_path)
+            .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
+        // Tokens are kept per connection *and* accounts origin: a sandbox's
+        // token never goes to production, nor the reverse.
+        let store_key = format!("{}@{}", spec.name, token_url.origin().ascii_serialization());
+        Ok(Auth::from(OAuth::new(
+            OAuthConfig {
+                connection: spec.name.clone(),
+                store_key,
+                token_url,
+                client_id: secret("client_id")?,
+                client_secret: secret("client_secret")?,
+                grant,
+                header_template: header.to_string(),
+                refresh_on: refresh_on.clone(),
+            },
+            tokens.clone(),
+        )))
+    };
+    match scheme {
+        AuthScheme::Oauth2RefreshToken {
+            token_path,
+            header,
+            refresh_on,
+            ..
+        } => oauth(
+            token_path,
+            Grant::RefreshToken {
+                refresh_token: secret("refresh_token")?,
+            },
+            header,
+            refresh_on,
+        ),
+        AuthScheme::Oauth2ClientCredentials {
+            token_path,
+            header,
+            scopes,
+            refresh_on,
+        } => oauth(
+            token_path,
+            Grant::ClientCredentials {
+                scopes: scopes.clone(),
+            },
+            header,
+            refresh_on,
+        ),
+        AuthScheme::ApiKey { header, value } => {
+            let key = secret("api_key")?;
+            Ok(Auth::Fixed(Fixed::header(
+                header,
+                Secret::new(value.replace("{key}", key.expose())),
+            )))
+        }
+        AuthScheme::Basic {} => Ok(Auth::Fixed(Fixed::basic(
+            &secret("username")?,
+            credentials.get("password"),
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::MemoryTokenStore;
+
+    fn open(auth: &str, secrets: &[(&str, &str)]) -> Result<Auth, String> {
+        let manifest: Manifest = serde_yaml::from_str(&format!(
+            r#"
+name: vendor
+component: vendor.wasm
+data_centers:
+  us: {{ api: "https://api.vendor.test" }}
+auth: {auth}
+"#
+        ))
+        .unwrap();
+        let endpoints = manifest.endpoints(Target::DataCenter("us")).unwrap();
+        let spec = ConnectionSpec::new("v", "vendor", TargetSpec::Default);
+        let credentials = Credentials(
+            secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), Secret::new(*v)))
+                .collect(),
+        );
+        authenticate(
+            &spec,
+            &manifest,
+            &endpoints,
+            manifest.auth.as_ref().unwrap(),
+            &credentials,
+            Arc::new(MemoryTokenStore::default()),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_scheme_takes_its_own_secrets_and_no_others() {
+        let cc = "{ kind: oauth2-client-credentials, token_path: /oauth/token }";
+        let key = "{ kind: api-key, header: X-API-Key, value: 'Key {key}' }";
+        let basic = "{ kind: basic }";
+        let zoho = "{ kind: oauth2-refresh-token, token_path: /t, header: 'Z {token}' }";
+        // Scheme, secrets given, the header it attaches or part of the error.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<&'a str, &'a str>);
+        let cases: &[Case] = &[
+            (
+                cc,
+                &[("client_id", "i"), ("client_secret", "s")],
+                Ok("authorization"),
+            ),
+            (
+                cc,
+                &[("client_id", "i")],
+                Err("`auth.client_secret` is missing"),
+            ),
+            (
+                cc,
+                &[
+                    ("client_id", "i"),
+                    ("client_secret", "s"),
+                    ("refresh_token", "r"),
+                ],
+                Err("`auth.refresh_token` is not a secret of `vendor`"),
+            ),
+            (key, &[("api_key", "k")], Ok("x-api-key")),
+            (key, &[], Err("`auth.api_key` is missing")),
+            (basic, &[("username", "u")], Ok("authorization")),
+            (
+                basic,
+                &[("username", "u"), ("password", "p")],
+                Ok("authorization"),
+            ),
+            (
+                basic,
+                &[("password", "p")],
+                Err("`auth.username` is missing"),
+            ),
+            // A refresh token needs an accounts server: this vendor has none.
+            (
+                zoho,
+                &[
+                    ("client_id", "i"),
+                    ("client_secret", "s"),
+                    ("refresh_token", "r"),
+                ],
+                Err("no accounts server"),
+            ),
+        ];
+        for (scheme, secrets, expected) in cases {
+            match (open(scheme, secrets), expected) {
+                (Ok(auth), Ok(header)) => assert_eq!(auth.header_name(), *header, "{scheme}"),
+                (Err(err), Err(part)) => assert!(err.contains(part), "{scheme}: {err}"),
+                (Ok(_), Err(part)) => panic!("{scheme} {secrets:?}: opened, expected `{part}`"),
+                (Err(err), Ok(_)) => panic!("{scheme} {secrets:?}: {err}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_api_key_fills_its_value_template() {
+        let auth = open(
+            "{ kind: api-key, header: Authorization, value: 'Bearer {key}' }",
+            &[("api_key", "k-1")],
+        )
+        .unwrap();
+        crate::capability::install_crypto_provider();
+        let token = auth.token(&reqwest::Client::new()).await.unwrap();
+        assert_eq!(
+            (token.name.as_str(), token.header.as_str()),
+            ("authorization", "Bearer k-1")
+        );
     }
 }

@@ -238,19 +238,29 @@ fn problems_of_str(text: &str, secrets: SecretMode) -> Vec<String> {
 fn unreadable_auth_secrets_are_not_a_missing_auth() {
     let path = fixtures().join("malformed/68-auth-secrets-unset.yaml");
     let (got, errors) = problems(&path);
-    assert_eq!(errors, 2, "{got:#?}");
+    // Two unreadable secrets, each at its value, and the one never written.
+    assert_eq!(errors, 3, "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|d| d.contains("lacks `auth.client_secret`") && d.contains("7:7")),
+        "{got:#?}"
+    );
     assert!(got.iter().all(|d| !d.contains("has no `auth`")), "{got:#?}");
 
     let text = std::fs::read_to_string(&path).unwrap();
     let deferred = problems_of_str(&text, SecretMode::Defer);
+    // Deferred, only the secret never written is an error.
     assert!(
-        deferred.iter().all(|d| !d.contains("error")),
+        deferred
+            .iter()
+            .filter(|d| d.contains("error"))
+            .all(|d| d.contains("lacks `auth.client_secret`")),
         "{deferred:#?}"
     );
 
     // Inline secrets are reported where written, not as a missing `auth`.
     let inline = problems_of_str(
-        "connections:\n  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: hunter2 } }\n",
+        "connections:\n  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: hunter2, client_id: env:I, client_secret: env:S } }\n",
         SecretMode::Defer,
     );
     assert_eq!(inline.len(), 1, "{inline:#?}");
@@ -277,7 +287,7 @@ fn unreadable_auth_secrets_are_not_a_missing_auth() {
 fn a_byte_order_mark_is_ignored() {
     const VALID: &str = "\u{feff}version: 1
 connections:
-  crm: { connector: zoho-crm, data_center: com, auth: { refresh_token: env:T } }
+  crm: { connector: zoho-crm, data_center: com, auth: { client_id: env:T, client_secret: env:T, refresh_token: env:T } }
 ";
     let ws = Workspace::load_str(
         "ws.yaml",

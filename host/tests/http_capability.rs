@@ -11,8 +11,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use ferry::capability::auth::Fixed;
 use ferry::capability::http::{Method, Request};
-use ferry::capability::{HttpError, MemoryTokenStore, OAuth, OAuthConfig, TokenStore};
+use ferry::capability::{Auth, Grant, HttpError, MemoryTokenStore, OAuth, OAuthConfig, TokenStore};
 use ferry::plugin::RefreshOn;
 use ferry::secret::Secret;
 use serde_json::json;
@@ -111,15 +112,17 @@ async fn server(counters: Arc<Counters>) -> String {
     format!("http://{addr}")
 }
 
-fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<OAuth> {
-    Arc::new(OAuth::new(
+fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<Auth> {
+    Arc::new(Auth::from(OAuth::new(
         OAuthConfig {
             connection: "crm".into(),
             store_key: "crm".into(),
             token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
             client_id: Secret::new("id"),
             client_secret: Secret::new("shh"),
-            refresh_token: Secret::new("r1"),
+            grant: Grant::RefreshToken {
+                refresh_token: Secret::new("r1"),
+            },
             header_template: "Zoho-oauthtoken {token}".into(),
             refresh_on: RefreshOn {
                 status: vec![401],
@@ -127,7 +130,7 @@ fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<OAuth> {
             },
         },
         store,
-    ))
+    )))
 }
 
 fn get_req(path: &str) -> Request {
@@ -204,19 +207,21 @@ async fn an_expired_token_is_refreshed_once_and_the_request_repeated() {
 async fn refused_refresh_is_an_unauthorized_error_without_secrets() {
     let counters = Arc::new(Counters::default());
     let base = server(counters.clone()).await;
-    let bad = Arc::new(OAuth::new(
+    let bad = Arc::new(Auth::from(OAuth::new(
         OAuthConfig {
             connection: "crm".into(),
             store_key: "crm".into(),
             token_url: format!("{base}/oauth/v2/token").parse().unwrap(),
             client_id: Secret::new("id"),
             client_secret: Secret::new("wrong-secret"),
-            refresh_token: Secret::new("r1"),
+            grant: Grant::RefreshToken {
+                refresh_token: Secret::new("r1"),
+            },
             header_template: "Zoho-oauthtoken {token}".into(),
             refresh_on: RefreshOn::default(),
         },
         Arc::new(MemoryTokenStore::default()),
-    ));
+    )));
     let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], Some(bad));
     let err = caps.http.send(get_req("/items")).await.unwrap_err();
     let HttpError::Unauthorized(msg) = &err else {
@@ -373,5 +378,173 @@ async fn credentials_go_to_the_api_origin_only() {
     assert!(
         matches!(err, HttpError::Denied(ref m) if m.contains("127.0.0.1:1") && m.contains("another port")),
         "{err}"
+    );
+}
+
+/// A vendor with the client-credentials grant (Alternative Payments'
+/// shape): `POST /oauth/token`, client id and secret as HTTP Basic, a form
+/// body, a bearer token that lasts `lifetime` seconds, no refresh token.
+async fn client_credentials_vendor(tokens: Arc<AtomicUsize>, lifetime: u64) -> String {
+    async fn token(
+        State((tokens, lifetime)): State<(Arc<AtomicUsize>, u64)>,
+        headers: HeaderMap,
+        body: String,
+    ) -> impl IntoResponse {
+        let basic = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        // base64("id:shh")
+        if basic != "Basic aWQ6c2ho" {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"code": "unauthorized", "message": "invalid client"})),
+            );
+        }
+        assert_eq!(
+            form.get("grant_type").map(String::as_str),
+            Some("client_credentials")
+        );
+        assert_eq!(form.get("scope").map(String::as_str), Some("read write"));
+        let n = tokens.fetch_add(1, Ordering::SeqCst) + 1;
+        (
+            StatusCode::OK,
+            axum::Json(
+                json!({"access_token": format!("cc-{n}"), "token_type": "Bearer", "expires_in": lifetime}),
+            ),
+        )
+    }
+    async fn echo(headers: HeaderMap) -> impl IntoResponse {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        axum::Json(
+            json!({"authorization": header("authorization"), "x-api-key": header("x-api-key")}),
+        )
+    }
+    let app = axum::Router::new()
+        .route("/oauth/token", post(token))
+        .route("/echo", get(echo))
+        .with_state((tokens, lifetime));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn client_credentials(base: &str, secret: &str) -> Arc<Auth> {
+    Arc::new(Auth::from(OAuth::new(
+        OAuthConfig {
+            connection: "ap".into(),
+            store_key: "ap".into(),
+            token_url: format!("{base}/oauth/token").parse().unwrap(),
+            client_id: Secret::new("id"),
+            client_secret: Secret::new(secret),
+            grant: Grant::ClientCredentials {
+                scopes: vec!["read".into(), "write".into()],
+            },
+            header_template: "Bearer {token}".into(),
+            refresh_on: RefreshOn {
+                status: vec![401],
+                body_codes: vec![],
+            },
+        },
+        Arc::new(MemoryTokenStore::default()),
+    )))
+}
+
+async fn echoed(caps: &ferry::capability::Capabilities, header: &str) -> String {
+    let resp = caps.http.send(get_req("/echo")).await.unwrap();
+    assert_eq!(resp.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    body[header].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn client_credentials_get_a_token_by_basic_auth_and_a_new_one_on_expiry() {
+    let tokens = Arc::new(AtomicUsize::new(0));
+    // A token whose whole life is inside the renewal margin counts as
+    // expired at once: every request asks for a new one.
+    let base = client_credentials_vendor(tokens.clone(), 0).await;
+    let caps = support::capabilities(
+        &base,
+        &["127.0.0.1:*"],
+        &[],
+        Some(client_credentials(&base, "shh")),
+    );
+    assert_eq!(echoed(&caps, "authorization").await, "Bearer cc-1");
+    assert_eq!(echoed(&caps, "authorization").await, "Bearer cc-2");
+    assert_eq!(tokens.load(Ordering::SeqCst), 2);
+
+    // A long-lived token is reused.
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let base = client_credentials_vendor(tokens.clone(), 3600).await;
+    let caps = support::capabilities(
+        &base,
+        &["127.0.0.1:*"],
+        &[],
+        Some(client_credentials(&base, "shh")),
+    );
+    for _ in 0..3 {
+        assert_eq!(echoed(&caps, "authorization").await, "Bearer cc-1");
+    }
+    assert_eq!(tokens.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn refused_client_credentials_say_so_without_the_secret() {
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let base = client_credentials_vendor(tokens.clone(), 3600).await;
+    let caps = support::capabilities(
+        &base,
+        &["127.0.0.1:*"],
+        &[],
+        Some(client_credentials(&base, "wrong-secret")),
+    );
+    let err = caps.http.send(get_req("/echo")).await.unwrap_err();
+    let HttpError::Unauthorized(msg) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        msg.contains("invalid client") && msg.contains("401"),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong-secret"), "{msg}");
+}
+
+#[tokio::test]
+async fn api_keys_and_basic_credentials_are_attached_by_the_host_only() {
+    let base = client_credentials_vendor(Arc::new(AtomicUsize::new(0)), 3600).await;
+    let key = Arc::new(Auth::Fixed(Fixed::header(
+        "X-API-Key",
+        Secret::new("k-123"),
+    )));
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], Some(key));
+    assert_eq!(echoed(&caps, "x-api-key").await, "k-123");
+    assert_eq!(echoed(&caps, "authorization").await, "");
+    // The key's header is the host's: a plugin may not set it.
+    let mut forged = get_req("/echo");
+    forged.headers.push(("X-Api-Key".into(), "mine".into()));
+    let err = caps.http.send(forged).await.unwrap_err();
+    assert!(
+        matches!(err, HttpError::Denied(ref m) if m.contains("X-Api-Key")),
+        "{err}"
+    );
+
+    // HTTP Basic with a secret key as the user name and no password.
+    let basic = Arc::new(Auth::Fixed(Fixed::basic(&Secret::new("csb-secret"), None)));
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], Some(basic));
+    // base64("csb-secret:")
+    assert_eq!(
+        echoed(&caps, "authorization").await,
+        "Basic Y3NiLXNlY3JldDo="
     );
 }

@@ -17,7 +17,6 @@ use ferry::plugin::{
     CallError, Connector, ConnectorError, FieldKind, Manifest, Operation, Plugin, Runtime,
     RuntimeOptions, Target,
 };
-use ferry::secret::Secret;
 use serde_json::{Map, Value, json};
 use zoho_sandbox::{FaultConfig, Sandbox};
 
@@ -62,11 +61,11 @@ struct Open {
 impl Open {
     fn new(target: TargetSpec, creds: &zoho_sandbox::ClientCredentials) -> Open {
         let mut spec = ConnectionSpec::new("crm", "zoho-crm", target);
-        spec.credentials = Some(Credentials {
-            client_id: Secret::new(&creds.client_id),
-            client_secret: Secret::new(&creds.client_secret),
-            refresh_token: Secret::new(&creds.refresh_token),
-        });
+        spec.credentials = Some(Credentials::refresh_token(
+            &creds.client_id,
+            &creds.client_secret,
+            &creds.refresh_token,
+        ));
         // Retries without real waiting.
         spec.http = HttpSettings {
             initial_backoff: Duration::from_millis(1),

@@ -16,7 +16,6 @@ use ferry::plugin::{
     CallError, Connector, ConnectorError, Manifest, Operation, Record, Runtime, RuntimeOptions,
     Target,
 };
-use ferry::secret::Secret;
 use serde_json::{Value, json};
 use zoho_sandbox::{Fault, FaultConfig, Product, Sandbox};
 
@@ -111,11 +110,11 @@ fn spec(case: &Case, sb: &Sandbox, target: TargetSpec, settings: Value) -> Conne
     let creds = sb.client_credentials();
     let mut spec = ConnectionSpec::new("finance", case.connector, target);
     spec.settings = settings;
-    spec.credentials = Some(Credentials {
-        client_id: Secret::new(creds.client_id),
-        client_secret: Secret::new(creds.client_secret),
-        refresh_token: Secret::new(creds.refresh_token),
-    });
+    spec.credentials = Some(Credentials::refresh_token(
+        &creds.client_id,
+        &creds.client_secret,
+        &creds.refresh_token,
+    ));
     spec.http = HttpSettings {
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(5),

@@ -17,7 +17,7 @@ use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
-use super::auth::{AuthError, OAuth};
+use super::auth::{Auth, AuthError, Token};
 use super::policy::{AllowedHosts, blocked_reason, is_loopback_host};
 use super::ratelimit::RateLimiter;
 
@@ -155,7 +155,7 @@ pub struct HttpCapability {
     config: HttpConfig,
     client: reqwest::Client,
     limiter: RateLimiter,
-    auth: Option<Arc<OAuth>>,
+    auth: Option<Arc<Auth>>,
     usage: Arc<ApiUsage>,
 }
 
@@ -221,7 +221,7 @@ impl std::fmt::Debug for HttpCapability {
 impl HttpCapability {
     /// Build the capability. `auth` attaches credentials to requests for
     /// the base URL's origin, and no other.
-    pub fn new(config: HttpConfig, auth: Option<Arc<OAuth>>) -> Result<HttpCapability, HttpError> {
+    pub fn new(config: HttpConfig, auth: Option<Arc<Auth>>) -> Result<HttpCapability, HttpError> {
         let allow_loopback = config.base_url.host_str().is_some_and(is_loopback_host);
         let client = guarded_client(&config, allow_loopback)?;
         let limiter = RateLimiter::new(config.requests_per_minute, config.concurrency);
@@ -278,8 +278,7 @@ impl HttpCapability {
             };
             let outcome = {
                 let _permit = self.limiter.acquire().await;
-                self.attempt(&request, &url, token.as_ref().map(|t| t.header.as_str()))
-                    .await
+                self.attempt(&request, &url, token.as_ref()).await
             };
             let retry_in = match &outcome {
                 Ok(resp) => {
@@ -363,7 +362,8 @@ impl HttpCapability {
         }
         for (name, value) in &request.headers {
             let lower = name.to_ascii_lowercase();
-            if FORBIDDEN_REQUEST_HEADERS.contains(&lower.as_str()) {
+            let credential = self.auth.as_ref().is_some_and(|a| a.header_name() == lower);
+            if credential || FORBIDDEN_REQUEST_HEADERS.contains(&lower.as_str()) {
                 return Err(HttpError::Denied(format!(
                     "plugins may not set the `{name}` header; credentials are added by the host"
                 )));
@@ -380,7 +380,7 @@ impl HttpCapability {
         &self,
         request: &Request,
         url: &Url,
-        auth_header: Option<&str>,
+        token: Option<&Token>,
     ) -> Result<Response, Failure> {
         let mut builder = self
             .client
@@ -389,14 +389,15 @@ impl HttpCapability {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        if let Some(value) = auth_header {
-            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-                Failure::Other(HttpError::Unauthorized(
-                    "token is not a valid header value".into(),
-                ))
-            })?;
+        if let Some(token) = token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&token.header).map_err(|_| {
+                    Failure::Other(HttpError::Unauthorized(
+                        "token is not a valid header value".into(),
+                    ))
+                })?;
             value.set_sensitive(true);
-            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            builder = builder.header(token.name.as_str(), value);
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());

@@ -11,7 +11,7 @@ mod ratelimit;
 use std::sync::Arc;
 
 pub use crate::store::{MemoryTokenStore, StoredToken, TokenStore};
-pub use auth::{OAuth, OAuthConfig};
+pub use auth::{Auth, Grant, OAuth, OAuthConfig};
 pub use http::{ApiUsage, HttpCapability, HttpConfig, HttpError, HttpSettings};
 pub use log::PluginLog;
 pub use policy::{AllowedHosts, HostPattern};

@@ -308,8 +308,9 @@ fn client(
     }
     if place.starts_with("sandbox")
         && let Some(c) = manifest.sandbox.as_ref().and_then(|s| s.client.as_ref())
+        && let (Some(id), Some(secret)) = (c.get("client_id"), c.get("client_secret"))
     {
-        return Ok((Secret::new(&c.client_id), Secret::new(&c.client_secret)));
+        return Ok((Secret::new(id), Secret::new(secret)));
     }
     bail!(
         "connection `{name}` has no `auth.client_id` and `auth.client_secret`: make a client in Zoho's API console (a Self Client, or a Server-based application for `--browser`) and add `auth: {{ client_id: env:ZOHO_CLIENT_ID, client_secret: env:ZOHO_CLIENT_SECRET }}` to the connection"

@@ -105,6 +105,9 @@ pub struct Connection {
     /// be read (or were written wrongly) are reported at their values and
     /// left out of `auth`, so `auth` may be empty where this is not.
     pub auth_span: Option<Span>,
+    /// Every key written under `auth:`, read or not: a secret that could
+    /// not be read is not also a missing one.
+    pub auth_keys: std::collections::BTreeSet<String>,
     pub datetime_style: DatetimeStyle,
     /// Per-call plugin limits (`limits:`); `None` keeps the defaults.
     pub limits: Option<crate::connector::Limits>,

@@ -204,20 +204,47 @@ impl<'a> Validator<'a> {
         }
         // An `auth` block whose secrets could not be read is not missing:
         // each unreadable secret is reported at its value already.
-        if m.auth.is_some()
-            && c.auth.is_empty()
-            && c.auth_span.is_none()
-            && !matches!(c.endpoint, Endpoint::Sandbox(_))
+        let Some(scheme) = &m.auth else { return };
+        let names = scheme.secrets();
+        if c.auth.is_empty() && c.auth_span.is_none() && !matches!(c.endpoint, Endpoint::Sandbox(_))
         {
             self.diags.push(
                 Diagnostic::error(
                     &c.name.span,
                     format!("connection `{}` has no `auth`", c.name.value),
                 )
-                .with_hint(
-                    "add `auth: { client_id: env:…, client_secret: env:…, refresh_token: env:… }`",
-                ),
+                .with_hint(format!("add `{}`", scheme.example())),
             );
+        }
+        let known = || names.required.iter().chain(names.optional).copied();
+        for (key, val) in &c.auth {
+            if !known().any(|k| k == key) {
+                let hint = did_you_mean(key, known()).unwrap_or_else(|| {
+                    format!("`{}` auth takes {}", scheme.kind(), one_of(known()))
+                });
+                self.diags.push(
+                    Diagnostic::error(
+                        &val.span,
+                        format!("unknown secret `auth.{key}` for connector `{}`", m.name),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+        if let Some(span) = &c.auth_span {
+            for name in names.required.iter().filter(|n| !c.auth_keys.contains(**n)) {
+                self.diags.push(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "connection `{}` lacks `auth.{name}` ({} auth)",
+                            c.name.value,
+                            scheme.kind()
+                        ),
+                    )
+                    .with_hint(format!("add `{}`", scheme.example())),
+                );
+            }
         }
     }
 

@@ -147,16 +147,13 @@ pub struct SandboxEntry {
     pub client: Option<SandboxClient>,
 }
 
-/// Test credentials a sandbox accepts; not secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxClient {
-    pub client_id: String,
-    pub client_secret: String,
-    pub refresh_token: String,
-}
+/// Test credentials a sandbox accepts, by the auth scheme's secret names
+/// (`client_id`, `client_secret`, `refresh_token`; `api_key`; …); not
+/// secrets.
+pub type SandboxClient = BTreeMap<String, String>;
 
-/// How the host obtains and attaches credentials.
+/// How the host obtains and attaches credentials. The connection's `auth:`
+/// block gives the secrets each scheme names ([`AuthScheme::secrets`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AuthScheme {
@@ -179,6 +176,93 @@ pub enum AuthScheme {
         #[serde(default)]
         scopes: Vec<String>,
     },
+    /// OAuth 2 client-credentials grant (RFC 6749 §4.4): the client's id and
+    /// secret as HTTP Basic, a form body, no refresh token; a new token is
+    /// requested when one expires or is refused.
+    Oauth2ClientCredentials {
+        /// Token endpoint path, on the accounts origin if the data centre
+        /// has one, else on the API origin (`/oauth/token`).
+        token_path: String,
+        /// `Authorization` value with `{token}`.
+        #[serde(default = "bearer")]
+        header: String,
+        /// Scopes asked for (`read`, `write`); none sends no `scope`.
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Responses that mean "token expired" (default: HTTP 401).
+        #[serde(default = "unauthorized_status")]
+        refresh_on: RefreshOn,
+    },
+    /// A key sent in a header of every request, from the secret `api_key`.
+    ApiKey {
+        /// Header name (`X-API-Key`, `Authorization`).
+        header: String,
+        /// The header's value; `{key}` is replaced by the key (`Bearer {key}`).
+        #[serde(default = "key_only")]
+        value: String,
+    },
+    /// HTTP Basic from the secrets `username` and `password` (optional:
+    /// a key used as the user name with no password, as CustomerSuccessBox
+    /// does).
+    Basic {},
+}
+
+fn bearer() -> String {
+    "Bearer {token}".into()
+}
+
+fn key_only() -> String {
+    "{key}".into()
+}
+
+fn unauthorized_status() -> RefreshOn {
+    RefreshOn {
+        status: vec![401],
+        body_codes: Vec::new(),
+    }
+}
+
+/// The secrets a scheme takes from a connection's `auth:` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretNames {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+}
+
+impl AuthScheme {
+    /// The scheme's name as written in a manifest.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthScheme::Oauth2RefreshToken { .. } => "oauth2-refresh-token",
+            AuthScheme::Oauth2ClientCredentials { .. } => "oauth2-client-credentials",
+            AuthScheme::ApiKey { .. } => "api-key",
+            AuthScheme::Basic {} => "basic",
+        }
+    }
+
+    /// Which `auth:` secrets a connection using this scheme gives.
+    pub fn secrets(&self) -> SecretNames {
+        let (required, optional): (&'static [&'static str], &'static [&'static str]) = match self {
+            AuthScheme::Oauth2RefreshToken { .. } => {
+                (&["client_id", "client_secret", "refresh_token"], &[])
+            }
+            AuthScheme::Oauth2ClientCredentials { .. } => (&["client_id", "client_secret"], &[]),
+            AuthScheme::ApiKey { .. } => (&["api_key"], &[]),
+            AuthScheme::Basic {} => (&["username"], &["password"]),
+        };
+        SecretNames { required, optional }
+    }
+
+    /// An example `auth:` block for messages (`{ api_key: env:… }`).
+    pub fn example(&self) -> String {
+        let names = self.secrets();
+        let entries: Vec<String> = names
+            .required
+            .iter()
+            .map(|n| format!("{n}: env:…"))
+            .collect();
+        format!("auth: {{ {} }}", entries.join(", "))
+    }
 }
 
 /// Which responses make the host refresh the token and retry once.
@@ -289,6 +373,28 @@ impl Manifest {
                 if url.scheme() != "https" {
                     return Err(format!("data centre `{dc}`: `{origin}` must use https"));
                 }
+            }
+        }
+        if let (Some(scheme), Some(client)) = (
+            &self.auth,
+            self.sandbox.as_ref().and_then(|s| s.client.as_ref()),
+        ) {
+            let names = scheme.secrets();
+            for name in names.required {
+                if !client.contains_key(*name) {
+                    return Err(format!(
+                        "`sandbox.client` lacks `{name}`, which {} auth needs",
+                        scheme.kind()
+                    ));
+                }
+            }
+            if let Some(extra) = client.keys().find(|k| {
+                !names.required.contains(&k.as_str()) && !names.optional.contains(&k.as_str())
+            }) {
+                return Err(format!(
+                    "`sandbox.client.{extra}` is not a secret of {} auth",
+                    scheme.kind()
+                ));
             }
         }
         if let Some(n) = &self.notifications {
@@ -461,6 +567,61 @@ settings:
             err.contains("no data centre `mars`") && err.contains("com, eu, in"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn auth_schemes_name_their_secrets_and_sandbox_clients_give_them() {
+        let parse = |auth: &str, client: &str| {
+            let text = CRM
+                .replace(
+                    r#"auth: { kind: oauth2-refresh-token, token_path: /oauth/v2/token, header: "Zoho-oauthtoken {token}" }"#,
+                    auth,
+                )
+                .replace(
+                    r#"sandbox: { url: "http://127.0.0.1:8900" }"#,
+                    &format!(r#"sandbox: {{ url: "http://127.0.0.1:8900", client: {client} }}"#),
+                );
+            let m: Manifest = serde_yaml::from_str(&text).unwrap();
+            m.check().map(|()| m)
+        };
+        let cc = parse(
+            "auth: { kind: oauth2-client-credentials, token_path: /oauth/token, scopes: [read] }",
+            "{ client_id: a, client_secret: b }",
+        )
+        .unwrap();
+        let Some(AuthScheme::Oauth2ClientCredentials {
+            header, refresh_on, ..
+        }) = &cc.auth
+        else {
+            panic!("{:?}", cc.auth)
+        };
+        assert_eq!(header, "Bearer {token}");
+        assert_eq!(refresh_on.status, [401]);
+        assert_eq!(
+            cc.auth.as_ref().unwrap().secrets().required,
+            ["client_id", "client_secret"]
+        );
+
+        let key = parse(
+            "auth: { kind: api-key, header: X-API-Key }",
+            "{ api_key: k }",
+        )
+        .unwrap();
+        assert_eq!(
+            key.auth.as_ref().unwrap().example(),
+            "auth: { api_key: env:… }"
+        );
+        let basic = parse("auth: { kind: basic }", "{ username: u }").unwrap();
+        assert_eq!(basic.auth.unwrap().secrets().optional, ["password"]);
+
+        let err = parse(
+            "auth: { kind: api-key, header: X-API-Key }",
+            "{ client_id: a }",
+        )
+        .unwrap_err();
+        assert!(err.contains("lacks `api_key`"), "{err}");
+        let err = parse("auth: { kind: basic }", "{ username: u, api_key: k }").unwrap_err();
+        assert!(err.contains("`sandbox.client.api_key`"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ferry::capability::{
-    AllowedHosts, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings, OAuth,
+    AllowedHosts, Auth, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings,
 };
 
 /// Histories a model test plays: `PROPTEST_CASES`, else `default`.
@@ -132,7 +132,7 @@ pub fn capabilities(
     base: &str,
     allowed: &[&str],
     dns: &[(&str, IpAddr)],
-    auth: Option<Arc<OAuth>>,
+    auth: Option<Arc<Auth>>,
 ) -> Arc<Capabilities> {
     let mut dns_overrides: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for (name, ip) in dns {

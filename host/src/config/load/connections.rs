@@ -88,6 +88,7 @@ impl Loader {
             }
         }
         let mut auth = BTreeMap::new();
+        let mut auth_keys = std::collections::BTreeSet::new();
         let auth_span = node
             .get("auth")
             .filter(|n| !n.is_null() && n.as_map().is_none_or(|m| !m.is_empty()))
@@ -97,10 +98,11 @@ impl Loader {
         {
             {
                 for (k, v) in entries {
-                    let (Some(key), Some(val)) = (
-                        self.string(k, "an auth key"),
-                        self.string(v, "a secret reference"),
-                    ) else {
+                    let Some(key) = self.string(k, "an auth key") else {
+                        continue;
+                    };
+                    auth_keys.insert(key.value.clone());
+                    let Some(val) = self.string(v, "a secret reference") else {
                         continue;
                     };
                     let example = format!("env:{}", key.value.to_uppercase());
@@ -186,6 +188,7 @@ impl Loader {
             settings,
             auth,
             auth_span,
+            auth_keys,
             datetime_style,
             limits,
             allowed_hosts,

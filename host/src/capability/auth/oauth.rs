@@ -1,7 +1,8 @@
-//! Credentials: the OAuth 2 refresh-token flow, owned by the host.
+//! OAuth 2 tokens, owned by the host: the refresh-token grant (Zoho) and
+//! the client-credentials grant (no refresh token; a new token on expiry).
 //!
-//! One refresh is in flight per connection at a time (single-flight): calls
-//! that need a token while it is being refreshed wait for that refresh
+//! One token request is in flight per connection at a time (single-flight):
+//! calls that need a token while it is being requested wait for that one
 //! instead of starting their own, which matters with Zoho's limit of ten
 //! access tokens per refresh token per ten minutes. Tokens are persisted
 //! through a [`TokenStore`] so a restart does not mint a new one.
@@ -9,18 +10,29 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::http::error_chain;
+use super::{AuthError, Token};
+use crate::capability::http::error_chain;
 use crate::connector::RefreshOn;
 use crate::secret::Secret;
 use crate::store::{StoredToken, TokenStore};
 
-/// Refresh a token this long before it expires (at most a tenth of its
+/// Renew a token this long before it expires (at most a tenth of its
 /// lifetime), so a request never starts with a token about to lapse.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How a token is obtained.
+#[derive(Debug, Clone)]
+pub enum Grant {
+    /// `grant_type=refresh_token`, every parameter in the query string
+    /// (as Zoho's accounts server takes them).
+    RefreshToken { refresh_token: Secret },
+    /// `grant_type=client_credentials` in a form body, the client's id and
+    /// secret as HTTP Basic (RFC 6749 §4.4); `scope` space-separated.
+    ClientCredentials { scopes: Vec<String> },
+}
 
 /// The static parts of a connection's OAuth credentials.
 #[derive(Debug, Clone)]
@@ -35,33 +47,11 @@ pub struct OAuthConfig {
     pub token_url: Url,
     pub client_id: Secret,
     pub client_secret: Secret,
-    pub refresh_token: Secret,
+    pub grant: Grant,
     /// `Authorization` template with `{token}`.
     pub header_template: String,
     /// Which answers mean "token expired".
     pub refresh_on: RefreshOn,
-}
-
-/// A token ready to attach.
-#[derive(Clone)]
-pub struct Token {
-    /// The bare access token (to recognise it when invalidating).
-    pub access: String,
-    /// The full `Authorization` header value.
-    pub header: String,
-}
-
-/// Why no token could be obtained.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("token refresh for connection `{connection}` failed: {message}")]
-    Refresh { connection: String, message: String },
-    #[error("token refresh for connection `{connection}` was refused ({status}): {message}")]
-    Refused {
-        connection: String,
-        status: u16,
-        message: String,
-    },
 }
 
 /// A connection's OAuth client.
@@ -99,6 +89,7 @@ impl OAuth {
             }
         };
         Ok(Token {
+            name: "authorization".into(),
             header: self
                 .config
                 .header_template
@@ -142,66 +133,74 @@ impl OAuth {
             connection: cfg.connection.clone(),
             message,
         };
-        // Zoho takes the refresh grant's parameters in the query string.
-        let mut url = cfg.token_url.clone();
-        url.query_pairs_mut()
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("client_id", cfg.client_id.expose())
-            .append_pair("client_secret", cfg.client_secret.expose())
-            .append_pair("refresh_token", cfg.refresh_token.expose());
-        // Never echo the URL: it carries the secrets. Its host and the
+        let request = match &cfg.grant {
+            Grant::RefreshToken { refresh_token } => {
+                let mut url = cfg.token_url.clone();
+                url.query_pairs_mut()
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("client_id", cfg.client_id.expose())
+                    .append_pair("client_secret", cfg.client_secret.expose())
+                    .append_pair("refresh_token", refresh_token.expose());
+                client.post(url)
+            }
+            Grant::ClientCredentials { scopes } => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "client_credentials");
+                if !scopes.is_empty() {
+                    form.append_pair("scope", &scopes.join(" "));
+                }
+                client
+                    .post(cfg.token_url.clone())
+                    .basic_auth(cfg.client_id.expose(), Some(cfg.client_secret.expose()))
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.finish())
+            }
+        };
+        // Never echo the URL: it may carry the secrets. Its host and the
         // cause (a refused address, say) are what a user needs.
         let host = cfg.token_url.host_str().unwrap_or("accounts server");
         let transport =
             |e: reqwest::Error| fail(format!("{host}: {}", error_chain(&e.without_url())));
-        let response = client
-            .post(url)
+        let response = request
             .timeout(Duration::from_secs(30))
             .send()
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            fail(format!(
-                "unexpected answer from the accounts server (HTTP {status})"
-            ))
-        })?;
-        match parsed {
-            TokenResponse::Ok {
-                access_token,
-                expires_in,
-                api_domain,
-            } if status < 400 => {
-                let lifetime = expires_in.unwrap_or(3600);
+        let answer = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        match text("access_token") {
+            Some(access_token) if status < 400 => {
+                let lifetime = answer
+                    .get("expires_in")
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                    .unwrap_or(3600);
                 let margin = EXPIRY_MARGIN.as_secs().min(lifetime / 10);
                 Ok(StoredToken {
                     access_token,
                     expires_at: now_secs() + lifetime - margin,
-                    api_domain,
+                    api_domain: text("api_domain"),
                 })
             }
-            TokenResponse::Ok { .. } => Err(fail(format!("HTTP {status}"))),
-            TokenResponse::Err { error } => Err(AuthError::Refused {
-                connection: cfg.connection.clone(),
-                status,
-                message: error,
-            }),
+            // OAuth's `error` (Zoho answers it with 200), or a vendor's
+            // own `message`: the credentials were looked at and refused.
+            _ => match text("error").or_else(|| text("message")) {
+                Some(message) => Err(AuthError::Refused {
+                    connection: cfg.connection.clone(),
+                    status,
+                    message,
+                }),
+                None if status < 400 => Err(fail(format!(
+                    "unexpected answer from the accounts server (HTTP {status})"
+                ))),
+                None => Err(fail(format!("HTTP {status}"))),
+            },
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TokenResponse {
-    Ok {
-        access_token: String,
-        expires_in: Option<u64>,
-        api_domain: Option<String>,
-    },
-    Err {
-        error: String,
-    },
 }
 
 fn now_secs() -> u64 {
