@@ -105,6 +105,7 @@ fn http(c: &mut Criterion) {
             base_url: base.parse().unwrap(),
             allowed_hosts: AllowedHosts::new(vec![HostPattern::new("127.0.0.1:*")], None),
             requests_per_minute: None,
+            requests_per_second: None,
             concurrency: 4,
             settings: HttpSettings {
                 request_timeout: Duration::from_secs(5),

@@ -380,6 +380,11 @@ impl ConnectorRegistry {
                     .rate_limit
                     .requests_per_minute
                     .unwrap_or(manifest.rate_limit.requests_per_minute),
+                // The vendor's per-second cap stays unless pacing is off.
+                requests_per_second: match spec.rate_limit.requests_per_minute {
+                    Some(None) => None,
+                    _ => manifest.rate_limit.requests_per_second,
+                },
                 concurrency: spec
                     .rate_limit
                     .concurrency
@@ -392,6 +397,7 @@ impl ConnectorRegistry {
         .map_err(|e| invalid(e.to_string()))?;
         let plugin = self.plugin(&spec.connector)?;
         let capabilities = Capabilities::new(plugin.name(), &spec.name, http);
+        let settings = manifest.component_settings(settings);
         Ok(plugin.connect(Some(capabilities), spec.limits, settings))
     }
 
@@ -456,9 +462,13 @@ fn authenticate(
                 )));
             }
         };
-        let token_url = accounts
-            .join(token_path)
-            .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
+        // Appended, not joined: an accounts root with a path (a sandbox's
+        // `/ap`) keeps it.
+        let token_url = url::Url::parse(&format!(
+            "{}{token_path}",
+            accounts.as_str().trim_end_matches('/')
+        ))
+        .map_err(|e| invalid(format!("token path `{token_path}`: {e}")))?;
         // Tokens are kept per connection *and* accounts origin: a sandbox's
         // token never goes to production, nor the reverse.
         let store_key = format!("{}@{}", spec.name, token_url.origin().ascii_serialization());

@@ -116,6 +116,8 @@ pub struct HttpConfig {
     pub allowed_hosts: AllowedHosts,
     /// Requests per minute, if limited.
     pub requests_per_minute: Option<u32>,
+    /// At most this many requests in any second, evenly spaced.
+    pub requests_per_second: Option<u32>,
     /// Requests in flight at once.
     pub concurrency: u32,
     pub settings: HttpSettings,
@@ -224,7 +226,11 @@ impl HttpCapability {
     pub fn new(config: HttpConfig, auth: Option<Arc<Auth>>) -> Result<HttpCapability, HttpError> {
         let allow_loopback = config.base_url.host_str().is_some_and(is_loopback_host);
         let client = guarded_client(&config, allow_loopback)?;
-        let limiter = RateLimiter::new(config.requests_per_minute, config.concurrency);
+        let limiter = RateLimiter::new(
+            config.requests_per_minute,
+            config.requests_per_second,
+            config.concurrency,
+        );
         Ok(HttpCapability {
             config,
             client,

@@ -10,13 +10,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Paces requests; cheap to share.
 pub struct RateLimiter {
     quota: Option<DefaultDirectRateLimiter>,
+    per_second: Option<DefaultDirectRateLimiter>,
     in_flight: Arc<Semaphore>,
 }
 
 impl RateLimiter {
     /// `per_minute`: requests per minute (none: unlimited); `concurrency`:
     /// requests in flight at once (at least one).
-    pub fn new(per_minute: Option<u32>, concurrency: u32) -> RateLimiter {
+    /// `per_second`: also at most this many in any second (Alternative
+    /// Payments allows 5), with no burst beyond it.
+    pub fn new(per_minute: Option<u32>, per_second: Option<u32>, concurrency: u32) -> RateLimiter {
         let quota = per_minute
             .and_then(NonZeroU32::new)
             // A burst of the whole minute's quota would let a restart
@@ -25,8 +28,14 @@ impl RateLimiter {
                 let burst = NonZeroU32::new((n.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
                 DefaultDirectRateLimiter::direct(Quota::per_minute(n).allow_burst(burst))
             });
+        // Spaced evenly through the second: a burst of `n` at a second's
+        // edge would put up to 2n in one window the vendor counts.
+        let per_second = per_second.and_then(NonZeroU32::new).map(|n| {
+            DefaultDirectRateLimiter::direct(Quota::per_second(n).allow_burst(NonZeroU32::MIN))
+        });
         RateLimiter {
             quota,
+            per_second,
             in_flight: Arc::new(Semaphore::new(concurrency.max(1) as usize)),
         }
     }
@@ -40,6 +49,9 @@ impl RateLimiter {
         if let Some(quota) = &self.quota {
             quota.until_ready().await;
         }
+        if let Some(quota) = &self.per_second {
+            quota.until_ready().await;
+        }
         permit
     }
 }
@@ -49,8 +61,20 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_per_second_cap_spaces_requests() {
+        let limiter = RateLimiter::new(None, Some(20), 8);
+        let start = std::time::Instant::now();
+        for _ in 0..11 {
+            drop(limiter.acquire().await);
+        }
+        // Ten gaps of 50 ms after the first.
+        let took = start.elapsed();
+        assert!(took >= std::time::Duration::from_millis(450), "{took:?}");
+    }
+
+    #[tokio::test]
     async fn concurrency_is_capped() {
-        let limiter = RateLimiter::new(None, 2);
+        let limiter = RateLimiter::new(None, None, 2);
         let a = limiter.acquire().await;
         let _b = limiter.acquire().await;
         assert_eq!(limiter.in_flight.available_permits(), 0);
@@ -61,7 +85,7 @@ mod tests {
 
     #[tokio::test]
     async fn quota_allows_its_burst_at_once() {
-        let limiter = RateLimiter::new(Some(100), 4);
+        let limiter = RateLimiter::new(Some(100), None, 4);
         let quota = limiter.quota.as_ref().unwrap();
         for _ in 0..10 {
             assert!(quota.check().is_ok());

@@ -115,6 +115,7 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             base_url: plan.accounts.clone(),
             allowed_hosts: plan.allowed_hosts.clone(),
             requests_per_minute: None,
+            requests_per_second: None,
             concurrency: 1,
             settings: HttpSettings::default(),
             dns_overrides: Default::default(),

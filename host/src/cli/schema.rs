@@ -121,11 +121,14 @@ impl Components {
             })
             .as_ref()?;
         let plugin = registry.plugin(connector).ok()?;
+        let settings = registry
+            .manifest(connector)?
+            .component_settings(serde_json::json!({}));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
-        match rt.block_on(plugin.inspect()) {
+        match rt.block_on(plugin.inspect_with(settings)) {
             Ok(info) => Some(info),
             Err(e) => {
                 tracing::warn!(connector, "describing the component offline: {e}");

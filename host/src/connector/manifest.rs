@@ -17,9 +17,19 @@ pub struct Manifest {
     /// One line for people.
     #[serde(default)]
     pub description: String,
+    /// A compiled connector (a component of its own) or a declarative one
+    /// (the generic REST component runs its `rest:` section).
+    #[serde(default)]
+    pub kind: ManifestKind,
     /// The component file, relative to the manifest's directory or to the
-    /// plugin directory (`zoho_crm.wasm`).
+    /// plugin directory (`zoho_crm.wasm`); `rest.wasm` for declarative
+    /// connectors unless given.
+    #[serde(default)]
     pub component: String,
+    /// A declarative connector's modules and requests
+    /// ([`ferry_rest_spec::Spec`], documented in `docs/connectors.md`).
+    #[serde(default)]
+    pub rest: Option<ferry_rest_spec::Spec>,
     /// The contract the component implements (`ferry:connector@0.1.0`).
     #[serde(default = "default_contract")]
     pub contract: String,
@@ -69,6 +79,20 @@ pub struct Manifest {
     #[serde(default)]
     pub field_pairs: Vec<FieldPairs>,
 }
+
+/// What runs a connector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestKind {
+    /// Its own component.
+    #[default]
+    Component,
+    /// The generic REST component, driven by the manifest's `rest:`.
+    Declarative,
+}
+
+/// The generic REST component's file.
+pub const REST_COMPONENT: &str = "rest.wasm";
 
 /// Default field pairs: `fields` maps this connector's field to the other
 /// module's (`name: Product_Name`).
@@ -140,6 +164,10 @@ pub struct SandboxEntry {
     /// Default local origin (`http://127.0.0.1:8900`); a connection may
     /// override it.
     pub url: String,
+    /// Where the sandbox serves this vendor under that origin (`/ap`); its
+    /// API and token endpoint both sit under it. Empty: at the root.
+    #[serde(default)]
+    pub path: String,
     /// The sandbox's own OAuth client (public test credentials). A
     /// connection sent to a sandbox by `--sandbox` authenticates with this,
     /// never with the credentials it has for its data centre.
@@ -284,6 +312,9 @@ pub struct RateLimit {
     /// Requests per minute (Zoho Books: 100 per organisation).
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
+    /// Requests per second, evenly spaced (Alternative Payments: 5).
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
@@ -297,6 +328,7 @@ impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
             requests_per_minute: None,
+            requests_per_second: None,
             concurrency: default_concurrency(),
         }
     }
@@ -330,17 +362,32 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The settings its component receives for a connection: the
+    /// connection's own, plus a declarative connector's `rest:` section.
+    pub fn component_settings(&self, mut settings: serde_json::Value) -> serde_json::Value {
+        if let (Some(rest), serde_json::Value::Object(map)) = (&self.rest, &mut settings) {
+            map.insert(
+                ferry_rest_spec::SETTINGS_KEY.into(),
+                serde_json::to_value(rest).unwrap_or_default(),
+            );
+        }
+        settings
+    }
+
     /// Load and check one manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
             path: path.to_owned(),
             error,
         })?;
-        let manifest: Manifest =
+        let mut manifest: Manifest =
             serde_yaml::from_str(&text).map_err(|error| ManifestError::Parse {
                 path: path.to_owned(),
                 error,
             })?;
+        if manifest.kind == ManifestKind::Declarative && manifest.component.is_empty() {
+            manifest.component = REST_COMPONENT.into();
+        }
         manifest.check().map_err(|message| ManifestError::Invalid {
             path: path.to_owned(),
             message,
@@ -365,6 +412,25 @@ impl Manifest {
     fn check(&self) -> Result<(), String> {
         if self.name.is_empty() {
             return Err("`name` is empty".into());
+        }
+        match (self.kind, &self.rest) {
+            (ManifestKind::Declarative, None) => {
+                return Err("`kind: declarative` needs a `rest:` section".into());
+            }
+            (ManifestKind::Component, Some(_)) => {
+                return Err("`rest:` is read only with `kind: declarative`".into());
+            }
+            (ManifestKind::Component, None) if self.component.is_empty() => {
+                return Err("`component` is missing".into());
+            }
+            (_, Some(rest)) => rest.check().map_err(|problems| {
+                problems
+                    .iter()
+                    .map(|p| format!("rest.{p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?,
+            _ => {}
         }
         for (dc, entry) in &self.data_centers {
             for origin in std::iter::once(&entry.api).chain(entry.accounts.iter()) {
@@ -474,13 +540,11 @@ impl Manifest {
                             self.name
                         )
                     })?;
-                let origin = parse(url)?;
-                // The sandbox serves the API and the accounts server on one origin.
-                (
-                    origin.clone(),
-                    self.auth.as_ref().map(|_| origin),
-                    Vec::new(),
-                )
+                // The sandbox serves the API and the accounts server on one
+                // origin, under the vendor's path there (`/ap`), if any.
+                let prefix = self.sandbox.as_ref().map_or("", |s| s.path.as_str());
+                let root = parse(&format!("{}{prefix}", url.trim_end_matches('/')))?;
+                (root.clone(), self.auth.as_ref().map(|_| root), Vec::new())
             }
         };
         let base_url = parse(&format!(

@@ -125,7 +125,16 @@ impl Plugin {
     /// `describe` with empty settings and no network: what `ferry plugins
     /// inspect` shows.
     pub async fn inspect(self: &Arc<Self>) -> Result<ConnectorInfo, CallError> {
-        self.connect(None, Limits::default(), Value::Object(Default::default()))
+        self.inspect_with(Value::Object(Default::default())).await
+    }
+
+    /// `describe` with `settings` and no network (a declarative
+    /// connector's component needs its manifest's `rest:` section).
+    pub async fn inspect_with(
+        self: &Arc<Self>,
+        settings: Value,
+    ) -> Result<ConnectorInfo, CallError> {
+        self.connect(None, Limits::default(), settings)
             .describe()
             .await
     }

@@ -146,6 +146,7 @@ pub fn capabilities(
                 None,
             ),
             requests_per_minute: None,
+            requests_per_second: None,
             concurrency: 4,
             settings: HttpSettings {
                 initial_backoff: Duration::from_millis(1),

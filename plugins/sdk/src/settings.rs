@@ -41,6 +41,11 @@ impl Settings {
         self.0.get(key)
     }
 
+    /// All settings.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     /// The data centre the connection uses (`com`, `eu`, …; `sandbox` locally).
     pub fn data_center(&self) -> Option<&str> {
         self.get("data_center")

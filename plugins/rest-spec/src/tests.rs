@@ -1,0 +1,108 @@
+use serde_json::json;
+
+use super::*;
+
+fn spec(yaml: &str) -> Spec {
+    serde_json::from_value(serde_yaml_like(yaml)).unwrap()
+}
+
+/// The tests write specs as JSON (the host reads YAML; the types are the
+/// same either way).
+fn serde_yaml_like(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn templates_fill_placeholders_and_refuse_missing_values() {
+    let t = Template::try_from("/lists/{settings.list}/members/{id}?x={{y}}".to_string()).unwrap();
+    let settings = json!({"list": "L 1"});
+    let vars = Vars {
+        settings: settings.as_object(),
+        id: Some("7"),
+        ..Vars::default()
+    };
+    assert_eq!(t.render(&vars).unwrap(), "/lists/L 1/members/7?x={y}");
+    assert_eq!(
+        t.render_with(&vars, &|s| s.replace(' ', "%20")).unwrap(),
+        "/lists/L%201/members/7?x={y}"
+    );
+    let err = t.render(&Vars::default()).unwrap_err();
+    assert!(err.0.contains("no value for `{settings.list}`"), "{err}");
+
+    let record = json!({"email": "a@b", "n": 3, "gone": null});
+    let vars = Vars {
+        record: record.as_object(),
+        ..Vars::default()
+    };
+    let whole = Template::try_from("{record:json}".to_string()).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&whole.render(&vars).unwrap()).unwrap(),
+        record
+    );
+    let n = Template::try_from("{record.n}-{record.email}".to_string()).unwrap();
+    assert_eq!(n.render(&vars).unwrap(), "3-a@b");
+    let gone = Template::try_from("{record.gone}".to_string()).unwrap();
+    assert!(gone.render(&vars).is_err(), "null is no value");
+
+    for bad in ["{}", "a}b", "{record..x}"] {
+        assert!(Template::try_from(bad.to_string()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn checks_name_where_a_placeholder_has_no_value() {
+    let s = spec(
+        r#"{"modules": {"customers": {
+            "fields": {"id": {}, "email": {"kind": "email"}},
+            "list": {"path": "/customers/{id}", "records": "data"},
+            "create": {"path": "/customers", "query": {"mail": "{criteria.email}"}},
+            "find": {"path": "/customers", "query": {"email": "{criteria.email}"}}
+        }, "orphans": {"fields": {"id": {}, "owner": {"kind": "lookup", "lookup": "people"}}}}}"#,
+    );
+    let problems = s.check().unwrap_err();
+    let has = |part: &str| problems.iter().any(|p| p.contains(part));
+    assert!(
+        has("modules.customers.list.path: `{id}` has no value here"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("modules.customers.create.query.mail: `{criteria}`"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("modules.orphans: neither `list` nor `get`"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("modules.orphans.fields.owner.lookup: no module `people`"),
+        "{problems:#?}"
+    );
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+}
+
+#[test]
+fn pagination_styles_read_as_documented() {
+    let s = spec(
+        r#"{"pagination": {"style": "cursor", "param": "after", "next": "end_cursor",
+              "has_more": "has_next_page", "size": {"param": "limit", "value": 100}},
+            "modules": {"m": {"list": {"path": "/m", "records": "data",
+              "pagination": {"style": "offset", "param": "fromindex", "start": 1,
+                             "size": {"param": "range", "value": 50}}}}}}"#,
+    );
+    assert!(matches!(s.pagination, Pagination::Cursor { ref next, .. } if next == "end_cursor"));
+    let list = s.modules["m"].list.as_ref().unwrap();
+    assert!(matches!(
+        list.pagination,
+        Some(Pagination::Offset { start: 1, .. })
+    ));
+    assert!(s.check().is_ok());
+}
+
+#[test]
+fn paths_reach_into_answers() {
+    let v = json!({"data": [{"id": 1}], "page": {"next": "c2"}});
+    assert_eq!(at(&v, "page.next"), Some(&json!("c2")));
+    assert_eq!(at(&v, "data.0.id"), Some(&json!(1)));
+    assert_eq!(at(&v, ""), Some(&v));
+    assert_eq!(at(&v, "nope"), None);
+}

@@ -1,0 +1,338 @@
+//! Ferry's generic REST connector: one component that runs any
+//! declarative connector manifest. The host hands it the manifest's `rest:`
+//! section in its settings (under [`ferry_rest_spec::SETTINGS_KEY`]); every
+//! call reads it and does what it says. Credentials, hosts, pacing and
+//! retries stay the host's, as for every plugin.
+
+mod answer;
+mod paging;
+mod request;
+
+use ferry_plugin_sdk::prelude::*;
+use ferry_rest_spec::{Body, FieldKind as Kind, Module, Spec, Vars};
+
+use crate::answer::record_at;
+use crate::request::{Call, send};
+
+struct Rest;
+
+/// The spec the host passed, or an error saying it is missing.
+fn spec(settings: &Settings) -> Result<Spec, ConnectorError> {
+    let value = settings
+        .value(ferry_rest_spec::SETTINGS_KEY)
+        .ok_or_else(|| {
+            ConnectorError::invalid(
+                ferry_rest_spec::SETTINGS_KEY,
+                "this component runs declarative manifests (`kind: declarative`); the host passed none",
+            )
+        })?;
+    serde_json::from_value(value.clone())
+        .map_err(|e| ConnectorError::invalid(ferry_rest_spec::SETTINGS_KEY, e.to_string()))
+}
+
+fn module<'a>(spec: &'a Spec, name: &str) -> Result<&'a Module, ConnectorError> {
+    spec.modules
+        .get(name)
+        .ok_or_else(|| ConnectorError::NotFound(format!("no module `{name}`")))
+}
+
+fn unsupported(op: &str, module: &str) -> ConnectorError {
+    ConnectorError::unsupported(format!(
+        "`{op}` on module `{module}` (the manifest describes none)"
+    ))
+}
+
+fn kind(k: Kind) -> FieldKind {
+    match k {
+        Kind::Text => FieldKind::Text,
+        Kind::LongText => FieldKind::LongText,
+        Kind::Integer => FieldKind::Integer,
+        Kind::Decimal => FieldKind::Decimal,
+        Kind::Currency => FieldKind::Currency,
+        Kind::Percent => FieldKind::Percent,
+        Kind::Boolean => FieldKind::Boolean,
+        Kind::Date => FieldKind::Date,
+        Kind::Datetime => FieldKind::Datetime,
+        Kind::Email => FieldKind::Email,
+        Kind::Phone => FieldKind::Phone,
+        Kind::Url => FieldKind::Url,
+        Kind::Picklist => FieldKind::Picklist,
+        Kind::MultiPicklist => FieldKind::MultiPicklist,
+        Kind::Lookup => FieldKind::Lookup,
+        Kind::Object => FieldKind::Object,
+        Kind::List => FieldKind::List,
+    }
+}
+
+/// Describe a module from its spec.
+fn describe_module(name: &str, m: &Module) -> ModuleInfo {
+    let mut info = ModuleInfo::new(name, &m.id).label(m.label.as_deref().unwrap_or(name));
+    if let Some(modified) = &m.modified {
+        info = info.modified_field(modified);
+    }
+    for (field, f) in &m.fields {
+        let mut fi = FieldInfo::new(field, kind(f.kind)).label(f.label.as_deref().unwrap_or(field));
+        if f.required {
+            fi = fi.required();
+        }
+        if f.read_only || *field == m.id {
+            fi = fi.read_only();
+        }
+        if !f.values.is_empty() {
+            let values: Vec<&str> = f.values.iter().map(String::as_str).collect();
+            fi = fi.picklist(&values);
+        }
+        if let Some(target) = &f.lookup {
+            fi = fi.lookup(target);
+        }
+        info = info.field(fi);
+    }
+    let mut ops = Vec::new();
+    if let Some(list) = &m.list {
+        ops.push(Operation::Read);
+        if list.since.is_some() {
+            ops.push(Operation::Incremental);
+        }
+    }
+    for (present, op) in [
+        (m.find.is_some(), Operation::Find),
+        (m.create.is_some(), Operation::Create),
+        (m.update.is_some(), Operation::Update),
+        (m.delete.is_some(), Operation::Delete),
+    ] {
+        if present {
+            ops.push(op);
+        }
+    }
+    info = info.operations(&ops);
+    for (action, a) in &m.actions {
+        info = info.action(action, &a.description);
+    }
+    info
+}
+
+impl Connector for Rest {
+    fn describe(settings: &Settings) -> Result<ConnectorInfo, ConnectorError> {
+        let spec = spec(settings)?;
+        let mut info = ConnectorInfo::new(
+            "rest",
+            env!("CARGO_PKG_VERSION"),
+            "A connector described by its manifest alone",
+        );
+        for (name, m) in &spec.modules {
+            info = info.module(describe_module(name, m));
+        }
+        Ok(info)
+    }
+
+    fn configure(settings: &Settings) -> Result<(), ConnectorError> {
+        spec(settings)?.check().map_err(|problems| {
+            ConnectorError::invalid(ferry_rest_spec::SETTINGS_KEY, problems.join("; "))
+        })
+    }
+
+    fn check(settings: &Settings) -> Result<(), ConnectorError> {
+        let spec = spec(settings)?;
+        if let Some(check) = &spec.check {
+            let vars = Vars {
+                settings: Some(settings.as_map()),
+                ..Vars::default()
+            };
+            send(&spec, &Call::new(check, "GET", vars))?;
+            return Ok(());
+        }
+        // No check request: the first listable module's first page.
+        if let Some((name, _)) = spec.modules.iter().find(|(_, m)| m.list.is_some()) {
+            Rest::list(settings, name, None, None)?;
+        }
+        Ok(())
+    }
+
+    fn list(
+        settings: &Settings,
+        module_name: &str,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let list = m
+            .list
+            .as_ref()
+            .ok_or_else(|| unsupported("list", module_name))?;
+        let vars = Vars {
+            settings: Some(settings.as_map()),
+            ..Vars::default()
+        };
+        let since = list.since.as_deref().zip(since);
+        paging::page(&spec, list, vars, since, cursor)
+    }
+
+    fn get(settings: &Settings, module_name: &str, id: &str) -> Result<Record, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let get = m
+            .get
+            .as_ref()
+            .ok_or_else(|| unsupported("get", module_name))?;
+        let vars = Vars {
+            settings: Some(settings.as_map()),
+            id: Some(id),
+            ..Vars::default()
+        };
+        let answer = send(&spec, &Call::new(get, "GET", vars))?;
+        record_at(&answer.body, &get.record)?
+            .ok_or_else(|| ConnectorError::NotFound(format!("{module_name} {id}")))
+    }
+
+    fn find(
+        settings: &Settings,
+        module_name: &str,
+        criteria: &Record,
+    ) -> Result<Vec<Record>, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let find = m
+            .find
+            .as_ref()
+            .ok_or_else(|| unsupported("find", module_name))?;
+        let vars = Vars {
+            settings: Some(settings.as_map()),
+            criteria: Some(criteria),
+            ..Vars::default()
+        };
+        let found = paging::all(&spec, find, vars)?;
+        // Vendors filter loosely (prefix, case): keep exact matches only.
+        Ok(found
+            .into_iter()
+            .filter(|r| {
+                criteria
+                    .iter()
+                    .all(|(k, v)| r.get(k).is_none_or(|got| got == v))
+            })
+            .collect())
+    }
+
+    fn create(
+        settings: &Settings,
+        module_name: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let create = m
+            .create
+            .as_ref()
+            .ok_or_else(|| unsupported("create", module_name))?;
+        Ok(records
+            .iter()
+            .map(|record| {
+                let vars = Vars {
+                    settings: Some(settings.as_map()),
+                    record: Some(record),
+                    ..Vars::default()
+                };
+                let answer = send(&spec, &Call::new(create, "POST", vars).with_body(record))?;
+                record_at(&answer.body, &create.record)?.ok_or_else(|| {
+                    ConnectorError::vendor("no-record", "the answer held no record", answer.status)
+                })
+            })
+            .collect())
+    }
+
+    fn update(
+        settings: &Settings,
+        module_name: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let update = m
+            .update
+            .as_ref()
+            .ok_or_else(|| unsupported("update", module_name))?;
+        Ok(records
+            .into_iter()
+            .map(|mut record| {
+                let id = match record.remove(&m.id) {
+                    Some(Value::String(s)) => s,
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => {
+                        return Err(ConnectorError::invalid(
+                            &m.id,
+                            "an update needs the record's id",
+                        ));
+                    }
+                };
+                let vars = Vars {
+                    settings: Some(settings.as_map()),
+                    id: Some(&id),
+                    record: Some(&record),
+                    ..Vars::default()
+                };
+                let answer = send(&spec, &Call::new(update, "PATCH", vars).with_body(&record))?;
+                // Vendors that answer an update with no body: the record
+                // is what was sent.
+                let mut written =
+                    record_at(&answer.body, &update.record)?.unwrap_or(record.clone());
+                written.insert(m.id.clone(), Value::String(id.clone()));
+                Ok(written)
+            })
+            .collect())
+    }
+
+    fn delete(
+        settings: &Settings,
+        module_name: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let delete = m
+            .delete
+            .as_ref()
+            .ok_or_else(|| unsupported("delete", module_name))?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let vars = Vars {
+                    settings: Some(settings.as_map()),
+                    id: Some(id),
+                    ..Vars::default()
+                };
+                send(&spec, &Call::new(delete, "DELETE", vars))?;
+                let mut gone = Record::new();
+                gone.insert(m.id.clone(), Value::String(id.clone()));
+                Ok(gone)
+            })
+            .collect())
+    }
+
+    fn act(
+        settings: &Settings,
+        module_name: &str,
+        id: &str,
+        action: &str,
+        args: &Record,
+    ) -> Result<Record, ConnectorError> {
+        let spec = spec(settings)?;
+        let m = module(&spec, module_name)?;
+        let a = m.actions.get(action).ok_or_else(|| {
+            ConnectorError::unsupported(format!("action `{action}` on `{module_name}`"))
+        })?;
+        let vars = Vars {
+            settings: Some(settings.as_map()),
+            id: Some(id),
+            args: Some(args),
+            ..Vars::default()
+        };
+        let mut call = Call::new(&a.request, "POST", vars);
+        if !args.is_empty() || !matches!(a.request.body, Body::Auto) {
+            call = call.with_body(args);
+        }
+        let answer = send(&spec, &call)?;
+        Ok(record_at(&answer.body, &a.request.record)?.unwrap_or_default())
+    }
+}
+
+export_connector!(Rest);
