@@ -139,6 +139,8 @@ pub struct ConnectionSpec {
     pub rate_limit: config::RateLimitOverride,
     /// Fixed DNS answers (tests), checked like real ones.
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+    /// Record the connection's HTTP into a cassette, or replay it from one.
+    pub tape: Option<crate::capability::cassette::Tape>,
 }
 
 impl ConnectionSpec {
@@ -155,6 +157,7 @@ impl ConnectionSpec {
             allowed_hosts: None,
             rate_limit: config::RateLimitOverride::default(),
             dns_overrides: HashMap::new(),
+            tape: None,
         }
     }
 
@@ -394,7 +397,8 @@ impl ConnectorRegistry {
             },
             auth,
         )
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))?
+        .with_tape(spec.tape.clone());
         let plugin = self.plugin(&spec.connector)?;
         let capabilities = Capabilities::new(plugin.name(), &spec.name, http);
         let settings = manifest.component_settings(settings);

@@ -228,3 +228,73 @@ fn new_connectors_validate_build_and_load(lang) {
     }
 }
 }
+
+/// `ferry plugins test --record` keeps a connector's HTTP with no secret in
+/// it; `--replay` runs the same exercise offline, and a cassette whose
+/// answers changed fails it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connector_replays_its_recorded_exchanges_offline() {
+    let sb = zoho_sandbox::Sandbox::builder()
+        .seed(6)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("crm.json");
+    let cassette_arg = cassette.to_str().unwrap().to_string();
+    let plugins = support::plugin("well_behaved")
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let connectors = support::repo_root().join("connectors");
+    let common = [
+        "--connectors",
+        connectors.to_str().unwrap(),
+        "--plugin-dir",
+        &plugins,
+    ];
+    let url = sb.base_url();
+    let mut record = vec!["plugins", "test", "zoho-crm", "--sandbox", &url, "--record"];
+    record.push(&cassette_arg);
+    record.extend(common);
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let record: Vec<String> = record.iter().map(|s| s.to_string()).collect();
+        move || ferry(&record.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Accounts") && out.contains("get "), "{out}");
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    let client = sb.client_credentials();
+    for secret in [&client.client_secret, &client.refresh_token] {
+        assert!(!text.contains(secret.as_str()), "a secret was recorded");
+    }
+    assert!(!text.contains("oauthtoken"), "a token was recorded");
+    drop(sb); // replay needs no network
+
+    let mut replay = vec!["plugins", "test", "zoho-crm", "--replay", &cassette_arg];
+    replay.extend(common);
+    let (ok, out, err) = ferry(&replay);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("same outcome"), "{out}");
+
+    // A vendor answering differently: the first Accounts page lost a record.
+    let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let first_id = file["outcome"]["modules"]["Accounts"]["first_page"]["Ok"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for e in file["exchanges"].as_array_mut().unwrap() {
+        if e["url"].as_str().unwrap().starts_with("/Accounts?") {
+            let body = e["response"].as_str().unwrap().replace(&first_id, "1");
+            e["response"] = body.into();
+        }
+    }
+    std::fs::write(&cassette, file.to_string()).unwrap();
+    let (ok, out, _) = ferry(&replay);
+    assert!(!ok, "a changed answer must fail the replay: {out}");
+    assert!(out.contains("the outcome differs"), "{out}");
+}

@@ -159,6 +159,7 @@ pub struct HttpCapability {
     limiter: RateLimiter,
     auth: Option<Arc<Auth>>,
     usage: Arc<ApiUsage>,
+    tape: Option<super::cassette::Tape>,
 }
 
 /// The requests one connection sent today (UTC days): vendors count API
@@ -237,7 +238,24 @@ impl HttpCapability {
             limiter,
             auth,
             usage: Arc::default(),
+            tape: None,
         })
+    }
+
+    /// Record every exchange into a cassette, or answer from one with no
+    /// network (then no credentials are obtained either).
+    pub fn with_tape(mut self, tape: Option<super::cassette::Tape>) -> HttpCapability {
+        self.tape = tape;
+        self
+    }
+
+    /// How a cassette names `url`: relative to the base URL when on it.
+    fn taped_url(&self, url: &Url) -> String {
+        let base = self.config.base_url.as_str().trim_end_matches('/');
+        match url.as_str().strip_prefix(base) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => rest.to_string(),
+            _ => url.to_string(),
+        }
     }
 
     /// What this connection has sent today.
@@ -267,6 +285,22 @@ impl HttpCapability {
     /// Send a plugin's request under the connection's policy.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
         let url = self.check(&request)?;
+        match &self.tape {
+            Some(super::cassette::Tape::Replay(cassette)) => {
+                return cassette.answer(&request, &self.taped_url(&url));
+            }
+            Some(super::cassette::Tape::Record(cassette)) => {
+                let response = self.send_checked(&request, &url).await?;
+                cassette.record(&request, &self.taped_url(&url), &response);
+                return Ok(response);
+            }
+            None => {}
+        }
+        self.send_checked(&request, &url).await
+    }
+
+    async fn send_checked(&self, request: &Request, url: &Url) -> Result<Response, HttpError> {
+        let url = url.clone();
         // Credentials go to the API origin only (scheme, host and port):
         // never to the accounts server, an extra allowed host or another
         // port, where a plugin could read them back.
@@ -284,7 +318,7 @@ impl HttpCapability {
             };
             let outcome = {
                 let _permit = self.limiter.acquire().await;
-                self.attempt(&request, &url, token.as_ref()).await
+                self.attempt(request, &url, token.as_ref()).await
             };
             let retry_in = match &outcome {
                 Ok(resp) => {
@@ -299,7 +333,7 @@ impl HttpCapability {
                         attempt -= 1;
                         continue;
                     }
-                    self.retry_delay_for_status(&request, resp, attempt)
+                    self.retry_delay_for_status(request, resp, attempt)
                 }
                 Err(Failure::Timeout(_) | Failure::Connection(_)) if request.idempotent => {
                     Some(self.backoff(attempt))

@@ -2,6 +2,7 @@
 //! pacing and retries) and `log`. Nothing else reaches a plugin.
 
 pub mod auth;
+pub mod cassette;
 pub mod grant;
 pub mod http;
 pub mod log;

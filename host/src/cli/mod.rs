@@ -11,6 +11,7 @@ pub mod connect;
 pub mod discover;
 mod loopback;
 pub mod map;
+pub mod plugin_test;
 pub mod plugins;
 pub mod report;
 pub mod safe;

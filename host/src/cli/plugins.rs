@@ -13,6 +13,10 @@ use super::{safe, scaffold};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Exercise a connector (describe, check, each module's first page, a
+    /// record by id) and record its HTTP into a cassette, or replay one
+    /// with no network and compare.
+    Test(super::plugin_test::Args),
     /// Show a plugin's contract version, modules, fields, operations and actions.
     Inspect {
         /// The component file (`.wasm`).
@@ -44,6 +48,7 @@ pub enum Command {
 
 pub fn run(command: Command) -> ExitCode {
     match command {
+        Command::Test(args) => super::plugin_test::run(args),
         Command::Inspect { file, json } => inspect(file, json),
         Command::New {
             name,
