@@ -298,3 +298,69 @@ async fn a_connector_replays_its_recorded_exchanges_offline() {
     assert!(!ok, "a changed answer must fail the replay: {out}");
     assert!(out.contains("the outcome differs"), "{out}");
 }
+
+/// A platform team's path to a declarative connector: `ferry plugins new
+/// --declarative` gives a manifest, a cassette its replay test passes on,
+/// and an example workspace whose config test passes — all offline.
+#[test]
+fn a_declarative_connector_starts_with_passing_offline_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (ok, out, err) = ferry(&["plugins", "new", "--declarative", "shop", "--dir", root]);
+    assert!(ok, "{out}{err}");
+    let shop = dir.path().join("shop");
+    let connectors = shop.to_str().unwrap();
+    let plugins = support::plugin("well_behaved");
+    let plugins = plugins.parent().unwrap().to_str().unwrap();
+    let cassette = shop.join("shop.cassette.json");
+    let located = ["--connectors", connectors, "--plugin-dir", plugins];
+
+    let mut replay = vec![
+        "plugins",
+        "test",
+        "shop",
+        "--replay",
+        cassette.to_str().unwrap(),
+    ];
+    replay.extend(located);
+    let (ok, out, err) = ferry(&replay);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("items") && out.contains("same outcome"),
+        "{out}"
+    );
+
+    let example = shop.join("example");
+    let mut test = vec!["test", example.to_str().unwrap()];
+    test.extend(located);
+    let (ok, out, err) = ferry(&test);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+
+    let workspace = example.join("shop-copy.yaml");
+    let mut validate = vec![
+        "validate",
+        "-w",
+        workspace.to_str().unwrap(),
+        "--no-secrets",
+    ];
+    validate.extend(located);
+    let (ok, out, err) = ferry(&validate);
+    assert!(ok, "{out}{err}");
+
+    // The manifest is the connector: break a placeholder and it says where.
+    let manifest = shop.join("shop.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("/items/{id}", "/items/{criteria.id}"),
+    )
+    .unwrap();
+    let (ok, out, err) = ferry(&replay);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("rest.modules.items.get.path")
+            && err.contains("`{criteria}` has no value here"),
+        "{err}"
+    );
+}

@@ -31,8 +31,12 @@ pub enum Command {
         /// The connector's name (`shop`, `acme-crm`).
         name: String,
         /// The language to write it in.
-        #[arg(long, value_enum)]
-        lang: scaffold::Lang,
+        #[arg(long, value_enum, required_unless_present = "declarative")]
+        lang: Option<scaffold::Lang>,
+        /// A declarative connector: a manifest whose `rest:` section Ferry's
+        /// generic REST component runs, a replay test and a config test.
+        #[arg(long, conflicts_with = "lang")]
+        declarative: bool,
         /// The folder to make it in. In a Ferry checkout, `plugins` (Rust)
         /// or `plugins/python` (Python) gets it built by
         /// `scripts/build-plugins`.
@@ -53,10 +57,14 @@ pub fn run(command: Command) -> ExitCode {
         Command::New {
             name,
             lang,
+            declarative,
             dir,
             ferry_src,
         } => new(scaffold::Scaffold {
-            lang,
+            lang: match (declarative, lang) {
+                (true, _) | (false, None) => scaffold::Lang::Declarative,
+                (false, Some(lang)) => lang,
+            },
             name,
             parent: dir,
             ferry_src,

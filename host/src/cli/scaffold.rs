@@ -1,7 +1,8 @@
 //! `ferry plugins new --lang rust|python <name>`: a connector to start
 //! from — its code, a manifest, a build script and unit tests — that
 //! builds against a Ferry source checkout (the SDKs and the WIT contract
-//! live there).
+//! live there). `--declarative`: a manifest alone, with a cassette and a
+//! config test, nothing to build.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -16,6 +17,9 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 pub enum Lang {
     Rust,
     Python,
+    /// No code: a manifest whose `rest:` section the generic REST
+    /// component runs.
+    Declarative,
 }
 
 /// What to scaffold, and where.
@@ -45,6 +49,9 @@ impl Scaffold {
     pub fn make(&self) -> anyhow::Result<Made> {
         check_name(&self.name)?;
         let parent = absolute(&self.parent)?;
+        if self.lang == Lang::Declarative {
+            return self.make_declarative(&parent);
+        }
         let src = match &self.ferry_src {
             Some(dir) => {
                 let dir = absolute(dir)?;
@@ -111,6 +118,7 @@ impl Scaffold {
                     true,
                 ),
             ],
+            Lang::Declarative => unreachable!("made above"),
             Lang::Rust => vec![
                 ("Cargo.toml", vars.cargo_toml(member), false),
                 (
@@ -147,6 +155,7 @@ impl Scaffold {
         // What we wrote must be what `ferry` loads.
         Manifest::load(&dir.join("manifest.yaml"))?;
         let next = match self.lang {
+            Lang::Declarative => unreachable!("made above"),
             Lang::Python => vec![
                 format!("{}/test.sh", dir.display()),
                 format!("{}/build.sh", dir.display()),
@@ -165,6 +174,64 @@ impl Scaffold {
                     vars.snake
                 )])
                 .collect(),
+            dir,
+            files: written,
+        })
+    }
+}
+
+impl Scaffold {
+    /// A declarative connector: its manifest, a cassette its replay test
+    /// runs against, and an example workspace with a config test — all
+    /// usable with no network and nothing to build.
+    fn make_declarative(&self, parent: &Path) -> anyhow::Result<Made> {
+        let dir = parent.join(&self.name);
+        if dir.exists() {
+            anyhow::bail!("{} already exists", dir.display());
+        }
+        let name = &self.name;
+        let fill = |t: &str| {
+            t.replace("{{name}}", name)
+                .replace("{{NAME}}", &name.replace('-', "_").to_uppercase())
+        };
+        let files = [
+            (
+                format!("{name}.yaml"),
+                fill(include_str!("templates/declarative/manifest.yaml")),
+            ),
+            (
+                format!("{name}.cassette.json"),
+                fill(include_str!("templates/declarative/cassette.json")),
+            ),
+            (
+                format!("example/{name}-copy.yaml"),
+                fill(include_str!("templates/declarative/workspace.yaml")),
+            ),
+            (
+                format!("example/{name}-copy.test.yaml"),
+                fill(include_str!("templates/declarative/workspace.test.yaml")),
+            ),
+        ];
+        let mut written = Vec::new();
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap_or(&dir))?;
+            std::fs::write(&path, text)?;
+            written.push(path);
+        }
+        // What we wrote must be what `ferry` loads.
+        Manifest::load(&dir.join(format!("{name}.yaml")))?;
+        let d = dir.display();
+        Ok(Made {
+            next: vec![
+                format!(
+                    "ferry plugins test {name} --connectors {d} --replay {d}/{name}.cassette.json"
+                ),
+                format!("ferry test {d}/example --connectors {d}"),
+                format!(
+                    "ferry plugins test {name} --connectors {d} --sandbox <url> --record {d}/{name}.cassette.json   # once it talks to a real API"
+                ),
+            ],
             dir,
             files: written,
         })
