@@ -37,6 +37,8 @@ pub struct App {
     pub faults: Faults,
     pub notifier: Notifier,
     pub config: Mutex<Config>,
+    /// Alternative Payments' tokens and rate limit.
+    pub ap: crate::ap::ApRuntime,
     /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
     pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
     base_url: OnceLock<String>,
@@ -59,6 +61,7 @@ impl App {
             faults: Faults::default(),
             notifier: Notifier::start(),
             config: Mutex::new(config),
+            ap: crate::ap::ApRuntime::default(),
             requests: Mutex::default(),
             base_url: OnceLock::new(),
         }

@@ -22,7 +22,8 @@ use crate::notify::{Delivery, Webhook};
 use crate::state::State as Data;
 
 /// Record counts: `"crm/Leads"`, `"crm/Leads/deleted"`,
-/// `"books/10234695/invoices"`, … → number of records.
+/// `"books/10234695/invoices"`, `"ap/invoices"`, `"ap/customers/archived"`,
+/// … → number of records.
 pub type Counts = BTreeMap<String, usize>;
 
 impl App {
@@ -33,6 +34,7 @@ impl App {
             *st = Data::new(FinanceState::new(orgs));
         });
         self.limits.reset();
+        self.ap.reset_stats();
         self.notifier.log.lock().unwrap().clear();
     }
 
@@ -86,6 +88,18 @@ impl App {
                 out.insert(format!("crm/{name}"), m.records.len());
                 out.insert(format!("crm/{name}/deleted"), m.deleted.len());
             }
+            out.insert("ap/customers".into(), st.ap.customers.len());
+            out.insert(
+                "ap/customers/archived".into(),
+                st.ap
+                    .customers
+                    .values()
+                    .filter(|c| c.archived_ms.is_some())
+                    .count(),
+            );
+            out.insert("ap/invoices".into(), st.ap.invoices.len());
+            out.insert("ap/payments".into(), st.ap.payments.len());
+            out.insert("ap/payouts".into(), st.ap.payouts.len());
             for (key, org) in &st.finance.data {
                 for (kind, t) in &org.tables {
                     out.insert(format!("{key}/{kind}"), t.rows.len());
@@ -383,6 +397,11 @@ async fn info(State(app): State<AppRef>) -> Response {
         "token_url": format!("{}/oauth/v2/token", app.base_url()),
         "clients": clients,
         "organizations": orgs,
+        "ap": {
+            "base_url": app.ap_base_url(),
+            "token_url": format!("{}/oauth/token", app.ap_base_url()),
+            "clients": app.ap.clients(),
+        },
         "now": clock::fmt_crm(app.now()),
     }))
 }

@@ -2,7 +2,8 @@
 //!
 //! A faithful, stateful local emulator of Zoho CRM, Books, Invoice and
 //! Billing, all on one port under the real path prefixes (`/oauth/v2/token`,
-//! `/crm/v8/…`, `/books/v3/…`, `/invoice/v3/…`, `/billing/v1/…`).
+//! `/crm/v8/…`, `/books/v3/…`, `/invoice/v3/…`, `/billing/v1/…`), and of
+//! Alternative Payments under `/ap/…` (see [`ap`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -23,6 +24,7 @@
 //! Everything the handle does is also reachable over HTTP under
 //! `/__sandbox/` (see the README), so other processes can drive it too.
 
+pub mod ap;
 pub mod app;
 pub mod auth;
 pub mod clock;
@@ -45,6 +47,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use ap::ApClient;
 pub use auth::ClientCredentials;
 pub use control::{CodeRequest, Counts};
 pub use error::{ApiError, Product, SandboxError};
@@ -73,6 +76,9 @@ pub struct SandboxBuilder {
     orgs: Vec<Org>,
     clients: Vec<ClientCredentials>,
     search_delay: Duration,
+    ap_clients: Vec<ApClient>,
+    ap_token_lifetime: Duration,
+    ap_rate_limit: Option<u32>,
 }
 
 impl Default for SandboxBuilder {
@@ -90,6 +96,9 @@ impl Default for SandboxBuilder {
             orgs: Org::defaults(),
             clients: vec![ClientCredentials::default_client()],
             search_delay: Duration::ZERO,
+            ap_clients: Vec::new(),
+            ap_token_lifetime: Duration::from_millis(ap::auth::TOKEN_LIFETIME_MS as u64),
+            ap_rate_limit: Some(ap::auth::RATE_PER_SECOND),
         }
     }
 }
@@ -157,6 +166,23 @@ impl SandboxBuilder {
         self
     }
 
+    /// Add an Alternative Payments API key (the default one stays).
+    pub fn ap_client(mut self, c: ApClient) -> Self {
+        self.ap_clients.push(c);
+        self
+    }
+    /// Lifetime of Alternative Payments access tokens (AP: 1 hour).
+    pub fn ap_token_lifetime(mut self, d: Duration) -> Self {
+        self.ap_token_lifetime = d;
+        self
+    }
+    /// Alternative Payments requests per second per client (AP: 5;
+    /// `None`: no limit).
+    pub fn ap_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.ap_rate_limit = per_second;
+        self
+    }
+
     /// Build the shared application without serving it.
     pub fn build_app(&self) -> Result<AppRef, SandboxError> {
         if self.orgs.is_empty() {
@@ -182,6 +208,12 @@ impl SandboxBuilder {
         let app = Arc::new(App::new(state, clock, auth, config));
         app.limits.set(self.limits.clone());
         app.faults.set(self.faults.clone());
+        for c in &self.ap_clients {
+            app.ap.add_client(c.clone());
+        }
+        app.ap
+            .set_token_lifetime(self.ap_token_lifetime.as_millis() as i64);
+        app.ap.set_rate_limit(self.ap_rate_limit);
         if self.seed > 0 {
             app.seed(self.seed);
         }
@@ -252,6 +284,26 @@ impl Sandbox {
     /// A valid client id / secret / refresh token triple.
     pub fn client_credentials(&self) -> ClientCredentials {
         self.app.auth.lock().unwrap().clients[0].clone()
+    }
+
+    /// Alternative Payments' base URL: `http://127.0.0.1:PORT/ap`.
+    pub fn ap_base_url(&self) -> String {
+        format!("{}{}", self.base_url(), ap::PREFIX)
+    }
+
+    /// Alternative Payments' token endpoint.
+    pub fn ap_token_url(&self) -> String {
+        format!("{}/oauth/token", self.ap_base_url())
+    }
+
+    /// A valid Alternative Payments API key (client id and secret).
+    pub fn ap_client_credentials(&self) -> ApClient {
+        self.app.ap.clients()[0].clone()
+    }
+
+    /// Alternative Payments' rate-limit counters.
+    pub fn ap_stats(&self) -> ap::auth::ApStats {
+        self.app.ap.stats()
     }
 
     /// The organisations of a finance product.

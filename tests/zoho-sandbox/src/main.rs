@@ -112,6 +112,13 @@ async fn main() -> anyhow::Result<()> {
         refresh_token = %c.refresh_token,
         "zoho-sandbox listening"
     );
+    let ap = sb.ap_client_credentials();
+    tracing::info!(
+        base_url = %sb.ap_base_url(),
+        client_id = %ap.client_id,
+        client_secret = %ap.client_secret,
+        "alternative payments (ap) listening"
+    );
     println!("zoho-sandbox listening on {}", sb.base_url());
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -1,5 +1,6 @@
-//! The HTTP router: OAuth, the four products under their real prefixes, the
-//! control API, and the fault-injection layer.
+//! The HTTP router: OAuth, the four products under their real prefixes,
+//! Alternative Payments under `/ap`, the control API, and the
+//! fault-injection layer (Zoho routes only).
 
 use std::collections::HashMap;
 
@@ -75,6 +76,8 @@ pub fn router(app: AppRef) -> Router {
         .route("/oauth/v2/token", post(token))
         .route("/oauth/v2/auth", get(authorize))
         .merge(apis)
+        .nest(crate::ap::PREFIX, crate::ap::router())
+        .merge(crate::ap::control::router())
         .merge(crate::control::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -162,12 +165,22 @@ fn not_found_for(path: &str) -> ApiError {
     }
 }
 
+fn is_ap(path: &str) -> bool {
+    path == crate::ap::PREFIX || path.starts_with(&format!("{}/", crate::ap::PREFIX))
+}
+
 async fn fallback(req: Request) -> Response {
+    if is_ap(req.uri().path()) {
+        return crate::ap::not_found("resource").into_response();
+    }
     not_found_for(req.uri().path()).into_response()
 }
 
 async fn method_not_allowed(req: Request) -> Response {
     let path = req.uri().path();
+    if is_ap(path) {
+        return crate::ap::error(405, "method_not_allowed", "method not allowed").into_response();
+    }
     match product_of(path) {
         Some(Product::Crm) => ApiError::crm(
             405,

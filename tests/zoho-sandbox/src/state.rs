@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ap::ApData;
 use crate::crm::CrmState;
 use crate::error::SandboxError;
 use crate::finance::FinanceState;
@@ -23,6 +24,9 @@ pub struct State {
     pub next_finance_id: u64,
     pub watches: Vec<Watch>,
     pub webhooks: Vec<Webhook>,
+    /// Alternative Payments' records.
+    #[serde(default)]
+    pub ap: ApData,
 }
 
 impl State {
@@ -34,6 +38,7 @@ impl State {
             next_finance_id: FINANCE_ID_BASE,
             watches: Vec::new(),
             webhooks: Vec::new(),
+            ap: ApData::default(),
         }
     }
 
