@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use crate::config::{self, LoadOptions, SecretMode, Workspace};
 use crate::connection::ConnectorRegistry;
 use crate::plugin::{Runtime, RuntimeOptions};
+use crate::store::postgres::PgOptions;
 use crate::store::{self, BackendKind, EmbeddedStore};
 use crate::sync::{Env, EnvOptions};
 
@@ -40,14 +41,17 @@ pub struct RunArgs {
     /// `.ferry/` beside the workspace file by default.
     #[arg(long, env = "FERRY_STATE")]
     pub state: Option<PathBuf>,
-    /// The engine of a new state directory (an existing one keeps its own).
+    /// Where the state is: `redb` or `sled`, the engine of a new state
+    /// directory (an existing one keeps its own), or a PostgreSQL URL
+    /// (`postgres://user:pass@host/db`) shared by several Ferry processes,
+    /// the workspace's state keyed by its file's name.
     #[arg(
         long = "store",
         env = "FERRY_STORE",
-        value_enum,
-        default_value_t = BackendKind::Redb
+        default_value = "redb",
+        value_parser = StoreChoice::parse
     )]
-    pub engine: BackendKind,
+    pub engine: StoreChoice,
     /// Point every connection at a local Zoho sandbox at this URL instead
     /// of its data centre (trying a workspace without touching real data).
     #[arg(long, env = "FERRY_SANDBOX", value_name = "URL")]
@@ -86,17 +90,38 @@ impl RunArgs {
     /// The state for commands that read it (or pause and resume): the
     /// store, or the running `ferry serve` that holds it.
     pub fn view(&self) -> anyhow::Result<Box<dyn super::view::StateView>> {
-        super::view::open(&self.state_dir(), || {
-            EmbeddedStore::open(&self.state_dir(), self.engine).map(Arc::new)
-        })
+        super::view::open(&self.state_dir(), || self.open_store().map(Arc::new))
     }
 
     /// Open the state store only (no vendors reached).
     pub fn store(&self) -> anyhow::Result<Arc<EmbeddedStore>> {
-        Ok(Arc::new(EmbeddedStore::open(
-            &self.state_dir(),
-            self.engine,
-        )?))
+        Ok(Arc::new(self.open_store()?))
+    }
+
+    fn open_store(&self) -> Result<EmbeddedStore, store::StoreError> {
+        match &self.engine {
+            StoreChoice::Engine(kind) => EmbeddedStore::open(&self.state_dir(), *kind),
+            StoreChoice::Postgres(url) => EmbeddedStore::open_postgres(&PgOptions {
+                url: url.clone(),
+                workspace: self.workspace_key(),
+                ttl: lease_ttl(),
+            }),
+        }
+    }
+
+    /// The name of the workspace's state in a shared store: its file's name
+    /// without `.yaml` (`<name>/sandbox` with `--sandbox`, apart from its
+    /// real state, as in a state directory).
+    pub fn workspace_key(&self) -> String {
+        let name = self
+            .workspace
+            .file_stem()
+            .map_or_else(|| "workspace".into(), |s| s.to_string_lossy().into_owned());
+        if self.sandbox.is_some() {
+            format!("{name}/sandbox")
+        } else {
+            name
+        }
     }
 
     /// The workspace, secrets unread (for commands that touch only state),
@@ -223,6 +248,55 @@ impl RunArgs {
     }
 }
 
+/// Where the state is kept (`--store`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// A state directory, on this engine when new.
+    Engine(BackendKind),
+    /// A PostgreSQL database, by URL.
+    Postgres(String),
+}
+
+impl Default for StoreChoice {
+    fn default() -> Self {
+        StoreChoice::Engine(BackendKind::default())
+    }
+}
+
+impl std::fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreChoice::Engine(kind) => write!(f, "{}", kind.name()),
+            // Never the password.
+            StoreChoice::Postgres(url) => write!(f, "{}", store::postgres::redacted(url)),
+        }
+    }
+}
+
+impl StoreChoice {
+    /// `redb`, `sled`, or a `postgres://` (`postgresql://`) URL.
+    pub fn parse(text: &str) -> Result<StoreChoice, String> {
+        match text {
+            "redb" => Ok(StoreChoice::Engine(BackendKind::Redb)),
+            "sled" => Ok(StoreChoice::Engine(BackendKind::Sled)),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreChoice::Postgres(url.to_string()))
+            }
+            _ => Err("expected `redb`, `sled` or a `postgres://…` URL".into()),
+        }
+    }
+}
+
+/// How long a PostgreSQL lease lives unrenewed (`FERRY_LEASE_TTL`, 30s by
+/// default): how long the workspace of a killed process stays held.
+fn lease_ttl() -> std::time::Duration {
+    std::env::var("FERRY_LEASE_TTL")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .filter(|t| !t.is_zero())
+        .unwrap_or(store::postgres::DEFAULT_TTL)
+}
+
 /// The connection `name` of `ws` (loaded from `path`), or an error naming
 /// the ones it has.
 pub fn connection_named<'w>(
@@ -269,4 +343,29 @@ pub fn default_state_dir(workspace: &Path, sandbox: bool) -> PathBuf {
         return legacy;
     }
     own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_takes_an_engine_or_a_postgres_url_and_never_shows_its_password() {
+        assert_eq!(
+            StoreChoice::parse("sled"),
+            Ok(StoreChoice::Engine(BackendKind::Sled))
+        );
+        assert_eq!(StoreChoice::parse("redb"), Ok(StoreChoice::default()));
+        let url = "postgres://ferry:s3cret@db.internal:5433/ferry";
+        let choice = StoreChoice::parse(url).unwrap();
+        assert_eq!(choice, StoreChoice::Postgres(url.into()));
+        let shown = format!("{choice:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("db.internal"),
+            "{shown}"
+        );
+        assert!(StoreChoice::parse("postgresql://db/ferry").is_ok());
+        assert!(StoreChoice::parse("mysql://db/ferry").is_err());
+        assert!(StoreChoice::parse("postgres").is_err());
+    }
 }

@@ -50,6 +50,30 @@ pub enum TokensCommand {
     },
 }
 
+/// The workspace's store. On PostgreSQL, while another process holds the
+/// workspace (another `ferry serve`), wait as its standby and take over
+/// once it stops or its lease expires (it was killed): the store ends its
+/// interrupted runs, and their pending writes are settled by the next run.
+async fn take_workspace(args: &RunArgs) -> anyhow::Result<Arc<crate::store::EmbeddedStore>> {
+    let shared = matches!(args.engine, super::args::StoreChoice::Postgres(_));
+    let mut waiting = false;
+    loop {
+        match args.store() {
+            Err(e) if shared && in_use(&e) => {
+                if !waiting {
+                    waiting = true;
+                    eprintln!(
+                        "ferry serve: workspace `{}` is held by another Ferry process; standing by to take it over",
+                        args.workspace_key()
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
 pub fn serve(a: ServeArgs) -> ExitCode {
     exit(runtime().and_then(|rt| rt.block_on(run(a))))
 }
@@ -67,7 +91,7 @@ async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 .with_timezone(&chrono::Utc),
         ))),
     };
-    let store = a.args.store()?;
+    let store = take_workspace(&a.args).await?;
     let env = Arc::new(a.args.env_with(store.clone()).await?);
     let service = Service::new(
         env,

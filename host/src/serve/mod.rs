@@ -636,19 +636,34 @@ pub async fn serve(
         tokio::spawn(async move { s.run_scheduler().await })
     };
     let stopping = service.clone();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let losing = lost.clone();
     // The peer's address tells loopback callers (`serve.open_on_loopback`).
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            // Another process holds the workspace now (this one was paused
+            // or cut off past its lease): step down, writing nothing more.
+            _ = stopping.store.lease_lost() => {
+                losing.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::error!("lost the workspace's lease to another Ferry process: stepping down");
+            }
+        }
         tracing::info!("shutting down: running runs finish the page in hand");
         stopping.shutdown();
     })
     .await?;
     service.shutdown();
     let _ = scheduler.await;
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(std::io::Error::other(
+            "lost the workspace's lease to another Ferry process; stepped down",
+        ));
+    }
     Ok(())
 }
 

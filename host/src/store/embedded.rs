@@ -2,6 +2,10 @@
 //! [`Backend`] (redb by default, or sled), in the workspace's state
 //! directory.
 //!
+//! The same code keeps a workspace's state in PostgreSQL too, over
+//! [`super::postgres::PgBackend`] ([`EmbeddedStore::open_postgres`]), so
+//! every semantic below holds there unchanged.
+//!
 //! All sync state lives in one key space so that a record's commit is one
 //! atomic batch. Keys are `<kind>\0<namespace>\0…`; vendor ids never hold
 //! NUL. Values are JSON; the service's bookkeeping and OAuth tokens (which
@@ -15,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::kv::{Backend, Durability, Space, Write};
+use super::postgres::{PgBackend, PgOptions, redacted};
 use super::redb_backend::RedbBackend;
 use super::sled_backend::SledBackend;
 use super::tokens::{StoredToken, TokenStore};
@@ -30,6 +35,9 @@ pub enum BackendKind {
     Redb,
     /// sled: one directory; its memory grows with the state.
     Sled,
+    /// A PostgreSQL database (`--store postgres://…`), shared by workers.
+    #[value(skip)]
+    Postgres,
 }
 
 /// The redb file inside a state directory.
@@ -43,6 +51,7 @@ impl BackendKind {
         match self {
             BackendKind::Redb => "redb",
             BackendKind::Sled => "sled",
+            BackendKind::Postgres => "postgres",
         }
     }
 
@@ -155,6 +164,13 @@ impl EmbeddedStore {
                 private_dir(&path).map_err(open_error)?;
                 (backend, path)
             }
+            BackendKind::Postgres => {
+                return Err(StoreError::Open {
+                    path: state_dir.display().to_string(),
+                    message: "a PostgreSQL store opens from its URL (`--store postgres://…`)"
+                        .into(),
+                });
+            }
         };
         let store = EmbeddedStore {
             backend,
@@ -162,6 +178,45 @@ impl EmbeddedStore {
             path,
             key,
         };
+        store.close_interrupted_runs()?;
+        Ok(store)
+    }
+
+    /// A workspace's state in PostgreSQL, holding its lease while open (a
+    /// second process fails with [`StoreError::InUse`] until the lease is
+    /// released, or expires after `options.ttl` if its holder was killed).
+    pub fn open_postgres(options: &PgOptions) -> Result<EmbeddedStore, StoreError> {
+        let key = InstallationKey::installation().map_err(|e| StoreError::Open {
+            path: redacted(&options.url),
+            message: e.to_string(),
+        })?;
+        Self::open_postgres_with_key(options, key)
+    }
+
+    /// [`EmbeddedStore::open_postgres`] sealing secrets with `key`.
+    pub fn open_postgres_with_key(
+        options: &PgOptions,
+        key: Arc<InstallationKey>,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let backend = PgBackend::open(options)?;
+        Self::over_postgres(backend, key)
+    }
+
+    /// The store over a PostgreSQL backend already holding its lease (a
+    /// worker's).
+    pub fn over_postgres(
+        backend: PgBackend,
+        key: Arc<InstallationKey>,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let path = PathBuf::from(backend.place());
+        let store = EmbeddedStore {
+            backend: Arc::new(backend),
+            kind: BackendKind::Postgres,
+            path,
+            key,
+        };
+        // Holding the lease, this process is the workspace's one writer, so
+        // a run still marked running was another's, killed or cut off.
         store.close_interrupted_runs()?;
         Ok(store)
     }
@@ -199,6 +254,20 @@ impl EmbeddedStore {
     /// sealed it (or it was altered): it reads as absent.
     fn unseal(&self, space: &[u8], key: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
         self.key.open(&[space, b"\0", key].concat(), stored)
+    }
+
+    /// Resolves when this process lost its lease on a shared store
+    /// (PostgreSQL): another process holds the workspace, and every write
+    /// from here on is refused. Never, on an embedded engine.
+    pub async fn lease_lost(&self) {
+        match self.backend.lease_lost() {
+            Some(mut lost) => {
+                if lost.wait_for(|lost| *lost).await.is_err() {
+                    std::future::pending::<()>().await
+                }
+            }
+            None => std::future::pending().await,
+        }
     }
 
     /// The engine keeping this store.
@@ -614,6 +683,12 @@ impl TokenStore for EmbeddedStore {
     }
 }
 
+/// A PostgreSQL server of the tests' own (shared with the integration
+/// tests' support).
+#[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+mod pg_server;
+
 #[cfg(test)]
 mod tests {
 
@@ -636,6 +711,47 @@ mod tests {
             }
         };
     }
+
+    use super::pg_server;
+
+    /// The server the PostgreSQL runs of these tests share (started by the
+    /// first, stopped when the last lets go).
+    fn pg_server() -> Arc<pg_server::PgServer> {
+        static LIVE: std::sync::Mutex<std::sync::Weak<pg_server::PgServer>> =
+            std::sync::Mutex::new(std::sync::Weak::new());
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(server) = live.upgrade() {
+            return server;
+        }
+        let server = Arc::new(pg_server::PgServer::start());
+        *live = Arc::downgrade(&server);
+        server
+    }
+
+    /// Each test below it runs on PostgreSQL too, a workspace of its own.
+    macro_rules! on_postgres_too {
+        ($($test:ident),* $(,)?) => {
+            mod on_postgres {
+                $(
+                    #[test]
+                    fn $test() {
+                        let _server = super::pg_server();
+                        super::$test(super::BackendKind::Postgres);
+                    }
+                )*
+            }
+        };
+    }
+
+    on_postgres_too!(
+        tokens_survive_reopening,
+        a_commit_writes_links_both_ways_and_settles_its_intent,
+        a_record_may_link_to_many_in_creation_order,
+        runs_are_numbered_and_ledgers_filtered_and_paged,
+        a_second_opening_of_the_same_state_fails_and_says_where,
+        bookkeeping_values_are_kept_apart_from_sync_state,
+        a_record_is_failing_until_a_later_row_says_otherwise,
+    );
 
     on_each_engine!(
         tokens_survive_reopening,
@@ -720,7 +836,7 @@ mod tests {
     /// never does).
     fn reopen(dir: &Path, kind: BackendKind) -> EmbeddedStore {
         for _ in 0..100 {
-            match EmbeddedStore::open(dir, kind) {
+            match open_once(dir, kind) {
                 Ok(store) => return store,
                 Err(e) if e.to_string().contains("lock") || e.to_string().contains("in use") => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
@@ -731,9 +847,25 @@ mod tests {
         panic!("{kind:?}: the store stayed locked")
     }
 
+    /// One try; on PostgreSQL the directory names the workspace and the
+    /// server is the test's (see `on_postgres_too`).
+    fn open_once(dir: &Path, kind: BackendKind) -> Result<EmbeddedStore, StoreError> {
+        match kind {
+            BackendKind::Postgres => EmbeddedStore::open_postgres(&PgOptions {
+                url: pg_server().url(),
+                workspace: dir.display().to_string(),
+                ttl: std::time::Duration::from_secs(30),
+            }),
+            _ => EmbeddedStore::open(dir, kind),
+        }
+    }
+
     fn open(kind: BackendKind) -> (tempfile::TempDir, EmbeddedStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), kind).unwrap();
+        let store = match kind {
+            BackendKind::Postgres => reopen(dir.path(), kind),
+            _ => EmbeddedStore::open(dir.path(), kind).unwrap(),
+        };
         assert_eq!(store.kind(), kind);
         (dir, store)
     }
@@ -1084,7 +1216,7 @@ mod tests {
 
     fn a_second_opening_of_the_same_state_fails_and_says_where(kind: BackendKind) {
         let (dir, _store) = open(kind);
-        let err = match EmbeddedStore::open(dir.path(), kind) {
+        let err = match open_once(dir.path(), kind) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("{kind:?}: a second opening must fail"),
         };

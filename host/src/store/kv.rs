@@ -69,6 +69,13 @@ pub trait Backend: Send + Sync {
 
     /// Make every earlier write durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// For a store shared by processes under a lease: becomes `true` when
+    /// the lease is lost (every later write is refused). `None` for an
+    /// engine that holds its state alone (a file lock never expires).
+    fn lease_lost(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }
 
 /// The first key after every key starting with `prefix` (`None`: no bound).

@@ -1,7 +1,9 @@
 //! Ferry's state: links, snapshots, cursors, intents, run history and the
 //! per-record ledger, plus access tokens. [`StateStore`] is the engine's
 //! view; [`EmbeddedStore`] keeps it in the workspace's state directory,
-//! on redb (the default) or sled, behind the small [`kv::Backend`] trait.
+//! on redb (the default) or sled, or in a PostgreSQL database shared by
+//! many Ferry processes ([`postgres`]), behind the small [`kv::Backend`]
+//! trait.
 //!
 //! Every key starts with a namespace: a sync's or trigger rule's name.
 //! Everything written for one record goes in one [`RecordCommit`], applied
@@ -10,6 +12,7 @@
 pub mod binding;
 mod embedded;
 pub mod kv;
+pub mod postgres;
 mod redb_backend;
 mod sled_backend;
 mod tokens;
@@ -29,6 +32,12 @@ pub enum StoreError {
     InUse { path: String },
     #[error("state store: {0}")]
     Io(String),
+    /// This process lost the workspace's lease (it stopped renewing it past
+    /// its time to live and another process claimed it): it may not write.
+    #[error(
+        "state store: this process lost its lease on workspace `{workspace}` (epoch {epoch}); another Ferry process holds it now, so nothing more is written"
+    )]
+    Fenced { workspace: String, epoch: i64 },
     #[error("state store holds an unreadable {what} entry: {message}")]
     Corrupt { what: &'static str, message: String },
 }

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod crash;
 pub mod fakes;
+pub mod postgres;
 pub mod served;
 
 use std::collections::HashMap;

@@ -1,0 +1,166 @@
+//! Leases on workspaces: claim (one holder; each claim a new epoch),
+//! claim the next due one (`SKIP LOCKED`), renew, release.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+
+use super::{Pg, io};
+use crate::store::StoreError;
+
+/// A claim on a workspace: who holds it, and the epoch its writes carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub workspace: String,
+    pub holder: String,
+    pub epoch: i64,
+}
+
+/// Claim, renew and release workspaces' leases.
+#[derive(Clone)]
+pub struct Leases {
+    pg: Arc<Pg>,
+}
+
+/// A holder name unique to this process and call: `pid-random`.
+pub fn holder_name() -> String {
+    format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
+}
+
+fn secs(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}
+
+impl Leases {
+    pub fn new(pg: Arc<Pg>) -> Leases {
+        Leases { pg }
+    }
+
+    /// Claim `workspace` for `holder` if nobody holds it (or the holder's
+    /// lease expired); the new lease's epoch is one more than any before.
+    pub fn claim(
+        &self,
+        workspace: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let (pool, ws, holder) = (
+            self.pg.pool.clone(),
+            workspace.to_string(),
+            holder.to_string(),
+        );
+        self.pg.run(async move {
+            // Concurrent claims queue on the row lock; each sees the
+            // winner's expiry and gets nothing.
+            let row = sqlx::query(
+                "INSERT INTO ferry_leases AS l (workspace, holder, epoch, expires_at)
+                 VALUES ($1, $2, 1, now() + make_interval(secs => $3))
+                 ON CONFLICT (workspace) DO UPDATE
+                   SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
+                       expires_at = EXCLUDED.expires_at
+                   WHERE l.holder IS NULL OR l.expires_at < now()
+                 RETURNING epoch",
+            )
+            .bind(&ws)
+            .bind(&holder)
+            .bind(secs(ttl))
+            .fetch_optional(&pool)
+            .await
+            .map_err(io)?;
+            Ok(row.map(|r| Lease {
+                workspace: ws,
+                holder,
+                epoch: r.get(0),
+            }))
+        })
+    }
+
+    /// Claim the workspace whose run is due first among those nobody holds,
+    /// skipping rows another claimer is taking (`SKIP LOCKED`), so workers
+    /// polling together each get a different one.
+    pub fn claim_due(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        let (pool, holder) = (self.pg.pool.clone(), holder.to_string());
+        self.pg.run(async move {
+            let row = sqlx::query(
+                "UPDATE ferry_leases SET holder = $1, epoch = epoch + 1,
+                        expires_at = now() + make_interval(secs => $2)
+                 WHERE workspace = (
+                   SELECT workspace FROM ferry_leases
+                   WHERE (holder IS NULL OR expires_at < now()) AND due_at <= now()
+                   ORDER BY due_at LIMIT 1
+                   FOR UPDATE SKIP LOCKED)
+                 RETURNING workspace, epoch",
+            )
+            .bind(&holder)
+            .bind(secs(ttl))
+            .fetch_optional(&pool)
+            .await
+            .map_err(io)?;
+            Ok(row.map(|r| Lease {
+                workspace: r.get(0),
+                holder,
+                epoch: r.get(1),
+            }))
+        })
+    }
+
+    /// Say when `workspace` next has a run due (creating its row, unheld).
+    pub fn set_due(&self, workspace: &str, after: Duration) -> Result<(), StoreError> {
+        let (pool, ws) = (self.pg.pool.clone(), workspace.to_string());
+        self.pg.run(async move {
+            sqlx::query(
+                "INSERT INTO ferry_leases (workspace, due_at)
+                 VALUES ($1, now() + make_interval(secs => $2))
+                 ON CONFLICT (workspace) DO UPDATE SET due_at = EXCLUDED.due_at",
+            )
+            .bind(&ws)
+            .bind(secs(after))
+            .execute(&pool)
+            .await
+            .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    /// Extend `lease` by `ttl` from now; `false` when it is no longer held
+    /// (another claimed the workspace since).
+    pub fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let (pool, lease) = (self.pg.pool.clone(), lease.clone());
+        self.pg.run(renew(pool, lease, ttl))
+    }
+
+    /// Let go of `lease` at once (if still held).
+    pub fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let (pool, lease) = (self.pg.pool.clone(), lease.clone());
+        self.pg.run(async move {
+            sqlx::query(
+                "UPDATE ferry_leases SET holder = NULL, expires_at = now()
+                 WHERE workspace = $1 AND holder = $2 AND epoch = $3",
+            )
+            .bind(&lease.workspace)
+            .bind(&lease.holder)
+            .bind(lease.epoch)
+            .execute(&pool)
+            .await
+            .map_err(io)?;
+            Ok(())
+        })
+    }
+}
+
+pub(super) async fn renew(pool: PgPool, lease: Lease, ttl: Duration) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE ferry_leases SET expires_at = now() + make_interval(secs => $4)
+         WHERE workspace = $1 AND holder = $2 AND epoch = $3",
+    )
+    .bind(&lease.workspace)
+    .bind(&lease.holder)
+    .bind(lease.epoch)
+    .bind(secs(ttl))
+    .execute(&pool)
+    .await
+    .map_err(io)?;
+    Ok(done.rows_affected() == 1)
+}
