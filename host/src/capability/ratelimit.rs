@@ -29,9 +29,12 @@ impl RateLimiter {
                 DefaultDirectRateLimiter::direct(Quota::per_minute(n).allow_burst(burst))
             });
         // Spaced evenly through the second: a burst of `n` at a second's
-        // edge would put up to 2n in one window the vendor counts.
-        let per_second = per_second.and_then(NonZeroU32::new).map(|n| {
-            DefaultDirectRateLimiter::direct(Quota::per_second(n).allow_burst(NonZeroU32::MIN))
+        // edge would put up to 2n in one window the vendor counts. A tenth
+        // more space than 1/n absorbs the jitter between our clock and the
+        // vendor's, which otherwise lets n + 1 land in one of its windows.
+        let per_second = per_second.filter(|n| *n > 0).and_then(|n| {
+            let period = std::time::Duration::from_secs(1) * 11 / (n * 10);
+            Quota::with_period(period).map(DefaultDirectRateLimiter::direct)
         });
         RateLimiter {
             quota,
