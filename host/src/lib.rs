@@ -14,6 +14,7 @@ pub mod engine;
 pub mod install_key;
 pub mod mapping;
 pub mod plugin;
+pub mod rollup;
 pub mod runner;
 pub mod schedule;
 pub mod secret;

@@ -1,11 +1,12 @@
 //! A run of a whole workspace: every sync in dependency order, then every
 //! trigger rule, each vendor module read once. Trigger rules watching a
 //! module that a sync reads are fed by that sync's pass; the others read
-//! their module themselves.
+//! their module themselves. Rollups run after the syncs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Action, FieldMapping, Source, TargetRef, Workspace};
+use crate::rollup::RollupError;
 use crate::store::{RunRecord, RunTrigger};
 use crate::sync::{self, Env, Observer, Progress, RunOptions, SyncError};
 use crate::trigger::{self, TriggerError, TriggerOptions, Watch};
@@ -72,6 +73,25 @@ pub async fn run(
                 tracing::info!(sync = name, "{e}");
             }
             Err(e) => runs.push(failed_run(env, &name, options.trigger, &e.to_string())?),
+        }
+    }
+    // Rollups after the syncs, whose links pair their parents with targets.
+    let rollup_options = crate::rollup::RollupOptions {
+        full: options.full,
+        dry_run: options.dry_run,
+        trigger: options.trigger,
+        ..Default::default()
+    };
+    for name in env.workspace.rollups.keys() {
+        if env.store.is_paused(name)? {
+            continue;
+        }
+        match crate::rollup::run(env, name, &rollup_options).await {
+            Ok(run) => runs.push(run),
+            Err(e @ (RollupError::Busy(_) | RollupError::Paused(_))) => {
+                tracing::info!(rollup = name, "{e}");
+            }
+            Err(e) => runs.push(failed_run(env, name, options.trigger, &e.to_string())?),
         }
     }
     for mut watch in watches {

@@ -134,9 +134,12 @@ impl RunArgs {
             },
         )
         .map_err(|d| anyhow::anyhow!("{}", d.render_short()))?;
-        if !ws.syncs.contains_key(name) && !ws.triggers.contains_key(name) {
+        if !ws.syncs.contains_key(name)
+            && !ws.triggers.contains_key(name)
+            && !ws.rollups.contains_key(name)
+        {
             bail!(
-                "no sync or trigger `{name}` in {}",
+                "no sync, trigger or rollup `{name}` in {}",
                 self.workspace.display()
             );
         }

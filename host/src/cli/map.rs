@@ -1,5 +1,6 @@
-//! `ferry map <sync|trigger> --input record.json`: what a sync or trigger
-//! makes of a record.
+//! `ferry map <sync|trigger|rollup> --input record.json`: what a sync or
+//! trigger makes of a record, or the figures a rollup makes of a list of
+//! child records, by parent.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,14 +8,16 @@ use std::process::ExitCode;
 use serde_json::Value as Json;
 
 use crate::config::{LoadOptions, SecretMode, Workspace};
-use crate::mapping::{Context, LinkTable, Plan, TriggerPlan, Way, expr::parse_datetime};
+use crate::mapping::{
+    Context, LinkTable, Plan, RollupPlan, TriggerPlan, Way, expr::parse_datetime,
+};
 
 use super::safe;
 use super::validate::WorkspaceArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The sync (or trigger) to apply.
+    /// The sync, trigger or rollup to apply.
     pub name: String,
     /// The source record: a JSON or YAML file, `-` for stdin. A list maps
     /// each element.
@@ -149,17 +152,32 @@ fn run_inner(args: &Args) -> Result<ExitCode, String> {
                 }
             }
         }
+    } else if ws.rollups.contains_key(&args.name) {
+        let plan = RollupPlan::compile(&ws, &args.name).map_err(|e| e.to_string())?;
+        let records: Vec<Json> = records.into_iter().cloned().collect();
+        let figures = plan
+            .by_parent(&records, ctx.now)
+            .map_err(|e| e.to_string())?;
+        let out = Json::Object(
+            figures
+                .into_iter()
+                .map(|(p, f)| (p, Json::Object(f)))
+                .collect(),
+        );
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
     } else {
         let names = ws
             .syncs
             .keys()
             .chain(ws.triggers.keys())
+            .chain(ws.rollups.keys())
             .map(String::as_str);
         let hint = crate::config::did_you_mean(&args.name, names)
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
         return Err(format!(
-            "no sync or trigger `{}` in {}{hint}",
+            "no sync, trigger or rollup `{}` in {}{hint}",
             args.name,
             ws.path.display()
         ));

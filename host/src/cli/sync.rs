@@ -22,7 +22,7 @@ pub use super::args::{RunArgs, connection_named, default_state_dir};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a sync now: both directions of a two-way sync.
+    /// Run a sync now (both directions of a two-way sync), or a rollup.
     Run {
         #[command(flatten)]
         args: RunArgs,
@@ -37,6 +37,10 @@ pub enum Command {
         /// Sync only this source record, fetched fresh.
         #[arg(long)]
         record: Option<String>,
+        /// Rollups: compute date-dependent figures (`today`) as of this
+        /// instant (RFC 3339) instead of the clock's.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Find source records and sync the chosen ones.
     Import {
@@ -112,6 +116,12 @@ pub struct HistoryArgs {
     pub offset: usize,
 }
 
+/// `--now 2024-05-01T09:00:00Z`.
+fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant ({e})"))
+}
+
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -142,6 +152,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             full,
             dry_run,
             record,
+            now,
         } => {
             let env = match args.env().await {
                 Err(e) if in_use(&e) => {
@@ -167,6 +178,28 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 env => env?,
             };
             let bar = Bar::new();
+            if env.workspace.rollups.contains_key(&name) {
+                if record.is_some() {
+                    bail!("`--record` syncs one record; a rollup reads its children as a whole");
+                }
+                let options = crate::rollup::RollupOptions {
+                    full,
+                    dry_run,
+                    now,
+                    ..Default::default()
+                };
+                let run = crate::rollup::run(&env, &name, &options).await?;
+                bar.finish();
+                return report(
+                    &Local::of(&env),
+                    std::slice::from_ref(&run),
+                    dry_run,
+                    args.json,
+                );
+            }
+            if now.is_some() {
+                bail!("`--now` is for rollups; `{name}` is a sync");
+            }
             let run = match record {
                 Some(id) => {
                     sync::run_records(
@@ -255,11 +288,22 @@ fn status(args: &RunArgs, json: bool) -> anyhow::Result<ExitCode> {
     let view = args.view()?;
     let mut rows = Vec::new();
     let mut lasts = Vec::new();
-    for name in workspace.syncs.keys().chain(workspace.triggers.keys()) {
+    let names = workspace
+        .syncs
+        .keys()
+        .chain(workspace.triggers.keys())
+        .chain(workspace.rollups.keys());
+    for name in names {
         let last = view.runs(name, 1)?.into_iter().next();
         rows.push(serde_json::json!({
             "name": name,
-            "kind": if workspace.syncs.contains_key(name) { "sync" } else { "trigger" },
+            "kind": if workspace.syncs.contains_key(name) {
+                "sync"
+            } else if workspace.rollups.contains_key(name) {
+                "rollup"
+            } else {
+                "trigger"
+            },
             "paused": view.is_paused(name)?,
             "failing": view.failing(name)?,
             "last_run": last.as_ref().map(RunRecord::report),

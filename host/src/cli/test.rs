@@ -21,7 +21,8 @@ use crate::config::{
 };
 use crate::connector::ConnectorInfo;
 use crate::mapping::{
-    Context, LinkTable, Plan, Stages, TriggerPlan, Way, expr::parse_datetime, loosely_equal,
+    Context, LinkTable, Plan, RollupPlan, Stages, TriggerPlan, Way, expr::parse_datetime,
+    loosely_equal,
 };
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +173,7 @@ const CASE_KEYS: &[&str] = &[
     "name",
     "sync",
     "trigger",
+    "rollup",
     "reverse",
     "input",
     "previous",
@@ -530,7 +532,58 @@ fn run_case(
         let actual = actions?;
         return compare(&expected.to_json(), &actual);
     }
-    Err(located(n, "the case names neither `sync` nor `trigger`"))
+    if let Some(r) = n.get("rollup") {
+        return rollup_case(ws, n, r, &input, now, expect_error);
+    }
+    Err(located(
+        n,
+        "the case names no `sync`, `trigger` or `rollup`",
+    ))
+}
+
+/// A rollup case: `input` is the child records, `expect` the figures by
+/// parent id.
+fn rollup_case(
+    ws: &Workspace,
+    n: &Node,
+    r: &Node,
+    input: &Json,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    expect_error: Option<&str>,
+) -> Result<(), String> {
+    let name = r.as_str().unwrap_or("");
+    if !ws.rollups.contains_key(name) {
+        let hint = did_you_mean(name, ws.rollups.keys().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        return Err(located(r, format!("unknown rollup `{name}`{hint}")));
+    }
+    let plan = RollupPlan::compile(ws, name).map_err(|e| e.to_string())?;
+    let children: Vec<Json> = match input {
+        Json::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    let result = plan
+        .by_parent(&children, now)
+        .map(|by| Json::Object(by.into_iter().map(|(p, f)| (p, Json::Object(f))).collect()))
+        .map_err(|e| e.to_string());
+    match (result, expect_error) {
+        (Err(msg), Some(e)) if msg.contains(e) => Ok(()),
+        (Err(msg), Some(e)) => Err(format!("expected an error containing `{e}`, got: {msg}")),
+        (Ok(v), Some(e)) => Err(format!(
+            "expected an error containing `{e}`, but the figures were {v}"
+        )),
+        (Err(msg), None) => Err(format!("the figures failed: {msg}")),
+        (Ok(actual), None) => {
+            let expected = n.get("expect").ok_or_else(|| {
+                located(
+                    n,
+                    "a rollup case needs `expect` (figures by parent id) or `expect_error`",
+                )
+            })?;
+            compare(&expected.to_json(), &actual)
+        }
+    }
 }
 
 fn check_result(

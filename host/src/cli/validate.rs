@@ -310,5 +310,18 @@ pub fn summary(ws: &Workspace) -> String {
             t.on
         ));
     }
+    if !ws.rollups.is_empty() {
+        out.push_str(&format!("rollups ({}):\n", ws.rollups.len()));
+    }
+    for (name, r) in &ws.rollups {
+        out.push_str(&format!(
+            "  {name:<16} {} per {} → {} (through `{}`)  {} figures\n",
+            r.from,
+            r.parent.as_str(),
+            r.to,
+            r.link.value,
+            r.fields.len()
+        ));
+    }
     out
 }

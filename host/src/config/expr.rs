@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value as Json;
 
 /// Every variable an expression may use.
-pub const VARIABLES: &[&str] = &["record", "previous", "target", "parent", "now"];
+pub const VARIABLES: &[&str] = &["record", "previous", "target", "parent", "now", "today"];
 
 /// Helper functions beyond CEL's standard library, with a one-line
 /// description each (shown by `ferry validate` hints and docs).
@@ -85,6 +85,7 @@ const USES_PREVIOUS: u8 = 2;
 const USES_TARGET: u8 = 4;
 const USES_PARENT: u8 = 8;
 const USES_NOW: u8 = 16;
+const USES_TODAY: u8 = 32;
 
 impl PartialEq for Expr {
     fn eq(&self, other: &Self) -> bool {
@@ -184,6 +185,7 @@ impl Expr {
                     "target" => uses |= USES_TARGET,
                     "parent" => uses |= USES_PARENT,
                     "now" => uses |= USES_NOW,
+                    "today" => uses |= USES_TODAY,
                     _ => {}
                 }
                 if !allowed.contains(&v) {
@@ -309,6 +311,11 @@ impl Expr {
         &self.source
     }
 
+    /// Whether the result may change with the clock alone (`now`, `today`).
+    pub fn uses_time(&self) -> bool {
+        self.uses & (USES_NOW | USES_TODAY) != 0
+    }
+
     /// The `record.<field>` fields the expression reads, when it reads
     /// nothing else of the record.
     pub fn record_fields(&self) -> Option<&[String]> {
@@ -363,6 +370,11 @@ impl Expr {
             }
             if self.uses & USES_NOW != 0 {
                 ctx.add_variable_from_value("now", Cel::Timestamp(b.now));
+            }
+            if self.uses & USES_TODAY != 0 {
+                // Text, as vendors write dates: `due_date < today` compares.
+                let today = b.now.date_naive().format("%Y-%m-%d").to_string();
+                ctx.add_variable_from_value("today", Cel::String(Arc::new(today)));
             }
             let program = &self.program;
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(&ctx))) {
@@ -666,6 +678,7 @@ fn gives(e: &IdedExpr) -> Gives {
         AstExpr::Select(_) => Unknown,
         AstExpr::Ident(name) => match name.as_str() {
             "now" => Not("a timestamp"),
+            "today" => Not("a date (text)"),
             "record" | "previous" | "target" | "parent" => Not("a whole record"),
             _ => Unknown,
         },

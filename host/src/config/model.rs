@@ -41,6 +41,8 @@ pub struct Workspace {
     pub connections: BTreeMap<String, Connection>,
     pub syncs: BTreeMap<String, SyncConfig>,
     pub triggers: BTreeMap<String, Trigger>,
+    /// Figures aggregated from child records onto parents (`rollups:`).
+    pub rollups: BTreeMap<String, Rollup>,
     /// How `ferry serve` runs (`serve:`); defaults when absent.
     pub serve: ServeConfig,
     /// Problems found while loading: only warnings for a workspace that
@@ -540,4 +542,95 @@ pub struct Trigger {
     /// When `ferry serve` runs the rule on its own.
     pub schedule: Option<Spanned<Schedule>>,
     pub span: Span,
+}
+
+/// How a rollup figure combines the child records of one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The total of a numeric field.
+    Sum,
+    /// How many children there are (with the field present, when one is
+    /// named).
+    Count,
+    /// The smallest value (numbers by value, dates and text in order).
+    Min,
+    /// The largest value.
+    Max,
+    /// The value of the child whose `by` field is the largest.
+    Latest,
+}
+
+impl Aggregate {
+    pub const NAMES: &'static [&'static str] = &["sum", "count", "min", "max", "latest"];
+
+    pub fn parse(s: &str) -> Option<Aggregate> {
+        Some(match s {
+            "sum" => Aggregate::Sum,
+            "count" => Aggregate::Count,
+            "min" => Aggregate::Min,
+            "max" => Aggregate::Max,
+            "latest" => Aggregate::Latest,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Sum => "sum",
+            Aggregate::Count => "count",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Latest => "latest",
+        }
+    }
+}
+
+/// `rollups.<name>.fields.<target>`: one figure of the parent record.
+#[derive(Debug, Clone)]
+pub struct RollupField {
+    pub target: Spanned<FieldPath>,
+    pub aggregate: Spanned<Aggregate>,
+    /// The child field aggregated; `None` for a plain `count: true`.
+    pub of: Option<Spanned<FieldPath>>,
+    /// `latest`: the child field that orders the children.
+    pub by: Option<Spanned<FieldPath>>,
+    /// Only children for which this holds count towards the figure.
+    pub filter: Option<Expr>,
+    /// The figure when no child counts (`sum` and `count` give 0, the
+    /// others null, unless given).
+    pub default: Option<serde_json::Value>,
+    pub span: Span,
+}
+
+/// `rollups.<name>`: figures aggregated from the child records of a module
+/// (invoices) per parent (their customer), written to the parent's linked
+/// record (a CRM Account).
+#[derive(Debug, Clone)]
+pub struct Rollup {
+    pub name: Spanned<String>,
+    /// The child module read (`invoice.invoices`).
+    pub from: ModuleRef,
+    /// The child's field holding its parent's id (`customer_id`).
+    pub parent: Spanned<FieldPath>,
+    /// The module whose records receive the figures (`crm.Accounts`).
+    pub to: ModuleRef,
+    /// The sync whose links pair a parent id with its `to` record.
+    pub link: Spanned<String>,
+    /// Only children for which this holds are aggregated at all.
+    pub view: Option<Expr>,
+    pub fields: Vec<RollupField>,
+    pub schedule: Option<Spanned<Schedule>>,
+    pub span: Span,
+}
+
+impl Rollup {
+    /// Whether some figure may change with the date alone, so figures are
+    /// recomputed once a day even when no child changed.
+    pub fn uses_time(&self) -> bool {
+        self.view.as_ref().is_some_and(Expr::uses_time)
+            || self
+                .fields
+                .iter()
+                .any(|f| f.filter.as_ref().is_some_and(Expr::uses_time))
+    }
 }

@@ -14,6 +14,8 @@ use super::model::*;
 use super::path::FieldPath;
 use super::yaml::Span;
 
+mod rollup;
+
 /// Check `ws` against `catalog`. Returns every problem (and the load
 /// warnings); field-level checks are skipped, with a note, for connections
 /// whose describe output is unavailable.
@@ -70,6 +72,9 @@ impl<'a> Validator<'a> {
         }
         for t in self.ws.triggers.values() {
             self.trigger(t);
+        }
+        for r in self.ws.rollups.values() {
+            self.rollup(r);
         }
     }
 

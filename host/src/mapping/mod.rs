@@ -10,6 +10,7 @@
 mod coerce;
 mod mapped;
 mod plan;
+mod rollup;
 mod trigger;
 
 /// CEL expressions are parsed with the configuration that holds them
@@ -22,6 +23,7 @@ pub use mapped::Mapped;
 pub use plan::{
     Context, LinkTable, Links, MissingLink, NoLinks, Plan, RecordError, Side, Way, linked_module,
 };
+pub use rollup::{Contribution, RollupError, RollupPlan};
 pub use trigger::{
     ActionKind, Condition, Judgement, PlannedAction, Stages, TriggerPlan, loosely_equal, record_id,
 };

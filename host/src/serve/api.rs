@@ -625,6 +625,10 @@ fn sync_name(s: &Service, name: &str, what: &str) -> Result<(), Fail> {
             StatusCode::BAD_REQUEST,
             format!("`{name}` is a trigger rule; {what} is for syncs"),
         )),
+        JobKind::Rollup(_) => Err(Fail(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is a rollup; {what} is for syncs"),
+        )),
     }
 }
 

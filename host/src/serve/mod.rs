@@ -5,16 +5,17 @@
 //! commit the page in hand.
 //!
 //! The scheduler keeps a job per sync (feeding the trigger rules on the
-//! modules it reads) and one per watched module for the rules. A job's last
+//! modules it reads), one per watched module for the rules and one per
+//! rollup (see [`jobs`]). A job's last
 //! scheduled start is kept in the state store, so a restart neither loses a
 //! schedule nor replays every slot it missed; pauses live there too.
 
 mod api;
 mod hooks;
+mod jobs;
 pub mod local;
 pub mod tokens;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ModuleRef, Schedule, ServeConfig};
+use crate::config::{Schedule, ServeConfig};
 use crate::engine;
 use crate::runner;
 use crate::schedule::{self, Clock, ManualClock};
@@ -31,39 +32,8 @@ use crate::sync::{Env, NoProgress, RunOptions};
 use crate::trigger::{self, TriggerOptions};
 
 pub use api::router;
+pub use jobs::{Job, JobKind, jobs};
 pub use tokens::Role;
-
-/// What a job runs.
-#[derive(Debug, Clone)]
-pub enum JobKind {
-    /// A sync, feeding the trigger rules on the modules it reads.
-    Sync(String),
-    /// The trigger rules watching one module, on their own read.
-    Rules(ModuleRef, Vec<String>),
-}
-
-/// Something the scheduler runs.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// The sync's name, or `rules:<connection>.<Module>`.
-    pub name: String,
-    pub kind: JobKind,
-    pub schedule: Schedule,
-    /// Modules it reads: a notification about one starts it.
-    pub modules: Vec<ModuleRef>,
-    /// Connections it calls: their budgets hold it back.
-    pub connections: Vec<String>,
-}
-
-impl Job {
-    /// Names in history and in pause/resume: the sync, or each rule.
-    pub fn names(&self) -> Vec<String> {
-        match &self.kind {
-            JobKind::Sync(name) => vec![name.clone()],
-            JobKind::Rules(_, rules) => rules.clone(),
-        }
-    }
-}
 
 /// A run asked for outside the schedule.
 #[derive(Debug, Clone, Copy)]
@@ -135,93 +105,6 @@ pub enum ServeError {
 
 fn key(job: &str) -> String {
     format!("laststart/{job}")
-}
-
-/// The jobs of a workspace.
-pub fn jobs(env: &Env) -> Vec<Job> {
-    let ws = &env.workspace;
-    let mut out = Vec::new();
-    for (name, s) in &ws.syncs {
-        let mut modules = vec![s.from.clone()];
-        if s.direction == crate::config::Direction::TwoWay {
-            modules.push(s.to.clone());
-        }
-        let mut connections = vec![s.from.connection.clone(), s.to.connection.clone()];
-        connections.dedup();
-        out.push(Job {
-            name: name.clone(),
-            kind: JobKind::Sync(name.clone()),
-            schedule: s
-                .schedule
-                .as_ref()
-                .map(|s| s.value.clone())
-                .unwrap_or(Schedule::Manual),
-            modules,
-            connections,
-        });
-    }
-    let mut groups: BTreeMap<String, (ModuleRef, Vec<String>)> = BTreeMap::new();
-    for (name, t) in &ws.triggers {
-        groups
-            .entry(t.on.to_string())
-            .or_insert_with(|| (t.on.clone(), Vec::new()))
-            .1
-            .push(name.clone());
-    }
-    for (label, (module, rules)) in groups {
-        let schedules: Vec<Schedule> = rules
-            .iter()
-            .filter_map(|r| ws.triggers[r].schedule.as_ref().map(|s| s.value.clone()))
-            .collect();
-        let mut connections = vec![module.connection.clone()];
-        for r in &rules {
-            if let Some(target) = match &ws.triggers[r].action {
-                crate::config::Action::Create { module } => Some(module.connection.clone()),
-                crate::config::Action::Update { target }
-                | crate::config::Action::Act { target, .. } => match target {
-                    crate::config::TargetRef::Module { module, .. } => {
-                        Some(module.connection.clone())
-                    }
-                    crate::config::TargetRef::Linked(l) => {
-                        crate::mapping::linked_module(ws, &l.value, &module).map(|m| m.connection)
-                    }
-                },
-            } && !connections.contains(&target)
-            {
-                connections.push(target);
-            }
-        }
-        out.push(Job {
-            name: format!("rules:{label}"),
-            kind: JobKind::Rules(module.clone(), rules),
-            schedule: group_schedule(&schedules),
-            modules: vec![module],
-            connections,
-        });
-    }
-    out
-}
-
-/// Rules on one module share one read, on the most frequent of their
-/// schedules; with none, on notifications and the safety-net poll.
-fn group_schedule(schedules: &[Schedule]) -> Schedule {
-    let every = schedules
-        .iter()
-        .filter_map(|s| match s {
-            Schedule::Every(d) => Some(*d),
-            _ => None,
-        })
-        .min();
-    if let Some(d) = every {
-        return Schedule::Every(d);
-    }
-    if let Some(cron) = schedules.iter().find(|s| matches!(s, Schedule::Cron(_))) {
-        return cron.clone();
-    }
-    if !schedules.is_empty() && schedules.iter().all(|s| *s == Schedule::Manual) {
-        return Schedule::Manual;
-    }
-    Schedule::Webhook
 }
 
 impl Service {
@@ -511,6 +394,33 @@ impl Service {
                 };
                 runner::run_sync(&self.env, name, &options, &NoProgress).await
             }
+            JobKind::Rollup(name) => {
+                let options = crate::rollup::RollupOptions {
+                    full,
+                    trigger,
+                    stop: Some(self.stop.clone()),
+                    ..Default::default()
+                };
+                match crate::rollup::run(&self.env, name, &options).await {
+                    Ok(run) => Ok(vec![run]),
+                    Err(
+                        e @ (crate::rollup::RollupError::Busy(_)
+                        | crate::rollup::RollupError::Paused(_)),
+                    ) => {
+                        tracing::info!(job = job.name, "{e}; skipped");
+                        Ok(Vec::new())
+                    }
+                    // History says why, and the failure backs the job off.
+                    Err(e) => Ok(engine::run::refused(
+                        self.env.store.as_ref(),
+                        name,
+                        trigger,
+                        &e.to_string(),
+                    )
+                    .into_iter()
+                    .collect()),
+                }
+            }
             JobKind::Rules(_, rules) => {
                 let active: Vec<String> = rules
                     .iter()
@@ -593,7 +503,11 @@ impl Service {
                 let last = self.env.store.runs(&name, 1)?.into_iter().next();
                 out.push(serde_json::json!({
                     "name": name,
-                    "kind": if matches!(job.kind, JobKind::Sync(_)) { "sync" } else { "trigger" },
+                    "kind": match job.kind {
+                        JobKind::Sync(_) => "sync",
+                        JobKind::Rollup(_) => "rollup",
+                        JobKind::Rules(..) => "trigger",
+                    },
                     "job": job.name,
                     "schedule": schedule_text(&job.schedule),
                     "paused": self.env.store.is_paused(&name)?,

@@ -115,8 +115,61 @@ impl Loader {
             }
             self.link_checks(&t.fields, &t.on.connection, &t.name.value);
         }
+        let rollups: Vec<Rollup> = self.rollups.values().cloned().collect();
+        for r in &rollups {
+            self.rollup_checks(r);
+        }
         self.sync_cycles(&syncs);
         self.create_cycles(&syncs);
+    }
+
+    /// A rollup's connections exist, and its `link` names a sync one of
+    /// whose sides is the module the figures go to.
+    fn rollup_checks(&mut self, r: &Rollup) {
+        self.connection_exists(&r.from);
+        self.connection_exists(&r.to);
+        match self.syncs.get(&r.link.value) {
+            None if self.declared.contains(&("sync", r.link.value.clone())) => {}
+            None => {
+                let hint = did_you_mean(&r.link.value, self.syncs.keys().map(String::as_str))
+                    .or_else(|| {
+                        Some(format!(
+                            "`link` names the sync that pairs each parent with its `{}` record",
+                            r.to
+                        ))
+                    });
+                self.err_hint(
+                    &r.link.span,
+                    format!("unknown sync `{}` in `link`", r.link.value),
+                    hint,
+                );
+            }
+            Some(s) if !(s.from.same_module(&r.to) || s.to.same_module(&r.to)) => {
+                let msg = format!(
+                    "sync `{}` links `{}` and `{}`, neither of which is `{}`, where rollup `{}` writes its figures",
+                    r.link.value, s.from, s.to, r.to, r.name.value
+                );
+                self.err_hint(
+                    &r.link.span,
+                    msg,
+                    Some(format!(
+                        "link through the sync that pairs the parents with `{}` records",
+                        r.to
+                    )),
+                );
+            }
+            Some(s)
+                if s.from.connection != r.from.connection
+                    && s.to.connection != r.from.connection =>
+            {
+                let msg = format!(
+                    "sync `{}` does not touch connection `{}`, where rollup `{}` reads its parents' ids",
+                    r.link.value, r.from.connection, r.name.value
+                );
+                self.err(&r.link.span, msg);
+            }
+            Some(_) => {}
+        }
     }
 
     /// A two-way field mapping must be writable back.

@@ -16,6 +16,7 @@ const TOP_KEYS: &[&str] = &[
     "connections",
     "syncs",
     "triggers",
+    "rollups",
     "serve",
 ];
 
@@ -141,6 +142,7 @@ impl Loader {
                 Some("triggers") => {
                     self.section(v, "triggers", |l, name, node| l.trigger(name, node))
                 }
+                Some("rollups") => self.section(v, "rollups", |l, name, node| l.rollup(name, node)),
                 Some("serve") => {
                     if self.serve.is_some() {
                         self.err(&k.span, "`serve` is given twice (in more than one file)");
@@ -172,6 +174,7 @@ impl Loader {
             let kind: &'static str = match what {
                 "connections" => "connection",
                 "syncs" => "sync",
+                "rollups" => "rollup",
                 _ => "trigger",
             };
             self.declared.insert((kind, name.value.clone()));

@@ -16,6 +16,7 @@ mod connections;
 mod fields;
 mod files;
 mod located;
+mod rollups;
 mod schedules;
 mod serve;
 mod syncs;
@@ -51,6 +52,8 @@ pub const SYNC_VARS: &[&str] = &["record", "target", "now"];
 pub const NESTED_VARS: &[&str] = &["record", "parent", "target", "now"];
 /// Variables of view filters.
 pub const VIEW_VARS: &[&str] = &["record", "now"];
+/// Variables of rollup filters and views.
+pub const ROLLUP_VARS: &[&str] = &["record", "now", "today"];
 /// Variables of trigger conditions, guards and fields.
 pub const TRIGGER_VARS: &[&str] = &["record", "previous", "target", "now"];
 
@@ -115,6 +118,7 @@ struct Loader {
     connections: BTreeMap<String, Connection>,
     syncs: BTreeMap<String, SyncConfig>,
     triggers: BTreeMap<String, Trigger>,
+    rollups: BTreeMap<String, Rollup>,
     serve: Option<ServeConfig>,
     /// Every name declared, even where its definition had errors (so one
     /// mistake is not reported again at every reference).
@@ -132,6 +136,7 @@ impl Loader {
             connections: BTreeMap::new(),
             syncs: BTreeMap::new(),
             triggers: BTreeMap::new(),
+            rollups: BTreeMap::new(),
             serve: None,
             declared: BTreeSet::new(),
         }
@@ -146,6 +151,7 @@ impl Loader {
             connections: self.connections,
             syncs: self.syncs,
             triggers: self.triggers,
+            rollups: self.rollups,
             serve: self.serve.unwrap_or_default(),
             warnings: self.diags,
         };

@@ -34,27 +34,39 @@ impl Loader {
     /// intents. Reports `name` (a `kind` being defined) if the other kind
     /// already has it, at this, the second, definition.
     pub(super) fn name_taken(&mut self, kind: &str, name: &Spanned<String>) -> bool {
-        let (other, first) = if kind == "sync" {
-            (
-                "trigger",
-                self.triggers.get(&name.value).map(|t| t.name.span.clone()),
-            )
-        } else {
+        let others = [
             (
                 "sync",
                 self.syncs.get(&name.value).map(|s| s.name.span.clone()),
-            )
-        };
-        let Some(first) = first else {
+            ),
+            (
+                "trigger",
+                self.triggers.get(&name.value).map(|t| t.name.span.clone()),
+            ),
+            (
+                "rollup",
+                self.rollups.get(&name.value).map(|r| r.name.span.clone()),
+            ),
+        ];
+        let Some((other, first)) = others
+            .into_iter()
+            .filter(|(k, _)| *k != kind)
+            .find_map(|(k, s)| s.map(|s| (k, s)))
+        else {
             return false;
         };
         self.err_hint(
             &name.span,
             format!("{kind} `{}` has the same name as a {other}", name.value),
             Some(format!(
-                "the {other} `{}` is defined at {}; names of syncs and trigger rules must differ, because they share history and state",
+                "the {other} `{}` is defined at {}; names of {} must differ, because they share history and state",
                 name.value,
-                first.location()
+                first.location(),
+                if kind == "rollup" || other == "rollup" {
+                    "syncs, trigger rules and rollups"
+                } else {
+                    "syncs and trigger rules"
+                }
             )),
         );
         true

@@ -335,6 +335,13 @@ pub fn modules() -> Vec<ModuleDef> {
         f("Billing_Customer_ID", "Billing Customer ID", Text)
             .custom()
             .unique(),
+        // The receivables summary Zoho's Invoice integration shows on an
+        // Account (what Ferry's `invoice-receivables` example writes).
+        f("Total_Receivables", "Total Receivables", Currency).custom(),
+        f("Overdue_Amount", "Overdue Amount", Currency).custom(),
+        f("Overdue_Count", "Overdue Invoices", Integer).custom(),
+        f("Overdue_Since", "Overdue Since", Date).custom(),
+        f("Last_Payment_Date", "Last Payment Date", Date).custom(),
     ];
     address(
         &mut accounts,
