@@ -170,6 +170,11 @@ pub struct ApiUsage {
     /// Days since the Unix epoch of `calls`.
     day: AtomicU64,
     calls: AtomicU64,
+    /// Answers of 429 today: the vendor's limit was hit.
+    rate_limited: AtomicU64,
+    /// The last answer that was an error (status and when), for the
+    /// dashboard's connections page.
+    last_error: std::sync::Mutex<Option<(u16, u64)>>,
 }
 
 fn utc_day() -> u64 {
@@ -189,8 +194,16 @@ impl ApiUsage {
         let day = utc_day();
         if self.day.swap(day, Ordering::Relaxed) != day {
             self.calls.store(0, Ordering::Relaxed);
+            self.rate_limited.store(0, Ordering::Relaxed);
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if status == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        if status >= 400 {
+            let now = crate::store::unix_now();
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some((status, now));
+        }
         crate::telemetry::api_call(self.connection.get().map_or("", String::as_str), status);
     }
 
@@ -202,6 +215,20 @@ impl ApiUsage {
         } else {
             (day, 0)
         }
+    }
+
+    /// Answers of 429 (rate limited) today.
+    pub fn rate_limited_today(&self) -> u64 {
+        if self.day.load(Ordering::Relaxed) == utc_day() {
+            self.rate_limited.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// The last error status the vendor answered, and when (Unix seconds).
+    pub fn last_error(&self) -> Option<(u16, u64)> {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Carry a count over a restart: `calls` were sent on `day`.

@@ -254,26 +254,7 @@ pub fn links(c: LinksCommand) -> ExitCode {
                 to_id,
                 ..
             } => {
-                let Some(link) = store
-                    .links(&name, crate::mapping::Side::From, &from_id)?
-                    .into_iter()
-                    .find(|l| l.other == to_id)
-                else {
-                    bail!("{name}: {from_id} and {to_id} are not linked");
-                };
-                if let LinkOrigin::Trigger(rule) = &link.origin {
-                    bail!(
-                        "{name}: {from_id} → {to_id} was made by trigger rule `{rule}`, which finds its records by it; it cannot be removed by hand"
-                    );
-                }
-                store.commit(
-                    &name,
-                    RecordCommit {
-                        unlinks: vec![(crate::mapping::Side::From, from_id.clone(), to_id.clone())],
-                        ..Default::default()
-                    },
-                )?;
-                store.flush()?;
+                crate::serve::actions::unlink(store.as_ref(), &name, &from_id, &to_id)?;
                 println!("{name}: unlinked {from_id} → {to_id}");
             }
         }

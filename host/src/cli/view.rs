@@ -331,12 +331,7 @@ impl StateView for Running {
         offset: usize,
         limit: usize,
     ) -> anyhow::Result<Vec<LedgerRow>> {
-        let filter = match filter {
-            LedgerFilter::All => "all",
-            LedgerFilter::Skipped => "skipped",
-            LedgerFilter::Failed => "failed",
-            LedgerFilter::NotDone => "not-done",
-        };
+        let filter = filter.name();
         let answer = self.get(&format!(
             "{}/runs/{run}?filter={filter}&offset={offset}&limit={limit}",
             Self::job(name)

@@ -7,6 +7,7 @@
 //! | `POST /v1/jobs/{name}/run`, `…/pause`, `…/resume`, `…/retry`, `…/preview` | operator |
 //! | `GET /v1/workspace`, `GET/POST /v1/tokens`, `DELETE /v1/tokens/{name}`, `POST /v1/clock` | admin |
 //! | `POST /hooks/{connection}` | the vendor's channel token or webhook secret |
+//! | `/`, `/jobs/…`, `/links`, `/connections` | the dashboard: a session's role ([`super::dashboard`]) |
 //!
 //! Before any token is looked at, every admin route (all but `/healthz`
 //! and `/hooks/…`) is screened ([`screen`]):
@@ -23,6 +24,10 @@
 //!   an `Origin` other than the server's own, or `Sec-Fetch-Site:
 //!   cross-site`. Scripts (curl) that send no `Origin` and no body, or a
 //!   JSON body, pass.
+//!
+//! The dashboard's pages are screened alike, except that a same-site form
+//! body passes ([`screen_as`]): their session cookie is `SameSite=Strict`
+//! and every form carries the session's CSRF token.
 //!
 //! Then every route but `/healthz` and the hooks needs a bearer token of a
 //! sufficient role. With `serve.open_on_loopback`, a request without a
@@ -44,40 +49,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+use super::Service;
+use super::access::{self, Answer, Fail, known, number, ok};
+use super::actions::{self, Action};
 use super::tokens::{self, Role};
-use super::{JobKind, Service};
-use crate::store::{LedgerFilter, RunRecord, RunTrigger};
-use crate::sync::{self, NoProgress, RunOptions};
+use crate::store::{LedgerFilter, RunRecord};
 
 type Shared = Arc<Service>;
 type Params = Query<HashMap<String, String>>;
 
-/// An error answer: status and message, as JSON.
-struct Fail(StatusCode, String);
-
-impl IntoResponse for Fail {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl<E: std::error::Error> From<E> for Fail {
-    fn from(e: E) -> Fail {
-        Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    }
-}
-
-type Answer = Result<Response, Fail>;
-
-fn ok(v: Value) -> Answer {
-    Ok(axum::Json(v).into_response())
-}
-
 /// Who is calling: the request's headers, and whether it came straight
 /// from this machine.
-struct Caller {
-    headers: HeaderMap,
-    loopback: bool,
+pub(super) struct Caller {
+    pub(super) headers: HeaderMap,
+    pub(super) loopback: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -107,7 +92,7 @@ const RELAYED: [&str; 5] = [
 
 /// Whether the peer is a loopback address and nothing says it relays
 /// someone else. An unknown peer is not loopback.
-fn direct_loopback(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
+pub(super) fn direct_loopback(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
     let Some(peer) = peer else {
         return false;
     };
@@ -127,44 +112,7 @@ fn authorize(s: &Service, caller: &Caller, need: Role) -> Result<(), Fail> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(bearer) = bearer else {
-        if s.config.open_on_loopback && caller.loopback {
-            if need == Role::Viewer {
-                return Ok(());
-            }
-            return Err(Fail(
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "`serve.open_on_loopback` opens reading only; this needs a token of role {} (`ferry tokens add`)",
-                    need.name()
-                ),
-            ));
-        }
-        return Err(Fail(
-            StatusCode::UNAUTHORIZED,
-            "a bearer token is needed (`ferry tokens add`)".into(),
-        ));
-    };
-    if s.local_token
-        .get()
-        .is_some_and(|local| super::local::same_token(bearer.trim(), local))
-    {
-        return Ok(());
-    }
-    let token = tokens::verify(&s.store, bearer.trim())?
-        .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "unknown token".into()))?;
-    if token.role < need {
-        return Err(Fail(
-            StatusCode::FORBIDDEN,
-            format!(
-                "token `{}` is {}; this needs {}",
-                token.name,
-                token.role.name(),
-                need.name()
-            ),
-        ));
-    }
-    Ok(())
+    access::authorize(s, bearer, caller.loopback, need).map(|_| ())
 }
 
 /// One origin the server is reached at: scheme, host (lowercase, IPv6 in
@@ -322,10 +270,23 @@ const FORM_TYPES: [&str; 3] = [
 
 /// Screen a request to the admin API: `Host`, and for any method but GET
 /// and HEAD, signs that another site's page sent it.
+#[cfg(test)]
 pub(crate) fn screen(
     method: &Method,
     headers: &HeaderMap,
     allowed: &Allowed,
+) -> Result<(), Refusal> {
+    screen_as(method, headers, allowed, false)
+}
+
+/// [`screen`]; with `forms`, a same-site form body passes too (the
+/// dashboard's pages: their session cookie is `SameSite=Strict` and every
+/// form carries the session's CSRF token).
+pub(crate) fn screen_as(
+    method: &Method,
+    headers: &HeaderMap,
+    allowed: &Allowed,
+    forms: bool,
 ) -> Result<(), Refusal> {
     let text = |name: header::HeaderName| {
         headers
@@ -377,6 +338,9 @@ pub(crate) fn screen(
             .trim()
             .to_ascii_lowercase()
     });
+    if forms && essence.as_deref() == Some("application/x-www-form-urlencoded") {
+        return Ok(());
+    }
     if let Some(e) = &essence
         && FORM_TYPES.contains(&e.as_str())
     {
@@ -398,7 +362,16 @@ pub(crate) fn screen(
 }
 
 /// The screen as a layer on the admin routes.
-async fn guard(State(allowed): State<Arc<Allowed>>, mut req: Request, next: Next) -> Response {
+async fn guard(State(allowed): State<Arc<Allowed>>, req: Request, next: Next) -> Response {
+    guarded(&allowed, req, next, false).await
+}
+
+/// The screen as a layer on the dashboard's pages.
+async fn guard_pages(State(allowed): State<Arc<Allowed>>, req: Request, next: Next) -> Response {
+    guarded(&allowed, req, next, true).await
+}
+
+async fn guarded(allowed: &Allowed, mut req: Request, next: Next, forms: bool) -> Response {
     // HTTP/2 carries the authority in the URI, not in `Host`.
     if !req.headers().contains_key(header::HOST)
         && let Some(a) = req.uri().authority()
@@ -406,7 +379,7 @@ async fn guard(State(allowed): State<Arc<Allowed>>, mut req: Request, next: Next
     {
         req.headers_mut().insert(header::HOST, v);
     }
-    match screen(req.method(), req.headers(), &allowed) {
+    match screen_as(req.method(), req.headers(), allowed, forms) {
         Ok(()) => next.run(req).await,
         Err(Refusal::Host(why)) => {
             tracing::warn!("refused: {why}");
@@ -445,11 +418,14 @@ pub fn router(service: Arc<Service>, bound: SocketAddr) -> Router {
         .route("/v1/tokens", get(list_tokens).post(add_token))
         .route("/v1/tokens/{name}", delete(revoke_token))
         .route("/v1/clock", post(clock))
-        .route_layer(middleware::from_fn_with_state(allowed, guard));
+        .route_layer(middleware::from_fn_with_state(allowed.clone(), guard));
+    let pages = super::dashboard::routes()
+        .route_layer(middleware::from_fn_with_state(allowed, guard_pages));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/hooks/{connection}", post(hook))
         .merge(admin)
+        .merge(pages)
         .with_state(service)
 }
 
@@ -466,26 +442,9 @@ async fn metrics(State(s): State<Shared>, caller: Caller) -> Answer {
 async fn status(State(s): State<Shared>, caller: Caller) -> Answer {
     authorize(&s, &caller, Role::Viewer)?;
     let (now, ticks) = s.clock_status();
-    ok(json!({ "now": now.to_rfc3339(), "ticks": ticks, "jobs": s.status()? }))
-}
-
-/// A sync or trigger rule of the workspace.
-fn known(s: &Service, name: &str) -> Result<(), Fail> {
-    if s.job_of(name).is_some() {
-        Ok(())
-    } else {
-        Err(Fail(
-            StatusCode::NOT_FOUND,
-            format!("no sync or trigger `{name}`"),
-        ))
-    }
-}
-
-fn number(q: &HashMap<String, String>, key: &str, default: usize) -> Result<usize, Fail> {
-    q.get(key).map_or(Ok(default), |v| {
-        v.parse()
-            .map_err(|_| Fail(StatusCode::BAD_REQUEST, format!("`{key}` must be a number")))
-    })
+    ok(
+        json!({ "now": now.to_rfc3339(), "ticks": ticks, "jobs": s.status()?.iter().map(super::Status::json).collect::<Vec<_>>() }),
+    )
 }
 
 async fn runs(
@@ -509,18 +468,15 @@ async fn runs(
 }
 
 fn filter(q: &HashMap<String, String>) -> Result<LedgerFilter, Fail> {
-    Ok(match q.get("filter").map(String::as_str) {
-        None | Some("all") => LedgerFilter::All,
-        Some("skipped") => LedgerFilter::Skipped,
-        Some("failed") => LedgerFilter::Failed,
-        Some("not-done") => LedgerFilter::NotDone,
-        Some(other) => {
-            return Err(Fail(
+    match q.get("filter") {
+        None => Ok(LedgerFilter::All),
+        Some(name) => LedgerFilter::parse(name).ok_or_else(|| {
+            Fail(
                 StatusCode::BAD_REQUEST,
-                format!("`filter={other}`: use all, skipped, failed or not-done"),
-            ));
-        }
-    })
+                format!("`filter={name}`: use all, skipped, failed, not-done or conflicts"),
+            )
+        }),
+    }
 }
 
 async fn ledger(
@@ -588,23 +544,21 @@ async fn run_now(
     Path(name): Path<String>,
     Query(q): Params,
 ) -> Answer {
-    authorize(&s, &caller, Role::Operator)?;
-    known(&s, &name)?;
-    let i = s.job_of(&name).expect("known");
     let full = q.get("full").is_some_and(|v| v == "true");
-    s.request(i, RunTrigger::Manual, full, std::time::Duration::ZERO);
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({ "queued": s.jobs[i].name })),
-    )
-        .into_response())
+    let action = if full { Action::FullRun } else { Action::Run };
+    authorize(&s, &caller, action.role())?;
+    let job = actions::run_now(&s, &name, full)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "queued": job }))).into_response())
 }
 
 async fn set_paused(s: &Service, caller: &Caller, name: &str, paused: bool) -> Answer {
-    authorize(s, caller, Role::Operator)?;
-    known(s, name)?;
-    s.env.store.set_paused(name, paused)?;
-    s.wake.notify_one();
+    let action = if paused {
+        Action::Pause
+    } else {
+        Action::Resume
+    };
+    authorize(s, caller, action.role())?;
+    actions::set_paused(s, name, paused)?;
     ok(json!({ "name": name, "paused": paused }))
 }
 
@@ -616,26 +570,9 @@ async fn resume(State(s): State<Shared>, caller: Caller, Path(name): Path<String
     set_paused(&s, &caller, &name, false).await
 }
 
-/// A sync's name, or 400 for a trigger rule.
-fn sync_name(s: &Service, name: &str, what: &str) -> Result<(), Fail> {
-    known(s, name)?;
-    match &s.jobs[s.job_of(name).expect("known")].kind {
-        JobKind::Sync(_) => Ok(()),
-        JobKind::Rules(..) => Err(Fail(
-            StatusCode::BAD_REQUEST,
-            format!("`{name}` is a trigger rule; {what} is for syncs"),
-        )),
-        JobKind::Rollup(_) => Err(Fail(
-            StatusCode::BAD_REQUEST,
-            format!("`{name}` is a rollup; {what} is for syncs"),
-        )),
-    }
-}
-
 async fn retry(State(s): State<Shared>, caller: Caller, Path(name): Path<String>) -> Answer {
-    authorize(&s, &caller, Role::Operator)?;
-    sync_name(&s, &name, "retry")?;
-    let run = sync::retry(&s.env, &name, &NoProgress).await?;
+    authorize(&s, &caller, Action::Retry.role())?;
+    let run = actions::retry(&s, &name).await?;
     ok(json!({ "run": run.as_ref().map(RunRecord::report) }))
 }
 
@@ -646,19 +583,8 @@ async fn preview(
     Path(name): Path<String>,
     Query(q): Params,
 ) -> Answer {
-    authorize(&s, &caller, Role::Operator)?;
-    sync_name(&s, &name, "preview")?;
-    let options = RunOptions {
-        dry_run: true,
-        full: true,
-        ..RunOptions::default()
-    };
-    let run = sync::run(&s.env, &name, &options, &NoProgress).await?;
-    let limit = number(&q, "limit", 200)?;
-    let rows = s
-        .env
-        .store
-        .ledger(&run.sync, run.id, LedgerFilter::All, 0, limit)?;
+    authorize(&s, &caller, Action::Preview.role())?;
+    let (run, rows) = actions::preview(&s, &name, number(&q, "limit", 200)?).await?;
     ok(json!({ "run": run.report(), "rows": rows }))
 }
 

@@ -10,10 +10,14 @@
 //! scheduled start is kept in the state store, so a restart neither loses a
 //! schedule nor replays every slot it missed; pauses live there too.
 
+mod access;
+pub(crate) mod actions;
 mod api;
+mod dashboard;
 mod hooks;
 mod jobs;
 pub mod local;
+mod status;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -27,13 +31,16 @@ use crate::config::{Schedule, ServeConfig};
 use crate::engine;
 use crate::runner;
 use crate::schedule::{self, Clock, ManualClock};
-use crate::store::{EmbeddedStore, RunRecord, RunStatus, RunTrigger, StoreError};
-use crate::sync::{Env, NoProgress, RunOptions};
+use crate::store::{Counts, EmbeddedStore, RunRecord, RunStatus, RunTrigger, StoreError};
+use crate::sync::{Env, RunOptions};
 use crate::trigger::{self, TriggerOptions};
 
 pub use api::router;
 pub use jobs::{Job, JobKind, jobs};
+pub use status::{JobState, Live, Status};
 pub use tokens::Role;
+
+use status::LiveProgress;
 
 /// A run asked for outside the schedule.
 #[derive(Debug, Clone, Copy)]
@@ -45,11 +52,13 @@ struct Request {
 }
 
 #[derive(Debug, Default)]
-struct JobState {
+struct Slot {
     running: bool,
     requested: Option<Request>,
     /// Why the job is held back, when it is.
     held: Option<String>,
+    /// The run in progress, as far as it got.
+    progress: Option<Live>,
 }
 
 /// When a job last started, by the service's clock.
@@ -74,7 +83,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
     jobs: Vec<Job>,
-    state: Mutex<Vec<JobState>>,
+    state: Mutex<Vec<Slot>>,
     /// Something changed: a request, a notification, a finished run.
     wake: tokio::sync::Notify,
     stop: Arc<AtomicBool>,
@@ -85,6 +94,8 @@ pub struct Service {
     ticks: std::sync::atomic::AtomicU64,
     /// The token of commands run beside the service ([`local`]).
     local_token: std::sync::OnceLock<String>,
+    /// The dashboard's signed-in browsers.
+    sessions: dashboard::session::Sessions,
 }
 
 /// Why the service could not start or go on.
@@ -105,6 +116,10 @@ pub enum ServeError {
 
 fn key(job: &str) -> String {
     format!("laststart/{job}")
+}
+
+fn calls_key(name: &str, run: u64) -> String {
+    format!("calls/{name}/{run}")
 }
 
 impl Service {
@@ -140,7 +155,7 @@ impl Service {
             Some(m) => m.clone(),
             None => Arc::new(schedule::SystemClock),
         };
-        let state = jobs.iter().map(|_| JobState::default()).collect();
+        let state = jobs.iter().map(|_| Slot::default()).collect();
         Ok(Arc::new(Service {
             hooks: hooks::Channels::default(),
             env,
@@ -155,6 +170,7 @@ impl Service {
             metrics,
             ticks: std::sync::atomic::AtomicU64::new(0),
             local_token: std::sync::OnceLock::new(),
+            sessions: dashboard::session::Sessions::default(),
         }))
     }
 
@@ -296,7 +312,9 @@ impl Service {
                 _ = self.wake.notified() => {}
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok(i) = done {
-                        self.state.lock().unwrap()[i].running = false;
+                        let mut state = self.state.lock().unwrap();
+                        state[i].running = false;
+                        state[i].progress = None;
                     }
                 }
             }
@@ -310,7 +328,9 @@ impl Service {
             match tokio::time::timeout_at(deadline, running.join_next()).await {
                 Ok(Some(done)) => {
                     if let Ok(i) = done {
-                        self.state.lock().unwrap()[i].running = false;
+                        let mut state = self.state.lock().unwrap();
+                        state[i].running = false;
+                        state[i].progress = None;
                     }
                 }
                 Ok(None) => break,
@@ -366,6 +386,10 @@ impl Service {
             let mut state = self.state.lock().unwrap();
             state[i].running = true;
             state[i].held = None;
+            state[i].progress = Some(Live {
+                started: crate::store::unix_now(),
+                counts: Counts::default(),
+            });
             if requested.is_some_and(|r| r.at <= now) {
                 state[i].requested = None;
             }
@@ -384,6 +408,8 @@ impl Service {
     /// Run job `i` once.
     async fn execute(&self, i: usize, trigger: RunTrigger, full: bool) -> Vec<RunRecord> {
         let job = &self.jobs[i];
+        let live = LiveProgress { service: self, i };
+        let calls_before = self.calls_today(job);
         let result = match &job.kind {
             JobKind::Sync(name) => {
                 let options = RunOptions {
@@ -392,7 +418,7 @@ impl Service {
                     stop: Some(self.stop.clone()),
                     ..RunOptions::default()
                 };
-                runner::run_sync(&self.env, name, &options, &NoProgress).await
+                runner::run_sync(&self.env, name, &options, &live).await
             }
             JobKind::Rollup(name) => {
                 let options = crate::rollup::RollupOptions {
@@ -431,16 +457,22 @@ impl Service {
                     &self.env,
                     trigger::Rules::Only(&active),
                     &TriggerOptions { full, trigger },
-                    &NoProgress,
+                    &live,
                 )
                 .await
             }
         };
         self.save_usage(job);
+        let calls = self.calls_today(job).saturating_sub(calls_before);
         match result {
             Ok(runs) => {
                 for r in &runs {
                     log_run(&job.name, r);
+                    // Rules on one module share their read: each run
+                    // is shown the calls of the whole pass.
+                    if let Err(e) = self.store.meta_put(&calls_key(&r.sync, r.id), &calls) {
+                        tracing::warn!(job = job.name, "keeping the run's API calls: {e}");
+                    }
                 }
                 runs
             }
@@ -465,6 +497,22 @@ impl Service {
         }
     }
 
+    /// API calls the job's connections sent today, together.
+    fn calls_today(&self, job: &Job) -> u64 {
+        job.connections
+            .iter()
+            .filter_map(|c| self.env.api_usage(c))
+            .map(|u| u.today().1)
+            .sum()
+    }
+
+    /// The API calls run `id` of `name` sent (runs made by this service):
+    /// its connections' calls while it ran, so runs at the same time on
+    /// one connection each count the other's too.
+    pub fn run_calls(&self, name: &str, id: u64) -> Option<u64> {
+        self.store.meta_get(&calls_key(name, id)).ok().flatten()
+    }
+
     fn save_usage(&self, job: &Job) {
         for c in &job.connections {
             if let Some(usage) = self.env.api_usage(c) {
@@ -484,43 +532,10 @@ impl Service {
         (self.clock.now(), self.ticks.load(Ordering::Relaxed))
     }
 
-    /// Status of every sync and rule, for the API.
     /// Let commands beside the service act as admin with `token` (see
     /// [`local`]).
     pub fn accept_local(&self, token: &str) {
         let _ = self.local_token.set(token.to_string());
-    }
-
-    pub fn status(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut out = Vec::new();
-        for (i, job) in self.jobs.iter().enumerate() {
-            let (running, held, requested) = {
-                let s = self.state.lock().unwrap();
-                (s[i].running, s[i].held.clone(), s[i].requested.is_some())
-            };
-            let next = self.scheduled(i, self.clock.now())?;
-            for name in job.names() {
-                let last = self.env.store.runs(&name, 1)?.into_iter().next();
-                out.push(serde_json::json!({
-                    "name": name,
-                    "kind": match job.kind {
-                        JobKind::Sync(_) => "sync",
-                        JobKind::Rollup(_) => "rollup",
-                        JobKind::Rules(..) => "trigger",
-                    },
-                    "job": job.name,
-                    "schedule": schedule_text(&job.schedule),
-                    "paused": self.env.store.is_paused(&name)?,
-                    "running": running,
-                    "queued": requested,
-                    "held": held,
-                    "next_run": next.map(|t| t.to_rfc3339()),
-                    "last_run": last.as_ref().map(RunRecord::report),
-                    "failing": self.env.store.failing(&name)?.len(),
-                }));
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -51,15 +51,43 @@ pub enum LedgerFilter {
     Failed,
     /// Skipped or failed.
     NotDone,
+    /// Changed on both sides since the last run.
+    Conflicts,
 }
 
 impl LedgerFilter {
+    /// Every filter, by its name in URLs.
+    pub const ALL: [LedgerFilter; 5] = [
+        LedgerFilter::All,
+        LedgerFilter::Skipped,
+        LedgerFilter::Failed,
+        LedgerFilter::NotDone,
+        LedgerFilter::Conflicts,
+    ];
+
+    /// Its name in URLs (`?filter=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LedgerFilter::All => "all",
+            LedgerFilter::Skipped => "skipped",
+            LedgerFilter::Failed => "failed",
+            LedgerFilter::NotDone => "not-done",
+            LedgerFilter::Conflicts => "conflicts",
+        }
+    }
+
+    /// The filter of this name.
+    pub fn parse(name: &str) -> Option<LedgerFilter> {
+        LedgerFilter::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn admits(self, op: LedgerOp) -> bool {
         match self {
             LedgerFilter::All => true,
             LedgerFilter::Skipped => op == LedgerOp::Skip,
             LedgerFilter::Failed => op == LedgerOp::Fail,
             LedgerFilter::NotDone => matches!(op, LedgerOp::Skip | LedgerOp::Fail),
+            LedgerFilter::Conflicts => op == LedgerOp::Conflict,
         }
     }
 }

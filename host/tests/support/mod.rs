@@ -7,6 +7,7 @@ pub mod crash;
 pub mod fakes;
 pub mod postgres;
 pub mod served;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

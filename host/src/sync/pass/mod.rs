@@ -215,6 +215,8 @@ impl<'a> Pass<'a> {
             let seen = observer.is_some().then(|| records.clone());
             for record in records {
                 self.record(record).await?;
+                // Records read show while a page's writes are on the way.
+                self.progress.update(&self.run.counts);
             }
             self.flush().await?;
             self.titles.clear();
