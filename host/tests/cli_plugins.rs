@@ -364,3 +364,15 @@ fn a_declarative_connector_starts_with_passing_offline_tests() {
         "{err}"
     );
 }
+
+/// A declarative connector is inspected through its manifest: the generic
+/// component, as the manifest configures it.
+#[test]
+fn a_declarative_manifest_is_inspected_as_its_connector() {
+    let manifest = support::repo_root().join("connectors/alternative-payments.yaml");
+    let (ok, out, err) = ferry(&["plugins", "inspect", manifest.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    for module in ["customers", "invoices", "payments", "payouts", "archive"] {
+        assert!(out.contains(module), "{out}");
+    }
+}

@@ -109,12 +109,19 @@ async fn an_operator_previews_watches_a_run_pauses_resumes_and_reads_a_failure()
 
     // A slow run: the overview shows its progress and then its end, by
     // itself (the page is never reloaded: the marker survives).
+    // Slow enough that a busy machine still sees it running (a few
+    // seconds in all).
     sb.faults(FaultConfig {
-        latency_ms: 250,
+        latency_ms: 600,
         ..FaultConfig::default()
     });
     browser.goto(&format!("{url}/jobs/customers")).await;
     browser.click("button[data-action=run]").await;
+    // The click's form post must land before we leave, or its redirect
+    // would take the browser back to the job page.
+    browser
+        .wait_text("body", "the queued run", |t| t.contains("queued a run"))
+        .await;
     browser.goto(&format!("{url}/")).await;
     browser
         .script("window.notReloaded = true; return null;")

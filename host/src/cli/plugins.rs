@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::connector::Manifest;
 use crate::plugin::{ConnectorInfo, Runtime, RuntimeOptions};
 
-use super::{safe, scaffold};
+use super::{bundle, safe, scaffold};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -19,7 +20,9 @@ pub enum Command {
     Test(super::plugin_test::Args),
     /// Show a plugin's contract version, modules, fields, operations and actions.
     Inspect {
-        /// The component file (`.wasm`).
+        /// The component file (`.wasm`), or a connector manifest (`.yaml`:
+        /// its component, as the manifest configures it; for declarative
+        /// connectors).
         file: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -93,15 +96,46 @@ fn new(scaffold: scaffold::Scaffold) -> ExitCode {
     }
 }
 
+fn is_manifest(file: &std::path::Path) -> bool {
+    matches!(
+        file.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
 fn inspect(file: PathBuf, json: bool) -> ExitCode {
     let result = (|| -> anyhow::Result<(ConnectorInfo, String, String)> {
         let runtime = Runtime::new(RuntimeOptions::default())?;
-        let plugin = runtime.load(&file)?;
+        // A manifest: its component, given what the manifest gives it (a
+        // declarative connector's `rest:` section).
+        let (component, settings) = if is_manifest(&file) {
+            let manifest = Manifest::load(&file)?;
+            let beside = file.parent().map(std::path::Path::to_path_buf);
+            let component = beside
+                .into_iter()
+                .chain(bundle::plugin_dirs(None))
+                .map(|dir| dir.join(&manifest.component))
+                .find(|path| path.is_file())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: component `{}` not found beside it or among the carried ones",
+                        file.display(),
+                        manifest.component
+                    )
+                })?;
+            (
+                component,
+                manifest.component_settings(serde_json::json!({})),
+            )
+        } else {
+            (file.clone(), serde_json::json!({}))
+        };
+        let plugin = runtime.load(&component)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let info = rt
-            .block_on(plugin.inspect())
+            .block_on(plugin.inspect_with(settings))
             .map_err(|e| anyhow::anyhow!("{}: `describe` failed: {e}", file.display()))?;
         Ok((
             info,
