@@ -71,6 +71,31 @@ pub struct Module {
     /// Named actions on one record (`{id}`, `{args.*}`).
     #[serde(default)]
     pub actions: BTreeMap<String, Action>,
+    /// Fields written under another name than they are read under
+    /// (`contact_email: "Contact Email"`): creates and updates rename them.
+    #[serde(default)]
+    pub write_names: BTreeMap<String, String>,
+    /// The id is a natural key the record is written with (an email
+    /// address): it is writable, and updates keep it in what they send
+    /// (vendors that find the record by a key inside the body).
+    #[serde(default)]
+    pub write_id: bool,
+}
+
+impl Module {
+    /// `record` as it is written: fields renamed per `write_names`.
+    pub fn written(
+        &self,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        record
+            .iter()
+            .map(|(k, v)| {
+                let name = self.write_names.get(k).unwrap_or(k);
+                (name.clone(), v.clone())
+            })
+            .collect()
+    }
 }
 
 fn default_id() -> String {
@@ -274,6 +299,31 @@ pub struct Errors {
     /// their codes here, with what they mean.
     #[serde(default)]
     pub rules: Vec<ErrorRule>,
+    /// A body field that marks a failed answer whatever its HTTP status
+    /// (`{ field: status, equals: error }`): such an answer that no rule
+    /// matches is the vendor's error with its code.
+    #[serde(default)]
+    pub failed: Option<Failed>,
+}
+
+/// `errors.failed`: the answer failed when the body's `field` is `equals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failed {
+    pub field: String,
+    pub equals: String,
+}
+
+impl Failed {
+    /// Whether `body` says it failed.
+    pub fn matches(&self, body: &serde_json::Value) -> bool {
+        match at(body, &self.field) {
+            Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case(&self.equals),
+            Some(serde_json::Value::Bool(b)) => b.to_string() == self.equals,
+            Some(serde_json::Value::Number(n)) => n.to_string() == self.equals,
+            _ => false,
+        }
+    }
 }
 
 impl Default for Errors {
@@ -283,6 +333,7 @@ impl Default for Errors {
             message: default_message(),
             fields: None,
             rules: Vec::new(),
+            failed: None,
         }
     }
 }
@@ -408,6 +459,13 @@ impl Spec {
                 {
                     problems.push(format!(
                         "modules.{name}.fields.{field}.lookup: no module `{target}`"
+                    ));
+                }
+            }
+            for field in m.write_names.keys() {
+                if !m.fields.is_empty() && !m.fields.contains_key(field) {
+                    problems.push(format!(
+                        "modules.{name}.write_names.{field}: not among its fields"
                     ));
                 }
             }

@@ -106,3 +106,46 @@ fn paths_reach_into_answers() {
     assert_eq!(at(&v, ""), Some(&v));
     assert_eq!(at(&v, "nope"), None);
 }
+
+#[test]
+fn write_names_rename_written_fields_and_are_checked() {
+    let s = spec(
+        r#"{"modules": {"subscribers": {"id": "contact_email",
+            "fields": {"contact_email": {}, "firstname": {}},
+            "write_names": {"contact_email": "Contact Email", "firstname": "First Name"},
+            "write_id": true,
+            "list": {"path": "/subs", "records": "list_of_details"}}}}"#,
+    );
+    s.check().unwrap();
+    let m = &s.modules["subscribers"];
+    assert!(m.write_id);
+    let rec = json!({"contact_email": "a@x.com", "firstname": "Ann", "other": 1});
+    let w = m.written(rec.as_object().unwrap());
+    assert_eq!(
+        serde_json::Value::Object(w),
+        json!({"Contact Email": "a@x.com", "First Name": "Ann", "other": 1})
+    );
+    let bad = spec(
+        r#"{"modules": {"s": {"fields": {"id": {}}, "write_names": {"nope": "No"},
+            "list": {"path": "/s"}}}}"#,
+    );
+    let problems = bad.check().unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("write_names.nope")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn failed_marks_error_bodies_whatever_the_status() {
+    let s =
+        spec(r#"{"errors": {"failed": {"field": "status", "equals": "error"}}, "modules": {}}"#);
+    let f = s.errors.failed.as_ref().unwrap();
+    assert!(f.matches(&json!({"status": "error", "code": "2501"})));
+    assert!(f.matches(&json!({"status": "ERROR"})));
+    assert!(!f.matches(&json!({"status": "success"})));
+    assert!(!f.matches(&json!({"code": "0"})));
+    // Older specs without it still load.
+    let old = spec(r#"{"errors": {"code": "code"}, "modules": {}}"#);
+    assert_eq!(old.errors.failed, None);
+}

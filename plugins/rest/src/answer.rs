@@ -57,6 +57,9 @@ pub fn read(spec: &Spec, response: Response) -> Result<Answer, ConnectorError> {
     let success = (200..300).contains(&status);
     let kind = match rule {
         Some(rule) => rule.error,
+        None if success && errors.failed.as_ref().is_some_and(|f| f.matches(&body)) => {
+            ErrorKind::Vendor
+        }
         None if success => ErrorKind::Ok,
         None => match status {
             401 | 403 => ErrorKind::Unauthorized,
@@ -160,5 +163,63 @@ pub fn record_at(body: &Value, path: &str) -> Result<Option<Record>, ConnectorEr
             format!("`{path}` holds {other}, not a record"),
             0,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(errors: Value) -> Spec {
+        serde_json::from_value(json!({"errors": errors, "modules": {}})).unwrap()
+    }
+
+    fn answer(status: u16, body: Value) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn a_200_marked_failed_is_an_error_unless_a_rule_says_otherwise() {
+        let s = spec(json!({
+            "failed": {"field": "status", "equals": "error"},
+            "rules": [{"code": "2501", "error": "not-found"}]
+        }));
+        let e = read(
+            &s,
+            answer(
+                200,
+                json!({"status": "error", "code": "910", "message": "No fields"}),
+            ),
+        )
+        .err()
+        .expect("an error");
+        assert!(
+            matches!(&e, ConnectorError::Vendor(v) if v.code == "910"),
+            "{e:?}"
+        );
+        let e = read(
+            &s,
+            answer(
+                200,
+                json!({"status": "error", "code": "2501", "message": "x"}),
+            ),
+        )
+        .err()
+        .expect("an error");
+        assert!(matches!(e, ConnectorError::NotFound(_)), "{e:?}");
+        assert!(read(&s, answer(200, json!({"status": "success", "code": "0"}))).is_ok());
+        // Without `failed`, a 200 is a success whatever its body says.
+        let plain = spec(json!({}));
+        assert!(
+            read(
+                &plain,
+                answer(200, json!({"status": "error", "code": "910"}))
+            )
+            .is_ok()
+        );
     }
 }

@@ -75,7 +75,7 @@ fn describe_module(name: &str, m: &Module) -> ModuleInfo {
         if f.required {
             fi = fi.required();
         }
-        if f.read_only || *field == m.id {
+        if f.read_only || (*field == m.id && !m.write_id) {
             fi = fi.read_only();
         }
         if !f.values.is_empty() {
@@ -227,15 +227,25 @@ impl Connector for Rest {
         Ok(records
             .iter()
             .map(|record| {
+                let sent = m.written(record);
                 let vars = Vars {
                     settings: Some(settings.as_map()),
-                    record: Some(record),
+                    record: Some(&sent),
                     ..Vars::default()
                 };
-                let answer = send(&spec, &Call::new(create, "POST", vars).with_body(record))?;
-                record_at(&answer.body, &create.record)?.ok_or_else(|| {
-                    ConnectorError::vendor("no-record", "the answer held no record", answer.status)
-                })
+                let answer = send(&spec, &Call::new(create, "POST", vars).with_body(&sent))?;
+                // Vendors that answer a create with a status only: the
+                // record is what was sent, when that holds its id.
+                match record_at(&answer.body, &create.record)? {
+                    Some(r) if r.contains_key(&m.id) => Ok(r),
+                    _ if record.contains_key(&m.id) => Ok(record.clone()),
+                    Some(r) => Ok(r),
+                    None => Err(ConnectorError::vendor(
+                        "no-record",
+                        "the answer held no record",
+                        answer.status,
+                    )),
+                }
             })
             .collect())
     }
@@ -264,13 +274,18 @@ impl Connector for Rest {
                         ));
                     }
                 };
+                let mut sent = record.clone();
+                if m.write_id {
+                    sent.insert(m.id.clone(), Value::String(id.clone()));
+                }
+                let sent = m.written(&sent);
                 let vars = Vars {
                     settings: Some(settings.as_map()),
                     id: Some(&id),
-                    record: Some(&record),
+                    record: Some(&sent),
                     ..Vars::default()
                 };
-                let answer = send(&spec, &Call::new(update, "PATCH", vars).with_body(&record))?;
+                let answer = send(&spec, &Call::new(update, "PATCH", vars).with_body(&sent))?;
                 // Vendors that answer an update with no body: the record
                 // is what was sent.
                 let mut written =

@@ -39,6 +39,8 @@ pub struct App {
     pub config: Mutex<Config>,
     /// Alternative Payments' tokens and rate limit.
     pub ap: crate::ap::ApRuntime,
+    /// Zoho Campaigns' lists, contacts, topics and fields.
+    pub campaigns: crate::campaigns::Campaigns,
     /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
     pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
     base_url: OnceLock<String>,
@@ -62,6 +64,7 @@ impl App {
             notifier: Notifier::start(),
             config: Mutex::new(config),
             ap: crate::ap::ApRuntime::default(),
+            campaigns: crate::campaigns::Campaigns::default(),
             requests: Mutex::default(),
             base_url: OnceLock::new(),
         }

@@ -3,7 +3,8 @@
 //! A faithful, stateful local emulator of Zoho CRM, Books, Invoice and
 //! Billing, all on one port under the real path prefixes (`/oauth/v2/token`,
 //! `/crm/v8/…`, `/books/v3/…`, `/invoice/v3/…`, `/billing/v1/…`), and of
-//! Alternative Payments under `/ap/…` (see [`ap`]).
+//! Alternative Payments under `/ap/…` (see [`ap`]) and Zoho Campaigns under
+//! `/campaigns/api/v1.1/…` (see [`campaigns`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -27,6 +28,7 @@
 pub mod ap;
 pub mod app;
 pub mod auth;
+pub mod campaigns;
 pub mod clock;
 pub mod control;
 pub mod crm;

@@ -78,13 +78,14 @@ pub fn router(app: AppRef) -> Router {
         .merge(apis)
         .nest(crate::ap::PREFIX, crate::ap::router())
         .merge(crate::ap::control::router())
+        .nest(crate::campaigns::PREFIX, crate::campaigns::router())
         .merge(crate::control::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
-async fn token(
+pub(crate) async fn token(
     State(app): State<AppRef>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
@@ -121,7 +122,7 @@ async fn authorize(
     }
 }
 
-fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
+pub(crate) fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ()> {
     let s = std::str::from_utf8(body).map_err(|_| ())?;
     Ok(s.split('&')
         .filter(|p| !p.is_empty())

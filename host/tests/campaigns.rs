@@ -1,0 +1,208 @@
+//! Zoho Campaigns from YAML alone (`connectors/zoho-campaigns.yaml`), run
+//! by the generic REST component end to end through the `ferry` binary
+//! against the sandbox's emulation: Zoho Invoice customers into one chosen
+//! list as subscribers, once; an edited customer updates its subscriber;
+//! record and replay.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::bench::Bench;
+use zoho_sandbox::{Product, Sandbox};
+
+const INVOICE_ORG: &str = "20234695";
+
+/// A workspace: Invoice (organisation 20234695) and Campaigns (its list
+/// `list_key`), both with the sandbox's Zoho client.
+fn bench(sb: &Sandbox, list_key: &str) -> Bench {
+    let base = sb.base_url();
+    let yaml = format!(
+        r#"version: 1
+connections:
+  invoice:
+    connector: zoho-invoice
+    sandbox: {base}
+    rate_limit: off
+    auth: {{ client_id: file:secrets/id, client_secret: file:secrets/secret, refresh_token: file:secrets/refresh }}
+    settings: {{ organization_id: "{INVOICE_ORG}" }}
+  campaigns:
+    connector: zoho-campaigns
+    sandbox: {base}
+    rate_limit: off
+    auth: {{ client_id: file:secrets/id, client_secret: file:secrets/secret, refresh_token: file:secrets/refresh }}
+    settings: {{ list_key: "{list_key}" }}
+syncs:
+  subscribers:
+    from: invoice.contacts
+    to: campaigns.subscribers
+    match: {{ email: contact_email }}
+    fields:
+      contact_email: email
+      companyname: company_name
+"#
+    );
+    let b = Bench::custom(&yaml, support::repo_root().join("connectors"));
+    let creds = sb.client_credentials();
+    std::fs::create_dir_all(b.dir().join("secrets")).unwrap();
+    for (name, value) in [
+        ("id", &creds.client_id),
+        ("secret", &creds.client_secret),
+        ("refresh", &creds.refresh_token),
+    ] {
+        std::fs::write(b.dir().join("secrets").join(name), value).unwrap();
+    }
+    b
+}
+
+fn sync(bench: &Bench) -> Value {
+    let out = bench
+        .ferry(&["sync", "run", "subscribers", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    reports[0].clone()
+}
+
+/// The chosen list's key, and its subscribers as (email, company).
+fn list(sb: &Sandbox, name: &str) -> (String, Vec<(String, String)>) {
+    let st = sb.app().campaigns.store.lock().unwrap();
+    let l = st.lists.iter().find(|l| l.name == name).unwrap();
+    let subs = l
+        .members
+        .iter()
+        .map(|(e, _)| {
+            let company = st.contacts[e]
+                .get("companyname")
+                .cloned()
+                .unwrap_or_default();
+            (e.clone(), company)
+        })
+        .collect();
+    (l.key.clone(), subs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoice_customers_become_subscribers_of_the_chosen_list_once() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let (key, before) = list(&sb, "Invoice customers");
+    assert!(before.is_empty());
+    let bench = bench(&sb, &key);
+    let out = bench.ferry_ok(&["validate"]);
+    assert!(out.contains("valid"), "{out}");
+
+    let report = tokio::task::block_in_place(|| sync(&bench));
+    let added = report["counts"]["added"].as_u64().unwrap_or(0);
+    let (_, subs) = list(&sb, "Invoice customers");
+    assert!(added > 0, "{}", report["counts"]);
+    assert_eq!(subs.len() as u64, added, "{}", report["counts"]);
+    assert!(
+        subs.iter().all(|(e, c)| e.contains('@') && !c.is_empty()),
+        "{subs:?}"
+    );
+    // The other list is untouched.
+    assert!(list(&sb, "Newsletter").1.is_empty());
+
+    // A second run writes nothing.
+    let report = tokio::task::block_in_place(|| sync(&bench));
+    assert_eq!(report["counts"]["added"], 0, "{}", report["counts"]);
+    assert_eq!(report["counts"]["updated"], 0, "{}", report["counts"]);
+    assert_eq!(list(&sb, "Invoice customers").1.len(), subs.len());
+
+    // An edited customer updates its subscriber.
+    let found: Value = reqwest::get(format!(
+        "{}/__sandbox/find/invoice/{INVOICE_ORG}/contacts",
+        sb.base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let contact = found["records"][0].clone();
+    let id = contact["contact_id"].as_str().unwrap();
+    sb.app()
+        .ui_finance_write(
+            Product::Invoice,
+            INVOICE_ORG,
+            "contacts",
+            id,
+            json!({"company_name": "Renamed Ltd"}),
+        )
+        .unwrap();
+    let report = tokio::task::block_in_place(|| sync(&bench));
+    assert_eq!(report["counts"]["updated"], 1, "{}", report["counts"]);
+    assert_eq!(report["counts"]["added"], 0, "{}", report["counts"]);
+    // The API shows the primary contact person's address as `email`.
+    let email = contact["contact_persons"][0]["email"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{contact}"))
+        .to_ascii_lowercase();
+    let (_, subs) = list(&sb, "Invoice customers");
+    assert!(
+        subs.contains(&(email, "Renamed Ltd".to_string())),
+        "{subs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaigns_connector_replays_offline() {
+    let sb = Sandbox::builder().start().await.unwrap();
+    let key = {
+        let mut st = sb.app().campaigns.store.lock().unwrap();
+        let key = st.lists[0].key.clone();
+        let info = json!({"Contact Email": "ann@example.com", "First Name": "Ann"});
+        st.subscribe(&key, info.as_object().unwrap(), None, 0)
+            .unwrap();
+        key
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("campaigns.json");
+    let connectors = support::repo_root().join("connectors");
+    let plugins = Bench::plugin_dir();
+    let setting = format!("list_key={key}");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["plugins", "test", "zoho-campaigns", "--connectors"])
+            .arg(&connectors)
+            .arg("--plugin-dir")
+            .arg(&plugins)
+            .args(["--setting", &setting])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let url = sb.base_url();
+    let path = cassette.to_str().unwrap();
+    let (ok, out) = tokio::task::block_in_place(|| run(&["--sandbox", &url, "--record", path]));
+    assert!(ok, "{out}");
+    for module in ["lists", "subscribers", "topics", "fields"] {
+        assert!(out.contains(module), "{out}");
+    }
+    assert!(out.contains("check: ok"), "{out}");
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(text.contains("ann@example.com"), "the list was read");
+    let client = sb.client_credentials();
+    assert!(
+        !text.contains(&client.client_secret),
+        "a secret was recorded"
+    );
+    drop(sb);
+
+    let (ok, out) = run(&["--replay", path]);
+    assert!(ok, "{out}");
+    assert!(out.contains("same outcome"), "{out}");
+}
