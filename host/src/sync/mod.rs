@@ -22,7 +22,7 @@ use crate::connector::Record;
 use crate::engine::run::{Ending, Unit};
 use crate::engine::{self, EngineError};
 use crate::mapping::{MissingLink, Plan, RecordError, Side, Way};
-use crate::store::{Counts, LedgerFilter, RunRecord, RunTrigger, StoreError};
+use crate::store::{Counts, LedgerFilter, LedgerOp, RunRecord, RunTrigger, StoreError};
 
 pub use crate::connector::id_of;
 pub use crate::engine::Endpoint;
@@ -344,9 +344,12 @@ async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parent {
     Linked,
-    /// Its sync did not link it (its view excludes it, say): why, as that
-    /// sync's ledger says.
+    /// Its sync did not link it (it failed, or its sync is paused): why,
+    /// as that sync's ledger says.
     NotLinked(String),
+    /// Its sync skipped it on purpose (its view excludes it): why. A
+    /// record that needs it follows it out, skipped, not failed.
+    Excluded(String),
 }
 
 impl Parent {
@@ -395,14 +398,20 @@ pub fn create_parent<'a>(
         {
             return Ok(Parent::Linked);
         }
-        let why = env
+        let row = env
             .store
             .ledger(&missing.sync, run.id, LedgerFilter::All, 0, 100)?
             .into_iter()
-            .find(|row| row.source_id == missing.id)
+            .find(|row| row.source_id == missing.id);
+        let skipped = row.as_ref().is_some_and(|r| r.op == LedgerOp::Skip);
+        let why = row
             .and_then(|row| row.reason)
             .unwrap_or_else(|| "its sync did not link it".into());
-        Ok(Parent::NotLinked(why))
+        Ok(if skipped {
+            Parent::Excluded(why)
+        } else {
+            Parent::NotLinked(why)
+        })
     })
 }
 

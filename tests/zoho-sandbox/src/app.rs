@@ -41,6 +41,8 @@ pub struct App {
     pub ap: crate::ap::ApRuntime,
     /// Zoho Campaigns' lists, contacts, topics and fields.
     pub campaigns: crate::campaigns::Campaigns,
+    /// CustomerSuccessBox's accounts and invoices.
+    pub csb: crate::csb::Csb,
     /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
     pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
     base_url: OnceLock<String>,
@@ -65,6 +67,7 @@ impl App {
             config: Mutex::new(config),
             ap: crate::ap::ApRuntime::default(),
             campaigns: crate::campaigns::Campaigns::default(),
+            csb: crate::csb::Csb::default(),
             requests: Mutex::default(),
             base_url: OnceLock::new(),
         }

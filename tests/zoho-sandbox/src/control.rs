@@ -35,6 +35,7 @@ impl App {
         });
         self.limits.reset();
         self.ap.reset_stats();
+        self.csb.reset();
         self.notifier.log.lock().unwrap().clear();
     }
 

@@ -3,8 +3,9 @@
 //! A faithful, stateful local emulator of Zoho CRM, Books, Invoice and
 //! Billing, all on one port under the real path prefixes (`/oauth/v2/token`,
 //! `/crm/v8/…`, `/books/v3/…`, `/invoice/v3/…`, `/billing/v1/…`), and of
-//! Alternative Payments under `/ap/…` (see [`ap`]) and Zoho Campaigns under
-//! `/campaigns/api/v1.1/…` (see [`campaigns`]).
+//! Alternative Payments under `/ap/…` (see [`ap`]), Zoho Campaigns under
+//! `/campaigns/api/v1.1/…` (see [`campaigns`]) and CustomerSuccessBox under
+//! `/csb/…` (see [`csb`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -32,6 +33,7 @@ pub mod campaigns;
 pub mod clock;
 pub mod control;
 pub mod crm;
+pub mod csb;
 pub mod error;
 pub mod faults;
 pub mod finance;
@@ -301,6 +303,21 @@ impl Sandbox {
     /// A valid Alternative Payments API key (client id and secret).
     pub fn ap_client_credentials(&self) -> ApClient {
         self.app.ap.clients()[0].clone()
+    }
+
+    /// CustomerSuccessBox's base URL: `http://127.0.0.1:PORT/csb`.
+    pub fn csb_base_url(&self) -> String {
+        format!("{}{}", self.base_url(), csb::PREFIX)
+    }
+
+    /// What CustomerSuccessBox holds: accounts, invoices, writes.
+    pub fn csb(&self) -> csb::CsbData {
+        self.app.csb.snapshot()
+    }
+
+    /// Create a CustomerSuccessBox account, as its UI would.
+    pub fn csb_add_account(&self, account_id: &str, name: &str) {
+        self.app.csb.add_account(account_id, name);
     }
 
     /// Alternative Payments' rate-limit counters.

@@ -79,6 +79,8 @@ pub fn router(app: AppRef) -> Router {
         .nest(crate::ap::PREFIX, crate::ap::router())
         .merge(crate::ap::control::router())
         .nest(crate::campaigns::PREFIX, crate::campaigns::router())
+        .nest(crate::csb::PREFIX, crate::csb::router())
+        .merge(crate::csb::control::router())
         .merge(crate::control::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

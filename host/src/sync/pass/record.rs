@@ -97,6 +97,17 @@ impl Pass<'_> {
             // `missing: create`: sync the parent first, then map again.
             match crate::sync::create_parent(env, missing).await {
                 Ok(crate::sync::Parent::Linked) => applied = plan.map(&json, &ctx),
+                Ok(crate::sync::Parent::Excluded(why)) => {
+                    return self.ledger_only(
+                        &id,
+                        None,
+                        LedgerOp::Skip,
+                        format!(
+                            "its parent `{}` is skipped by `{}`: {why}",
+                            missing.id, missing.sync
+                        ),
+                    );
+                }
                 Ok(crate::sync::Parent::NotLinked(why)) => {
                     let reason = match &applied {
                         Err(e) => crate::sync::Parent::failure(&why, e, missing),

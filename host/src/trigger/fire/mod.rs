@@ -263,7 +263,9 @@ impl Firing<'_> {
         {
             match sync::create_parent(self.env, missing).await {
                 Ok(sync::Parent::Linked) => applied = apply(),
-                Ok(sync::Parent::NotLinked(why)) => {
+                // A rule's action that needs an excluded parent cannot
+                // be done: it fails, so someone sees it.
+                Ok(sync::Parent::NotLinked(why) | sync::Parent::Excluded(why)) => {
                     return Ok(Mapped::Failed(sync::Parent::failure(&why, e, missing)));
                 }
                 Err(e) => {
