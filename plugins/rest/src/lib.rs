@@ -36,6 +36,19 @@ fn module<'a>(spec: &'a Spec, name: &str) -> Result<&'a Module, ConnectorError> 
         .ok_or_else(|| ConnectorError::NotFound(format!("no module `{name}`")))
 }
 
+/// Module `name` and its request for `op`, or "unsupported" when the
+/// manifest describes none.
+fn operation<'a, T>(
+    spec: &'a Spec,
+    name: &str,
+    op: &str,
+    pick: impl Fn(&'a Module) -> Option<&'a T>,
+) -> Result<(&'a Module, &'a T), ConnectorError> {
+    let m = module(spec, name)?;
+    let request = pick(m).ok_or_else(|| unsupported(op, name))?;
+    Ok((m, request))
+}
+
 fn unsupported(op: &str, module: &str) -> ConnectorError {
     ConnectorError::unsupported(format!(
         "`{op}` on module `{module}` (the manifest describes none)"
@@ -155,11 +168,7 @@ impl Connector for Rest {
         cursor: Option<&str>,
     ) -> Result<Page, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let list = m
-            .list
-            .as_ref()
-            .ok_or_else(|| unsupported("list", module_name))?;
+        let (_, list) = operation(&spec, module_name, "list", |m| m.list.as_ref())?;
         let vars = Vars {
             settings: Some(settings.as_map()),
             ..Vars::default()
@@ -170,11 +179,7 @@ impl Connector for Rest {
 
     fn get(settings: &Settings, module_name: &str, id: &str) -> Result<Record, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let get = m
-            .get
-            .as_ref()
-            .ok_or_else(|| unsupported("get", module_name))?;
+        let (_, get) = operation(&spec, module_name, "get", |m| m.get.as_ref())?;
         let vars = Vars {
             settings: Some(settings.as_map()),
             id: Some(id),
@@ -191,11 +196,7 @@ impl Connector for Rest {
         criteria: &Record,
     ) -> Result<Vec<Record>, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let find = m
-            .find
-            .as_ref()
-            .ok_or_else(|| unsupported("find", module_name))?;
+        let (_, find) = operation(&spec, module_name, "find", |m| m.find.as_ref())?;
         let vars = Vars {
             settings: Some(settings.as_map()),
             criteria: Some(criteria),
@@ -219,11 +220,7 @@ impl Connector for Rest {
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let create = m
-            .create
-            .as_ref()
-            .ok_or_else(|| unsupported("create", module_name))?;
+        let (m, create) = operation(&spec, module_name, "create", |m| m.create.as_ref())?;
         Ok(records
             .iter()
             .map(|record| {
@@ -256,11 +253,7 @@ impl Connector for Rest {
         records: Vec<Record>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let update = m
-            .update
-            .as_ref()
-            .ok_or_else(|| unsupported("update", module_name))?;
+        let (m, update) = operation(&spec, module_name, "update", |m| m.update.as_ref())?;
         Ok(records
             .into_iter()
             .map(|mut record| {
@@ -302,11 +295,7 @@ impl Connector for Rest {
         ids: Vec<String>,
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = spec(settings)?;
-        let m = module(&spec, module_name)?;
-        let delete = m
-            .delete
-            .as_ref()
-            .ok_or_else(|| unsupported("delete", module_name))?;
+        let (m, delete) = operation(&spec, module_name, "delete", |m| m.delete.as_ref())?;
         Ok(ids
             .iter()
             .map(|id| {
