@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::bench::{BILLING, BOOKS, Bench};
 use support::served::{Served, token};
 use support::webdriver::Browser;
-use zoho_sandbox::{FaultConfig, Sandbox};
+use zoho_sandbox::{FaultConfig, Product, Sandbox};
 
 /// Books contacts → Billing customers, twice. `customers` gives every
 /// customer the same name, so Billing takes the first and refuses the
@@ -165,6 +165,10 @@ async fn an_operator_previews_watches_a_run_pauses_resumes_and_reads_a_failure()
 
     // The run's failed records and why.
     browser.click("table.runs a[href$='/runs/1']").await;
+    // Records by name on both sides: the one created shows the name it
+    // was given in Billing.
+    let created = browser.text("tr[data-op=create] td:nth-child(3)").await;
+    assert!(created.contains("Twin & <Co>"), "{created}");
     let reasons = browser.text(".reasons").await;
     assert!(reasons.contains("already exists"), "{reasons}");
     browser.click(".filters a[href$='filter=failed']").await;
@@ -191,6 +195,66 @@ async fn an_operator_previews_watches_a_run_pauses_resumes_and_reads_a_failure()
     let links = browser.text("table.links").await;
     assert!(links.contains("the sync"), "{links}");
     assert!(!browser.all("table.links button").await.is_empty());
+
+    // One record's links, with the linked record's status asked of its
+    // vendor now: a person marks the Billing customer inactive, and the
+    // page says so on its next load.
+    let from = browser.text("table.links tbody tr td:nth-child(2)").await;
+    let to = browser.text("table.links tbody tr td:nth-child(3)").await;
+    browser.goto(&format!("{url}/links?id={from}")).await;
+    let status = browser.text("table.links td.status").await;
+    assert_eq!(status, "active", "{}", browser.text("body").await);
+    sb.app()
+        .ui_finance_act(
+            Product::Billing,
+            BILLING.2.unwrap(),
+            "customers",
+            &to,
+            "inactive",
+        )
+        .unwrap();
+    browser.goto(&format!("{url}/links?id={from}")).await;
+    assert_eq!(browser.text("table.links td.status").await, "inactive");
+
+    // A sync's link removed by hand: gone from the page and the state.
+    browser
+        .goto(&format!("{url}/jobs/accounts/links?id={from}"))
+        .await;
+    browser.click("table.links button").await;
+    let note = browser
+        .wait_text("body", "the removal", |t| t.contains("unlinked"))
+        .await;
+    assert!(note.contains(&format!("unlinked {from} → {to}")), "{note}");
+    let left = browser.text("table.links").await;
+    assert!(!left.contains(&to), "{left}");
+    let (status, body) = served
+        .call(
+            "GET",
+            &format!("/v1/jobs/accounts/links?id={from}"),
+            Some(&ops),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["links"].as_array().map(Vec::len), Some(0), "{body}");
+    browser.screenshot("operator-link-removed").await;
+
+    // Retry failed and a full run, from their buttons.
+    browser.goto(&format!("{url}/jobs/customers")).await;
+    browser.click("button[data-action=retry]").await;
+    let note = browser
+        .wait_text("p.note", "the retry", |t| {
+            t.contains("retried") || t.contains("nothing")
+        })
+        .await;
+    assert!(note.contains("retried failed records in run #"), "{note}");
+    let before = served.runs("customers", &ops).await.len();
+    browser.click("button[data-action=full-run]").await;
+    let note = browser
+        .wait_text("p.note", "the full run", |t| t.contains("queued"))
+        .await;
+    assert!(note.contains("queued a run of customers"), "{note}");
+    served.wait_runs("customers", &ops, before + 1).await;
     browser.goto(&format!("{url}/connections")).await;
     let books = browser.text("li[data-connection=books]").await;
     assert!(books.contains("sandbox at"), "{books}");

@@ -53,6 +53,7 @@ fn row(run: u64, i: usize, op: LedgerOp) -> LedgerRow {
         diff: vec![],
         rule: None,
         title: None,
+        target_title: None,
     }
 }
 

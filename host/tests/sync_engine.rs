@@ -374,11 +374,11 @@ async fn the_cli_runs_pauses_resumes_and_exports_history() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next(),
-        Some("run,side,source_id,target_id,operation,reason,diff,source_title")
+        Some("run,side,source_id,target_id,operation,reason,diff,source_title,target_title")
     );
     let row = lines.next().unwrap();
     assert!(
-        row.contains(",skip,") && row.contains("view `") && row.ends_with(",Customer 000003"),
+        row.contains(",skip,") && row.contains("view `") && row.ends_with(",Customer 000003,"),
         "{row}"
     );
     // The table names each record beside its id.
@@ -386,6 +386,21 @@ async fn the_cli_runs_pauses_resumes_and_exports_history() {
     assert!(ok);
     assert!(out.starts_with("skip      Customer 000003 ["), "{out}");
     assert_eq!(lines.next(), None);
+    // Both sides by name: the partner as Ferry wrote it.
+    let (ok, out, _) = run(&["history", "customers", "--run", "1"]);
+    assert!(ok);
+    let added: Vec<&str> = out.lines().filter(|l| l.starts_with("create ")).collect();
+    assert_eq!(added.len(), 4, "{out}");
+    for line in added {
+        let (from, to) = line.split_once(" → ").unwrap();
+        let name = from
+            .trim_start_matches("create")
+            .trim()
+            .split(" [")
+            .next()
+            .unwrap();
+        assert!(to.starts_with(&format!("B {name} [")), "{line}");
+    }
     let (ok, out, _) = run(&["history", "customers", "--format", "json"]);
     assert!(ok);
     let runs: Value = serde_json::from_str(&out).unwrap();

@@ -141,10 +141,11 @@ async fn plugin_text_is_escaped_in_human_output_and_exact_in_json() {
     let ledger = run(&["history", "escapes", "--run", "1"]);
     assert!(ledger.status.success(), "{}", both(&ledger));
     assert_safe("history --run", &ledger);
-    // The record's name (its `name` field) beside its id, both escaped.
+    // The records' names (their `name` fields) beside their ids on both
+    // sides, all escaped.
     assert!(
         String::from_utf8_lossy(&ledger.stdout)
-            .contains(&format!("name {SHOWN} [r1{SHOWN}] → new-1")),
+            .contains(&format!("name {SHOWN} [r1{SHOWN}] → name {SHOWN} [new-1]")),
         "{}",
         both(&ledger)
     );

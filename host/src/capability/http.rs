@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -20,6 +19,7 @@ use url::Url;
 use super::auth::{Auth, AuthError, Token};
 use super::policy::{AllowedHosts, blocked_reason, is_loopback_host};
 use super::ratelimit::RateLimiter;
+pub use super::usage::ApiUsage;
 
 /// HTTP method of a plugin request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,84 +160,6 @@ pub struct HttpCapability {
     auth: Option<Arc<Auth>>,
     usage: Arc<ApiUsage>,
     tape: Option<super::cassette::Tape>,
-}
-
-/// The requests one connection sent today (UTC days): vendors count API
-/// credits per day, and `ferry serve` pauses a connection near its budget.
-#[derive(Debug, Default)]
-pub struct ApiUsage {
-    connection: std::sync::OnceLock<String>,
-    /// Days since the Unix epoch of `calls`.
-    day: AtomicU64,
-    calls: AtomicU64,
-    /// Answers of 429 today: the vendor's limit was hit.
-    rate_limited: AtomicU64,
-    /// The last answer that was an error (status and when), for the
-    /// dashboard's connections page.
-    last_error: std::sync::Mutex<Option<(u16, u64)>>,
-}
-
-fn utc_day() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0)
-}
-
-impl ApiUsage {
-    /// Name the connection (metrics labels).
-    pub fn name(&self, connection: &str) {
-        let _ = self.connection.set(connection.to_string());
-    }
-
-    fn record(&self, status: u16) {
-        let day = utc_day();
-        if self.day.swap(day, Ordering::Relaxed) != day {
-            self.calls.store(0, Ordering::Relaxed);
-            self.rate_limited.store(0, Ordering::Relaxed);
-        }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if status == 429 {
-            self.rate_limited.fetch_add(1, Ordering::Relaxed);
-        }
-        if status >= 400 {
-            let now = crate::store::unix_now();
-            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some((status, now));
-        }
-        crate::telemetry::api_call(self.connection.get().map_or("", String::as_str), status);
-    }
-
-    /// Requests sent today, and the day (since the epoch) that is.
-    pub fn today(&self) -> (u64, u64) {
-        let day = utc_day();
-        if self.day.load(Ordering::Relaxed) == day {
-            (day, self.calls.load(Ordering::Relaxed))
-        } else {
-            (day, 0)
-        }
-    }
-
-    /// Answers of 429 (rate limited) today.
-    pub fn rate_limited_today(&self) -> u64 {
-        if self.day.load(Ordering::Relaxed) == utc_day() {
-            self.rate_limited.load(Ordering::Relaxed)
-        } else {
-            0
-        }
-    }
-
-    /// The last error status the vendor answered, and when (Unix seconds).
-    pub fn last_error(&self) -> Option<(u16, u64)> {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Carry a count over a restart: `calls` were sent on `day`.
-    pub fn restore(&self, day: u64, calls: u64) {
-        if day == utc_day() {
-            self.day.store(day, Ordering::Relaxed);
-            self.calls.fetch_max(calls, Ordering::Relaxed);
-        }
-    }
 }
 
 impl std::fmt::Debug for HttpCapability {

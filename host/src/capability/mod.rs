@@ -8,14 +8,16 @@ pub mod http;
 pub mod log;
 pub mod policy;
 mod ratelimit;
+pub mod usage;
 
 use std::sync::Arc;
 
 pub use crate::store::{MemoryTokenStore, StoredToken, TokenStore};
 pub use auth::{Auth, Grant, OAuth, OAuthConfig};
-pub use http::{ApiUsage, HttpCapability, HttpConfig, HttpError, HttpSettings};
+pub use http::{HttpCapability, HttpConfig, HttpError, HttpSettings};
 pub use log::PluginLog;
 pub use policy::{AllowedHosts, HostPattern};
+pub use usage::{ApiUsage, UsageSaved, counting_calls};
 
 /// The capabilities one connection's plugin calls use.
 pub struct Capabilities {

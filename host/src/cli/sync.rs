@@ -474,10 +474,10 @@ pub(crate) fn run_line(run: &RunRecord) -> String {
 }
 
 pub(crate) fn ledger_line(row: &LedgerRow) -> String {
-    // The record's name first, for people; its id beside it.
-    let source = match &row.title {
-        Some(title) => format!("{} [{}]", safe::line(title), safe::line(&row.source_id)),
-        None => safe::line(&row.source_id).into_owned(),
+    // Records' names first, for people; their ids beside them.
+    let named = |title: Option<&String>, id: &str| match title {
+        Some(title) => format!("{} [{}]", safe::line(title), safe::line(id)),
+        None => safe::line(id).into_owned(),
     };
     format!(
         "{:<9} {} → {}{}",
@@ -485,8 +485,10 @@ pub(crate) fn ledger_line(row: &LedgerRow) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
-        source,
-        safe::line(row.target_id.as_deref().unwrap_or("-")),
+        named(row.title.as_ref(), &row.source_id),
+        row.target_id
+            .as_deref()
+            .map_or("-".into(), |id| named(row.target_title.as_ref(), id)),
         row.reason
             .as_deref()
             .map(|r| format!("  ({})", safe::line(r)))

@@ -267,6 +267,7 @@ impl Pass<'_> {
             diff: Vec::new(),
             rule: None,
             title: None,
+            target_title: None,
         }
     }
 }

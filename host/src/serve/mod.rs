@@ -142,13 +142,13 @@ impl Service {
             return Err(ServeError::NoAccess);
         }
         let jobs = jobs(&env);
-        // Carry today's API usage over a restart.
+        // Carry today's API usage (and the last error) over a restart.
         for name in env.workspace.connections.keys() {
-            if let (Some(usage), Some((day, calls))) = (
+            if let (Some(usage), Some(saved)) = (
                 env.api_usage(name),
-                store.meta_get::<(u64, u64)>(&format!("usage/{name}"))?,
+                store.meta_get::<crate::capability::UsageSaved>(&format!("usage/{name}"))?,
             ) {
-                usage.restore(day, calls);
+                usage.restore(saved);
             }
         }
         let clock: Arc<dyn Clock> = match &options.manual_clock {
@@ -409,61 +409,62 @@ impl Service {
     async fn execute(&self, i: usize, trigger: RunTrigger, full: bool) -> Vec<RunRecord> {
         let job = &self.jobs[i];
         let live = LiveProgress { service: self, i };
-        let calls_before = self.calls_today(job);
-        let result = match &job.kind {
-            JobKind::Sync(name) => {
-                let options = RunOptions {
-                    full,
-                    trigger,
-                    stop: Some(self.stop.clone()),
-                    ..RunOptions::default()
-                };
-                runner::run_sync(&self.env, name, &options, &live).await
-            }
-            JobKind::Rollup(name) => {
-                let options = crate::rollup::RollupOptions {
-                    full,
-                    trigger,
-                    stop: Some(self.stop.clone()),
-                    ..Default::default()
-                };
-                match crate::rollup::run(&self.env, name, &options).await {
-                    Ok(run) => Ok(vec![run]),
-                    Err(
-                        e @ (crate::rollup::RollupError::Busy(_)
-                        | crate::rollup::RollupError::Paused(_)),
-                    ) => {
-                        tracing::info!(job = job.name, "{e}; skipped");
-                        Ok(Vec::new())
-                    }
-                    // History says why, and the failure backs the job off.
-                    Err(e) => Ok(engine::run::refused(
-                        self.env.store.as_ref(),
-                        name,
+        let (result, calls) = crate::capability::counting_calls(async {
+            match &job.kind {
+                JobKind::Sync(name) => {
+                    let options = RunOptions {
+                        full,
                         trigger,
-                        &e.to_string(),
+                        stop: Some(self.stop.clone()),
+                        ..RunOptions::default()
+                    };
+                    runner::run_sync(&self.env, name, &options, &live).await
+                }
+                JobKind::Rollup(name) => {
+                    let options = crate::rollup::RollupOptions {
+                        full,
+                        trigger,
+                        stop: Some(self.stop.clone()),
+                        ..Default::default()
+                    };
+                    match crate::rollup::run(&self.env, name, &options).await {
+                        Ok(run) => Ok(vec![run]),
+                        Err(
+                            e @ (crate::rollup::RollupError::Busy(_)
+                            | crate::rollup::RollupError::Paused(_)),
+                        ) => {
+                            tracing::info!(job = job.name, "{e}; skipped");
+                            Ok(Vec::new())
+                        }
+                        // History says why, and the failure backs the job off.
+                        Err(e) => Ok(engine::run::refused(
+                            self.env.store.as_ref(),
+                            name,
+                            trigger,
+                            &e.to_string(),
+                        )
+                        .into_iter()
+                        .collect()),
+                    }
+                }
+                JobKind::Rules(_, rules) => {
+                    let active: Vec<String> = rules
+                        .iter()
+                        .filter(|r| !self.env.store.is_paused(r).unwrap_or(false))
+                        .cloned()
+                        .collect();
+                    trigger::run(
+                        &self.env,
+                        trigger::Rules::Only(&active),
+                        &TriggerOptions { full, trigger },
+                        &live,
                     )
-                    .into_iter()
-                    .collect()),
+                    .await
                 }
             }
-            JobKind::Rules(_, rules) => {
-                let active: Vec<String> = rules
-                    .iter()
-                    .filter(|r| !self.env.store.is_paused(r).unwrap_or(false))
-                    .cloned()
-                    .collect();
-                trigger::run(
-                    &self.env,
-                    trigger::Rules::Only(&active),
-                    &TriggerOptions { full, trigger },
-                    &live,
-                )
-                .await
-            }
-        };
+        })
+        .await;
         self.save_usage(job);
-        let calls = self.calls_today(job).saturating_sub(calls_before);
         match result {
             Ok(runs) => {
                 for r in &runs {
@@ -497,18 +498,8 @@ impl Service {
         }
     }
 
-    /// API calls the job's connections sent today, together.
-    fn calls_today(&self, job: &Job) -> u64 {
-        job.connections
-            .iter()
-            .filter_map(|c| self.env.api_usage(c))
-            .map(|u| u.today().1)
-            .sum()
-    }
-
-    /// The API calls run `id` of `name` sent (runs made by this service):
-    /// its connections' calls while it ran, so runs at the same time on
-    /// one connection each count the other's too.
+    /// The API calls run `id` of `name` sent (runs made by this service),
+    /// its own only: runs beside it on the same connection count theirs.
     pub fn run_calls(&self, name: &str, id: u64) -> Option<u64> {
         self.store.meta_get(&calls_key(name, id)).ok().flatten()
     }
@@ -516,7 +507,7 @@ impl Service {
     fn save_usage(&self, job: &Job) {
         for c in &job.connections {
             if let Some(usage) = self.env.api_usage(c) {
-                let _ = self.store.meta_put(&format!("usage/{c}"), &usage.today());
+                let _ = self.store.meta_put(&format!("usage/{c}"), &usage.saved());
             }
         }
     }

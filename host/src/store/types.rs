@@ -319,6 +319,10 @@ pub struct LedgerRow {
     /// `INV-000042`), when its module has such a field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The target record's name for people, as Ferry wrote or found it
+    /// (rows written before this was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_title: Option<String>,
 }
 
 /// Everything written for one record, committed atomically.
@@ -342,7 +346,7 @@ pub struct RecordCommit {
     pub ledger: Option<LedgerRow>,
 }
 
-/// Ledger rows as CSV (`run,side,source_id,target_id,operation,reason,diff,source_title`),
+/// Ledger rows as CSV (`run,side,source_id,target_id,operation,reason,diff,source_title,target_title`),
 /// for exports.
 pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -355,6 +359,7 @@ pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
         "reason",
         "diff",
         "source_title",
+        "target_title",
     ])?;
     for r in rows {
         let op = serde_json::to_value(r.op)
@@ -378,6 +383,7 @@ pub fn ledger_csv(rows: &[LedgerRow]) -> Result<Vec<u8>, csv::Error> {
             r.reason.clone().unwrap_or_default(),
             diff,
             r.title.clone().unwrap_or_default(),
+            r.target_title.clone().unwrap_or_default(),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())

@@ -52,16 +52,28 @@ pub(super) fn record_cell(r: &LedgerRow) -> String {
         Side::From => "from",
         Side::To => "to",
     };
-    match &r.title {
+    format!(
+        "{} <span class=\"side\">({side})</span>",
+        named(r.title.as_deref(), &r.source_id)
+    )
+}
+
+/// The partner's name (when known) and id on the other side.
+fn other_cell(r: &LedgerRow) -> String {
+    match &r.target_id {
+        Some(id) => named(r.target_title.as_deref(), id),
+        None => "–".into(),
+    }
+}
+
+fn named(title: Option<&str>, id: &str) -> String {
+    match title {
         Some(t) => format!(
-            "<span class=\"title\">{}</span> <code class=\"id\">{}</code> <span class=\"side\">({side})</span>",
+            "<span class=\"title\">{}</span> <code class=\"id\">{}</code>",
             esc(t),
-            esc(&r.source_id)
+            esc(id)
         ),
-        None => format!(
-            "<code class=\"id\">{}</code> <span class=\"side\">({side})</span>",
-            esc(&r.source_id)
-        ),
+        None => format!("<code class=\"id\">{}</code>", esc(id)),
     }
 }
 
@@ -181,10 +193,7 @@ fn render(
                     " <span class=\"muted\">by {}</span>",
                     esc(rule)
                 )),
-                r.target_id.as_deref().map_or("–".into(), |t| format!(
-                    "<code class=\"id\">{}</code>",
-                    esc(t)
-                )),
+                other_cell(r),
                 esc(r.reason.as_deref().unwrap_or("")),
             );
         }

@@ -86,6 +86,7 @@ fn a_record_is_failing_until_a_later_row_says_otherwise(kind: BackendKind) {
             diff: vec![],
             rule: None,
             title: None,
+            target_title: None,
         }),
         ..Default::default()
     };
@@ -449,6 +450,7 @@ fn runs_are_numbered_and_ledgers_filtered_and_paged(kind: BackendKind) {
                             diff: vec![],
                             rule: None,
                             title: None,
+                            target_title: None,
                         }),
                         ..Default::default()
                     },
@@ -495,6 +497,7 @@ fn a_state_directory_keeps_its_engine_and_ledger_order_across_reopening(kind: Ba
         diff: vec![],
         rule: None,
         title: None,
+        target_title: None,
     };
     for (opening, range) in [(kind, 0..3), (other, 3..6)] {
         let store = reopen(dir.path(), opening);

@@ -126,6 +126,9 @@ pub(super) struct Pass<'a> {
     /// Names of the records read since the last flush, for their ledger
     /// rows.
     titles: HashMap<String, String>,
+    /// Names their partners have (or will have) on the other side, by
+    /// source id, for the same rows.
+    target_titles: HashMap<String, String>,
 }
 
 /// How far a pass got.
@@ -174,6 +177,7 @@ impl<'a> Pass<'a> {
             env: None,
             reads: plan.reads(),
             titles: HashMap::new(),
+            target_titles: HashMap::new(),
         }
     }
 
@@ -220,6 +224,7 @@ impl<'a> Pass<'a> {
             }
             self.flush().await?;
             self.titles.clear();
+            self.target_titles.clear();
             if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
                 // After the page's writes, so a rule acting on what the
                 // sync just created finds it.

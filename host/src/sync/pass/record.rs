@@ -160,6 +160,9 @@ impl Pass<'_> {
         let Some(mapped) = mapped.into_object() else {
             return self.ledger_only(&id, None, LedgerOp::Fail, "mapping gave no object".into());
         };
+        if let Some(title) = title_of(&mapped, self.dst.title.as_deref()) {
+            self.target_titles.insert(id.clone(), title);
+        }
         let Value::Object(record) = json else {
             unreachable!()
         };

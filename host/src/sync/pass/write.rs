@@ -322,6 +322,7 @@ impl Pass<'_> {
             diff: Vec::new(),
             rule: None,
             title: self.titles.get(source_id).cloned(),
+            target_title: self.target_titles.get(source_id).cloned(),
         }
     }
 

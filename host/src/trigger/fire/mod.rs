@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Action, TargetRef};
 use crate::connector::Record;
+use crate::engine::endpoint::title_of;
 use crate::engine::{Env, StoreLinks};
 use crate::mapping::{Bindings, Context, Judgement, Side, Stages, record_id};
 use crate::store::{
@@ -193,7 +194,10 @@ impl Firing<'_> {
                 intents_done: vec![f.key.to_string()],
                 fired: vec![f.key.to_string()],
                 foreign_snapshots: remembered(rule, f.target_id, f.target),
-                ledger: Some(row(rule, f.id, Some(f.target_id.into()), f.op, f.reason)),
+                ledger: Some(LedgerRow {
+                    target_title: title_of(f.target, rule.target.title.as_deref()),
+                    ..row(rule, f.id, Some(f.target_id.into()), f.op, f.reason)
+                }),
                 ..Default::default()
             },
         )?;
@@ -348,6 +352,7 @@ fn row(
         diff: Vec::new(),
         rule: Some(rule.name.clone()),
         title: rule.title.clone(),
+        target_title: None,
     }
 }
 
