@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::capability::auth::{Auth, Fixed, Grant};
 use crate::capability::{
     AllowedHosts, Capabilities, HostPattern, HttpCapability, HttpConfig, HttpSettings, OAuth,
-    OAuthConfig, TokenStore,
+    OAuthConfig, SharedPacing, TokenStore,
 };
 use crate::config;
 use crate::connector::{Endpoints, RefreshOn};
@@ -141,6 +141,9 @@ pub struct ConnectionSpec {
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
     /// Record the connection's HTTP into a cassette, or replay it from one.
     pub tape: Option<crate::capability::cassette::Tape>,
+    /// Pace the vendor organisation's requests with every process sharing
+    /// this (a cluster's store), not this process alone.
+    pub pacer: Option<Arc<dyn crate::capability::Pacer>>,
 }
 
 impl ConnectionSpec {
@@ -158,6 +161,7 @@ impl ConnectionSpec {
             rate_limit: config::RateLimitOverride::default(),
             dns_overrides: HashMap::new(),
             tape: None,
+            pacer: None,
         }
     }
 
@@ -375,19 +379,34 @@ impl ConnectorRegistry {
             .allowed_hosts
             .as_ref()
             .map(|hosts| hosts.iter().map(|h| HostPattern::new(h)).collect());
+        let requests_per_minute = spec
+            .rate_limit
+            .requests_per_minute
+            .unwrap_or(manifest.rate_limit.requests_per_minute);
+        // The vendor's per-second cap stays unless pacing is off.
+        let requests_per_second = match spec.rate_limit.requests_per_minute {
+            Some(None) => None,
+            _ => manifest.rate_limit.requests_per_second,
+        };
+        let shared = spec.pacer.clone().and_then(|pacer| {
+            SharedPacing::new(
+                pacer,
+                pacing_key(
+                    &spec.connector,
+                    &endpoints.base_url,
+                    &spec.settings,
+                    credentials,
+                ),
+                requests_per_minute,
+                requests_per_second,
+            )
+        });
         let http = HttpCapability::new(
             HttpConfig {
                 base_url: endpoints.base_url,
                 allowed_hosts: AllowedHosts::new(manifest_hosts, workspace_hosts),
-                requests_per_minute: spec
-                    .rate_limit
-                    .requests_per_minute
-                    .unwrap_or(manifest.rate_limit.requests_per_minute),
-                // The vendor's per-second cap stays unless pacing is off.
-                requests_per_second: match spec.rate_limit.requests_per_minute {
-                    Some(None) => None,
-                    _ => manifest.rate_limit.requests_per_second,
-                },
+                requests_per_minute,
+                requests_per_second,
                 concurrency: spec
                     .rate_limit
                     .concurrency
@@ -398,7 +417,8 @@ impl ConnectorRegistry {
             auth,
         )
         .map_err(|e| invalid(e.to_string()))?
-        .with_tape(spec.tape.clone());
+        .with_tape(spec.tape.clone())
+        .with_shared_pacing(shared);
         let plugin = self.plugin(&spec.connector)?;
         let capabilities = Capabilities::new(plugin.name(), &spec.name, http);
         let settings = manifest.component_settings(settings);
@@ -529,6 +549,35 @@ fn authenticate(
             credentials.get("password"),
         ))),
     }
+}
+
+/// Which vendor account a connection's requests count against, as far as
+/// Ferry can tell without asking: the connector, its endpoint, and the
+/// organisation setting (Zoho's finance products) or else the OAuth
+/// client (Zoho CRM counts per organisation, one client per organisation
+/// is the usual set-up). Workspaces whose connections have the same key
+/// share one pace. The client id is hashed: keys are stored in plain text.
+fn pacing_key(
+    connector: &str,
+    base_url: &url::Url,
+    settings: &Value,
+    credentials: Option<&Credentials>,
+) -> String {
+    use sha2::Digest;
+    let account = match settings.get("organization_id").and_then(Value::as_str) {
+        Some(org) => format!("org {org}"),
+        None => {
+            let client = credentials
+                .and_then(|c| c.0.get("client_id"))
+                .map_or("", |s| s.expose());
+            let digest = sha2::Sha256::digest(client.as_bytes());
+            format!("client {}", &hex::encode(digest)[..16])
+        }
+    };
+    format!(
+        "{connector} {} {account}",
+        base_url.origin().ascii_serialization()
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::bench::{AP, BOOKS, Bench};
+use support::bench::{AP, BOOKS, Bench, ap_customers, distinct_emails};
 use zoho_sandbox::Sandbox;
 
 /// Books contacts become AP customers, matched by email.
@@ -36,13 +36,6 @@ fn sync(bench: &Bench) -> Value {
     reports[0].clone()
 }
 
-fn ap_customers(sb: &Sandbox) -> Vec<Value> {
-    sb.app().ap_snapshot()["customers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn books_contacts_become_alternative_payments_customers_once() {
     let sb = Sandbox::builder().seed(40).start().await.unwrap();
@@ -56,13 +49,11 @@ async fn books_contacts_become_alternative_payments_customers_once() {
     let customers = ap_customers(&sb);
     assert_eq!(added, 40, "{out}");
     assert_eq!(customers.len() as u64, added, "every contact once: {out}");
-    let mut emails: Vec<&str> = customers
-        .iter()
-        .filter_map(|c| c["email"].as_str())
-        .collect();
-    emails.sort();
-    emails.dedup();
-    assert_eq!(emails.len(), customers.len(), "no duplicates");
+    assert_eq!(
+        distinct_emails(&customers),
+        customers.len(),
+        "no duplicates"
+    );
 
     // A second run writes nothing.
     let report = sync(&bench);

@@ -566,16 +566,10 @@ async fn a_standby_service_takes_over_from_a_killed_one() {
         cmd
     };
     let admin = {
-        let out = bench
-            .ferry(&["tokens", "add", "root", "--role", "admin", "--store", &url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = support::stdout_of(
+            &mut bench.ferry(&["tokens", "add", "root", "--role", "admin", "--store", &url]),
         );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        String::from_utf8(out).unwrap().trim().to_string()
     };
     let first = Served::spawn(serve());
     assert_eq!(

@@ -709,17 +709,12 @@ async fn inspect_shows_modules_operations_and_actions(case: &Case) {
         case.connector.replace('-', "_")
     ));
     assert!(std::fs::metadata(&wasm).unwrap().len() <= 1024 * 1024);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["plugins", "inspect", "--json"])
-        .arg(&wasm)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info: Value = serde_json::from_slice(&support::stdout_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["plugins", "inspect", "--json"])
+            .arg(&wasm),
+    ))
+    .unwrap();
     assert_eq!(info["name"], case.connector);
     let module = |name: &str| {
         info["modules"]

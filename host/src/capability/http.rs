@@ -160,6 +160,8 @@ pub struct HttpCapability {
     auth: Option<Arc<Auth>>,
     usage: Arc<ApiUsage>,
     tape: Option<super::cassette::Tape>,
+    /// The organisation's pacing across processes, where a store shares it.
+    shared: Option<super::pacing::SharedPacing>,
 }
 
 impl std::fmt::Debug for HttpCapability {
@@ -188,7 +190,17 @@ impl HttpCapability {
             auth,
             usage: Arc::default(),
             tape: None,
+            shared: None,
         })
+    }
+
+    /// Pace requests with every process sharing `shared`'s store too.
+    pub fn with_shared_pacing(
+        mut self,
+        shared: Option<super::pacing::SharedPacing>,
+    ) -> HttpCapability {
+        self.shared = shared;
+        self
     }
 
     /// Record every exchange into a cassette, or answer from one with no
@@ -267,6 +279,9 @@ impl HttpCapability {
             };
             let outcome = {
                 let _permit = self.limiter.acquire().await;
+                if let Some(shared) = &self.shared {
+                    shared.wait().await;
+                }
                 self.attempt(request, &url, token.as_ref()).await
             };
             let retry_in = match &outcome {

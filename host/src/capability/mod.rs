@@ -6,6 +6,7 @@ pub mod cassette;
 pub mod grant;
 pub mod http;
 pub mod log;
+pub mod pacing;
 pub mod policy;
 mod ratelimit;
 pub mod usage;
@@ -16,6 +17,7 @@ pub use crate::store::{MemoryTokenStore, StoredToken, TokenStore};
 pub use auth::{Auth, Grant, OAuth, OAuthConfig};
 pub use http::{HttpCapability, HttpConfig, HttpError, HttpSettings};
 pub use log::PluginLog;
+pub use pacing::{Pacer, SharedPacing};
 pub use policy::{AllowedHosts, HostPattern};
 pub use usage::{ApiUsage, UsageSaved, counting_calls};
 

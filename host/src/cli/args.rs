@@ -232,6 +232,7 @@ impl RunArgs {
         let cached: Vec<String> = described.keys().cloned().collect();
         let options = EnvOptions {
             described,
+            pacer: store.shared_pacer(),
             ..EnvOptions::default()
         };
         let env = Env::open(workspace, &registry, store, options).await?;
@@ -292,7 +293,7 @@ impl StoreChoice {
 
 /// How long a PostgreSQL lease lives unrenewed (`FERRY_LEASE_TTL`, 30s by
 /// default): how long the workspace of a killed process stays held.
-fn lease_ttl() -> std::time::Duration {
+pub(super) fn lease_ttl() -> std::time::Duration {
     std::env::var("FERRY_LEASE_TTL")
         .ok()
         .and_then(|t| humantime::parse_duration(&t).ok())

@@ -24,6 +24,7 @@ pub mod test;
 pub mod triggers;
 pub mod validate;
 pub mod view;
+mod worker;
 
 /// Ferry keeps billing and CRM systems in step.
 #[derive(Debug, Parser)]
@@ -118,6 +119,9 @@ pub enum Command {
     /// API tokens of `ferry serve` (stored hashed).
     #[command(subcommand)]
     Tokens(serve::TokensCommand),
+    /// A cluster of workers on PostgreSQL (`ferry serve --workspaces`).
+    #[command(subcommand)]
+    Cluster(worker::ClusterCommand),
     /// Describe connections live (modules, fields, custom fields) and keep
     /// it in the state for `validate`, `test` and `map`.
     Discover(discover::Args),
@@ -196,6 +200,7 @@ pub fn main() -> ExitCode {
         Command::Links(c) => triggers::links(c),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c),
+        Command::Cluster(c) => worker::cluster(c),
         Command::Discover(a) => discover::run(a),
     }
 }

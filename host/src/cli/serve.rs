@@ -25,6 +25,11 @@ pub struct ServeArgs {
     /// (at this RFC 3339 instant, or now): for tests that drive schedules.
     #[arg(long, value_name = "START", num_args = 0..=1, default_missing_value = "now")]
     pub manual_clock: Option<String>,
+    /// Be one worker of a cluster: run the workspace files in this folder
+    /// (every `*.yaml`), taking turns with the other workers on the same
+    /// PostgreSQL store (`--store postgres://…`). No admin API.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["listen", "manual_clock"])]
+    pub workspaces: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +84,10 @@ pub fn serve(a: ServeArgs) -> ExitCode {
 }
 
 async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &a.workspaces {
+        super::worker::work(&a.args, dir).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();

@@ -24,6 +24,9 @@ pub struct EnvOptions {
     /// of describing them again (a describe costs a finance connection
     /// one call per module).
     pub described: BTreeMap<String, crate::connector::ConnectorInfo>,
+    /// Pace every connection's vendor account with the other processes
+    /// sharing this (a cluster's store).
+    pub pacer: Option<Arc<dyn crate::capability::Pacer>>,
 }
 
 /// The workspace, its open connections and its state.
@@ -66,6 +69,7 @@ impl Env {
                 spec.http = http.clone();
             }
             spec.dns_overrides = options.dns_overrides.clone();
+            spec.pacer = options.pacer.clone();
             let tokens: Arc<dyn TokenStore> = store.clone();
             let connector = registry.open(&spec, tokens)?;
             if let Some(u) = connector.api_usage() {

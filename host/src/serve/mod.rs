@@ -19,6 +19,7 @@ mod jobs;
 pub mod local;
 mod status;
 pub mod tokens;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,6 +132,18 @@ impl Service {
         options: &ServeOptions,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Result<Arc<Service>, ServeError> {
+        Self::build(env, store, options, metrics, true)
+    }
+
+    /// [`Service::new`]; `with_api` false: the service will serve no API
+    /// (a cluster worker's turn on a workspace), so needs no access.
+    fn build(
+        env: Arc<Env>,
+        store: Arc<EmbeddedStore>,
+        options: &ServeOptions,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        with_api: bool,
+    ) -> Result<Arc<Service>, ServeError> {
         let mut config = env.workspace.serve.clone();
         if let Some(addr) = options.listen {
             config.listen = addr;
@@ -138,7 +151,7 @@ impl Service {
         if config.open_on_loopback && !config.listen.ip().is_loopback() {
             config.open_on_loopback = false;
         }
-        if !config.open_on_loopback && tokens::list(&store)?.is_empty() {
+        if with_api && !config.open_on_loopback && tokens::list(&store)?.is_empty() {
             return Err(ServeError::NoAccess);
         }
         let jobs = jobs(&env);
@@ -252,6 +265,12 @@ impl Service {
     /// failures); `None`: not on a schedule.
     fn scheduled(&self, i: usize, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
         let job = &self.jobs[i];
+        // A run a stopped process left unfinished (this one before a
+        // restart, or a worker killed mid-run) resumes at once.
+        let latest = self.env.store.runs(&job.names()[0], 1)?;
+        if latest.first().is_some_and(|r| r.status.is_interrupted()) {
+            return Ok(Some(now));
+        }
         let last = self
             .store
             .meta_get::<LastStart>(&key(&job.name))?
@@ -587,7 +606,7 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -145,7 +145,18 @@ pub enum RunStatus {
     DryRun,
 }
 
+/// How a run that a stopped process left running is closed by the next
+/// one to open the state.
+pub const INTERRUPTED: &str =
+    "interrupted: Ferry stopped before the run ended; the next run settles its pending writes";
+
 impl RunStatus {
+    /// A run its process left unfinished (killed, machine lost): not a
+    /// failure of the job, so it is resumed at once rather than backed off.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, RunStatus::Failed(why) if why == INTERRUPTED)
+    }
+
     /// The status for people: `running`, `completed`, `completed with
     /// failures`, `failed`, `dry-run` (JSON says `partial` for the third).
     pub fn word(&self) -> &'static str {

@@ -170,3 +170,24 @@ pub fn fast_http() -> HttpSettings {
 pub fn count(sb: &Sandbox, key: &str) -> u64 {
     sb.counts().get(key).copied().unwrap_or(0) as u64
 }
+
+/// Alternative Payments customers in the sandbox.
+#[allow(dead_code)] // not every test file uses it
+pub fn ap_customers(sb: &Sandbox) -> Vec<serde_json::Value> {
+    sb.app().ap_snapshot()["customers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// How many different e-mail addresses `customers` hold.
+#[allow(dead_code)] // not every test file uses it
+pub fn distinct_emails(customers: &[serde_json::Value]) -> usize {
+    let mut emails: Vec<&str> = customers
+        .iter()
+        .filter_map(|c| c["email"].as_str())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    emails.len()
+}

@@ -232,14 +232,6 @@ impl Drop for Served {
 
 /// A new API token (`ferry tokens add`) with `role`.
 pub fn token(bench: &Bench, name: &str, role: &str) -> String {
-    let out = bench
-        .ferry(&["tokens", "add", name, "--role", role])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let out = super::stdout_of(&mut bench.ferry(&["tokens", "add", name, "--role", role]));
+    String::from_utf8(out).unwrap().trim().to_string()
 }

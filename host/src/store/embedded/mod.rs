@@ -75,6 +75,9 @@ pub struct EmbeddedStore {
     path: PathBuf,
     /// Seals what holds secrets (the `Meta` and `Tokens` spaces).
     key: Arc<InstallationKey>,
+    /// Request pacing shared with the other processes on the same store
+    /// (PostgreSQL only).
+    pacer: Option<Arc<dyn crate::capability::Pacer>>,
 }
 
 const SEP: u8 = 0;
@@ -177,6 +180,7 @@ impl EmbeddedStore {
             kind,
             path,
             key,
+            pacer: None,
         };
         store.close_interrupted_runs()?;
         Ok(store)
@@ -209,16 +213,24 @@ impl EmbeddedStore {
         key: Arc<InstallationKey>,
     ) -> Result<EmbeddedStore, StoreError> {
         let path = PathBuf::from(backend.place());
+        let pacer = Some(backend.pacer());
         let store = EmbeddedStore {
             backend: Arc::new(backend),
             kind: BackendKind::Postgres,
             path,
             key,
+            pacer,
         };
         // Holding the lease, this process is the workspace's one writer, so
         // a run still marked running was another's, killed or cut off.
         store.close_interrupted_runs()?;
         Ok(store)
+    }
+
+    /// Pacing to share with the other processes on this store, when they
+    /// can share it (PostgreSQL).
+    pub fn shared_pacer(&self) -> Option<Arc<dyn crate::capability::Pacer>> {
+        self.pacer.clone()
     }
 
     /// Runs still marked running belong to a process that is gone (one
@@ -237,9 +249,7 @@ impl EmbeddedStore {
             })?;
         for mut run in stale {
             run.ended = Some(unix_now());
-            run.status = RunStatus::Failed(
-                "interrupted: Ferry stopped before the run ended; the next run settles its pending writes".into(),
-            );
+            run.status = RunStatus::Failed(super::types::INTERRUPTED.into());
             self.save_run(&run)?;
         }
         Ok(())

@@ -18,6 +18,20 @@ pub struct Lease {
     pub epoch: i64,
 }
 
+/// A workspace as the cluster sees it ([`Leases::list`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LeaseRow {
+    pub workspace: String,
+    /// The process holding it now (`pid-random`), if any.
+    pub holder: Option<String>,
+    /// Claims so far: the fencing token of the current or last holder.
+    pub epoch: i64,
+    /// Seconds until the holder's lease expires unrenewed.
+    pub expires_in: f64,
+    /// Seconds until it is next due (negative: overdue).
+    pub due_in: f64,
+}
+
 /// Claim, renew and release workspaces' leases.
 #[derive(Clone)]
 pub struct Leases {
@@ -103,6 +117,52 @@ impl Leases {
                 holder,
                 epoch: r.get(1),
             }))
+        })
+    }
+
+    /// Make `workspace` known to the cluster, due at once, unless it is
+    /// known already (its row, its holder and when it is due stay).
+    pub fn register(&self, workspace: &str) -> Result<(), StoreError> {
+        let (pool, ws) = (self.pg.pool.clone(), workspace.to_string());
+        self.pg.run(async move {
+            sqlx::query(
+                "INSERT INTO ferry_leases (workspace, due_at) VALUES ($1, now())
+                 ON CONFLICT (workspace) DO NOTHING",
+            )
+            .bind(&ws)
+            .execute(&pool)
+            .await
+            .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    /// Every workspace the cluster knows, by name: who holds it (while the
+    /// lease is live), its epoch, and when it is next due.
+    pub fn list(&self) -> Result<Vec<LeaseRow>, StoreError> {
+        let pool = self.pg.pool.clone();
+        self.pg.run(async move {
+            let rows = sqlx::query(
+                "SELECT workspace,
+                        CASE WHEN expires_at > now() THEN holder END,
+                        epoch,
+                        GREATEST(EXTRACT(EPOCH FROM expires_at - now()), 0)::float8,
+                        EXTRACT(EPOCH FROM due_at - now())::float8
+                 FROM ferry_leases ORDER BY workspace",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(io)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| LeaseRow {
+                    workspace: r.get(0),
+                    holder: r.get(1),
+                    epoch: r.get(2),
+                    expires_in: r.get(3),
+                    due_in: r.get(4),
+                })
+                .collect())
         })
     }
 

@@ -38,16 +38,25 @@ use super::StoreError;
 use super::kv::{Backend, Durability, Space, Visit, Write, prefix_end};
 
 mod lease;
+mod pacing;
 use lease::renew;
-pub use lease::{Lease, Leases, holder_name};
+pub use lease::{Lease, LeaseRow, Leases, holder_name};
+pub use pacing::PgPacer;
 
 /// The schema, in order; applied (once, under sqlx's advisory lock) when a
 /// store connects. A released migration never changes: add the next one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "store",
-    include_str!("../../../migrations/0001_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "store",
+        include_str!("../../../migrations/0001_store.sql"),
+    ),
+    (
+        2,
+        "pacing",
+        include_str!("../../../migrations/0002_pacing.sql"),
+    ),
+];
 
 /// Entries a scan reads per round trip.
 const SCAN_CHUNK: i64 = 512;
@@ -161,6 +170,19 @@ impl Pg {
         block(rt, f)?
     }
 
+    /// Start `f` on the driver's runtime; its result, awaitable anywhere.
+    fn spawn<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let rt = self.rt.as_ref().expect("runtime until dropped");
+        rt.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx
+    }
+
     /// The database, for messages (no password).
     pub fn place(&self) -> String {
         redacted(&self.url)
@@ -269,6 +291,11 @@ impl PgBackend {
             lost,
             ttl,
         }
+    }
+
+    /// Pacing shared with every process on this database.
+    pub fn pacer(&self) -> Arc<dyn crate::capability::Pacer> {
+        Arc::new(PgPacer::new(self.pg.clone()))
     }
 
     /// The lease its writes carry.

@@ -1,0 +1,224 @@
+//! `ferry serve --workspaces DIR --store postgres://…`: one worker of a
+//! cluster. Every workspace file in DIR is a row in `ferry_leases`; the
+//! worker claims the one due first that nobody holds (`FOR UPDATE SKIP
+//! LOCKED`), runs what is due in it under that lease (its commits fenced
+//! by the lease's epoch, the lease renewed while it runs), records when it
+//! is next due and lets it go. A worker killed mid-run stops renewing: after
+//! the lease's time to live another worker claims the workspace, ends the
+//! killed run as interrupted and resumes it, settling its pending writes
+//! first. `ferry cluster status` shows who holds what.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::args::{RunArgs, StoreChoice, lease_ttl};
+use crate::install_key::InstallationKey;
+use crate::serve::Service;
+use crate::store::EmbeddedStore;
+use crate::store::postgres::{Lease, Leases, Pg, PgBackend, holder_name};
+
+/// How often an idle worker looks for a due workspace.
+const POLL: Duration = Duration::from_secs(1);
+
+/// When a workspace that could not be opened (a mistake in its file, a
+/// vendor refusing its credentials) is tried again.
+const RETRY_BROKEN: Duration = Duration::from_secs(60);
+
+/// When a workspace with nothing on a schedule is looked at again (its
+/// file may have changed).
+const IDLE_RECHECK: Duration = Duration::from_secs(3600);
+
+/// The workspace files in `dir`, by their name in the store.
+fn workspaces(dir: &Path, template: &RunArgs) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") && path.is_file() {
+            out.insert(args_for(template, &path).workspace_key(), path);
+        }
+    }
+    Ok(out)
+}
+
+/// The worker's own arguments, aimed at one workspace file.
+fn args_for(template: &RunArgs, path: &Path) -> RunArgs {
+    let mut args = template.clone();
+    args.workspace = path.to_path_buf();
+    args
+}
+
+/// Work until a shutdown signal: claim due workspaces and run them, one at
+/// a time.
+pub async fn work(template: &RunArgs, dir: &Path) -> anyhow::Result<()> {
+    let StoreChoice::Postgres(url) = &template.engine else {
+        bail!("`--workspaces` needs a shared store: give `--store postgres://…` (or FERRY_STORE)");
+    };
+    if template.state.is_some() {
+        bail!(
+            "`--state` names one workspace's state directory; with `--workspaces` each workspace keeps its own beside its file"
+        );
+    }
+    let pg = Pg::connect(url)?;
+    let leases = Leases::new(pg.clone());
+    let key = InstallationKey::installation()?;
+    let holder = holder_name();
+    let ttl = lease_ttl();
+    // Tests and scripts read this line to know the worker is up, and as whom.
+    println!(
+        "ferry worker {holder} serving the workspaces in {} from {}",
+        dir.display(),
+        pg.place()
+    );
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::serve::shutdown_signal().await;
+        tracing::info!("shutting down: the runs in hand finish their page");
+        stop.send_replace(true);
+    });
+    while !*stopping.borrow() {
+        let known = workspaces(dir, template)?;
+        for name in known.keys() {
+            leases.register(name)?;
+        }
+        let Some(lease) = leases.claim_due(&holder, ttl)? else {
+            let mut stopping = stopping.clone();
+            let _ = tokio::time::timeout(POLL, stopping.wait_for(|s| *s)).await;
+            continue;
+        };
+        let Some(path) = known.get(&lease.workspace) else {
+            // Another worker's folder has it; this one cannot run it.
+            tracing::warn!(
+                workspace = lease.workspace,
+                "due, but not in {}: left to the workers that have it",
+                dir.display()
+            );
+            leases.set_due(&lease.workspace, POLL * 5)?;
+            leases.release(&lease)?;
+            continue;
+        };
+        let args = args_for(template, path);
+        turn(&args, &pg, lease, ttl, key.clone(), stopping.clone()).await?;
+    }
+    Ok(())
+}
+
+/// One turn on a claimed workspace: open it under the lease, run what is
+/// due, record when its next run is due, and let the lease go (dropping
+/// the store). A shutdown signal stops the runs after the page in hand.
+async fn turn(
+    args: &RunArgs,
+    pg: &Arc<Pg>,
+    lease: Lease,
+    ttl: Duration,
+    key: Arc<InstallationKey>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let workspace = lease.workspace.clone();
+    tracing::info!(workspace, epoch = lease.epoch, "claimed");
+    let store = Arc::new(EmbeddedStore::over_postgres(
+        PgBackend::with_lease(pg.clone(), lease, ttl),
+        key,
+    )?);
+    let next = run_due(args, &store, stopping).await;
+    let after = match next {
+        Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
+        Ok(None) => IDLE_RECHECK,
+        Err(e) if e.downcast_ref::<Lost>().is_some() => return Err(e),
+        Err(e) => {
+            tracing::error!(workspace, "{e:#}; tried again later");
+            RETRY_BROKEN
+        }
+    };
+    // While still holding the lease, so no other worker claims it early.
+    Leases::new(pg.clone()).set_due(&workspace, after)?;
+    tracing::info!(workspace, next_in_seconds = after.as_secs(), "turn done");
+    Ok(())
+}
+
+/// The worker lost a lease it held: another worker runs the workspace now.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "lost the lease of workspace `{0}` to another worker (this one was cut off past its time to live); stopping"
+)]
+struct Lost(String);
+
+async fn run_due(
+    args: &RunArgs,
+    store: &Arc<EmbeddedStore>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let env = Arc::new(args.env_with(store.clone()).await?);
+    let service = Service::for_worker(env, store.clone())?;
+    let runs = service.run_due();
+    tokio::pin!(runs);
+    tokio::select! {
+        next = &mut runs => Ok(next),
+        _ = stopping.wait_for(|s| *s) => {
+            service.shutdown();
+            Ok((&mut runs).await)
+        }
+        // Cut off past its lease: its writes are refused from now on.
+        _ = store.lease_lost() => {
+            service.shutdown();
+            Err(Lost(args.workspace_key()).into())
+        }
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Every workspace the cluster knows: which worker holds it, its lease
+    /// and fencing epoch, and when it is next due.
+    Status {
+        /// The cluster's store.
+        #[arg(long = "store", env = "FERRY_STORE", value_name = "postgres://…")]
+        store: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn cluster(c: ClusterCommand) -> std::process::ExitCode {
+    super::sync::exit((|| {
+        let ClusterCommand::Status { store, json } = c;
+        let StoreChoice::Postgres(url) = StoreChoice::parse(&store).map_err(anyhow::Error::msg)?
+        else {
+            bail!("`--store {store}`: a cluster's store is a postgres:// URL");
+        };
+        let rows = Leases::new(Pg::connect(&url)?).list()?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        println!(
+            "{:<28} {:<28} {:>6} {:>12} {:>10}",
+            "WORKSPACE", "HELD BY", "EPOCH", "LEASE LEFT", "DUE IN"
+        );
+        for r in rows {
+            println!(
+                "{:<28} {:<28} {:>6} {:>12} {:>10}",
+                super::safe::line(&r.workspace),
+                r.holder.as_deref().unwrap_or("-"),
+                r.epoch,
+                if r.holder.is_some() {
+                    format!("{:.0}s", r.expires_in)
+                } else {
+                    "-".into()
+                },
+                if r.due_in <= 0.0 {
+                    "now".into()
+                } else {
+                    format!("{:.0}s", r.due_in)
+                },
+            );
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    })())
+}

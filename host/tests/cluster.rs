@@ -1,0 +1,344 @@
+//! A cluster of `ferry serve --workspaces` workers on one PostgreSQL store
+//! and the sandbox, as processes: they split the workspaces between them,
+//! and workers killed with SIGKILL mid-run lose nothing — every record
+//! exists once, the killed runs end interrupted and are resumed by another
+//! worker, and no workspace ever ran on two workers at once.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry::store::postgres::{Leases, Pg, PgOptions};
+use ferry::store::{EmbeddedStore, RunStatus, StateStore};
+use serde_json::Value;
+use support::bench::{AP, BILLING, BOOKS, Bench, ap_customers, count, distinct_emails};
+use support::postgres::PgServer;
+use support::stdout_of;
+use zoho_sandbox::{FaultConfig, Sandbox};
+
+/// Workspaces, one per last digit of the Books contacts' names.
+const WORKSPACES: usize = 10;
+/// Books contacts: six per workspace.
+const CONTACTS: usize = 60;
+
+/// A worker process and the holder name its leases carry.
+struct Worker {
+    child: Child,
+    holder: String,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_worker(dir: &Path, url: &str, log: &Path) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--workspaces"])
+        .arg(dir)
+        .args(["--store", url, "--connectors"])
+        .arg(support::repo_root().join("connectors"))
+        .arg("--plugin-dir")
+        .arg(Bench::plugin_dir())
+        .env("FERRY_LEASE_TTL", "3s")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let holder = line
+        .strip_prefix("ferry worker ")
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no worker line: {line:?} {}", logs(log)))
+        .to_string();
+    Worker { child, holder }
+}
+
+fn logs(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Workspaces held now, by holder.
+fn held(leases: &Leases) -> BTreeMap<String, String> {
+    leases
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| Some((r.workspace, r.holder?)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
+    let server = PgServer::start();
+    let url = server.url();
+    let sb = Sandbox::builder().seed(CONTACTS).start().await.unwrap();
+    let bench = workspaces(
+        &sb,
+        BILLING,
+        WORKSPACES,
+        r#"    to: billing.customers
+    match: { contact_id: zcrm_account_id }
+    fields:
+      display_name: { expr: "'C ' + record.contact_name" }
+      zcrm_account_id: contact_id"#,
+    );
+    let customers = || count(&sb, &format!("billing/{}/customers", BILLING.2.unwrap()));
+    let before = customers();
+    // Slow creates, so kills land mid-run.
+    sb.faults(FaultConfig {
+        latency_ms: 150,
+        only: "POST /billing/v1/customers".into(),
+        ..Default::default()
+    });
+
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |n: usize| logs_dir.path().join(format!("worker-{n}.log"));
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|n| start_worker(bench.dir(), &url, &log(n)))
+        .collect();
+    let mut started = workers.len();
+    let leases = Leases::new(Pg::connect(&url).unwrap());
+
+    // Three times: kill a worker while it holds a workspace mid-run, and start
+    // another in its place.
+    let mut killed = Vec::new();
+    for _ in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let (i, workspace) = 'found: loop {
+            let now = held(&leases);
+            let made = created(&sb).await;
+            for (i, w) in workers.iter().enumerate() {
+                for (ws, holder) in &now {
+                    // Mid-run: some of its records made, not all.
+                    let n = made.get(ws).copied().unwrap_or(0);
+                    if *holder == w.holder && !killed.contains(ws) && (1..4).contains(&n) {
+                        break 'found (i, ws.clone());
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no worker was ever caught mid-run"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        drop(workers.remove(i)); // SIGKILL
+        killed.push(workspace);
+        workers.push(start_worker(bench.dir(), &url, &log(started)));
+        started += 1;
+    }
+
+    // Every workspace runs to the end and is next due in an hour.
+    all_done(&leases, WORKSPACES, || {
+        (0..started).map(|n| logs(&log(n))).collect::<String>()
+    })
+    .await;
+    sb.faults(FaultConfig::default());
+
+    // Every contact once in Billing.
+    let all_logs = || (0..started).map(|n| logs(&log(n))).collect::<String>();
+    assert_eq!(
+        customers(),
+        before + CONTACTS as u64,
+        "{:#?}\n{}",
+        created(&sb).await,
+        all_logs()
+    );
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    for c in billing_customers(&sb).await {
+        if let Some(id) = c["zcrm_account_id"].as_str().filter(|s| !s.is_empty()) {
+            *copies.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(copies.len(), CONTACTS, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+
+    // The workers stop (SIGKILL; their leases are idle by now), and each
+    // workspace's history tells what happened.
+    drop(workers);
+    for d in 0..WORKSPACES {
+        let workspace = format!("ws{d}");
+        let store = open_when_free(&url, &workspace).await;
+        let runs = store.runs("customers", 10).unwrap();
+        assert_eq!(
+            runs[0].status,
+            RunStatus::Completed,
+            "{workspace}: {runs:?}"
+        );
+        assert_eq!(
+            store.all_links("customers").unwrap().len(),
+            6,
+            "{workspace}"
+        );
+        assert!(store.pending_intents("customers").unwrap().is_empty());
+        // Never two at once: each run ended before the next began.
+        for pair in runs.windows(2) {
+            let (newer, older) = (&pair[0], &pair[1]);
+            assert!(
+                older.ended.is_some_and(|e| e <= newer.started),
+                "{workspace}: runs overlap: {runs:?}"
+            );
+        }
+        if killed.contains(&workspace) {
+            assert!(
+                runs.iter().any(
+                    |r| matches!(&r.status, RunStatus::Failed(w) if w.contains("interrupted"))
+                ),
+                "{workspace} was killed mid-run: {runs:?}"
+            );
+        } else {
+            assert_eq!(runs.len(), 1, "{workspace} ran once: {runs:?}");
+        }
+    }
+
+    // `ferry cluster status` shows the workspaces and their epochs.
+    let rows: Value = serde_json::from_slice(&stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["cluster", "status", "--json", "--store", &url]),
+    ))
+    .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), WORKSPACES, "{rows}");
+    for w in &killed {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workspace"] == *w)
+            .unwrap();
+        assert!(
+            row["epoch"].as_i64().unwrap() >= 2,
+            "claimed again after the kill: {row}"
+        );
+    }
+}
+
+/// Open a workspace's state once no worker's lease holds it.
+async fn open_when_free(url: &str, workspace: &str) -> EmbeddedStore {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match EmbeddedStore::open_postgres(&PgOptions {
+            url: url.to_string(),
+            workspace: workspace.to_string(),
+            ttl: Duration::from_secs(5),
+        }) {
+            Ok(store) => return store,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{workspace}: {e}"),
+        }
+    }
+}
+
+async fn billing_customers(sb: &Sandbox) -> Vec<Value> {
+    let found: Value = reqwest::get(format!(
+        "{}/__sandbox/find/billing/{}/customers",
+        sb.base_url(),
+        BILLING.2.unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    found["records"].as_array().unwrap().clone()
+}
+
+/// Billing customers made so far, by the workspace that made them (the
+/// last digit of their name).
+async fn created(sb: &Sandbox) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for c in billing_customers(sb).await {
+        let name = c["display_name"].as_str().unwrap_or_default();
+        if let (true, Some(d)) = (name.starts_with("C "), name.chars().last()) {
+            *out.entry(format!("ws{d}")).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// A folder of `n` workspaces over Books and `other`, the connections of
+/// one bench: workspace `ws<d>` syncs the Books contacts whose name ends
+/// in the digit `d` to `other` (`to:` and the rest of the sync in `sync`),
+/// every hour.
+fn workspaces(sb: &Sandbox, other: (&str, &str, Option<&str>), n: usize, sync: &str) -> Bench {
+    let bench = Bench::new(sb, &[BOOKS, other], "");
+    let connections = std::fs::read_to_string(bench.workspace()).unwrap();
+    std::fs::remove_file(bench.workspace()).unwrap();
+    for d in 0..n {
+        std::fs::write(
+            bench.dir().join(format!("ws{d}.yaml")),
+            format!(
+                "{connections}syncs:\n  customers:\n    from: books.contacts\n{sync}\n    view: \"record.contact_name.endsWith('{d}')\"\n    schedule: every 1h\n"
+            ),
+        )
+        .unwrap();
+    }
+    bench
+}
+
+/// Wait until all `n` workspaces ran and are next due in an hour.
+async fn all_done(leases: &Leases, n: usize, logs: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let rows = leases.list().unwrap();
+        if rows.len() == n && rows.iter().all(|r| r.due_in > 600.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workspaces not all done: {rows:#?}\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Three workers on six workspaces, all syncing to one Alternative
+/// Payments account (5 requests a second per API key, which the sandbox
+/// enforces and counts): the workers pace their requests together through
+/// the store, so the account's limit is never hit, though each worker
+/// alone would keep to it and three together would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_pace_one_vendor_account_together() {
+    let server = PgServer::start();
+    let url = server.url();
+    let sb = Sandbox::builder().seed(CONTACTS).start().await.unwrap();
+    let bench = workspaces(
+        &sb,
+        AP,
+        6,
+        r#"    to: ap.customers
+    match: [email]
+    fields:
+      name: contact_name
+      email: email"#,
+    );
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |n: usize| logs_dir.path().join(format!("worker-{n}.log"));
+    let workers: Vec<Worker> = (0..3)
+        .map(|n| start_worker(bench.dir(), &url, &log(n)))
+        .collect();
+    let leases = Leases::new(Pg::connect(&url).unwrap());
+    all_done(&leases, 6, || (0..3).map(|n| logs(&log(n))).collect()).await;
+    drop(workers);
+
+    let customers = ap_customers(&sb);
+    assert_eq!(customers.len(), 36, "six workspaces of six contacts");
+    assert_eq!(distinct_emails(&customers), 36, "each once");
+    let stats = sb.ap_stats();
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    assert!(stats.peak_per_second <= 5, "{stats:?}");
+}
