@@ -39,9 +39,29 @@ impl Drop for Worker {
 }
 
 fn start_worker(dir: &Path, url: &str, log: &Path) -> Worker {
+    spawn_worker(dir, url, log, &[]).0
+}
+
+/// A worker with its console on a free port, and the console's URL (its
+/// first line ends `…, console on http://ADDR`).
+fn start_worker_with_console(dir: &Path, url: &str, log: &Path) -> (Worker, String) {
+    let (worker, line) = spawn_worker(dir, url, log, &["--listen", "127.0.0.1:0"]);
+    let console = line
+        .trim()
+        .rsplit_once("console on ")
+        .unwrap_or_else(|| panic!("no console in {line:?}"))
+        .1
+        .to_string();
+    (worker, console)
+}
+
+/// `ferry serve --workspaces dir` with `extra` arguments, once it says it
+/// is up; and that first line.
+fn spawn_worker(dir: &Path, url: &str, log: &Path, extra: &[&str]) -> (Worker, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["serve", "--workspaces"])
         .arg(dir)
+        .args(extra)
         .args(["--store", url, "--connectors"])
         .arg(support::repo_root().join("connectors"))
         .arg("--plugin-dir")
@@ -61,7 +81,7 @@ fn start_worker(dir: &Path, url: &str, log: &Path) -> Worker {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no worker line: {line:?} {}", logs(log)))
         .to_string();
-    Worker { child, holder }
+    (Worker { child, holder }, line)
 }
 
 fn logs(path: &Path) -> String {
@@ -341,4 +361,223 @@ async fn workers_pace_one_vendor_account_together() {
     let stats = sb.ap_stats();
     assert_eq!(stats.throttled, 0, "{stats:?}");
     assert!(stats.peak_per_second <= 5, "{stats:?}");
+}
+
+/// Webhooks may arrive at any worker: a burst of them, sent to two
+/// workers, becomes one run of the workspace they name, on whichever
+/// worker claims it; a wrong secret, an unknown workspace and a CRM
+/// channel's body are refused. Every worker's console shows the whole
+/// cluster to a cluster token, and to no one else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_reach_any_worker_once_and_every_console_shows_the_cluster() {
+    let server = PgServer::start();
+    let url = server.url();
+    let sb = Sandbox::builder().seed(20).start().await.unwrap();
+    let bench = workspaces(
+        &sb,
+        BILLING,
+        2,
+        r#"    to: billing.customers
+    match: { contact_id: zcrm_account_id }
+    fields:
+      display_name: { expr: "'C ' + record.contact_name" }
+      zcrm_account_id: contact_id"#,
+    );
+    std::fs::write(bench.dir().join("secrets/hook"), "s3cret").unwrap();
+    for d in 0..2 {
+        let path = bench.dir().join(format!("ws{d}.yaml"));
+        let yaml = std::fs::read_to_string(&path).unwrap()
+            + "serve:\n  debounce: 300ms\n  webhook_secrets: { books: file:secrets/hook }\n";
+        std::fs::write(path, yaml).unwrap();
+    }
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |n: usize| logs_dir.path().join(format!("worker-{n}.log"));
+    let all_logs = || (0..3).map(|n| logs(&log(n))).collect::<String>();
+    let (w0, console0) = start_worker_with_console(bench.dir(), &url, &log(0));
+    let (w1, console1) = start_worker_with_console(bench.dir(), &url, &log(1));
+    let w2 = start_worker(bench.dir(), &url, &log(2));
+    let leases = Leases::new(Pg::connect(&url).unwrap());
+    all_done(&leases, 2, all_logs).await;
+
+    // A person renames a contact of ws0 in Books; Books tells two workers,
+    // several times.
+    let books_org = BOOKS.2.unwrap();
+    let contact = sb
+        .app()
+        .read(|st| {
+            st.finance.data[&format!("books/{books_org}")].tables["contacts"]
+                .rows
+                .iter()
+                .find(|(_, r)| {
+                    r.data["contact_name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with('0'))
+                })
+                .map(|(id, _)| *id)
+        })
+        .unwrap()
+        .to_string();
+    sb.advance_clock(Duration::from_secs(5));
+    sb.app()
+        .ui_finance_write(
+            zoho_sandbox::Product::Books,
+            books_org,
+            "contacts",
+            &contact,
+            serde_json::json!({"contact_name": "Renamed by a person 0"}),
+        )
+        .unwrap();
+    let client = reqwest::Client::new();
+    let hook = |console: &str, workspace: &str, secret: &str, body: &str| {
+        client
+            .post(format!("{console}/hooks/{workspace}/books"))
+            .header("x-zoho-webhook-secret", secret)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let event =
+        format!(r#"{{"event_type": "contact_updated", "contact": {{"contact_id": "{contact}"}}}}"#);
+    for console in [&console0, &console1, &console0, &console1, &console0] {
+        let answer = hook(console, "ws0", "s3cret", &event).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 202, "{:?}", answer.text().await);
+    }
+    // Refused: a wrong secret, a workspace no worker has, a CRM body.
+    assert_eq!(
+        hook(&console0, "ws0", "wrong", &event)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        hook(&console1, "ws9", "s3cret", &event)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let crm = r#"{"channel_id": "1", "token": "t", "module": "Accounts"}"#;
+    assert_eq!(
+        hook(&console0, "ws0", "s3cret", crm)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+
+    // The rename reaches Billing, and the request is spent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let renamed = billing_customers(&sb)
+            .await
+            .iter()
+            .any(|c| c["display_name"] == "C Renamed by a person 0");
+        let rows = leases.list().unwrap();
+        if renamed && rows.iter().all(|r| r.requests == 0 && r.due_in > 600.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:#?}\n{}", all_logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The console: the cluster to a cluster token only, screened by Host.
+    let cluster = format!("{console1}/v1/cluster");
+    assert_eq!(
+        client.get(&cluster).send().await.unwrap().status().as_u16(),
+        401
+    );
+    let token = String::from_utf8(stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["cluster", "tokens", "add", "ops", "--store", &url]),
+    ))
+    .unwrap()
+    .trim()
+    .to_string();
+    let wrong = client
+        .get(&cluster)
+        .bearer_auth("fry_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let rebound = client
+        .get(&cluster)
+        .bearer_auth(&token)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 421);
+    let view: Value = client
+        .get(&cluster)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["worker"], w1.holder, "{view}");
+    let names: Vec<&str> = view["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["workspace"].as_str())
+        .collect();
+    assert_eq!(names, ["ws0", "ws1"], "{view}");
+    assert!(
+        view["workspaces"][0]["epoch"].as_i64().unwrap() >= 2,
+        "{view}"
+    );
+
+    // The page: sign in with the token, see every workspace.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let unsigned = browser.get(format!("{console0}/")).send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 303);
+    let signed = browser
+        .post(format!("{console0}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let page = browser
+        .get(format!("{console0}/"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    for needle in ["ws0", "ws1", w0.holder.as_str(), "Cluster"] {
+        assert!(html.contains(needle), "{needle} in {html}");
+    }
+    drop((w0, w1, w2));
+
+    // ws0 ran twice (its first run and one for the burst), ws1 once.
+    for (workspace, n) in [("ws0", 2), ("ws1", 1)] {
+        let store = open_when_free(&url, workspace).await;
+        let runs = store.runs("customers", 10).unwrap();
+        assert_eq!(runs.len(), n, "{workspace}: {runs:?}\n{}", all_logs());
+        if n == 2 {
+            assert_eq!(
+                runs[0].trigger,
+                ferry::store::RunTrigger::Webhook,
+                "{runs:?}"
+            );
+        }
+    }
 }

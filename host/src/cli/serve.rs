@@ -27,8 +27,10 @@ pub struct ServeArgs {
     pub manual_clock: Option<String>,
     /// Be one worker of a cluster: run the workspace files in this folder
     /// (every `*.yaml`), taking turns with the other workers on the same
-    /// PostgreSQL store (`--store postgres://…`). No admin API.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["listen", "manual_clock"])]
+    /// PostgreSQL store (`--store postgres://…`). With `--listen`, the
+    /// worker serves the cluster's page and API and receives webhooks for
+    /// the workspaces in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "manual_clock")]
     pub workspaces: Option<std::path::PathBuf>,
 }
 
@@ -85,7 +87,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
 
 async fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &a.workspaces {
-        super::worker::work(&a.args, dir).await?;
+        super::worker::work(&a.args, dir, a.listen).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()

@@ -9,6 +9,7 @@
 //! first. `ferry cluster status` shows who holds what.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,14 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use super::args::{RunArgs, StoreChoice, lease_ttl};
+use crate::config::ServeConfig;
 use crate::install_key::InstallationKey;
 use crate::serve::Service;
+use crate::serve::cluster::Console;
 use crate::store::EmbeddedStore;
-use crate::store::postgres::{Lease, Leases, Pg, PgBackend, holder_name};
+use crate::store::postgres::{
+    ClusterMeta, Lease, Leases, Pg, PgBackend, Request, Requests, holder_name,
+};
 
 /// How often an idle worker looks for a due workspace.
 const POLL: Duration = Duration::from_secs(1);
@@ -53,9 +58,54 @@ fn args_for(template: &RunArgs, path: &Path) -> RunArgs {
     args
 }
 
+/// The console of this worker ([`crate::serve::cluster`]) on `listen`;
+/// returns the address bound.
+async fn console(
+    template: &RunArgs,
+    dir: &Path,
+    pg: &Arc<Pg>,
+    holder: &str,
+    listen: SocketAddr,
+) -> anyhow::Result<SocketAddr> {
+    let (template, dir) = (template.clone(), dir.to_path_buf());
+    let serve_sections = move |name: &str| -> anyhow::Result<Option<ServeConfig>> {
+        let Some(path) = workspaces(&dir, &template)?.remove(name) else {
+            return Ok(None);
+        };
+        Ok(Some(args_for(&template, &path).workspace()?.serve))
+    };
+    let console = Arc::new(Console::new(
+        holder.to_string(),
+        Leases::new(pg.clone()),
+        Requests::new(pg.clone()),
+        ClusterMeta::new(pg.clone()),
+        Box::new(serve_sections),
+    ));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let app = crate::serve::cluster::router(console, bound);
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!("the cluster console stopped: {e}");
+        }
+    });
+    Ok(bound)
+}
+
 /// Work until a shutdown signal: claim due workspaces and run them, one at
-/// a time.
-pub async fn work(template: &RunArgs, dir: &Path) -> anyhow::Result<()> {
+/// a time; with `listen`, serve the cluster's console beside.
+pub async fn work(
+    template: &RunArgs,
+    dir: &Path,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let StoreChoice::Postgres(url) = &template.engine else {
         bail!("`--workspaces` needs a shared store: give `--store postgres://…` (or FERRY_STORE)");
     };
@@ -69,9 +119,16 @@ pub async fn work(template: &RunArgs, dir: &Path) -> anyhow::Result<()> {
     let key = InstallationKey::installation()?;
     let holder = holder_name();
     let ttl = lease_ttl();
+    let listening = match listen {
+        Some(addr) => {
+            let bound = console(template, dir, &pg, &holder, addr).await?;
+            format!(", console on http://{bound}")
+        }
+        None => String::new(),
+    };
     // Tests and scripts read this line to know the worker is up, and as whom.
     println!(
-        "ferry worker {holder} serving the workspaces in {} from {}",
+        "ferry worker {holder} serving the workspaces in {} from {}{listening}",
         dir.display(),
         pg.place()
     );
@@ -125,7 +182,13 @@ async fn turn(
         PgBackend::with_lease(pg.clone(), lease, ttl),
         key,
     )?);
-    let next = run_due(args, &store, stopping).await;
+    // Webhooks any worker received for it: each entity's run once.
+    let requests = Requests::new(pg.clone());
+    let asked = requests.pending(&workspace)?;
+    let next = run_due(args, &store, &asked, stopping).await;
+    if next.is_ok() {
+        requests.settle(&workspace, &asked)?;
+    }
     let after = match next {
         Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
         Ok(None) => IDLE_RECHECK,
@@ -151,10 +214,21 @@ struct Lost(String);
 async fn run_due(
     args: &RunArgs,
     store: &Arc<EmbeddedStore>,
+    asked: &[Request],
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let env = Arc::new(args.env_with(store.clone()).await?);
     let service = Service::for_worker(env, store.clone())?;
+    for r in asked {
+        // The debounce passed while the request waited for this turn.
+        let jobs = service.notified_entity(&r.connection, &r.entity, Duration::ZERO);
+        tracing::info!(
+            connection = r.connection,
+            entity = r.entity,
+            jobs,
+            "webhook request taken"
+        );
+    }
     let runs = service.run_due();
     tokio::pin!(runs);
     tokio::select! {
@@ -171,54 +245,125 @@ async fn run_due(
     }
 }
 
+/// The cluster's store.
+#[derive(Debug, clap::Args)]
+pub struct ClusterStore {
+    #[arg(long = "store", env = "FERRY_STORE", value_name = "postgres://…")]
+    store: String,
+}
+
+impl ClusterStore {
+    fn connect(&self) -> anyhow::Result<Arc<Pg>> {
+        let StoreChoice::Postgres(url) =
+            StoreChoice::parse(&self.store).map_err(anyhow::Error::msg)?
+        else {
+            bail!(
+                "`--store {}`: a cluster's store is a postgres:// URL",
+                self.store
+            );
+        };
+        Ok(Pg::connect(&url)?)
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
     /// Every workspace the cluster knows: which worker holds it, its lease
-    /// and fencing epoch, and when it is next due.
+    /// and fencing epoch, its last heartbeat, and when it is next due.
     Status {
-        /// The cluster's store.
-        #[arg(long = "store", env = "FERRY_STORE", value_name = "postgres://…")]
-        store: String,
+        #[command(flatten)]
+        store: ClusterStore,
         /// As JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Tokens of the cluster's page and API on every worker (apart from
+    /// each workspace's own tokens).
+    #[command(subcommand)]
+    Tokens(ClusterTokens),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterTokens {
+    /// Make a cluster token; its secret is printed once and never stored.
+    Add {
+        #[command(flatten)]
+        store: ClusterStore,
+        name: String,
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: crate::serve::Role,
+    },
+    /// List the cluster's tokens (names and roles).
+    List {
+        #[command(flatten)]
+        store: ClusterStore,
+    },
+    /// Revoke a cluster token.
+    Revoke {
+        #[command(flatten)]
+        store: ClusterStore,
+        name: String,
+    },
 }
 
 pub fn cluster(c: ClusterCommand) -> std::process::ExitCode {
-    super::sync::exit((|| {
-        let ClusterCommand::Status { store, json } = c;
-        let StoreChoice::Postgres(url) = StoreChoice::parse(&store).map_err(anyhow::Error::msg)?
-        else {
-            bail!("`--store {store}`: a cluster's store is a postgres:// URL");
-        };
-        let rows = Leases::new(Pg::connect(&url)?).list()?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            return Ok(std::process::ExitCode::SUCCESS);
+    super::sync::exit(match c {
+        ClusterCommand::Status { store, json } => status(&store, json),
+        ClusterCommand::Tokens(command) => cluster_tokens(command),
+    })
+}
+
+fn cluster_tokens(command: ClusterTokens) -> anyhow::Result<std::process::ExitCode> {
+    use crate::serve::tokens;
+    match command {
+        ClusterTokens::Add { store, name, role } => {
+            let meta = ClusterMeta::new(store.connect()?);
+            println!("{}", tokens::create(&meta, &name, role)?);
         }
+        ClusterTokens::List { store } => {
+            for t in tokens::list(&ClusterMeta::new(store.connect()?))? {
+                println!("{}\t{}", t.name, t.role.name());
+            }
+        }
+        ClusterTokens::Revoke { store, name } => {
+            if !tokens::revoke(&ClusterMeta::new(store.connect()?), &name)? {
+                bail!("no cluster token `{name}`");
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn status(store: &ClusterStore, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let rows = Leases::new(store.connect()?).list()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<28} {:<28} {:>6} {:>10} {:>10} {:>8} {:>8}",
+        "WORKSPACE", "HELD BY", "EPOCH", "HEARTBEAT", "LEASE LEFT", "DUE IN", "HOOKS"
+    );
+    for r in rows {
         println!(
-            "{:<28} {:<28} {:>6} {:>12} {:>10}",
-            "WORKSPACE", "HELD BY", "EPOCH", "LEASE LEFT", "DUE IN"
+            "{:<28} {:<28} {:>6} {:>10} {:>10} {:>8} {:>8}",
+            super::safe::line(&r.workspace),
+            r.holder.as_deref().unwrap_or("-"),
+            r.epoch,
+            r.heartbeat_age
+                .map_or("-".into(), |a| format!("{a:.0}s ago")),
+            if r.holder.is_some() {
+                format!("{:.0}s", r.expires_in)
+            } else {
+                "-".into()
+            },
+            if r.due_in <= 0.0 {
+                "now".into()
+            } else {
+                format!("{:.0}s", r.due_in)
+            },
+            r.requests,
         );
-        for r in rows {
-            println!(
-                "{:<28} {:<28} {:>6} {:>12} {:>10}",
-                super::safe::line(&r.workspace),
-                r.holder.as_deref().unwrap_or("-"),
-                r.epoch,
-                if r.holder.is_some() {
-                    format!("{:.0}s", r.expires_in)
-                } else {
-                    "-".into()
-                },
-                if r.due_in <= 0.0 {
-                    "now".into()
-                } else {
-                    format!("{:.0}s", r.due_in)
-                },
-            );
-        }
-        Ok(std::process::ExitCode::SUCCESS)
-    })())
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -271,35 +271,19 @@ impl Service {
             return Ok(self.notified(connection, module));
         }
         // The finance products: a shared secret in a header.
-        let expected = self
-            .config
-            .webhook_secrets
-            .get(connection)
-            .and_then(|s| s.value.expose().map(str::to_owned));
-        match (expected, secret_header) {
-            (Some(e), Some(given))
-                if super::tokens::same_secret(e.as_bytes(), given.as_bytes()) => {}
-            (None, _) => {
-                return Err((
-                    401,
-                    format!(
-                        "connection `{connection}` takes no webhooks: give it `serve.webhook_secrets.{connection}`"
-                    ),
-                ));
-            }
-            _ => return Err((401, "missing or wrong x-zoho-webhook-secret".into())),
-        }
-        let entity = body
-            .get("event_type")
-            .and_then(Value::as_str)
-            .and_then(|t| t.rsplit_once('_').map(|(e, _)| e.to_string()))
-            .or_else(|| {
-                body.as_object()?
-                    .iter()
-                    .find(|(_, v)| v.is_object())
-                    .map(|(k, _)| k.clone())
-            })
-            .unwrap_or_default();
+        check_secret(&self.config, connection, secret_header)?;
+        Ok(self.notified_entity(connection, &entity_of(body), self.config.debounce))
+    }
+
+    /// A finance product notified a change of `entity` (`invoice`,
+    /// `contact`, …) in `connection`: run what reads its module, after
+    /// `delay`.
+    pub fn notified_entity(
+        &self,
+        connection: &str,
+        entity: &str,
+        delay: std::time::Duration,
+    ) -> usize {
         let module = self
             .env
             .catalog()
@@ -311,6 +295,47 @@ impl Service {
                     .find(|m| m.id_field == format!("{entity}_id"))
             })
             .map(|m| m.name.clone());
-        Ok(module.map_or(0, |m| self.notified(connection, &m)))
+        module.map_or(0, |m| self.notified_after(connection, &m, delay))
     }
+}
+
+/// A finance product's webhook must carry the connection's shared secret
+/// (`serve.webhook_secrets`), compared in constant time. `Err` is the HTTP
+/// status to answer, and why.
+pub(crate) fn check_secret(
+    config: &crate::config::ServeConfig,
+    connection: &str,
+    given: Option<&str>,
+) -> Result<(), (u16, String)> {
+    let expected = config
+        .webhook_secrets
+        .get(connection)
+        .and_then(|s| s.value.expose().map(str::to_owned));
+    match (expected, given) {
+        (Some(e), Some(given)) if super::tokens::same_secret(e.as_bytes(), given.as_bytes()) => {
+            Ok(())
+        }
+        (None, _) => Err((
+            401,
+            format!(
+                "connection `{connection}` takes no webhooks: give it `serve.webhook_secrets.{connection}`"
+            ),
+        )),
+        _ => Err((401, "missing or wrong x-zoho-webhook-secret".into())),
+    }
+}
+
+/// The entity a finance product's webhook is about: `invoice` of
+/// `event_type: invoice_created`, else the body's one object's key.
+pub(crate) fn entity_of(body: &Value) -> String {
+    body.get("event_type")
+        .and_then(Value::as_str)
+        .and_then(|t| t.rsplit_once('_').map(|(e, _)| e.to_string()))
+        .or_else(|| {
+            body.as_object()?
+                .iter()
+                .find(|(_, v)| v.is_object())
+                .map(|(k, _)| k.clone())
+        })
+        .unwrap_or_default()
 }

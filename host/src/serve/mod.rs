@@ -13,6 +13,7 @@
 mod access;
 pub(crate) mod actions;
 mod api;
+pub mod cluster;
 mod dashboard;
 mod hooks;
 mod jobs;
@@ -226,6 +227,16 @@ impl Service {
 
     /// A vendor notified a change in `connection.module`: run what reads it.
     pub fn notified(&self, connection: &str, module: &str) -> usize {
+        self.notified_after(connection, module, self.config.debounce)
+    }
+
+    /// [`Service::notified`], the run starting after `delay`.
+    pub(crate) fn notified_after(
+        &self,
+        connection: &str,
+        module: &str,
+        delay: std::time::Duration,
+    ) -> usize {
         let mut n = 0;
         for (i, job) in self.jobs.iter().enumerate() {
             if job
@@ -233,7 +244,7 @@ impl Service {
                 .iter()
                 .any(|m| m.connection == connection && m.module.eq_ignore_ascii_case(module))
             {
-                self.request(i, RunTrigger::Webhook, false, self.config.debounce);
+                self.request(i, RunTrigger::Webhook, false, delay);
                 n += 1;
             }
         }

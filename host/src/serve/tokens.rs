@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::store::postgres::ClusterMeta;
 use crate::store::{EmbeddedStore, StoreError, unix_now};
 
 /// What a token may do. Each role may do what the ones before it may.
@@ -55,12 +56,94 @@ pub enum TokenError {
 
 const PREFIX: &str = "token/";
 
+/// Where tokens are kept: a workspace's store (its API), or the cluster's
+/// table (`ferry cluster tokens`, for the workers' cluster view).
+pub trait TokenShelf {
+    fn token(&self, name: &str) -> Result<Option<Token>, StoreError>;
+    fn tokens(&self) -> Result<Vec<Token>, StoreError>;
+    /// Keep `token`; `false` when one of its name is kept already.
+    fn put_new(&self, token: &Token) -> Result<bool, StoreError>;
+    fn remove(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+impl<T: TokenShelf + ?Sized> TokenShelf for std::sync::Arc<T> {
+    fn token(&self, name: &str) -> Result<Option<Token>, StoreError> {
+        (**self).token(name)
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        (**self).tokens()
+    }
+
+    fn put_new(&self, token: &Token) -> Result<bool, StoreError> {
+        (**self).put_new(token)
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        (**self).remove(name)
+    }
+}
+
+impl TokenShelf for EmbeddedStore {
+    fn token(&self, name: &str) -> Result<Option<Token>, StoreError> {
+        self.meta_get::<Token>(&format!("{PREFIX}{name}"))
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        Ok(self
+            .meta_scan::<Token>(PREFIX)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
+    }
+
+    fn put_new(&self, token: &Token) -> Result<bool, StoreError> {
+        if self.token(&token.name)?.is_some() {
+            return Ok(false);
+        }
+        self.meta_put(&format!("{PREFIX}{}", token.name), token)?;
+        Ok(true)
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        self.meta_remove(&format!("{PREFIX}{name}"))
+    }
+}
+
+impl TokenShelf for ClusterMeta {
+    fn token(&self, name: &str) -> Result<Option<Token>, StoreError> {
+        self.get(&format!("{PREFIX}{name}"))?
+            .map(token_of)
+            .transpose()
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.scan(PREFIX)?
+            .into_iter()
+            .map(|(_, v)| token_of(v))
+            .collect()
+    }
+
+    fn put_new(&self, token: &Token) -> Result<bool, StoreError> {
+        let value = serde_json::to_value(token).map_err(|e| StoreError::Io(e.to_string()))?;
+        self.insert(&format!("{PREFIX}{}", token.name), &value)
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        ClusterMeta::remove(self, &format!("{PREFIX}{name}"))
+    }
+}
+
+fn token_of(v: serde_json::Value) -> Result<Token, StoreError> {
+    serde_json::from_value(v).map_err(|e| StoreError::Io(format!("a stored token: {e}")))
+}
+
 fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Make a token; returns the secret, which is not kept.
-pub fn create(store: &EmbeddedStore, name: &str, role: Role) -> Result<String, TokenError> {
+pub fn create(shelf: &impl TokenShelf, name: &str, role: Role) -> Result<String, TokenError> {
     if name.is_empty()
         || !name
             .chars()
@@ -68,48 +151,40 @@ pub fn create(store: &EmbeddedStore, name: &str, role: Role) -> Result<String, T
     {
         return Err(TokenError::BadName(name.to_string()));
     }
-    let key = format!("{PREFIX}{name}");
-    if store.meta_get::<Token>(&key)?.is_some() {
-        return Err(TokenError::Exists(name.to_string()));
-    }
     let secret: String = rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(40)
         .map(char::from)
         .collect();
     let secret = format!("fry_{secret}");
-    store.meta_put(
-        &key,
-        &Token {
-            name: name.to_string(),
-            role,
-            sha256: digest(&secret),
-            created: unix_now(),
-        },
-    )?;
+    let token = Token {
+        name: name.to_string(),
+        role,
+        sha256: digest(&secret),
+        created: unix_now(),
+    };
+    if !shelf.put_new(&token)? {
+        return Err(TokenError::Exists(name.to_string()));
+    }
     Ok(secret)
 }
 
 /// Every token (without secrets).
-pub fn list(store: &EmbeddedStore) -> Result<Vec<Token>, StoreError> {
-    Ok(store
-        .meta_scan::<Token>(PREFIX)?
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect())
+pub fn list(shelf: &impl TokenShelf) -> Result<Vec<Token>, StoreError> {
+    shelf.tokens()
 }
 
 /// Forget a token; `false` when there was none of that name.
-pub fn revoke(store: &EmbeddedStore, name: &str) -> Result<bool, StoreError> {
-    store.meta_remove(&format!("{PREFIX}{name}"))
+pub fn revoke(shelf: &impl TokenShelf, name: &str) -> Result<bool, StoreError> {
+    shelf.remove(name)
 }
 
 /// The token whose secret this is. Digests are compared in constant
 /// time, and every stored token is compared (no early exit).
-pub fn verify(store: &EmbeddedStore, secret: &str) -> Result<Option<Token>, StoreError> {
+pub fn verify(shelf: &impl TokenShelf, secret: &str) -> Result<Option<Token>, StoreError> {
     let hash = digest(secret);
     let mut found = None;
-    for t in list(store)? {
+    for t in shelf.tokens()? {
         if bool::from(t.sha256.as_bytes().ct_eq(hash.as_bytes())) && found.is_none() {
             found = Some(t);
         }

@@ -36,7 +36,7 @@
 //! what a viewer may; changing anything needs a token everywhere.
 
 mod routes;
-mod screen;
+pub(crate) mod screen;
 
 use screen::Allowed;
 

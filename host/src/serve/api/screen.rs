@@ -259,7 +259,7 @@ pub(crate) fn screen_as(
 }
 
 /// The screen as a layer on the admin routes.
-pub(super) async fn guard(
+pub(crate) async fn guard(
     State(allowed): State<Arc<Allowed>>,
     req: Request,
     next: Next,
@@ -268,7 +268,7 @@ pub(super) async fn guard(
 }
 
 /// The screen as a layer on the dashboard's pages.
-pub(super) async fn guard_pages(
+pub(crate) async fn guard_pages(
     State(allowed): State<Arc<Allowed>>,
     req: Request,
     next: Next,
@@ -276,7 +276,7 @@ pub(super) async fn guard_pages(
     guarded(&allowed, req, next, true).await
 }
 
-pub(super) async fn guarded(
+pub(crate) async fn guarded(
     allowed: &Allowed,
     mut req: Request,
     next: Next,

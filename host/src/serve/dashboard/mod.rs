@@ -18,7 +18,7 @@
 
 mod charts;
 mod connections;
-mod html;
+pub(crate) mod html;
 mod job;
 mod links;
 mod overview;
@@ -70,7 +70,7 @@ async fn home() -> Redirect {
     Redirect::to("/")
 }
 
-async fn css() -> Response {
+pub(crate) async fn css() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -81,7 +81,7 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn js() -> Response {
+pub(crate) async fn js() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -184,15 +184,38 @@ pub(crate) fn layout(
         format!("<a href=\"{href}\"{current}>{text}</a>")
     };
     let signed = match &viewer.session {
-        Some(_) => format!(
-            "<form method=\"post\" action=\"/logout\" class=\"inline\">{}<span class=\"who\">{} · {}</span> <button type=\"submit\" class=\"link\">Sign out</button></form>",
-            viewer.csrf_field(),
-            esc(&viewer.who.name),
-            viewer.who.role.name()
-        ),
+        Some((_, session)) => signed_in(session),
         None => "<span class=\"who\">read-only (loopback)</span> <a href=\"/login\">Sign in</a>"
             .to_string(),
     };
+    let nav = format!(
+        "{}{}",
+        link("/", "Overview", nav == Nav::Overview),
+        link("/connections", "Connections", nav == Nav::Connections)
+    );
+    shell(title, &nav, &signed, live, body)
+}
+
+/// Who is signed in, and the form that signs out.
+pub(crate) fn signed_in(session: &Session) -> String {
+    format!(
+        "<form method=\"post\" action=\"/logout\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">{} · {}</span> <button type=\"submit\" class=\"link\">Sign out</button></form>",
+        esc(&session.csrf),
+        esc(&session.who.name),
+        session.who.role.name()
+    )
+}
+
+/// The page around `body`: the header with `nav` and `signed` (who is
+/// signed in), `<main>` refreshed by the script when `live` (see
+/// [`layout`]).
+pub(crate) fn shell(
+    title: &str,
+    nav: &str,
+    signed: &str,
+    live: Option<bool>,
+    body: &str,
+) -> Response {
     let page = format!(
         r#"<!doctype html>
 <html lang="en">
@@ -206,7 +229,7 @@ pub(crate) fn layout(
 <body>
 <header class="top">
 <a class="brand" href="/">Ferry</a>
-<nav aria-label="Main">{overview}{connections}</nav>
+<nav aria-label="Main">{nav}</nav>
 <div class="session">{signed}</div>
 </header>
 <main id="main"{live}>
@@ -217,8 +240,6 @@ pub(crate) fn layout(
 "#,
         title = esc(title),
         live = live.map_or(String::new(), |l| format!(" data-live=\"{l}\"")),
-        overview = link("/", "Overview", nav == Nav::Overview),
-        connections = link("/connections", "Connections", nav == Nav::Connections),
     );
     html_response(page)
 }
@@ -228,7 +249,7 @@ pub(crate) fn layout(
 /// disguise).
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-fn html_response(page: String) -> Response {
+pub(crate) fn html_response(page: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -258,7 +279,7 @@ pub(crate) fn fail_page(viewer: Option<&Viewer>, fail: Fail) -> Response {
 }
 
 /// A page without navigation (signing in).
-fn bare(title: &str, body: &str) -> Response {
+pub(crate) fn bare(title: &str, body: &str) -> Response {
     let page = format!(
         r#"<!doctype html>
 <html lang="en">
@@ -280,7 +301,8 @@ fn bare(title: &str, body: &str) -> Response {
     html_response(page)
 }
 
-fn login_form(error: Option<&str>) -> String {
+/// The sign-in form; `command` is the one that makes a token.
+pub(crate) fn login_form(error: Option<&str>, command: &str) -> String {
     let error = error.map_or(String::new(), |e| {
         format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))
     });
@@ -291,13 +313,15 @@ fn login_form(error: Option<&str>) -> String {
 <input id="token" name="token" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
-<p class="hint">Make a token with <code>ferry tokens add &lt;name&gt; --role viewer|operator|admin</code>. It is kept on the server; the browser holds only a session cookie.</p>
+<p class="hint">Make a token with <code>{command} &lt;name&gt; --role viewer|operator|admin</code>. It is kept on the server; the browser holds only a session cookie.</p>
 "#
     )
 }
 
+const TOKEN_COMMAND: &str = "ferry tokens add";
+
 async fn login_page() -> Response {
-    bare("Sign in", &login_form(None))
+    bare("Sign in", &login_form(None, TOKEN_COMMAND))
 }
 
 async fn login(State(s): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
@@ -313,7 +337,7 @@ async fn login(State(s): State<Shared>, Form(form): Form<HashMap<String, String>
                 .into_response()
         }
         Err(Fail(status, why)) => {
-            let mut page = bare("Sign in", &login_form(Some(&why)));
+            let mut page = bare("Sign in", &login_form(Some(&why), TOKEN_COMMAND));
             *page.status_mut() = status;
             page
         }

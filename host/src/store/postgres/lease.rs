@@ -28,8 +28,13 @@ pub struct LeaseRow {
     pub epoch: i64,
     /// Seconds until the holder's lease expires unrenewed.
     pub expires_in: f64,
+    /// Seconds since the holder last renewed its lease (its heartbeat),
+    /// while it holds one.
+    pub heartbeat_age: Option<f64>,
     /// Seconds until it is next due (negative: overdue).
     pub due_in: f64,
+    /// Webhook requests waiting for its next turn.
+    pub requests: i64,
 }
 
 /// Claim, renew and release workspaces' leases.
@@ -73,7 +78,7 @@ impl Leases {
                  VALUES ($1, $2, 1, now() + make_interval(secs => $3))
                  ON CONFLICT (workspace) DO UPDATE
                    SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
-                       expires_at = EXCLUDED.expires_at
+                       expires_at = EXCLUDED.expires_at, renewed_at = now()
                    WHERE l.holder IS NULL OR l.expires_at < now()
                  RETURNING epoch",
             )
@@ -99,7 +104,7 @@ impl Leases {
         self.pg.run(async move {
             let row = sqlx::query(
                 "UPDATE ferry_leases SET holder = $1, epoch = epoch + 1,
-                        expires_at = now() + make_interval(secs => $2)
+                        expires_at = now() + make_interval(secs => $2), renewed_at = now()
                  WHERE workspace = (
                    SELECT workspace FROM ferry_leases
                    WHERE (holder IS NULL OR expires_at < now()) AND due_at <= now()
@@ -147,8 +152,11 @@ impl Leases {
                         CASE WHEN expires_at > now() THEN holder END,
                         epoch,
                         GREATEST(EXTRACT(EPOCH FROM expires_at - now()), 0)::float8,
-                        EXTRACT(EPOCH FROM due_at - now())::float8
-                 FROM ferry_leases ORDER BY workspace",
+                        CASE WHEN expires_at > now()
+                             THEN EXTRACT(EPOCH FROM now() - renewed_at)::float8 END,
+                        EXTRACT(EPOCH FROM due_at - now())::float8,
+                        (SELECT count(*) FROM ferry_requests r WHERE r.workspace = l.workspace)
+                 FROM ferry_leases l ORDER BY workspace",
             )
             .fetch_all(&pool)
             .await
@@ -160,19 +168,23 @@ impl Leases {
                     holder: r.get(1),
                     epoch: r.get(2),
                     expires_in: r.get(3),
-                    due_in: r.get(4),
+                    heartbeat_age: r.get(4),
+                    due_in: r.get(5),
+                    requests: r.get(6),
                 })
                 .collect())
         })
     }
 
-    /// Say when `workspace` next has a run due (creating its row, unheld).
+    /// Say when `workspace` next has a run due (creating its row, unheld):
+    /// after `after`, or at once while a webhook's request waits for it.
     pub fn set_due(&self, workspace: &str, after: Duration) -> Result<(), StoreError> {
         let (pool, ws) = (self.pg.pool.clone(), workspace.to_string());
         self.pg.run(async move {
             sqlx::query(
                 "INSERT INTO ferry_leases (workspace, due_at)
-                 VALUES ($1, now() + make_interval(secs => $2))
+                 VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM ferry_requests WHERE workspace = $1)
+                                  THEN now() ELSE now() + make_interval(secs => $2) END)
                  ON CONFLICT (workspace) DO UPDATE SET due_at = EXCLUDED.due_at",
             )
             .bind(&ws)
@@ -212,7 +224,7 @@ impl Leases {
 
 pub(super) async fn renew(pool: PgPool, lease: Lease, ttl: Duration) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE ferry_leases SET expires_at = now() + make_interval(secs => $4)
+        "UPDATE ferry_leases SET expires_at = now() + make_interval(secs => $4), renewed_at = now()
          WHERE workspace = $1 AND holder = $2 AND epoch = $3",
     )
     .bind(&lease.workspace)

@@ -37,8 +37,10 @@ use sqlx::{Postgres, Transaction};
 use super::StoreError;
 use super::kv::{Backend, Durability, Space, Visit, Write, prefix_end};
 
+mod cluster;
 mod lease;
 mod pacing;
+pub use cluster::{ClusterMeta, Request, Requests};
 use lease::renew;
 pub use lease::{Lease, LeaseRow, Leases, holder_name};
 pub use pacing::PgPacer;
@@ -55,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "pacing",
         include_str!("../../../migrations/0002_pacing.sql"),
+    ),
+    (
+        3,
+        "cluster",
+        include_str!("../../../migrations/0003_cluster.sql"),
     ),
 ];
 
