@@ -18,3 +18,7 @@ CREATE TABLE ferry_cluster_meta (
 
 -- When the holder last renewed its lease: its heartbeat.
 ALTER TABLE ferry_leases ADD COLUMN renewed_at timestamptz;
+
+-- Requests each vendor account was sent today (UTC), by every process:
+-- what a daily budget on the organisation has used.
+ALTER TABLE ferry_pacing ADD COLUMN day date, ADD COLUMN calls bigint NOT NULL DEFAULT 0;

@@ -7,112 +7,33 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry::store::postgres::{Leases, Pg, PgOptions};
+use ferry::store::postgres::{Leases, Pg, PgOptions, PgPacer};
 use ferry::store::{EmbeddedStore, RunStatus, StateStore};
 use serde_json::Value;
-use support::bench::{AP, BILLING, BOOKS, Bench, ap_customers, count, distinct_emails};
+use support::bench::{AP, BILLING, BOOKS, ap_customers, count, distinct_emails};
+use support::cluster::{
+    TO_AP, TO_BILLING, Worker, all_done, held, logs, start_worker, start_worker_with_console,
+    workspaces,
+};
 use support::postgres::PgServer;
 use support::stdout_of;
 use zoho_sandbox::{FaultConfig, Sandbox};
 
-/// Workspaces, one per last digit of the Books contacts' names.
-const WORKSPACES: usize = 10;
-/// Books contacts: six per workspace.
-const CONTACTS: usize = 60;
-
-/// A worker process and the holder name its leases carry.
-struct Worker {
-    child: Child,
-    holder: String,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_worker(dir: &Path, url: &str, log: &Path) -> Worker {
-    spawn_worker(dir, url, log, &[]).0
-}
-
-/// A worker with its console on a free port, and the console's URL (its
-/// first line ends `…, console on http://ADDR`).
-fn start_worker_with_console(dir: &Path, url: &str, log: &Path) -> (Worker, String) {
-    let (worker, line) = spawn_worker(dir, url, log, &["--listen", "127.0.0.1:0"]);
-    let console = line
-        .trim()
-        .rsplit_once("console on ")
-        .unwrap_or_else(|| panic!("no console in {line:?}"))
-        .1
-        .to_string();
-    (worker, console)
-}
-
-/// `ferry serve --workspaces dir` with `extra` arguments, once it says it
-/// is up; and that first line.
-fn spawn_worker(dir: &Path, url: &str, log: &Path, extra: &[&str]) -> (Worker, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--workspaces"])
-        .arg(dir)
-        .args(extra)
-        .args(["--store", url, "--connectors"])
-        .arg(support::repo_root().join("connectors"))
-        .arg("--plugin-dir")
-        .arg(Bench::plugin_dir())
-        .env("FERRY_LEASE_TTL", "3s")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let holder = line
-        .strip_prefix("ferry worker ")
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no worker line: {line:?} {}", logs(log)))
-        .to_string();
-    (Worker { child, holder }, line)
-}
-
-fn logs(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// Workspaces held now, by holder.
-fn held(leases: &Leases) -> BTreeMap<String, String> {
-    leases
-        .list()
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| Some((r.workspace, r.holder?)))
-        .collect()
-}
+/// Workspaces, one per last digit and parity of the tens digit of the Books
+/// contacts' numbers.
+const WORKSPACES: usize = 20;
+/// Books contacts: five per workspace.
+const CONTACTS: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
     let server = PgServer::start();
     let url = server.url();
     let sb = Sandbox::builder().seed(CONTACTS).start().await.unwrap();
-    let bench = workspaces(
-        &sb,
-        BILLING,
-        WORKSPACES,
-        r#"    to: billing.customers
-    match: { contact_id: zcrm_account_id }
-    fields:
-      display_name: { expr: "'C ' + record.contact_name" }
-      zcrm_account_id: contact_id"#,
-    );
+    let bench = workspaces(&sb, BILLING, WORKSPACES, TO_BILLING);
     let customers = || count(&sb, &format!("billing/{}/customers", BILLING.2.unwrap()));
     let before = customers();
     // Slow creates, so kills land mid-run.
@@ -198,7 +119,7 @@ async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
         );
         assert_eq!(
             store.all_links("customers").unwrap().len(),
-            6,
+            CONTACTS / WORKSPACES,
             "{workspace}"
         );
         assert!(store.pending_intents("customers").unwrap().is_empty());
@@ -277,53 +198,22 @@ async fn billing_customers(sb: &Sandbox) -> Vec<Value> {
 }
 
 /// Billing customers made so far, by the workspace that made them (the
-/// last digit of their name).
+/// last two digits of their name: see `workspaces`).
 async fn created(sb: &Sandbox) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for c in billing_customers(sb).await {
         let name = c["display_name"].as_str().unwrap_or_default();
-        if let (true, Some(d)) = (name.starts_with("C "), name.chars().last()) {
-            *out.entry(format!("ws{d}")).or_default() += 1;
+        let digits: Vec<u32> = name
+            .chars()
+            .rev()
+            .take(2)
+            .filter_map(|c| c.to_digit(10))
+            .collect();
+        if let (true, [d, tens]) = (name.starts_with("C "), digits.as_slice()) {
+            *out.entry(format!("ws{}", d + 10 * (tens % 2))).or_default() += 1;
         }
     }
     out
-}
-
-/// A folder of `n` workspaces over Books and `other`, the connections of
-/// one bench: workspace `ws<d>` syncs the Books contacts whose name ends
-/// in the digit `d` to `other` (`to:` and the rest of the sync in `sync`),
-/// every hour.
-fn workspaces(sb: &Sandbox, other: (&str, &str, Option<&str>), n: usize, sync: &str) -> Bench {
-    let bench = Bench::new(sb, &[BOOKS, other], "");
-    let connections = std::fs::read_to_string(bench.workspace()).unwrap();
-    std::fs::remove_file(bench.workspace()).unwrap();
-    for d in 0..n {
-        std::fs::write(
-            bench.dir().join(format!("ws{d}.yaml")),
-            format!(
-                "{connections}syncs:\n  customers:\n    from: books.contacts\n{sync}\n    view: \"record.contact_name.endsWith('{d}')\"\n    schedule: every 1h\n"
-            ),
-        )
-        .unwrap();
-    }
-    bench
-}
-
-/// Wait until all `n` workspaces ran and are next due in an hour.
-async fn all_done(leases: &Leases, n: usize, logs: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let rows = leases.list().unwrap();
-        if rows.len() == n && rows.iter().all(|r| r.due_in > 600.0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workspaces not all done: {rows:#?}\n{}",
-            logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Three workers on six workspaces, all syncing to one Alternative
@@ -335,17 +225,8 @@ async fn all_done(leases: &Leases, n: usize, logs: impl Fn() -> String) {
 async fn workers_pace_one_vendor_account_together() {
     let server = PgServer::start();
     let url = server.url();
-    let sb = Sandbox::builder().seed(CONTACTS).start().await.unwrap();
-    let bench = workspaces(
-        &sb,
-        AP,
-        6,
-        r#"    to: ap.customers
-    match: [email]
-    fields:
-      name: contact_name
-      email: email"#,
-    );
+    let sb = Sandbox::builder().seed(60).start().await.unwrap();
+    let bench = workspaces(&sb, AP, 6, TO_AP);
     let logs_dir = tempfile::tempdir().unwrap();
     let log = |n: usize| logs_dir.path().join(format!("worker-{n}.log"));
     let workers: Vec<Worker> = (0..3)
@@ -373,16 +254,7 @@ async fn webhooks_reach_any_worker_once_and_every_console_shows_the_cluster() {
     let server = PgServer::start();
     let url = server.url();
     let sb = Sandbox::builder().seed(20).start().await.unwrap();
-    let bench = workspaces(
-        &sb,
-        BILLING,
-        2,
-        r#"    to: billing.customers
-    match: { contact_id: zcrm_account_id }
-    fields:
-      display_name: { expr: "'C ' + record.contact_name" }
-      zcrm_account_id: contact_id"#,
-    );
+    let bench = workspaces(&sb, BILLING, 2, TO_BILLING);
     std::fs::write(bench.dir().join("secrets/hook"), "s3cret").unwrap();
     for d in 0..2 {
         let path = bench.dir().join(format!("ws{d}.yaml"));
@@ -580,4 +452,81 @@ async fn webhooks_reach_any_worker_once_and_every_console_shows_the_cluster() {
             );
         }
     }
+}
+
+/// A daily budget holds for the vendor account, not for one workspace:
+/// once one workspace's run has spent what the Books organisation allows
+/// today, another workspace on the same organisation is held back (by
+/// whichever worker claims it), though it sent nothing itself yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_budget_counts_every_workspace_on_the_organisation() {
+    let server = PgServer::start();
+    let url = server.url();
+    let sb = Sandbox::builder().seed(20).start().await.unwrap();
+    let bench = workspaces(&sb, BILLING, 2, TO_BILLING);
+    // Books paced (so counted) in the store, fast enough not to wait.
+    let books_paced = |budget: Option<u64>| {
+        let path = bench.dir().join("ws0.yaml");
+        let yaml = std::fs::read_to_string(path).unwrap();
+        let (head, tail) = yaml.split_once("connector: zoho-books\n").unwrap();
+        let tail = tail.replacen(
+            "rate_limit: off",
+            "rate_limit: { requests_per_minute: 60000 }",
+            1,
+        );
+        let budget = budget.map_or(String::new(), |n| {
+            format!("    budget: {{ daily: {n}, pause_at: 100% }}\n")
+        });
+        format!("{head}connector: zoho-books\n{budget}{tail}")
+    };
+    let ws1 = bench.dir().join("ws1.yaml");
+    std::fs::rename(&ws1, bench.dir().join("ws1.later")).unwrap();
+    std::fs::write(bench.dir().join("ws0.yaml"), books_paced(None)).unwrap();
+
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |n: usize| logs_dir.path().join(format!("worker-{n}.log"));
+    let all_logs = || (0..2).map(|n| logs(&log(n))).collect::<String>();
+    let workers: Vec<Worker> = (0..2)
+        .map(|n| start_worker(bench.dir(), &url, &log(n)))
+        .collect();
+    let leases = Leases::new(Pg::connect(&url).unwrap());
+    all_done(&leases, 1, all_logs).await;
+
+    // What ws0's describe and run sent the organisation: its budget.
+    let pacer = PgPacer::new(Pg::connect(&url).unwrap());
+    let accounts = pacer.accounts_today().unwrap();
+    let books: Vec<&(String, u64)> = accounts
+        .iter()
+        .filter(|(key, _)| key.starts_with("zoho-books "))
+        .collect();
+    assert_eq!(books.len(), 1, "{accounts:?}");
+    let spent = books[0].1;
+    assert!(spent > 1, "{accounts:?}");
+
+    // ws1, on the same organisation with that budget, joins the folder.
+    std::fs::write(&ws1, books_paced(Some(spent))).unwrap();
+    std::fs::remove_file(bench.dir().join("ws1.later")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = leases.list().unwrap();
+        let held_back = rows.iter().any(|r| {
+            r.workspace == "ws1" && r.holder.is_none() && (60.0..600.0).contains(&r.due_in)
+        });
+        if held_back {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:#?}\n{}", all_logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(workers);
+    assert!(
+        all_logs().contains("API calls today"),
+        "held by the budget: {}",
+        all_logs()
+    );
+    let store = open_when_free(&url, "ws1").await;
+    assert!(
+        store.runs("customers", 10).unwrap().is_empty(),
+        "ws1 must not run past the organisation's budget"
+    );
 }

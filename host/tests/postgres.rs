@@ -668,3 +668,27 @@ async fn a_service_that_lost_its_lease_steps_down() {
     assert!(log.contains("lost the workspace's lease"), "{log}");
     drop(second);
 }
+
+/// Rolling upgrades: once a newer Ferry has migrated the schema further,
+/// a worker of this release still starts on it (migrations only add).
+#[test]
+fn an_older_release_starts_on_a_schema_a_newer_one_migrated() {
+    let server = PgServer::start();
+    drop(Pg::connect(&server.url()).unwrap());
+    let url = server.url();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from a newer release', true, '\\x00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+            pool.close().await;
+        });
+    let pg = Pg::connect(&server.url());
+    assert!(pg.is_ok(), "{:?}", pg.err());
+}

@@ -1074,6 +1074,7 @@ async fn runs_reuse_a_recent_describe_and_ask_again_when_it_falls_short() {
         rebind: false,
         json: false,
         schema_max_age: max_age,
+        component_cache: None,
     };
     let day = Duration::from_secs(24 * 3600);
     let calls = |env: &Env| env.api_usage("books").unwrap().today().1;

@@ -199,6 +199,9 @@ impl HttpCapability {
         mut self,
         shared: Option<super::pacing::SharedPacing>,
     ) -> HttpCapability {
+        if let Some(s) = &shared {
+            self.usage.share(s.counter());
+        }
         self.shared = shared;
         self
     }

@@ -16,8 +16,13 @@ use futures::future::BoxFuture;
 /// Where slots are reserved (the PostgreSQL store).
 pub trait Pacer: Send + Sync + std::fmt::Debug {
     /// Reserve the next slot for `key`, `interval` after the slot before
-    /// it (or now, if that is past); how long from now until it.
+    /// it (or now, if that is past), and count the request in `key`'s day
+    /// (UTC); how long from now until the slot.
     fn reserve(&self, key: &str, interval: Duration) -> BoxFuture<'_, Result<Duration, String>>;
+
+    /// Requests reserved for `key` today (UTC), by every process: what a
+    /// daily budget on the organisation has used. Blocks briefly.
+    fn calls_today(&self, key: &str) -> Result<u64, String>;
 }
 
 /// One connection's pacing through a shared [`Pacer`].
@@ -34,6 +39,11 @@ pub struct SharedPacing {
 const MARGIN: f64 = 1.05;
 
 impl SharedPacing {
+    /// The store and key this pacing counts requests in.
+    pub fn counter(&self) -> (Arc<dyn Pacer>, String) {
+        (self.pacer.clone(), self.key.clone())
+    }
+
     /// Pacing for the organisation `key` at `per_minute` (and at most
     /// `per_second`); `None` when neither limits it.
     pub fn new(
@@ -101,6 +111,10 @@ mod tests {
             *next = Some(slot + interval);
             let wait = slot.saturating_duration_since(now);
             Box::pin(async move { Ok(wait) })
+        }
+
+        fn calls_today(&self, _: &str) -> Result<u64, String> {
+            Ok(0)
         }
     }
 

@@ -35,6 +35,9 @@ pub struct ApiUsage {
     /// The last answer that was an error (status and when), for the
     /// dashboard's connections page.
     last_error: std::sync::Mutex<Option<(u16, u64)>>,
+    /// Where every process's requests to this vendor account are counted
+    /// (the shared pacer's store, and the account's key), when shared.
+    shared: std::sync::OnceLock<(Arc<dyn super::Pacer>, String)>,
 }
 
 /// [`ApiUsage`] as kept over a restart. Reads what older versions kept,
@@ -87,6 +90,33 @@ impl ApiUsage {
             (day, self.calls.load(Ordering::Relaxed))
         } else {
             (day, 0)
+        }
+    }
+
+    /// Count against a daily budget with every process sending to the
+    /// same vendor account: `counter` is the shared pacer and the key it
+    /// counts the account's requests under.
+    pub fn share(&self, counter: (Arc<dyn super::Pacer>, String)) {
+        let _ = self.shared.set(counter);
+    }
+
+    /// Requests today that a daily budget counts: this connection's, or,
+    /// when shared, the vendor account's from every process (whichever is
+    /// more: the store is not reached when down).
+    pub fn budget_used(&self) -> u64 {
+        let own = self.today().1;
+        match self.shared.get() {
+            Some((pacer, key)) => match pacer.calls_today(key) {
+                Ok(all) => all.max(own),
+                Err(e) => {
+                    tracing::warn!(
+                        key,
+                        "cannot read the account's requests today ({e}); counting this process's only"
+                    );
+                    own
+                }
+            },
+            None => own,
         }
     }
 

@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// against it is checked against a fresh describe.
     #[arg(long, env = "FERRY_SCHEMA_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub schema_max_age: std::time::Duration,
+    /// Where compiled components are kept (the state directory's `cache`
+    /// when unset): a cluster worker shares one among its workspaces.
+    #[arg(skip)]
+    pub component_cache: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -216,7 +220,11 @@ impl RunArgs {
         let workspace = self.workspace()?;
         store::binding::check(&store, &workspace, self.rebind)?;
         let runtime = Runtime::new(RuntimeOptions {
-            cache_dir: Some(self.state_dir().join("cache")),
+            cache_dir: Some(
+                self.component_cache
+                    .clone()
+                    .unwrap_or_else(|| self.state_dir().join("cache")),
+            ),
             key: None,
         })?;
         let registry = ConnectorRegistry::load_dirs(

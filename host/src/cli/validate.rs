@@ -197,6 +197,7 @@ fn describe_on_sandbox(ws: &WorkspaceArgs, url: &str) -> anyhow::Result<()> {
         rebind: false,
         json: false,
         schema_max_age: std::time::Duration::ZERO,
+        component_cache: None,
     };
     super::sync::runtime()?.block_on(async {
         let env = args.env_unchecked(args.store()?).await?;

@@ -23,7 +23,7 @@ use crate::serve::Service;
 use crate::serve::cluster::Console;
 use crate::store::EmbeddedStore;
 use crate::store::postgres::{
-    ClusterMeta, Lease, Leases, Pg, PgBackend, Request, Requests, holder_name,
+    ClusterMeta, Lease, Leases, Pg, PgBackend, PgPacer, Request, Requests, holder_name,
 };
 
 /// How often an idle worker looks for a due workspace.
@@ -51,10 +51,17 @@ fn workspaces(dir: &Path, template: &RunArgs) -> anyhow::Result<BTreeMap<String,
     Ok(out)
 }
 
-/// The worker's own arguments, aimed at one workspace file.
+/// The worker's own arguments, aimed at one workspace file. Compiled
+/// components are kept once for the folder, not once per workspace, so a
+/// worker's first turn on each workspace compiles nothing again.
 fn args_for(template: &RunArgs, path: &Path) -> RunArgs {
     let mut args = template.clone();
     args.workspace = path.to_path_buf();
+    if args.component_cache.is_none() {
+        args.component_cache = path
+            .parent()
+            .map(|dir| dir.join(".ferry").join("components"));
+    }
     args
 }
 
@@ -79,6 +86,7 @@ async fn console(
         Leases::new(pg.clone()),
         Requests::new(pg.clone()),
         ClusterMeta::new(pg.clone()),
+        PgPacer::new(pg.clone()),
         Box::new(serve_sections),
     ));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -139,30 +147,63 @@ pub async fn work(
         stop.send_replace(true);
     });
     while !*stopping.borrow() {
-        let known = workspaces(dir, template)?;
-        for name in known.keys() {
-            leases.register(name)?;
+        match step(template, dir, &pg, &leases, &holder, ttl, &key, &stopping).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut stopping = stopping.clone();
+                let _ = tokio::time::timeout(POLL, stopping.wait_for(|s| *s)).await;
+            }
+            // Cut off from a workspace it held: it must not go on.
+            Err(e) if e.downcast_ref::<Lost>().is_some() => return Err(e),
+            // The folder or the database is out of reach for now.
+            Err(e) => {
+                tracing::error!("{e:#}; trying again in {}s", UNREACHABLE.as_secs());
+                let mut stopping = stopping.clone();
+                let _ = tokio::time::timeout(UNREACHABLE, stopping.wait_for(|s| *s)).await;
+            }
         }
-        let Some(lease) = leases.claim_due(&holder, ttl)? else {
-            let mut stopping = stopping.clone();
-            let _ = tokio::time::timeout(POLL, stopping.wait_for(|s| *s)).await;
-            continue;
-        };
-        let Some(path) = known.get(&lease.workspace) else {
-            // Another worker's folder has it; this one cannot run it.
-            tracing::warn!(
-                workspace = lease.workspace,
-                "due, but not in {}: left to the workers that have it",
-                dir.display()
-            );
-            leases.set_due(&lease.workspace, POLL * 5)?;
-            leases.release(&lease)?;
-            continue;
-        };
-        let args = args_for(template, path);
-        turn(&args, &pg, lease, ttl, key.clone(), stopping.clone()).await?;
     }
     Ok(())
+}
+
+/// How long a worker waits when its folder or the database cannot be
+/// reached before it tries again.
+const UNREACHABLE: Duration = Duration::from_secs(5);
+
+/// Register the folder's workspaces, claim the one due first and take a
+/// turn on it; `false` when none was due.
+#[allow(clippy::too_many_arguments)]
+async fn step(
+    template: &RunArgs,
+    dir: &Path,
+    pg: &Arc<Pg>,
+    leases: &Leases,
+    holder: &str,
+    ttl: Duration,
+    key: &Arc<InstallationKey>,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
+    let known = workspaces(dir, template)?;
+    for name in known.keys() {
+        leases.register(name)?;
+    }
+    let Some(lease) = leases.claim_due(holder, ttl)? else {
+        return Ok(false);
+    };
+    let Some(path) = known.get(&lease.workspace) else {
+        // Another worker's folder has it; this one cannot run it.
+        tracing::warn!(
+            workspace = lease.workspace,
+            "due, but not in {}: left to the workers that have it",
+            dir.display()
+        );
+        leases.set_due(&lease.workspace, POLL * 5)?;
+        leases.release(&lease)?;
+        return Ok(true);
+    };
+    let args = args_for(template, path);
+    turn(&args, pg, lease, ttl, key.clone(), stopping.clone()).await?;
+    Ok(true)
 }
 
 /// One turn on a claimed workspace: open it under the lease, run what is

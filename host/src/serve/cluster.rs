@@ -40,7 +40,7 @@ use super::dashboard::{bare, login_form, shell, signed_in};
 use super::hooks::{check_secret, entity_of};
 use super::tokens;
 use crate::config::ServeConfig;
-use crate::store::postgres::{ClusterMeta, LeaseRow, Leases, Requests};
+use crate::store::postgres::{ClusterMeta, LeaseRow, Leases, PgPacer, Requests};
 
 /// The `serve:` section of a workspace in the worker's folder, by its name
 /// in the store; `Ok(None)`: no such workspace here.
@@ -53,6 +53,8 @@ pub struct Console {
     pub leases: Leases,
     pub requests: Requests,
     pub tokens: ClusterMeta,
+    /// Requests each vendor account was sent today, by every worker.
+    pub accounts: PgPacer,
     pub serve_sections: Box<ServeSections>,
     sessions: Sessions,
 }
@@ -63,6 +65,7 @@ impl Console {
         leases: Leases,
         requests: Requests,
         tokens: ClusterMeta,
+        accounts: PgPacer,
         serve_sections: Box<ServeSections>,
     ) -> Console {
         Console {
@@ -70,6 +73,7 @@ impl Console {
             leases,
             requests,
             tokens,
+            accounts,
             serve_sections,
             sessions: Sessions::default(),
         }
@@ -87,7 +91,18 @@ impl Console {
     /// The whole cluster, as JSON.
     fn view(&self) -> Result<Value, Fail> {
         let rows = self.leases.list()?;
-        Ok(json!({ "worker": self.worker, "workers": workers(&rows), "workspaces": rows }))
+        let accounts: Vec<Value> = self
+            .accounts
+            .accounts_today()?
+            .into_iter()
+            .map(|(account, calls)| json!({ "account": account, "calls_today": calls }))
+            .collect();
+        Ok(json!({
+            "worker": self.worker,
+            "workers": workers(&rows),
+            "workspaces": rows,
+            "accounts": accounts,
+        }))
     }
 }
 
@@ -296,6 +311,17 @@ async fn page(State(c): State<Shared>, headers: HeaderMap) -> Response {
         ));
     }
     body.push_str("</tbody></table></div>");
+    let accounts = c.accounts.accounts_today().unwrap_or_default();
+    if !accounts.is_empty() {
+        body.push_str("<h2>Vendor accounts today</h2><p>Requests since 00:00 UTC from every worker: what a daily budget counts.</p><div class=\"scroll\"><table class=\"accounts\"><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">Requests today</th></tr></thead><tbody>");
+        for (account, calls) in accounts {
+            body.push_str(&format!(
+                "<tr><td><code>{}</code></td><td>{calls}</td></tr>",
+                esc(&account)
+            ));
+        }
+        body.push_str("</tbody></table></div>");
+    }
     shell(
         "Cluster",
         "<a href=\"/\" aria-current=\"page\">Cluster</a>",

@@ -302,7 +302,7 @@ impl Service {
             let Some(budget) = self.env.workspace.connections.get(c).and_then(|c| c.budget) else {
                 continue;
             };
-            let used = self.env.api_usage(c).map_or(0, |u| u.today().1);
+            let used = self.env.api_usage(c).map_or(0, |u| u.budget_used());
             if used >= budget.limit() {
                 crate::telemetry::budget_pause(c);
                 return Some(format!(
@@ -404,7 +404,12 @@ impl Service {
             return Ok(Some(due));
         }
         if let Some(why) = self.over_budget(job) {
-            self.state.lock().unwrap()[i].held = Some(why);
+            let mut state = self.state.lock().unwrap();
+            if state[i].held.is_none() {
+                tracing::warn!(job = job.name, "held back: {why}");
+            }
+            state[i].held = Some(why);
+            drop(state);
             // Look again when the day may have turned.
             return Ok(Some(now + chrono::Duration::minutes(5)));
         }

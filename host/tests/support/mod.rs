@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bench;
+pub mod cluster;
 pub mod crash;
 pub mod fakes;
 pub mod postgres;

@@ -26,7 +26,7 @@ pub(super) async fn page(State(s): State<Shared>, viewer: Viewer) -> Response {
                 None => v.value.to_string(),
             });
         let usage = s.env.api_usage(name);
-        let calls = usage.as_ref().map_or(0, |u| u.today().1);
+        let calls = usage.as_ref().map_or(0, |u| u.budget_used());
         let limited = usage.as_ref().map_or(0, |u| u.rate_limited_today());
         let budget = match c.budget {
             Some(b) => {

@@ -152,7 +152,10 @@ impl Pg {
                 .connect(&target)
                 .await
                 .map_err(|e| e.to_string())?;
-            let migrator = Migrator::new(Embedded).await.map_err(|e| e.to_string())?;
+            let mut migrator = Migrator::new(Embedded).await.map_err(|e| e.to_string())?;
+            // Migrations only add: a worker of the previous release still
+            // starts on a schema a newer one migrated (rolling upgrades).
+            migrator.set_ignore_missing(true);
             migrator
                 .run(&pool)
                 .await

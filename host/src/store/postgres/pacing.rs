@@ -29,6 +29,25 @@ impl PgPacer {
     pub fn new(pg: Arc<Pg>) -> PgPacer {
         PgPacer { pg }
     }
+
+    /// Every vendor account paced today, with its requests today (UTC)
+    /// from every process, by key.
+    pub fn accounts_today(&self) -> Result<Vec<(String, u64)>, crate::store::StoreError> {
+        let pool = self.pg.pool.clone();
+        self.pg.run(async move {
+            let rows = sqlx::query(
+                "SELECT key, calls FROM ferry_pacing
+                 WHERE day = (now() AT TIME ZONE 'UTC')::date ORDER BY key",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(super::io)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get(0), r.get::<i64, _>(1).max(0) as u64))
+                .collect())
+        })
+    }
 }
 
 impl Pacer for PgPacer {
@@ -38,10 +57,14 @@ impl Pacer for PgPacer {
             // The slot is the later of now and the row's next start; the
             // row moves on one interval past it.
             let row = sqlx::query(
-                "INSERT INTO ferry_pacing AS p (key, next_at)
-                 VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+                "INSERT INTO ferry_pacing AS p (key, next_at, day, calls)
+                 VALUES ($1, clock_timestamp() + make_interval(secs => $2),
+                         (now() AT TIME ZONE 'UTC')::date, 1)
                  ON CONFLICT (key) DO UPDATE
-                   SET next_at = GREATEST(p.next_at, clock_timestamp()) + make_interval(secs => $2)
+                   SET next_at = GREATEST(p.next_at, clock_timestamp()) + make_interval(secs => $2),
+                       calls = CASE WHEN p.day = (now() AT TIME ZONE 'UTC')::date
+                                    THEN p.calls + 1 ELSE 1 END,
+                       day = (now() AT TIME ZONE 'UTC')::date
                  RETURNING GREATEST(
                    EXTRACT(EPOCH FROM (p.next_at - make_interval(secs => $2) - clock_timestamp())),
                    0)::float8",
@@ -54,5 +77,22 @@ impl Pacer for PgPacer {
             Ok::<_, String>(Duration::from_secs_f64(row.get::<f64, _>(0)))
         });
         Box::pin(async move { reserved.await.map_err(|e| e.to_string())? })
+    }
+
+    fn calls_today(&self, key: &str) -> Result<u64, String> {
+        let (pool, key) = (self.pg.pool.clone(), key.to_string());
+        self.pg
+            .run(async move {
+                let row = sqlx::query(
+                    "SELECT calls FROM ferry_pacing
+                     WHERE key = $1 AND day = (now() AT TIME ZONE 'UTC')::date",
+                )
+                .bind(&key)
+                .fetch_optional(&pool)
+                .await
+                .map_err(super::io)?;
+                Ok(row.map_or(0, |r| r.get::<i64, _>(0).max(0) as u64))
+            })
+            .map_err(|e| e.to_string())
     }
 }
