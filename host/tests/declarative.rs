@@ -22,8 +22,14 @@ const CUSTOMERS: &str = r#"syncs:
 
 /// `ferry sync run customers --json`: its run's report.
 fn sync(bench: &Bench) -> Value {
+    sync_named(bench, "customers")
+}
+
+/// `ferry sync run <name> --json`: its run's report, in which no record
+/// failed.
+fn sync_named(bench: &Bench, name: &str) -> Value {
     let out = bench
-        .ferry(&["sync", "run", "customers", "--json"])
+        .ferry(&["sync", "run", name, "--json"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -33,7 +39,9 @@ fn sync(bench: &Bench) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let reports: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    reports[0].clone()
+    let report = reports[0].clone();
+    assert_eq!(report["counts"]["failed"], 0, "{stdout}");
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,4 +148,96 @@ async fn the_alternative_payments_connector_replays_offline() {
     let (ok, out) = run(&["--replay", path]);
     assert!(ok, "{out}");
     assert!(out.contains("same outcome"), "{out}");
+}
+
+/// Books invoices to AP invoices, as AP's Zoho Books integration sends
+/// them (the example `books-ap.yaml`, through the binary): the issued
+/// invoices only, each once, each on the AP customer of its Books
+/// customer (made first, once), with its lines and total; a second run
+/// writes nothing and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_invoices_become_alternative_payments_invoices_once() {
+    let sb = Sandbox::builder().seed(12).start().await.unwrap();
+    let example = support::repo_root().join("connectors/examples/books-ap.yaml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, AP], &example_without_connections(&text));
+    let books_org = BOOKS.2.unwrap();
+    // What Books holds: issued invoices, by number, with customer and total.
+    let issued: Vec<(String, String, f64)> = sb.app().read(|st| {
+        st.finance.data[&format!("books/{books_org}")].tables["invoices"]
+            .rows
+            .values()
+            .filter(|r| {
+                ["sent", "overdue", "partially_paid", "paid"]
+                    .contains(&r.data["status"].as_str().unwrap_or_default())
+            })
+            .map(|r| {
+                (
+                    r.data["invoice_number"].as_str().unwrap().to_string(),
+                    r.data["customer_id"].as_str().unwrap().to_string(),
+                    r.data["total"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    });
+    assert!(issued.len() >= 4, "{issued:?}");
+
+    let report = sync_named(&bench, "invoices");
+    assert_eq!(
+        report["counts"]["added"],
+        issued.len(),
+        "{}",
+        report["counts"]
+    );
+    let snapshot = sb.app().ap_snapshot();
+    let invoices = snapshot["invoices"].as_array().unwrap();
+    let customers = ap_customers(&sb);
+    assert_eq!(invoices.len(), issued.len());
+    for (number, books_customer, total) in &issued {
+        let memo = format!("Zoho Books invoice {number}");
+        let found: Vec<&Value> = invoices.iter().filter(|i| i["memo"] == memo).collect();
+        assert_eq!(found.len(), 1, "{number} once: {invoices:?}");
+        let invoice = found[0];
+        assert_eq!(invoice["total"].as_f64().unwrap(), *total, "{invoice}");
+        assert!(!invoice["line_items"].as_array().unwrap().is_empty());
+        let customer = customers
+            .iter()
+            .find(|c| c["id"] == invoice["customer_id"])
+            .unwrap_or_else(|| panic!("{number}: no AP customer {invoice}"));
+        assert_eq!(
+            customer["external_id"],
+            *books_customer.as_str(),
+            "{customer}"
+        );
+    }
+    // One AP customer per Books customer invoiced, made by the invoices'
+    // need: never twice.
+    let mut invoiced: Vec<&str> = issued.iter().map(|(_, c, _)| c.as_str()).collect();
+    invoiced.sort();
+    invoiced.dedup();
+    assert_eq!(customers.len(), invoiced.len(), "{customers:?}");
+
+    // The customers sync finds them linked already; nothing new anywhere.
+    let report = sync_named(&bench, "customers");
+    assert_eq!(
+        report["counts"]["added"],
+        12 - invoiced.len(),
+        "{}",
+        report["counts"]
+    );
+    let report = sync_named(&bench, "invoices");
+    assert_eq!(report["counts"]["added"], 0, "{}", report["counts"]);
+    assert_eq!(
+        sb.app().ap_snapshot()["invoices"].as_array().unwrap().len(),
+        issued.len()
+    );
+    assert_eq!(distinct_emails(&ap_customers(&sb)), 12);
+}
+
+/// An example workspace's text without its `version` and `connections`
+/// (a bench gives its own, pointed at the sandbox).
+fn example_without_connections(text: &str) -> String {
+    let start = text.find("\nconnections:").unwrap();
+    let end = text.find("\nsyncs:").unwrap();
+    format!("{}{}", &text[..start], &text[end..]).replacen("version: 1\n", "", 1)
 }
