@@ -153,8 +153,10 @@ async fn the_alternative_payments_connector_replays_offline() {
 /// Books invoices to AP invoices, as AP's Zoho Books integration sends
 /// them (the example `books-ap.yaml`, through the binary): the issued
 /// invoices only, each once, each on the AP customer of its Books
-/// customer (made first, once), with its lines and total; a second run
-/// writes nothing and nothing fails.
+/// customer (made first, once), with its lines and total; then payments
+/// made in AP recorded in Books against those invoices (in full and in
+/// part), those of AP's own invoices skipped; second runs write nothing
+/// and nothing fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn books_invoices_become_alternative_payments_invoices_once() {
     let sb = Sandbox::builder().seed(12).start().await.unwrap();
@@ -232,6 +234,98 @@ async fn books_invoices_become_alternative_payments_invoices_once() {
         issued.len()
     );
     assert_eq!(distinct_emails(&ap_customers(&sb)), 12);
+
+    // Payers pay in AP: one invoice in full, one in part; AP also holds
+    // customers and invoices of its own, paid too (never sent to Books).
+    sb.app().ap_seed(2, 1);
+    let client = reqwest::Client::new();
+    let pay = |id: String, amount: f64| {
+        client
+            .post(format!(
+                "{}/__sandbox/ap/invoices/{id}/payments",
+                sb.base_url()
+            ))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({ "amount": amount, "payment_method": "standard_ach" })
+                    .to_string(),
+            )
+            .send()
+    };
+    let twin = |number: &str| {
+        invoices
+            .iter()
+            .find(|i| i["memo"] == format!("Zoho Books invoice {number}"))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let unpaid: Vec<&(String, String, f64)> = issued
+        .iter()
+        .filter(|(number, _, _)| books_invoice(&sb, number)["balance"].as_f64().unwrap() > 0.0)
+        .collect();
+    assert!(unpaid.len() >= 2, "{issued:?}");
+    let (full, part) = (unpaid[0], unpaid[1]);
+    let own = sb.app().ap_snapshot()["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            !i["memo"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Zoho Books")
+        })
+        .expect("AP's own invoice")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (id, amount) in [(twin(&full.0), full.2), (twin(&part.0), 10.0), (own, 1.0)] {
+        let answer = pay(id, amount).await.unwrap();
+        assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    }
+    let report = sync_named(&bench, "payments");
+    assert_eq!(report["counts"]["added"], 2, "{}", report["counts"]);
+    assert!(
+        report["counts"]["skipped"].as_u64().unwrap() >= 1,
+        "AP's own invoices' payments skipped: {}",
+        report["counts"]
+    );
+    assert_eq!(books_invoice(&sb, &full.0)["status"], "paid");
+    let partly = books_invoice(&sb, &part.0);
+    assert_eq!(partly["status"], "partially_paid", "{partly}");
+    assert_eq!(
+        partly["balance"].as_f64().unwrap(),
+        part.2 - 10.0,
+        "{partly}"
+    );
+    let payments: Vec<Value> = sb.app().read(|st| {
+        st.finance.data[&format!("books/{books_org}")].tables["customerpayments"]
+            .rows
+            .values()
+            .map(|r| Value::Object(r.data.clone()))
+            .filter(|p| p["description"] == "Paid through Alternative Payments")
+            .collect()
+    });
+    assert_eq!(payments.len(), 2, "{payments:?}");
+    assert!(payments.iter().all(|p| p["payment_mode"] == "banktransfer"));
+    // Nothing twice.
+    let report = sync_named(&bench, "payments");
+    assert_eq!(report["counts"]["added"], 0, "{}", report["counts"]);
+}
+
+/// A Books invoice, by number, as the sandbox holds it.
+fn books_invoice(sb: &Sandbox, number: &str) -> Value {
+    let org = BOOKS.2.unwrap();
+    sb.app().read(|st| {
+        st.finance.data[&format!("books/{org}")].tables["invoices"]
+            .rows
+            .values()
+            .find(|r| r.data["invoice_number"] == number)
+            .map(|r| Value::Object(r.data.clone()))
+            .unwrap()
+    })
 }
 
 /// An example workspace's text without its `version` and `connections`

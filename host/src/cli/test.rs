@@ -475,13 +475,22 @@ fn run_case(
                     Err("the record was skipped by the view filter".into())
                 };
             }
-            Ok(true) if expect_skipped => {
-                return Err("expected the view filter to skip the record, but it passed".into());
-            }
             Ok(true) => plan.apply(&input, &ctx),
             Err(e) => Err(e),
         };
-        return check_result(n, result.map_err(|e| e.to_string()), expect_error);
+        // `missing: exclude` skips the record as a view would.
+        let excluded = match &result {
+            Err(e) if e.missing_link.as_ref().is_some_and(|m| m.exclude) => Some(e.to_string()),
+            _ => None,
+        };
+        return match (excluded, expect_skipped) {
+            (Some(_), true) => Ok(()),
+            (None, true) => Err(
+                "expected the record to be skipped (by the view filter or `missing: exclude`), but it was not".into(),
+            ),
+            (Some(why), false) => Err(format!("the record was skipped: {why}")),
+            (None, false) => check_result(n, result.map_err(|e| e.to_string()), expect_error),
+        };
     }
     if let Some(trig) = n.get("trigger") {
         let name = trig.as_str().unwrap_or("");

@@ -331,6 +331,10 @@ pub enum Missing {
     Skip,
     /// The field is set to null.
     Null,
+    /// The record is skipped (not failed), the ledger naming the unlinked
+    /// id: for records about something that exists on one side only (a
+    /// payment of an invoice made in the other system).
+    Exclude,
 }
 
 /// A link lookup: the source value is an id on the other side of `sync`.

@@ -142,6 +142,8 @@ pub struct MissingLink {
     pub id: String,
     /// `missing: create`: create the parent through `sync`, then retry.
     pub create: bool,
+    /// `missing: exclude`: skip the record (it is not an error).
+    pub exclude: bool,
 }
 
 impl RecordError {
@@ -999,12 +1001,13 @@ fn resolve<'v>(s: &'v Step, value: &mut Cow<'v, Json>, ctx: &Context) -> Result<
             None => match l.missing {
                 Missing::Skip => return Ok(false),
                 Missing::Null => *value = Cow::Borrowed(&NULL),
-                Missing::Error | Missing::Create => {
+                Missing::Error | Missing::Create | Missing::Exclude => {
                     let side = match l.side {
                         Side::From => "from",
                         Side::To => "to",
                     };
                     let create = l.missing == Missing::Create;
+                    let exclude = l.missing == Missing::Exclude;
                     let mut e = RecordError::new(
                         &s.target,
                         format!(
@@ -1012,6 +1015,8 @@ fn resolve<'v>(s: &'v Step, value: &mut Cow<'v, Json>, ctx: &Context) -> Result<
                             l.sync,
                             if create {
                                 "; the parent must be created first"
+                            } else if exclude {
+                                ": it exists on one side only, so this record is not synced (`missing: exclude`)"
                             } else {
                                 "; sync the parent record first"
                             }
@@ -1022,6 +1027,7 @@ fn resolve<'v>(s: &'v Step, value: &mut Cow<'v, Json>, ctx: &Context) -> Result<
                         side: l.side,
                         id,
                         create,
+                        exclude,
                     });
                     return Err(e);
                 }

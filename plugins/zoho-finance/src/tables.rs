@@ -213,20 +213,25 @@ pub const BOOKS_FAMILY: &[Resource] = &[
         modified_field: "last_modified_time",
         incremental: Incremental::ModifiedFilter,
         list_sort: Some("created_time"),
-        writable: false,
+        // Recorded by Ferry when another system took the payment (AP's
+        // Books flow): POST with the invoices it pays (Books-OAS
+        // customer-payments: customer_id, payment_mode, amount, date and
+        // invoices are required).
+        writable: true,
         actions: &[],
         fields: &[
             text("payment_id", "Payment ID").read_only(),
             text("payment_number", "Payment number").read_only(),
             text("customer_id", "Customer")
-                .read_only()
+                .required()
                 .lookup("contacts"),
             text("customer_name", "Customer name").read_only(),
-            text("payment_mode", "Payment mode").read_only(),
-            money("amount", "Amount"),
-            f("date", "Payment date", K::Date).read_only(),
-            text("reference_number", "Reference number").read_only(),
-            f("invoices", "Invoices paid", K::List).read_only(),
+            text("payment_mode", "Payment mode").required(),
+            Field::new("amount", "Amount", K::Currency).required(),
+            f("date", "Payment date", K::Date).required(),
+            text("reference_number", "Reference number"),
+            text("description", "Description"),
+            f("invoices", "Invoices paid", K::List).required(),
             CREATED,
             MODIFIED,
         ],

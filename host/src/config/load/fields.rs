@@ -208,6 +208,7 @@ impl Loader {
                             ("create", Missing::Create),
                             ("skip", Missing::Skip),
                             ("null", Missing::Null),
+                            ("exclude", Missing::Exclude),
                         ],
                     )
                 })

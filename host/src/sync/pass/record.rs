@@ -12,7 +12,7 @@ use crate::engine::MatchIndex;
 use crate::engine::decide::{self, Resolution};
 use crate::engine::endpoint::title_of;
 use crate::engine::write;
-use crate::mapping::{Context, RecordError, Side};
+use crate::mapping::{Context, MissingLink, RecordError, Side};
 use crate::store::{FieldChange, LedgerOp, RecordCommit, Snapshot};
 
 use super::write::snapshot;
@@ -75,6 +75,17 @@ impl Pass<'_> {
         // lets the mapped record borrow from it while `self` is in use.
         let plan = self.plan;
         let mut applied = plan.map(&json, &ctx);
+        // `missing: exclude`: about something on one side only; skipped.
+        if let Err(
+            e @ RecordError {
+                missing_link: Some(MissingLink { exclude: true, .. }),
+                ..
+            },
+        ) = &applied
+        {
+            let why = describe(e);
+            return self.ledger_only(&id, None, LedgerOp::Skip, why);
+        }
         if let Err(RecordError {
             missing_link: Some(missing),
             ..
