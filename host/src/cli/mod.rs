@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub mod args;
 pub mod bundle;
 pub mod check;
+mod cluster;
 pub mod connect;
 pub mod discover;
 mod loopback;
@@ -121,7 +122,7 @@ pub enum Command {
     Tokens(serve::TokensCommand),
     /// A cluster of workers on PostgreSQL (`ferry serve --workspaces`).
     #[command(subcommand)]
-    Cluster(worker::ClusterCommand),
+    Cluster(cluster::ClusterCommand),
     /// Describe connections live (modules, fields, custom fields) and keep
     /// it in the state for `validate`, `test` and `map`.
     Discover(discover::Args),
@@ -200,7 +201,7 @@ pub fn main() -> ExitCode {
         Command::Links(c) => triggers::links(c),
         Command::Serve(a) => serve::serve(a),
         Command::Tokens(c) => serve::tokens(c),
-        Command::Cluster(c) => worker::cluster(c),
+        Command::Cluster(c) => cluster::cluster(c),
         Command::Discover(a) => discover::run(a),
     }
 }

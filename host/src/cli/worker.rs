@@ -6,7 +6,7 @@
 //! is next due and lets it go. A worker killed mid-run stops renewing: after
 //! the lease's time to live another worker claims the workspace, ends the
 //! killed run as interrupted and resumes it, settling its pending writes
-//! first. `ferry cluster status` shows who holds what.
+//! first. `ferry cluster status` ([`super::cluster`]) shows who holds what.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -123,22 +123,28 @@ pub async fn work(
         );
     }
     let pg = Pg::connect(url)?;
-    let leases = Leases::new(pg.clone());
-    let key = InstallationKey::installation()?;
-    let holder = holder_name();
-    let ttl = lease_ttl();
+    let worker = Worker {
+        template,
+        dir,
+        leases: Leases::new(pg.clone()),
+        pg,
+        key: InstallationKey::installation()?,
+        holder: holder_name(),
+        ttl: lease_ttl(),
+    };
     let listening = match listen {
         Some(addr) => {
-            let bound = console(template, dir, &pg, &holder, addr).await?;
+            let bound = console(template, dir, &worker.pg, &worker.holder, addr).await?;
             format!(", console on http://{bound}")
         }
         None => String::new(),
     };
     // Tests and scripts read this line to know the worker is up, and as whom.
     println!(
-        "ferry worker {holder} serving the workspaces in {} from {}{listening}",
+        "ferry worker {} serving the workspaces in {} from {}{listening}",
+        worker.holder,
         dir.display(),
-        pg.place()
+        worker.pg.place()
     );
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -147,102 +153,102 @@ pub async fn work(
         stop.send_replace(true);
     });
     while !*stopping.borrow() {
-        match step(template, dir, &pg, &leases, &holder, ttl, &key, &stopping).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let mut stopping = stopping.clone();
-                let _ = tokio::time::timeout(POLL, stopping.wait_for(|s| *s)).await;
-            }
+        let pause = match worker.step(&stopping).await {
+            Ok(true) => continue,
+            Ok(false) => POLL,
             // Cut off from a workspace it held: it must not go on.
             Err(e) if e.downcast_ref::<Lost>().is_some() => return Err(e),
             // The folder or the database is out of reach for now.
             Err(e) => {
                 tracing::error!("{e:#}; trying again in {}s", UNREACHABLE.as_secs());
-                let mut stopping = stopping.clone();
-                let _ = tokio::time::timeout(UNREACHABLE, stopping.wait_for(|s| *s)).await;
+                UNREACHABLE
             }
-        }
+        };
+        let mut stopping = stopping.clone();
+        let _ = tokio::time::timeout(pause, stopping.wait_for(|s| *s)).await;
     }
     Ok(())
+}
+
+/// One worker process: where its workspaces are, the store, and who it is.
+struct Worker<'a> {
+    template: &'a RunArgs,
+    dir: &'a Path,
+    pg: Arc<Pg>,
+    leases: Leases,
+    key: Arc<InstallationKey>,
+    holder: String,
+    ttl: Duration,
 }
 
 /// How long a worker waits when its folder or the database cannot be
 /// reached before it tries again.
 const UNREACHABLE: Duration = Duration::from_secs(5);
 
-/// Register the folder's workspaces, claim the one due first and take a
-/// turn on it; `false` when none was due.
-#[allow(clippy::too_many_arguments)]
-async fn step(
-    template: &RunArgs,
-    dir: &Path,
-    pg: &Arc<Pg>,
-    leases: &Leases,
-    holder: &str,
-    ttl: Duration,
-    key: &Arc<InstallationKey>,
-    stopping: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<bool> {
-    let known = workspaces(dir, template)?;
-    for name in known.keys() {
-        leases.register(name)?;
-    }
-    let Some(lease) = leases.claim_due(holder, ttl)? else {
-        return Ok(false);
-    };
-    let Some(path) = known.get(&lease.workspace) else {
-        // Another worker's folder has it; this one cannot run it.
-        tracing::warn!(
-            workspace = lease.workspace,
-            "due, but not in {}: left to the workers that have it",
-            dir.display()
-        );
-        leases.set_due(&lease.workspace, POLL * 5)?;
-        leases.release(&lease)?;
-        return Ok(true);
-    };
-    let args = args_for(template, path);
-    turn(&args, pg, lease, ttl, key.clone(), stopping.clone()).await?;
-    Ok(true)
-}
-
-/// One turn on a claimed workspace: open it under the lease, run what is
-/// due, record when its next run is due, and let the lease go (dropping
-/// the store). A shutdown signal stops the runs after the page in hand.
-async fn turn(
-    args: &RunArgs,
-    pg: &Arc<Pg>,
-    lease: Lease,
-    ttl: Duration,
-    key: Arc<InstallationKey>,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let workspace = lease.workspace.clone();
-    tracing::info!(workspace, epoch = lease.epoch, "claimed");
-    let store = Arc::new(EmbeddedStore::over_postgres(
-        PgBackend::with_lease(pg.clone(), lease, ttl),
-        key,
-    )?);
-    // Webhooks any worker received for it: each entity's run once.
-    let requests = Requests::new(pg.clone());
-    let asked = requests.pending(&workspace)?;
-    let next = run_due(args, &store, &asked, stopping).await;
-    if next.is_ok() {
-        requests.settle(&workspace, &asked)?;
-    }
-    let after = match next {
-        Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
-        Ok(None) => IDLE_RECHECK,
-        Err(e) if e.downcast_ref::<Lost>().is_some() => return Err(e),
-        Err(e) => {
-            tracing::error!(workspace, "{e:#}; tried again later");
-            RETRY_BROKEN
+impl Worker<'_> {
+    /// Register the folder's workspaces, claim the one due first and take
+    /// a turn on it; `false` when none was due.
+    async fn step(&self, stopping: &tokio::sync::watch::Receiver<bool>) -> anyhow::Result<bool> {
+        let known = workspaces(self.dir, self.template)?;
+        for name in known.keys() {
+            self.leases.register(name)?;
         }
-    };
-    // While still holding the lease, so no other worker claims it early.
-    Leases::new(pg.clone()).set_due(&workspace, after)?;
-    tracing::info!(workspace, next_in_seconds = after.as_secs(), "turn done");
-    Ok(())
+        let Some(lease) = self.leases.claim_due(&self.holder, self.ttl)? else {
+            return Ok(false);
+        };
+        let Some(path) = known.get(&lease.workspace) else {
+            // Another worker's folder has it; this one cannot run it.
+            tracing::warn!(
+                workspace = lease.workspace,
+                "due, but not in {}: left to the workers that have it",
+                self.dir.display()
+            );
+            self.leases.set_due(&lease.workspace, POLL * 5)?;
+            self.leases.release(&lease)?;
+            return Ok(true);
+        };
+        self.turn(&args_for(self.template, path), lease, stopping.clone())
+            .await?;
+        Ok(true)
+    }
+
+    /// One turn on a claimed workspace: open it under the lease, run what
+    /// is due, record when its next run is due, and let the lease go
+    /// (dropping the store). A shutdown signal stops the runs after the
+    /// page in hand.
+    async fn turn(
+        &self,
+        args: &RunArgs,
+        lease: Lease,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let workspace = lease.workspace.clone();
+        tracing::info!(workspace, epoch = lease.epoch, "claimed");
+        let store = Arc::new(EmbeddedStore::over_postgres(
+            PgBackend::with_lease(self.pg.clone(), lease, self.ttl),
+            self.key.clone(),
+        )?);
+        // Webhooks any worker received for it: each entity's run once.
+        let requests = Requests::new(self.pg.clone());
+        let asked = requests.pending(&workspace)?;
+        let next = run_due(args, &store, &asked, stopping).await;
+        if next.is_ok() {
+            requests.settle(&workspace, &asked)?;
+        }
+        let after = match next {
+            Ok(Some(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
+            Ok(None) => IDLE_RECHECK,
+            Err(e) if e.downcast_ref::<Lost>().is_some() => return Err(e),
+            Err(e) => {
+                tracing::error!(workspace, "{e:#}; tried again later");
+                RETRY_BROKEN
+            }
+        };
+        // While still holding the lease, so no other worker claims it early.
+        self.leases.set_due(&workspace, after)?;
+        tracing::info!(workspace, next_in_seconds = after.as_secs(), "turn done");
+        Ok(())
+    }
 }
 
 /// The worker lost a lease it held: another worker runs the workspace now.
@@ -284,127 +290,4 @@ async fn run_due(
             Err(Lost(args.workspace_key()).into())
         }
     }
-}
-
-/// The cluster's store.
-#[derive(Debug, clap::Args)]
-pub struct ClusterStore {
-    #[arg(long = "store", env = "FERRY_STORE", value_name = "postgres://…")]
-    store: String,
-}
-
-impl ClusterStore {
-    fn connect(&self) -> anyhow::Result<Arc<Pg>> {
-        let StoreChoice::Postgres(url) =
-            StoreChoice::parse(&self.store).map_err(anyhow::Error::msg)?
-        else {
-            bail!(
-                "`--store {}`: a cluster's store is a postgres:// URL",
-                self.store
-            );
-        };
-        Ok(Pg::connect(&url)?)
-    }
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum ClusterCommand {
-    /// Every workspace the cluster knows: which worker holds it, its lease
-    /// and fencing epoch, its last heartbeat, and when it is next due.
-    Status {
-        #[command(flatten)]
-        store: ClusterStore,
-        /// As JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Tokens of the cluster's page and API on every worker (apart from
-    /// each workspace's own tokens).
-    #[command(subcommand)]
-    Tokens(ClusterTokens),
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum ClusterTokens {
-    /// Make a cluster token; its secret is printed once and never stored.
-    Add {
-        #[command(flatten)]
-        store: ClusterStore,
-        name: String,
-        #[arg(long, value_enum, default_value = "viewer")]
-        role: crate::serve::Role,
-    },
-    /// List the cluster's tokens (names and roles).
-    List {
-        #[command(flatten)]
-        store: ClusterStore,
-    },
-    /// Revoke a cluster token.
-    Revoke {
-        #[command(flatten)]
-        store: ClusterStore,
-        name: String,
-    },
-}
-
-pub fn cluster(c: ClusterCommand) -> std::process::ExitCode {
-    super::sync::exit(match c {
-        ClusterCommand::Status { store, json } => status(&store, json),
-        ClusterCommand::Tokens(command) => cluster_tokens(command),
-    })
-}
-
-fn cluster_tokens(command: ClusterTokens) -> anyhow::Result<std::process::ExitCode> {
-    use crate::serve::tokens;
-    match command {
-        ClusterTokens::Add { store, name, role } => {
-            let meta = ClusterMeta::new(store.connect()?);
-            println!("{}", tokens::create(&meta, &name, role)?);
-        }
-        ClusterTokens::List { store } => {
-            for t in tokens::list(&ClusterMeta::new(store.connect()?))? {
-                println!("{}\t{}", t.name, t.role.name());
-            }
-        }
-        ClusterTokens::Revoke { store, name } => {
-            if !tokens::revoke(&ClusterMeta::new(store.connect()?), &name)? {
-                bail!("no cluster token `{name}`");
-            }
-        }
-    }
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn status(store: &ClusterStore, json: bool) -> anyhow::Result<std::process::ExitCode> {
-    let rows = Leases::new(store.connect()?).list()?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(std::process::ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<28} {:<28} {:>6} {:>10} {:>10} {:>8} {:>8}",
-        "WORKSPACE", "HELD BY", "EPOCH", "HEARTBEAT", "LEASE LEFT", "DUE IN", "HOOKS"
-    );
-    for r in rows {
-        println!(
-            "{:<28} {:<28} {:>6} {:>10} {:>10} {:>8} {:>8}",
-            super::safe::line(&r.workspace),
-            r.holder.as_deref().unwrap_or("-"),
-            r.epoch,
-            r.heartbeat_age
-                .map_or("-".into(), |a| format!("{a:.0}s ago")),
-            if r.holder.is_some() {
-                format!("{:.0}s", r.expires_in)
-            } else {
-                "-".into()
-            },
-            if r.due_in <= 0.0 {
-                "now".into()
-            } else {
-                format!("{:.0}s", r.due_in)
-            },
-            r.requests,
-        );
-    }
-    Ok(std::process::ExitCode::SUCCESS)
 }
