@@ -278,6 +278,7 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/clock", get(clock_get).post(clock_set))
         .route("/__sandbox/faults", get(faults_get).post(faults_set))
         .route("/__sandbox/limits", get(limits_get).post(limits_set))
+        .route("/__sandbox/limits/usage", get(limits_usage))
         .route("/__sandbox/auth", post(auth_set))
         .route("/__sandbox/auth/code", post(auth_code))
         .route("/__sandbox/save", post(save))
@@ -472,6 +473,10 @@ async fn faults_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, 
 
 async fn limits_get(State(app): State<AppRef>) -> Response {
     ok(json!(app.limits.config.lock().unwrap().clone()))
+}
+
+async fn limits_usage(State(app): State<AppRef>) -> Response {
+    ok(json!({ "organizations": app.limits.usage() }))
 }
 
 async fn limits_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {

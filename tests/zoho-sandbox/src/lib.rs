@@ -57,7 +57,7 @@ pub use control::{CodeRequest, Counts};
 pub use error::{ApiError, Product, SandboxError};
 pub use faults::{Fault, FaultConfig};
 pub use finance::Org;
-pub use limits::LimitConfig;
+pub use limits::{LimitConfig, OrgUsage};
 
 use app::{App, AppRef, Config};
 use auth::Auth;
@@ -394,6 +394,11 @@ impl Sandbox {
     /// Replace the limits.
     pub fn limits(&self, l: LimitConfig) {
         self.app.limits.set(l);
+    }
+
+    /// What every Zoho organisation was sent and refused under the limits.
+    pub fn org_usage(&self) -> Vec<OrgUsage> {
+        self.app.limits.usage()
     }
 
     /// Drop all records.

@@ -21,6 +21,10 @@ pub struct LimitConfig {
     pub per_day: Option<u32>,
     /// Concurrent in-process requests per organisation (Books Free: 5).
     pub concurrency: Option<u32>,
+    /// The length of `per_minute`'s window in milliseconds: a minute
+    /// unless a test shortens it, to see a minute's limit at work within
+    /// seconds.
+    pub window_ms: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +34,25 @@ struct OrgUse {
     day: i64,
     day_count: u32,
     in_flight: u32,
+    requests: u64,
+    throttled: u64,
+    peak_per_window: u32,
+    peak_in_flight: u32,
+}
+
+/// What one organisation of one product was sent, since the last reset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgUsage {
+    pub product: Product,
+    pub organization: String,
+    /// Requests admitted.
+    pub requests: u64,
+    /// Requests refused with a 429 by any of the limits.
+    pub throttled: u64,
+    /// The most requests admitted in one `per_minute` window.
+    pub peak_per_window: u32,
+    /// The most requests in process at once.
+    pub peak_in_flight: u32,
 }
 
 /// Limit bookkeeping shared by all requests.
@@ -73,7 +96,8 @@ impl Limits {
         let key = (product, org.to_string());
         let mut map = self.usage.lock().unwrap();
         let u = map.entry(key.clone()).or_default();
-        let minute = now.div_euclid(60_000);
+        let window = cfg.window_ms.filter(|w| *w > 0).unwrap_or(60_000);
+        let minute = now.div_euclid(window);
         let day = now.div_euclid(DAY_MS);
         if u.minute != minute {
             u.minute = minute;
@@ -103,28 +127,54 @@ impl Limits {
             headers.push((r, limit.saturating_sub(u.day_count + 1).to_string()));
             headers.push((s, reset_secs.to_string()));
             if u.day_count >= limit {
+                u.throttled += 1;
                 return Err(too_many(product, Kind::Daily(limit), &headers, reset_secs));
             }
         }
         if let Some(limit) = cfg.per_minute
             && u.minute_count >= limit
         {
-            let retry = ((minute + 1) * 60_000 - now + 999) / 1000;
+            u.throttled += 1;
+            let retry = ((minute + 1) * window - now + 999) / 1000;
             return Err(too_many(product, Kind::Minute, &headers, retry));
         }
         if let Some(limit) = cfg.concurrency
             && u.in_flight >= limit
         {
+            u.throttled += 1;
             return Err(too_many(product, Kind::Concurrency, &headers, 1));
         }
         u.minute_count += 1;
         u.day_count += 1;
         u.in_flight += 1;
+        u.requests += 1;
+        u.peak_per_window = u.peak_per_window.max(u.minute_count);
+        u.peak_in_flight = u.peak_in_flight.max(u.in_flight);
         drop(map);
         Ok(Permit {
             usage: Some((self.usage.clone(), key)),
             headers,
         })
+    }
+
+    /// Every organisation's use so far, by product and organisation.
+    pub fn usage(&self) -> Vec<OrgUsage> {
+        let mut out: Vec<OrgUsage> = self
+            .usage
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|((product, org), u)| OrgUsage {
+                product: *product,
+                organization: org.clone(),
+                requests: u.requests,
+                throttled: u.throttled,
+                peak_per_window: u.peak_per_window,
+                peak_in_flight: u.peak_in_flight,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.product, &a.organization).cmp(&(b.product, &b.organization)));
+        out
     }
 
     /// Forget all counters.
@@ -197,6 +247,7 @@ mod tests {
             per_minute: Some(2),
             per_day: None,
             concurrency: Some(1),
+            window_ms: None,
         });
         let p1 = l.admit(Product::Books, "1", 0).unwrap();
         let e = l.admit(Product::Books, "1", 0).unwrap_err();
@@ -208,5 +259,32 @@ mod tests {
         assert_eq!(e.body.unwrap()["code"], 44);
         assert!(l.admit(Product::Books, "1", 60_000).is_ok());
         assert!(l.admit(Product::Books, "2", 10).is_ok());
+        let usage = l.usage();
+        assert_eq!(usage.len(), 2);
+        assert_eq!(
+            (
+                usage[0].requests,
+                usage[0].throttled,
+                usage[0].peak_per_window
+            ),
+            (3, 2, 2)
+        );
+        assert_eq!(usage[0].peak_in_flight, 1);
+    }
+
+    #[test]
+    fn a_shortened_window_counts_a_minute_limit_per_window() {
+        let l = Limits::default();
+        l.set(LimitConfig {
+            per_minute: Some(2),
+            window_ms: Some(1000),
+            ..Default::default()
+        });
+        assert!(l.admit(Product::Crm, "crm", 0).is_ok());
+        assert!(l.admit(Product::Crm, "crm", 500).is_ok());
+        let e = l.admit(Product::Crm, "crm", 999).unwrap_err();
+        assert_eq!(e.status.as_u16(), 429);
+        assert!(l.admit(Product::Crm, "crm", 1000).is_ok());
+        assert_eq!(l.usage()[0].throttled, 1);
     }
 }

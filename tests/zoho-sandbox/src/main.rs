@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
             per_minute: a.rate_limit_per_minute,
             per_day: a.rate_limit_per_day,
             concurrency: a.concurrency_limit,
+            window_ms: None,
         })
         .faults(FaultConfig {
             seed: a.fault_seed,

@@ -182,6 +182,7 @@ async fn limits_answer_with_real_429_bodies() {
         per_minute: Some(3),
         per_day: Some(1000),
         concurrency: None,
+        window_ms: None,
     });
     for _ in 0..3 {
         let (s, h, _) = api
@@ -222,6 +223,7 @@ async fn limits_answer_with_real_429_bodies() {
         per_minute: None,
         per_day: Some(1),
         concurrency: None,
+        window_ms: None,
     });
     api.sb.advance_clock(Duration::from_secs(86_400));
     api.get(&api.books("/contacts")).await;
@@ -241,6 +243,7 @@ async fn concurrency_limit() {
         per_minute: None,
         per_day: None,
         concurrency: Some(1),
+        window_ms: None,
     });
     // Hold a permit through the library, then call over HTTP.
     let permit = api
