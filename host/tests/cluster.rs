@@ -1,8 +1,9 @@
 //! A cluster of `ferry serve --workspaces` workers on one PostgreSQL store
 //! and the sandbox, as processes: they split the workspaces between them,
 //! and workers killed with SIGKILL mid-run lose nothing — every record
-//! exists once, the killed runs end interrupted and are resumed by another
-//! worker, and no workspace ever ran on two workers at once.
+//! exists once, every won deal has one invoice, the killed runs end
+//! interrupted and are resumed by another worker, no workspace ever ran on
+//! two workers at once, and no vendor organisation's limit was exceeded.
 
 mod support;
 
@@ -13,33 +14,104 @@ use std::time::{Duration, Instant};
 use ferry::store::postgres::{Leases, Pg, PgOptions, PgPacer};
 use ferry::store::{EmbeddedStore, RunStatus, StateStore};
 use serde_json::Value;
-use support::bench::{AP, BILLING, BOOKS, ap_customers, count, distinct_emails};
+use support::bench::{AP, BILLING, BOOKS, CRM, ap_customers, count, distinct_emails};
 use support::cluster::{
     TO_AP, TO_BILLING, Worker, all_done, held, logs, start_worker, start_worker_with_console,
     workspaces,
 };
 use support::postgres::PgServer;
 use support::stdout_of;
-use zoho_sandbox::{FaultConfig, Sandbox};
+use zoho_sandbox::{FaultConfig, LimitConfig, Sandbox};
 
-/// Workspaces, one per last digit and parity of the tens digit of the Books
-/// contacts' numbers.
+/// Workspaces, one per last digit and parity of the tens digit of the CRM
+/// accounts' numbers.
 const WORKSPACES: usize = 20;
-/// Books contacts: five per workspace.
-const CONTACTS: usize = 100;
+/// CRM accounts, five per workspace, and as many deals (one won in nine).
+const ACCOUNTS: usize = 100;
 
+/// Zoho's per-minute limit per organisation, scaled down to a second so
+/// the test sees it at work: the sandbox admits `PER_SECOND` requests a
+/// second to each organisation (and five at once, as Books' free plan) and
+/// counts what it refuses; each connection is paced a little under it, so
+/// only pacing shared by the workers keeps three of them within it.
+const PER_SECOND: u32 = 10;
+const PACED: &str = "rate_limit: { requests_per_minute: 540 }";
+
+/// A workspace `ws<k>` per share of the accounts (see [`WORKSPACES`]):
+/// CRM Accounts → Billing customers, and the share's won deals invoiced in
+/// Billing (the deal's account first, when not yet synced), every hour.
+fn account_workspaces(sb: &Sandbox) -> support::bench::Bench {
+    let bench = support::bench::Bench::new(sb, &[CRM, BILLING], "");
+    let connections = std::fs::read_to_string(bench.workspace())
+        .unwrap()
+        .replace("rate_limit: off", PACED);
+    std::fs::remove_file(bench.workspace()).unwrap();
+    for k in 0..WORKSPACES {
+        let share = format!("[{}]{}$", if k < 10 { "02468" } else { "13579" }, k % 10);
+        std::fs::write(
+            bench.dir().join(format!("ws{k}.yaml")),
+            format!(
+                r#"{connections}syncs:
+  customers:
+    from: crm.Accounts
+    to: billing.customers
+    match: {{ id: zcrm_account_id }}
+    fields:
+      display_name: Account_Name
+      zcrm_account_id: id
+    view: "record.Account_Name.matches('{share}')"
+    schedule: every 1h
+triggers:
+  invoice-on-won:
+    on: crm.Deals
+    when: {{ stage: won }}
+    guards: ["record.Account_Name.name.matches('{share}')"]
+    first_run: fire
+    schedule: every 1h
+    create: billing.invoices
+    fields:
+      customer_id: {{ link: customers, from: Account_Name.id, missing: create }}
+      invoice_items:
+        - name: Deal_Name
+          price: {{ from: Amount, type: decimal }}
+          quantity: {{ const: 1 }}
+      cf_crm_deal_id: id
+"#
+            ),
+        )
+        .unwrap();
+    }
+    bench
+}
+
+/// Three workers on twenty workspaces, with Zoho's per-organisation limits
+/// on; three times a worker is killed with SIGKILL while it holds a
+/// workspace mid-run, and another started. Afterwards every account is
+/// once in Billing, every won deal has exactly one live invoice, no
+/// workspace ran twice at once, killed runs ended interrupted and were
+/// resumed, and no organisation was ever refused for exceeding its limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
     let server = PgServer::start();
     let url = server.url();
-    let sb = Sandbox::builder().seed(CONTACTS).start().await.unwrap();
-    let bench = workspaces(&sb, BILLING, WORKSPACES, TO_BILLING);
+    let sb = Sandbox::builder()
+        .seed(ACCOUNTS)
+        .limits(LimitConfig {
+            per_minute: Some(PER_SECOND),
+            window_ms: Some(1000),
+            concurrency: Some(5),
+            per_day: None,
+        })
+        .start()
+        .await
+        .unwrap();
+    let bench = account_workspaces(&sb);
     let customers = || count(&sb, &format!("billing/{}/customers", BILLING.2.unwrap()));
     let before = customers();
     // Slow creates, so kills land mid-run.
     sb.faults(FaultConfig {
         latency_ms: 150,
-        only: "POST /billing/v1/customers".into(),
+        only: "POST /billing/v1/".into(),
         ..Default::default()
     });
 
@@ -55,7 +127,7 @@ async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
     // another in its place.
     let mut killed = Vec::new();
     for _ in 0..3 {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(120);
         let (i, workspace) = 'found: loop {
             let now = held(&leases);
             let made = created(&sb).await;
@@ -81,29 +153,62 @@ async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
     }
 
     // Every workspace runs to the end and is next due in an hour.
-    all_done(&leases, WORKSPACES, || {
-        (0..started).map(|n| logs(&log(n))).collect::<String>()
-    })
-    .await;
+    let all_logs = || (0..started).map(|n| logs(&log(n))).collect::<String>();
+    all_done(&leases, WORKSPACES, all_logs).await;
     sb.faults(FaultConfig::default());
 
-    // Every contact once in Billing.
-    let all_logs = || (0..started).map(|n| logs(&log(n))).collect::<String>();
+    // Every account once in Billing.
     assert_eq!(
         customers(),
-        before + CONTACTS as u64,
+        before + ACCOUNTS as u64,
         "{:#?}\n{}",
         created(&sb).await,
         all_logs()
     );
-    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
-    for c in billing_customers(&sb).await {
-        if let Some(id) = c["zcrm_account_id"].as_str().filter(|s| !s.is_empty()) {
-            *copies.entry(id.to_string()).or_default() += 1;
+    let copies = tally(&finance_records(&sb, "customers").await, |c| {
+        c["zcrm_account_id"].as_str().map(String::from)
+    });
+    assert_eq!(copies.len(), ACCOUNTS, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+
+    // Every won deal has exactly one invoice, and it is live.
+    let won: Vec<String> = crm_records(&sb, "Deals?Stage=Closed%20Won")
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(won.len() >= 10, "{won:?}");
+    let invoices = finance_records(&sb, "invoices").await;
+    let invoiced = tally(&invoices, |i| {
+        i["custom_field_hash"]["cf_crm_deal_id"]
+            .as_str()
+            .map(String::from)
+    });
+    let won: std::collections::BTreeSet<String> = won.into_iter().collect();
+    assert_eq!(
+        invoiced
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        won,
+        "{}",
+        all_logs()
+    );
+    assert!(invoiced.values().all(|n| *n == 1), "{invoiced:?}");
+    for i in &invoices {
+        if i["custom_field_hash"]["cf_crm_deal_id"].is_string() {
+            assert_ne!(i["status"], "void", "{i:#}");
         }
     }
-    assert_eq!(copies.len(), CONTACTS, "{copies:?}");
-    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+
+    // No organisation was ever refused: the workers kept to each one's
+    // limit together.
+    let usage = sb.org_usage();
+    assert!(usage.len() >= 2, "{usage:?}");
+    for org in &usage {
+        assert_eq!(org.throttled, 0, "{usage:#?}");
+        assert!(org.peak_per_window <= PER_SECOND, "{usage:#?}");
+    }
 
     // The workers stop (SIGKILL; their leases are idle by now), and each
     // workspace's history tells what happened.
@@ -119,10 +224,11 @@ async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
         );
         assert_eq!(
             store.all_links("customers").unwrap().len(),
-            CONTACTS / WORKSPACES,
+            ACCOUNTS / WORKSPACES,
             "{workspace}"
         );
         assert!(store.pending_intents("customers").unwrap().is_empty());
+        assert!(store.pending_intents("invoice-on-won").unwrap().is_empty());
         // Never two at once: each run ended before the next began.
         for pair in runs.windows(2) {
             let (newer, older) = (&pair[0], &pair[1]);
@@ -164,6 +270,17 @@ async fn workers_share_workspaces_and_killed_ones_lose_nothing() {
     }
 }
 
+/// How many of `records` carry each value of `key`.
+fn tally(records: &[Value], key: impl Fn(&Value) -> Option<String>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        if let Some(k) = key(r).filter(|k| !k.is_empty()) {
+            *out.entry(k).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// Open a workspace's state once no worker's lease holds it.
 async fn open_when_free(url: &str, workspace: &str) -> EmbeddedStore {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -183,25 +300,31 @@ async fn open_when_free(url: &str, workspace: &str) -> EmbeddedStore {
     }
 }
 
-async fn billing_customers(sb: &Sandbox) -> Vec<Value> {
-    let found: Value = reqwest::get(format!(
-        "{}/__sandbox/find/billing/{}/customers",
-        sb.base_url(),
-        BILLING.2.unwrap()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+async fn find(sb: &Sandbox, what: &str) -> Vec<Value> {
+    let found: Value = reqwest::get(format!("{}/__sandbox/find/{what}", sb.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     found["records"].as_array().unwrap().clone()
 }
 
+/// Billing's stored `resource` records.
+async fn finance_records(sb: &Sandbox, resource: &str) -> Vec<Value> {
+    find(sb, &format!("billing/{}/{resource}", BILLING.2.unwrap())).await
+}
+
+/// CRM's stored records of `query` (`Module?Field=value`).
+async fn crm_records(sb: &Sandbox, query: &str) -> Vec<Value> {
+    find(sb, &format!("crm/{query}")).await
+}
+
 /// Billing customers made so far, by the workspace that made them (the
-/// last two digits of their name: see `workspaces`).
+/// last two digits of the account's number: see `account_workspaces`).
 async fn created(sb: &Sandbox) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    for c in billing_customers(sb).await {
+    for c in finance_records(sb, "customers").await {
         let name = c["display_name"].as_str().unwrap_or_default();
         let digits: Vec<u32> = name
             .chars()
@@ -209,7 +332,7 @@ async fn created(sb: &Sandbox) -> BTreeMap<String, usize> {
             .take(2)
             .filter_map(|c| c.to_digit(10))
             .collect();
-        if let (true, [d, tens]) = (name.starts_with("C "), digits.as_slice()) {
+        if let (true, [d, tens]) = (name.starts_with("Account "), digits.as_slice()) {
             *out.entry(format!("ws{}", d + 10 * (tens % 2))).or_default() += 1;
         }
     }
@@ -344,7 +467,7 @@ async fn webhooks_reach_any_worker_once_and_every_console_shows_the_cluster() {
     // The rename reaches Billing, and the request is spent.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let renamed = billing_customers(&sb)
+        let renamed = finance_records(&sb, "customers")
             .await
             .iter()
             .any(|c| c["display_name"] == "C Renamed by a person 0");

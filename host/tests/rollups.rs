@@ -483,7 +483,7 @@ proptest! {
 #[tokio::test]
 async fn the_service_schedules_rollups() {
     let s = setup(&["Acme"]).await;
-    let jobs = ferry::serve::jobs(&s.w.env);
+    let jobs = ferry::serve::jobs(&s.w.env.workspace);
     let job = jobs
         .iter()
         .find(|j| j.name == "receivables")

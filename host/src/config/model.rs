@@ -417,6 +417,28 @@ pub struct FieldMapping {
     pub span: Span,
 }
 
+/// The syncs that `missing: create` lookups in `fields` create parents
+/// through, with where each is named, in order (nested lists and
+/// alternatives included).
+pub fn parent_syncs(fields: &[FieldMapping]) -> Vec<&Spanned<String>> {
+    let mut out = Vec::new();
+    for f in fields {
+        if let Some(l) = &f.link
+            && l.missing == Missing::Create
+        {
+            out.push(&l.sync);
+        }
+        match &f.source {
+            Source::Items(lists) => lists.iter().for_each(|l| out.extend(parent_syncs(l))),
+            Source::Each { fields, .. } | Source::FirstOf(fields) => {
+                out.extend(parent_syncs(fields))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 impl FieldMapping {
     /// `target` from `source`, with no options.
     pub fn new(target: Spanned<FieldPath>, source: Source, span: Span) -> FieldMapping {

@@ -2,10 +2,9 @@
 //! the modules it reads), one per watched module for the rules that no sync
 //! feeds, and one per rollup.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{ModuleRef, Schedule};
-use crate::sync::Env;
+use crate::config::{ModuleRef, Schedule, Workspace, parent_syncs};
 
 /// What a job runs.
 #[derive(Debug, Clone)]
@@ -29,6 +28,11 @@ pub struct Job {
     pub modules: Vec<ModuleRef>,
     /// Connections it calls: their budgets hold it back.
     pub connections: Vec<String>,
+    /// Syncs it may run: its own, and those that `missing: create` lookups
+    /// of its rules (or of the rules it feeds) create parents through. Two
+    /// jobs that share one never run at once: the second would find the
+    /// sync busy and fail.
+    pub touches: BTreeSet<String>,
 }
 
 impl Job {
@@ -39,11 +43,41 @@ impl Job {
             JobKind::Rules(_, rules) => rules.clone(),
         }
     }
+
+    /// Whether the two may not run at once.
+    pub fn conflicts(&self, other: &Job) -> bool {
+        !self.touches.is_disjoint(&other.touches)
+    }
+}
+
+/// `start` and every sync their `missing: create` lookups reach, in turn.
+fn with_parents(ws: &Workspace, start: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<String> = start.into_iter().collect();
+    while let Some(name) = stack.pop() {
+        if let Some(sync) = ws.syncs.get(&name) {
+            stack.extend(
+                parent_syncs(&sync.fields)
+                    .into_iter()
+                    .map(|p| p.value.clone()),
+            );
+        }
+        out.insert(name);
+    }
+    out
+}
+
+/// The syncs the `rules` create parents through.
+fn rules_parents<'a>(ws: &Workspace, rules: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    rules
+        .into_iter()
+        .flat_map(|r| parent_syncs(&ws.triggers[r].fields))
+        .map(|p| p.value.clone())
+        .collect()
 }
 
 /// The jobs of a workspace.
-pub fn jobs(env: &Env) -> Vec<Job> {
-    let ws = &env.workspace;
+pub fn jobs(ws: &Workspace) -> Vec<Job> {
     let mut out = Vec::new();
     for (name, s) in &ws.syncs {
         let mut modules = vec![s.from.clone()];
@@ -52,9 +86,18 @@ pub fn jobs(env: &Env) -> Vec<Job> {
         }
         let mut connections = vec![s.from.connection.clone(), s.to.connection.clone()];
         connections.dedup();
+        // The rules on the modules it reads run in its pass.
+        let fed = ws
+            .triggers
+            .iter()
+            .filter(|(_, t)| t.on.same_module(&s.from) || t.on.same_module(&s.to))
+            .map(|(r, _)| r);
+        let mut touches = rules_parents(ws, fed);
+        touches.push(name.clone());
         out.push(Job {
             name: name.clone(),
             kind: JobKind::Sync(name.clone()),
+            touches: with_parents(ws, touches),
             schedule: s
                 .schedule
                 .as_ref()
@@ -80,6 +123,7 @@ pub fn jobs(env: &Env) -> Vec<Job> {
                 .unwrap_or(Schedule::Webhook),
             modules: vec![r.from.clone()],
             connections,
+            touches: BTreeSet::new(),
         });
     }
     let mut groups: BTreeMap<String, (ModuleRef, Vec<String>)> = BTreeMap::new();
@@ -113,8 +157,10 @@ pub fn jobs(env: &Env) -> Vec<Job> {
                 connections.push(target);
             }
         }
+        let touches = with_parents(ws, rules_parents(ws, &rules));
         out.push(Job {
             name: format!("rules:{label}"),
+            touches,
             kind: JobKind::Rules(module.clone(), rules),
             schedule: group_schedule(&schedules),
             modules: vec![module],
@@ -144,4 +190,89 @@ fn group_schedule(schedules: &[Schedule]) -> Schedule {
         return Schedule::Manual;
     }
     Schedule::Webhook
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LoadOptions, SecretMode};
+
+    const WS: &str = r#"version: 1
+connections:
+  crm: { connector: zoho-crm }
+  books: { connector: zoho-books }
+syncs:
+  customers:
+    from: crm.Accounts
+    to: books.contacts
+    fields: { contact_name: Account_Name }
+  people:
+    from: crm.Contacts
+    to: books.contacts
+    fields:
+      contact_name: Last_Name
+      account: { link: customers, from: Account_Name.id, missing: create }
+  items:
+    from: crm.Products
+    to: books.items
+    fields: { name: Product_Name }
+triggers:
+  invoice-on-won:
+    on: crm.Deals
+    when: { stage: won }
+    create: books.invoices
+    fields:
+      customer_id: { link: people, from: Contact_Name.id, missing: create }
+  quote-on-won:
+    on: crm.Quotes
+    when: created
+    create: books.estimates
+    fields:
+      customer_id: { link: customers, from: Account_Name.id }
+"#;
+
+    fn job<'a>(jobs: &'a [Job], name: &str) -> &'a Job {
+        jobs.iter().find(|j| j.name == name).unwrap()
+    }
+
+    /// A rule that creates its parent through a sync (and that sync's own
+    /// parents) waits for those syncs' runs, and they for it; jobs that
+    /// share no sync run side by side.
+    #[test]
+    fn jobs_that_may_run_one_sync_do_not_run_at_once() {
+        let ws = Workspace::load_str(
+            "ws.yaml",
+            WS,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        )
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+        let jobs = jobs(&ws);
+        let rules = job(&jobs, "rules:crm.Deals");
+        assert_eq!(
+            rules.touches,
+            BTreeSet::from(["people".to_string(), "customers".to_string()])
+        );
+        let cases = [
+            ("rules:crm.Deals", "customers", true),
+            ("rules:crm.Deals", "people", true),
+            ("rules:crm.Deals", "items", false),
+            ("rules:crm.Quotes", "customers", false),
+            ("people", "customers", true),
+            ("items", "customers", false),
+        ];
+        for (a, b, conflict) in cases {
+            assert_eq!(
+                job(&jobs, a).conflicts(job(&jobs, b)),
+                conflict,
+                "{a} / {b}"
+            );
+            assert_eq!(
+                job(&jobs, b).conflicts(job(&jobs, a)),
+                conflict,
+                "{b} / {a}"
+            );
+        }
+    }
 }

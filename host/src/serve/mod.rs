@@ -155,7 +155,7 @@ impl Service {
         if with_api && !config.open_on_loopback && tokens::list(&store)?.is_empty() {
             return Err(ServeError::NoAccess);
         }
-        let jobs = jobs(&env);
+        let jobs = jobs(&env.workspace);
         // Carry today's API usage (and the last error) over a restart.
         for name in env.workspace.connections.keys() {
             if let (Some(usage), Some(saved)) = (
@@ -258,6 +258,13 @@ impl Service {
             }
         }
         Ok(true)
+    }
+
+    /// Whether a job that job `i` conflicts with is running.
+    fn waits_for_another(&self, i: usize) -> bool {
+        let state = self.state.lock().unwrap();
+        (0..self.jobs.len())
+            .any(|j| j != i && state[j].running && self.jobs[i].conflicts(&self.jobs[j]))
     }
 
     /// Failed runs in a row, newest first.
@@ -391,6 +398,11 @@ impl Service {
             (state[i].running, state[i].requested)
         };
         if busy || self.paused(job)? {
+            return Ok(None);
+        }
+        // Waits for a job that runs a sync it may run too (looked at again
+        // when that one ends).
+        if self.waits_for_another(i) {
             return Ok(None);
         }
         let scheduled = self.scheduled(i, now)?;

@@ -380,26 +380,14 @@ impl Loader {
     /// `missing: create` lookups create parents through other syncs; those
     /// must not depend on each other in a circle.
     fn create_cycles(&mut self, syncs: &[SyncConfig]) {
-        fn creates(fields: &[FieldMapping], out: &mut Vec<(String, Span)>) {
-            for f in fields {
-                if let Some(l) = &f.link
-                    && l.missing == Missing::Create
-                {
-                    out.push((l.sync.value.clone(), l.sync.span.clone()));
-                }
-                match &f.source {
-                    Source::Items(ls) => ls.iter().for_each(|l| creates(l, out)),
-                    Source::Each { fields, .. } | Source::FirstOf(fields) => creates(fields, out),
-                    _ => {}
-                }
-            }
-        }
         let graph: BTreeMap<String, Vec<(String, Span)>> = syncs
             .iter()
             .map(|s| {
-                let mut v = Vec::new();
-                creates(&s.fields, &mut v);
-                (s.name.value.clone(), v)
+                let parents = parent_syncs(&s.fields)
+                    .into_iter()
+                    .map(|p| (p.value.clone(), p.span.clone()))
+                    .collect();
+                (s.name.value.clone(), parents)
             })
             .collect();
         for (start, deps) in &graph {
