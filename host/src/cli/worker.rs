@@ -20,7 +20,7 @@ use super::args::{RunArgs, StoreChoice, lease_ttl};
 use crate::config::ServeConfig;
 use crate::install_key::InstallationKey;
 use crate::serve::Service;
-use crate::serve::cluster::Console;
+use crate::serve::cluster::{ChannelBoard, Console};
 use crate::store::EmbeddedStore;
 use crate::store::postgres::{
     ClusterMeta, Lease, Leases, Pg, PgBackend, PgPacer, Request, Requests, holder_name,
@@ -231,7 +231,8 @@ impl Worker<'_> {
         // Webhooks any worker received for it: each entity's run once.
         let requests = Requests::new(self.pg.clone());
         let asked = requests.pending(&workspace)?;
-        let next = run_due(args, &store, &asked, stopping).await;
+        let board = ChannelBoard::new(ClusterMeta::new(self.pg.clone()));
+        let next = run_due(args, &workspace, board, &store, &asked, stopping).await;
         if next.is_ok() {
             requests.settle(&workspace, &asked)?;
         }
@@ -258,17 +259,23 @@ impl Worker<'_> {
 )]
 struct Lost(String);
 
+/// Run what is due in `workspace` (and what `asked` names), keeping its CRM
+/// channels open; when it is next due.
 async fn run_due(
     args: &RunArgs,
+    workspace: &str,
+    board: ChannelBoard,
     store: &Arc<EmbeddedStore>,
     asked: &[Request],
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let env = Arc::new(args.env_with(store.clone()).await?);
-    let service = Service::for_worker(env, store.clone())?;
+    let service = Service::for_worker(env, store.clone(), workspace, board)?;
+    // CRM channels due to be opened or renewed (with `serve.public_url`).
+    let renew = service.keep_channels().await;
     for r in asked {
         // The debounce passed while the request waited for this turn.
-        let jobs = service.notified_entity(&r.connection, &r.entity, Duration::ZERO);
+        let jobs = service.requested(&r.connection, &r.entity, Duration::ZERO);
         tracing::info!(
             connection = r.connection,
             entity = r.entity,
@@ -278,11 +285,15 @@ async fn run_due(
     }
     let runs = service.run_due();
     tokio::pin!(runs);
+    let earliest = |next: Option<chrono::DateTime<chrono::Utc>>| match (next, renew) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     tokio::select! {
-        next = &mut runs => Ok(next),
+        next = &mut runs => Ok(earliest(next)),
         _ = stopping.wait_for(|s| *s) => {
             service.shutdown();
-            Ok((&mut runs).await)
+            Ok(earliest((&mut runs).await))
         }
         // Cut off past its lease: its writes are refused from now on.
         _ = store.lease_lost() => {

@@ -12,9 +12,12 @@
 //! A webhook becomes a row in `ferry_requests` (one per workspace,
 //! connection and entity, so a burst received by several workers is one
 //! request) and makes the workspace due; whichever worker claims it next
-//! runs what reads that entity, once. Workers open no CRM notification
-//! channels: a channel belongs to one long-lived process, and a worker
-//! holds a workspace only for a turn. CRM changes arrive by polling.
+//! runs what reads that entity, once. CRM notification channels are opened
+//! and renewed by whichever worker holds the workspace when one is due,
+//! notifying `<public_url>/hooks/<workspace>/<connection>`; the worker
+//! shares each channel's id and a digest of its token on the
+//! [`ChannelBoard`], so the console a notification reaches checks it and
+//! files it like a webhook (its entity is the CRM module).
 //!
 //! Routes but the hooks and `/healthz` are screened like the admin API's
 //! ([`super::api::screen`]).
@@ -31,13 +34,14 @@ use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use super::access::{Answer, Fail, Identity, ok};
 use super::api::screen::{Allowed, guard, guard_pages};
 use super::dashboard::html::esc;
 use super::dashboard::session::{self, Sessions};
 use super::dashboard::{bare, login_form, shell, signed_in};
-use super::hooks::{check_secret, entity_of};
+use super::hooks::{Channel, check_secret, entity_of};
 use super::tokens;
 use crate::config::ServeConfig;
 use crate::store::postgres::{ClusterMeta, LeaseRow, Leases, PgPacer, Requests};
@@ -52,7 +56,9 @@ pub struct Console {
     pub worker: String,
     pub leases: Leases,
     pub requests: Requests,
-    pub tokens: ClusterMeta,
+    /// The cluster's own keys: its API tokens and the channels workers
+    /// opened.
+    pub meta: ClusterMeta,
     /// Requests each vendor account was sent today, by every worker.
     pub accounts: PgPacer,
     pub serve_sections: Box<ServeSections>,
@@ -64,7 +70,7 @@ impl Console {
         worker: String,
         leases: Leases,
         requests: Requests,
-        tokens: ClusterMeta,
+        meta: ClusterMeta,
         accounts: PgPacer,
         serve_sections: Box<ServeSections>,
     ) -> Console {
@@ -72,7 +78,7 @@ impl Console {
             worker,
             leases,
             requests,
-            tokens,
+            meta,
             accounts,
             serve_sections,
             sessions: Sessions::default(),
@@ -80,7 +86,7 @@ impl Console {
     }
 
     fn identify(&self, secret: &str) -> Result<Identity, Fail> {
-        let token = tokens::verify(&self.tokens, secret.trim())?
+        let token = tokens::verify(&self.meta, secret.trim())?
             .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "unknown cluster token".into()))?;
         Ok(Identity {
             name: token.name,
@@ -107,6 +113,72 @@ impl Console {
 }
 
 type Shared = Arc<Console>;
+
+/// The CRM notification channels cluster workers opened, in
+/// `ferry_cluster_meta` under `channel/<workspace>/<connection>`: the
+/// channel's id and a digest of its token (the token itself stays in the
+/// workspace's state), so the worker a notification reaches can check it.
+#[derive(Clone)]
+pub struct ChannelBoard {
+    meta: ClusterMeta,
+}
+
+impl ChannelBoard {
+    pub fn new(meta: ClusterMeta) -> ChannelBoard {
+        ChannelBoard { meta }
+    }
+
+    fn key(workspace: &str, connection: &str) -> String {
+        format!("channel/{workspace}/{connection}")
+    }
+
+    /// Share the channel `workspace`'s `connection` has open now.
+    pub fn publish(
+        &self,
+        workspace: &str,
+        connection: &str,
+        channel: &Channel,
+    ) -> Result<(), crate::store::StoreError> {
+        self.meta.put(
+            &Self::key(workspace, connection),
+            &json!({
+                "channel_id": channel.channel_id,
+                "token_sha256": tokens::digest(&channel.token),
+                "expiry": channel.expiry,
+            }),
+        )
+    }
+
+    /// The module a notification names, if it carries the id and token of
+    /// the channel open for `workspace`'s `connection`; 401 otherwise.
+    fn check(&self, workspace: &str, connection: &str, body: &Value) -> Result<String, Fail> {
+        let refused = || {
+            Fail(
+                StatusCode::UNAUTHORIZED,
+                "unknown channel or wrong token".into(),
+            )
+        };
+        let shared = self
+            .meta
+            .get(&Self::key(workspace, connection))?
+            .ok_or_else(refused)?;
+        let given_id = match &body["channel_id"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let token = body["token"].as_str().unwrap_or_default();
+        let digest_matches: bool = shared["token_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .ct_eq(tokens::digest(token).as_bytes())
+            .into();
+        if !(digest_matches & (shared["channel_id"] == given_id.as_str())) {
+            return Err(refused());
+        }
+        Ok(body["module"].as_str().unwrap_or_default().to_string())
+    }
+}
 
 /// The console's routes, answering as `bound`.
 pub fn router(console: Arc<Console>, bound: SocketAddr) -> Router {
@@ -166,13 +238,6 @@ async fn hook(
 ) -> Answer {
     let json: Value = serde_json::from_slice(&body)
         .map_err(|e| Fail(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
-    if json.get("channel_id").is_some() {
-        return Err(Fail(
-            StatusCode::NOT_FOUND,
-            "cluster workers open no CRM notification channels; polling picks CRM changes up"
-                .into(),
-        ));
-    }
     let serve = (c.serve_sections)(&workspace)
         .map_err(|e| Fail(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?
         .ok_or_else(|| {
@@ -181,16 +246,22 @@ async fn hook(
                 format!("no workspace `{workspace}` here"),
             )
         })?;
-    let secret = headers
-        .get("x-zoho-webhook-secret")
-        .and_then(|v| v.to_str().ok());
-    check_secret(&serve, &connection, secret).map_err(|(status, why)| {
-        Fail(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
-            why,
-        )
-    })?;
-    let entity = entity_of(&json);
+    let entity = if json.get("channel_id").is_some() {
+        // CRM: the channel's id and token come back in the body.
+        ChannelBoard::new(c.meta.clone()).check(&workspace, &connection, &json)?
+    } else {
+        // The finance products: a shared secret in a header.
+        let secret = headers
+            .get("x-zoho-webhook-secret")
+            .and_then(|v| v.to_str().ok());
+        check_secret(&serve, &connection, secret).map_err(|(status, why)| {
+            Fail(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
+                why,
+            )
+        })?;
+        entity_of(&json)
+    };
     c.requests
         .add(&workspace, &connection, &entity, serve.debounce)?;
     tracing::info!(workspace, connection, entity, "webhook: run requested");

@@ -20,6 +20,23 @@ pub(super) struct Channels {
     /// When a connection's channel may next be tried again, after a
     /// failure to open or renew it.
     retry: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// On a cluster worker: the workspace, and where every worker looks a
+    /// channel up when a notification reaches it.
+    cluster: Option<(String, super::cluster::ChannelBoard)>,
+}
+
+impl Channels {
+    /// A cluster worker's, for its turn on `workspace`.
+    pub(super) fn for_worker(workspace: &str, board: super::cluster::ChannelBoard) -> Channels {
+        Channels {
+            cluster: Some((workspace.to_string(), board)),
+            ..Channels::default()
+        }
+    }
+
+    pub(super) fn on_worker(&self) -> bool {
+        self.cluster.is_some()
+    }
 }
 
 /// How long to wait after a channel could not be opened or renewed
@@ -35,6 +52,10 @@ pub struct Channel {
     pub expiry: DateTime<Utc>,
     /// Seconds a channel is opened or renewed for.
     pub lifetime: u64,
+    /// Where the vendor sends its notifications (absent in channels stored
+    /// by older releases: renewed once, to say).
+    #[serde(default)]
+    pub notify_url: Option<String>,
 }
 
 impl Channel {
@@ -129,7 +150,19 @@ impl Service {
                     let stored: Option<Channel> =
                         self.store.meta_get(&meta_key(&connection)).ok().flatten();
                     let lifetime = spec.lifetime().map(|d| d.as_secs()).unwrap_or(86_400);
+                    let url = self.notify_url(&connection);
                     match stored {
+                        // Open at the vendor as wanted, and not yet half
+                        // way through its life (a cluster worker's earlier
+                        // turn, or this service before a restart): kept.
+                        Some(c)
+                            if c.events == events
+                                && c.notify_url.as_deref() == Some(url.as_str())
+                                && c.renew_at() > now =>
+                        {
+                            self.publish(&connection, &c);
+                            Some(c)
+                        }
                         Some(c) if c.events == events && c.expiry > now => {
                             self.renew(&connection, &spec.module, c).await
                         }
@@ -140,6 +173,7 @@ impl Service {
                                 events,
                                 expiry: now + chrono::Duration::seconds(lifetime as i64),
                                 lifetime,
+                                notify_url: None,
                             };
                             self.write_channel(&connection, &spec.module, fresh, true)
                                 .await
@@ -178,10 +212,11 @@ impl Service {
         channel: Channel,
         create: bool,
     ) -> Option<Channel> {
-        let url = format!(
-            "{}/hooks/{connection}",
-            self.config.public_url.as_deref().unwrap_or_default()
-        );
+        let url = self.notify_url(connection);
+        let channel = Channel {
+            notify_url: Some(url.clone()),
+            ..channel
+        };
         let mut record = serde_json::Map::new();
         record.insert("channel_id".into(), json!(channel.channel_id));
         record.insert("events".into(), json!(channel.events));
@@ -198,6 +233,7 @@ impl Service {
             Ok(Some(Ok(_))) => {
                 tracing::info!(connection, channel = channel.channel_id, events = ?channel.events, "notification channel open until {}", channel.expiry);
                 let _ = self.store.meta_put(&meta_key(connection), &channel);
+                self.publish(connection, &channel);
                 Some(channel)
             }
             Ok(Some(Err(e))) if !create => {
@@ -227,6 +263,43 @@ impl Service {
                 );
                 None
             }
+        }
+    }
+
+    /// Where `connection`'s channel notifies: `<public_url>/hooks/<connection>`,
+    /// on a cluster worker `<public_url>/hooks/<workspace>/<connection>`
+    /// (any worker's console takes it).
+    fn notify_url(&self, connection: &str) -> String {
+        let base = self.config.public_url.as_deref().unwrap_or_default();
+        match &self.hooks.cluster {
+            Some((workspace, _)) => format!("{base}/hooks/{workspace}/{connection}"),
+            None => format!("{base}/hooks/{connection}"),
+        }
+    }
+
+    /// On a cluster worker: tell every worker the channel, so the one a
+    /// notification reaches can check it. Polling carries on if it fails.
+    fn publish(&self, connection: &str, channel: &Channel) {
+        if let Some((workspace, board)) = &self.hooks.cluster
+            && let Err(e) = board.publish(workspace, connection, channel)
+        {
+            tracing::warn!(connection, "sharing the notification channel: {e}");
+        }
+    }
+
+    /// When a cluster worker next needs to renew or retry a channel: open
+    /// or renew the ones due now. `None`: the workspace wants none.
+    pub async fn keep_channels(&self) -> Option<DateTime<Utc>> {
+        self.maintain_channels().await
+    }
+
+    /// A run request a cluster worker took from the store: a CRM module a
+    /// channel named, or a finance entity a webhook named. Runs what reads
+    /// it after `delay`; how many jobs that is.
+    pub fn requested(&self, connection: &str, entity: &str, delay: std::time::Duration) -> usize {
+        match self.notified_after(connection, entity, delay) {
+            0 => self.notified_entity(connection, entity, delay),
+            n => n,
         }
     }
 

@@ -133,18 +133,19 @@ impl Service {
         options: &ServeOptions,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Result<Arc<Service>, ServeError> {
-        Self::build(env, store, options, metrics, true)
+        Self::build(env, store, options, metrics, hooks::Channels::default())
     }
 
-    /// [`Service::new`]; `with_api` false: the service will serve no API
-    /// (a cluster worker's turn on a workspace), so needs no access.
+    /// [`Service::new`]; with `hooks` of a cluster worker, the service
+    /// serves no API (a worker's turn on a workspace), so needs no access.
     fn build(
         env: Arc<Env>,
         store: Arc<EmbeddedStore>,
         options: &ServeOptions,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-        with_api: bool,
+        hooks: hooks::Channels,
     ) -> Result<Arc<Service>, ServeError> {
+        let with_api = !hooks.on_worker();
         let mut config = env.workspace.serve.clone();
         if let Some(addr) = options.listen {
             config.listen = addr;
@@ -171,7 +172,7 @@ impl Service {
         };
         let state = jobs.iter().map(|_| Slot::default()).collect();
         Ok(Arc::new(Service {
-            hooks: hooks::Channels::default(),
+            hooks,
             env,
             store,
             config,

@@ -138,7 +138,7 @@ fn token_of(v: serde_json::Value) -> Result<Token, StoreError> {
     serde_json::from_value(v).map_err(|e| StoreError::Io(format!("a stored token: {e}")))
 }
 
-fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

@@ -11,22 +11,27 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 
-use super::{ServeError, ServeOptions, Service};
+use super::cluster::ChannelBoard;
+use super::{ServeError, ServeOptions, Service, hooks};
 use crate::engine::Env;
 use crate::store::EmbeddedStore;
 
 impl Service {
-    /// A service for a worker's turn on a workspace: no listener, no API,
-    /// the system clock.
+    /// A service for a worker's turn on `workspace`: no listener, no API,
+    /// the system clock; the CRM channels it opens notify the cluster's
+    /// consoles and are shared on `board`.
     pub fn for_worker(
         env: Arc<Env>,
         store: Arc<EmbeddedStore>,
+        workspace: &str,
+        board: ChannelBoard,
     ) -> Result<Arc<Service>, ServeError> {
         let options = ServeOptions {
             listen: None,
             manual_clock: None,
         };
-        Self::build(env, store, &options, None, false)
+        let hooks = hooks::Channels::for_worker(workspace, board);
+        Self::build(env, store, &options, None, hooks)
     }
 
     /// Run every job due now, then any that came due while they ran, until

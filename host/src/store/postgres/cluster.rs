@@ -179,6 +179,23 @@ impl ClusterMeta {
         })
     }
 
+    /// Store `value` under `key`, replacing what was there.
+    pub fn put(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let (pool, key, value) = (self.pg.pool.clone(), key.to_string(), value.to_string());
+        self.pg.run(async move {
+            sqlx::query(
+                "INSERT INTO ferry_cluster_meta (key, value) VALUES ($1, $2::jsonb)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(&key)
+            .bind(&value)
+            .execute(&pool)
+            .await
+            .map_err(io)?;
+            Ok(())
+        })
+    }
+
     /// Forget `key`; `false` when there was nothing under it.
     pub fn remove(&self, key: &str) -> Result<bool, StoreError> {
         let (pool, key) = (self.pg.pool.clone(), key.to_string());
