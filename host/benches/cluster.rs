@@ -12,18 +12,34 @@
 //! * **take-over** — two workers on one workspace with slow creates; the
 //!   holder is killed (SIGKILL) mid-run: the time until the other claims
 //!   the workspace and until its first record after the kill, with leases
-//!   of `FERRY_BENCH_LEASE_TTL` (default 10s).
+//!   of `FERRY_BENCH_LEASE_TTL` (default 10s);
+//! * **PostgreSQL** — record commits a second (each a link both ways, two
+//!   snapshots and a ledger row in one transaction, fenced by the lease's
+//!   epoch, as a sync commits a record) from 1 and 4 workspaces at once,
+//!   and pacing reservations a second on one account from 4 workers at
+//!   once: what the database does before a vendor's limit comes into it.
 //!
 //! `cargo bench -p ferry --bench cluster --profile dev` (after
 //! `scripts/build-plugins`): the tests' build serves, as the bounds here are
-//! the vendor's latency and limits, not Ferry's CPU.
+//! the vendor's latency and limits, not Ferry's CPU (the PostgreSQL part's
+//! figures are the database's and the driver's). `FERRY_BENCH_ONLY` takes
+//! a comma-separated list of parts (`throughput`, `rate-limited`,
+//! `take-over`, `postgres`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use ferry::store::postgres::{Leases, Pg};
+use std::sync::Arc;
+
+use ferry::capability::Pacer;
+use ferry::install_key::InstallationKey;
+use ferry::store::postgres::{Leases, Pg, PgOptions, PgPacer};
+use ferry::store::{
+    EmbeddedStore, LedgerOp, LedgerRow, Link, LinkOrigin, RecordCommit, RunTrigger, Side, Snapshot,
+    StateStore,
+};
 use support::bench::{AP, BILLING, ap_customers, count};
 use support::cluster::{TO_AP, TO_BILLING, Worker, all_done, held, logs, spawn_worker, workspaces};
 use support::postgres::PgServer;
@@ -171,6 +187,104 @@ async fn take_over(ttl: &str) {
     );
 }
 
+/// Records committed by each workspace in [`postgres`].
+const COMMITS: usize = 1000;
+
+/// One record's commit, as a sync makes it after creating `i`'s copy.
+fn record_commit(run: u64, i: usize) -> RecordCommit {
+    let snapshot = Snapshot {
+        fingerprint: format!("{i:064x}"),
+        modified: Some("2026-12-04T10:00:00+00:00".into()),
+        state: Some(
+            serde_json::json!({ "display_name": format!("Customer {i}"), "email": format!("c{i}@example.com") }),
+        ),
+        version: 1,
+        taken: 1,
+    };
+    RecordCommit {
+        links: vec![(
+            Side::From,
+            format!("a{i}"),
+            Link {
+                other: format!("b{i}"),
+                origin: LinkOrigin::Sync,
+                created: 1,
+                change: None,
+            },
+        )],
+        snapshots: vec![
+            (Side::From, format!("a{i}"), snapshot.clone()),
+            (Side::To, format!("b{i}"), snapshot),
+        ],
+        ledger: Some(LedgerRow {
+            run,
+            from_side: Side::From,
+            source_id: format!("a{i}"),
+            target_id: Some(format!("b{i}")),
+            op: LedgerOp::Create,
+            reason: None,
+            diff: vec![],
+            rule: None,
+            title: Some(format!("Customer {i}")),
+            target_title: None,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn postgres() {
+    let server = PgServer::start();
+    let url = server.url();
+    let key = Arc::new(InstallationKey::from_secret("bench".into(), &[7; 32]));
+    for stores in [1usize, 4] {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for w in 0..stores {
+                let (url, key) = (url.clone(), key.clone());
+                s.spawn(move || {
+                    let options = PgOptions {
+                        url,
+                        workspace: format!("commits-{stores}-{w}"),
+                        ttl: Duration::from_secs(60),
+                    };
+                    let store = EmbeddedStore::open_postgres_with_key(&options, key).unwrap();
+                    let run = store.begin_run("customers", RunTrigger::Manual).unwrap();
+                    for i in 0..COMMITS {
+                        store.commit("customers", record_commit(run.id, i)).unwrap();
+                    }
+                    store.flush().unwrap();
+                });
+            }
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "postgres: {stores} workspace(s) committing at once: {:.0} record commits/s ({} in {seconds:.1} s)",
+            (stores * COMMITS) as f64 / seconds,
+            stores * COMMITS
+        );
+    }
+    let pacer = Arc::new(PgPacer::new(Pg::connect(&url).unwrap()));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                for _ in 0..COMMITS {
+                    pacer.reserve("one-account", Duration::ZERO).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "postgres: pacing on one account from 4 workers: {:.0} reservations/s",
+        (4 * COMMITS) as f64 / seconds
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let n = env_number("FERRY_BENCH_WORKSPACES", 8).min(10) as usize;
@@ -181,9 +295,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `FERRY_BENCH_ONLY=postgres,take-over` runs some parts only.
+    let only = std::env::var("FERRY_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only.split(',').any(|p| p.trim() == name);
     rt.block_on(async {
-        throughput(n, latency).await;
-        rate_limited(n).await;
-        take_over(&ttl).await;
+        if part("throughput") {
+            throughput(n, latency).await;
+        }
+        if part("rate-limited") {
+            rate_limited(n).await;
+        }
+        if part("take-over") {
+            take_over(&ttl).await;
+        }
+        if part("postgres") {
+            postgres().await;
+        }
     });
 }
