@@ -275,6 +275,7 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/seed", post(seed))
         .route("/__sandbox/counts", get(counts))
+        .route("/__sandbox/requests", get(requests))
         .route("/__sandbox/clock", get(clock_get).post(clock_set))
         .route("/__sandbox/faults", get(faults_get).post(faults_set))
         .route("/__sandbox/limits", get(limits_get).post(limits_set))
@@ -429,6 +430,11 @@ async fn seed(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiErr
 
 async fn counts(State(app): State<AppRef>) -> Response {
     ok(json!(app.counts()))
+}
+
+/// `GET /__sandbox/requests`: API requests served, by method and route.
+async fn requests(State(app): State<AppRef>) -> Response {
+    ok(json!({ "requests": app.requests() }))
 }
 
 fn clock_json(app: &App) -> Value {

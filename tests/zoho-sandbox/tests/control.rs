@@ -31,6 +31,29 @@ async fn receiver() -> (String, Inbox) {
     (url, inbox)
 }
 
+/// Benchmarks count calls by kind: requests served, by method and route
+/// with ids left out, and each organisation's use under the limits.
+#[tokio::test]
+async fn requests_are_counted_by_route_and_organisation() {
+    let api = Api::frozen(0).await;
+    for _ in 0..2 {
+        let (s, _) = api.get(&api.books("/contacts")).await;
+        assert_eq!(s, 200);
+    }
+    let v = api.control(Method::GET, "/requests", None).await;
+    assert_eq!(v["requests"]["GET /books/v3/contacts"], 2, "{v}");
+    let v = api.control(Method::GET, "/limits/usage", None).await;
+    let books = v["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["product"] == "books")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(books["requests"], 2, "{v}");
+    assert_eq!(books["throttled"], 0, "{v}");
+}
+
 #[tokio::test]
 async fn seed_counts_reset_over_http() {
     let api = Api::frozen(0).await;
