@@ -5,13 +5,19 @@
 //! * CRM Accounts → Books contacts: list calls must be ceil(N/200), writes
 //!   one per record (finance takes one record a request);
 //! * Books contacts → CRM Accounts: writes ceil(N/100) (CRM batches of 100);
-//! * a re-sync with nothing changed: no writes, only the incremental read.
+//! * a re-sync with nothing changed: no writes, only the incremental read;
+//! * writes overlapped: a first sync of `FERRY_BENCH_WRITES` (default
+//!   10 000) CRM Accounts → Books contacts with every request answered at
+//!   once and after 50 ms: at 50 ms the time should be about
+//!   writes × 50 ms ÷ the connection's concurrency (5).
 //!
 //! `cargo bench -p ferry --bench sync` (after `scripts/build-plugins`).
 //! `FERRY_BENCH_N` sets N (default 100 000; CRM lists at most 100 000
 //! records), `FERRY_BENCH_MEMORY` the sizes whose peak memory is compared
 //! on a generated source (default `100000,1000000`). `ferry` runs with the
 //! default store; `FERRY_STORE=sled` measures the sled backend instead.
+//! `FERRY_BENCH_ONLY` takes a comma-separated list of parts
+//! (`crm-to-books`, `books-to-crm`, `memory`, `writes`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -119,9 +125,49 @@ fn main() {
         .build()
         .expect("runtime");
     support::plugin("well_behaved");
+    let only = std::env::var("FERRY_BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only.split(',').any(|p| p.trim() == name);
+    if part("crm-to-books") {
+        crm_to_books_report(&rt, n);
+    }
+    if part("books-to-crm") {
+        books_to_crm_report(&rt, n);
+    }
+    if part("memory") {
+        memory_report(&rt);
+    }
+    if part("writes") {
+        writes_report(&rt, env_number("FERRY_BENCH_WRITES", 10_000));
+    }
+}
 
+/// Writes overlapped up to the connection's concurrency: the same first
+/// sync with no added latency and with 50 ms on every request.
+fn writes_report(rt: &tokio::runtime::Runtime, n: usize) {
+    println!("\n== Writes overlapped: CRM Accounts → Books contacts, N = {n}");
+    for latency_ms in [0u64, 50] {
+        let sb = rt.block_on(Sandbox::builder().start()).expect("sandbox");
+        sb.app().seed_only(&["crm/Accounts"], n).expect("seed");
+        sb.faults(zoho_sandbox::FaultConfig {
+            latency_ms,
+            ..Default::default()
+        });
+        let bench = Bench::new(&sb, &[CRM, BOOKS], TO_BOOKS);
+        let o = run(&sb, &bench, "accounts");
+        let writes = calls(&o, "POST /books/v3/contacts");
+        let all: u64 = o.calls.values().sum();
+        let floor = writes as f64 * latency_ms as f64 / 1000.0 / 5.0;
+        println!(
+            "latency {latency_ms} ms: {:.1} s, {:.0} records/s, {writes} writes, {all} calls in all; calls × latency ÷ 5 = {floor:.1} s",
+            o.seconds,
+            n as f64 / o.seconds
+        );
+    }
+}
+
+fn crm_to_books_report(rt: &tokio::runtime::Runtime, n: usize) {
     println!("== CRM Accounts → Books contacts, N = {n}");
-    let (first, again) = crm_to_books(&rt, n);
+    let (first, again) = crm_to_books(rt, n);
     let lists = calls(&first, "GET /crm/v8/Accounts");
     let writes = calls(&first, "POST /books/v3/contacts");
     println!("{}", first.stdout);
@@ -143,7 +189,9 @@ fn main() {
         again.seconds,
         calls(&again, "GET /crm/v8/Accounts")
     );
+}
 
+fn books_to_crm_report(rt: &tokio::runtime::Runtime, n: usize) {
     println!("\n== Books contacts → CRM Accounts, N = {n}");
     let sb = rt.block_on(Sandbox::builder().start()).expect("sandbox");
     sb.app().seed_only(&["books/contacts"], n).expect("seed");
@@ -164,7 +212,9 @@ fn main() {
         n.div_ceil(100)
     );
     println!("  all calls: {:?}", first.calls);
+}
 
+fn memory_report(rt: &tokio::runtime::Runtime) {
     let sizes: Vec<usize> = std::env::var("FERRY_BENCH_MEMORY")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
@@ -174,7 +224,7 @@ fn main() {
         println!("\n== Peak memory of a first sync by size (a generated source)");
         let mut peaks = Vec::new();
         for size in &sizes {
-            let o = generated(&rt, *size);
+            let o = generated(rt, *size);
             println!(
                 "N = {size}: {:.0} MiB, {:.1} s, {:.0} records/s",
                 mib(o.peak),

@@ -4,7 +4,9 @@
 //! contacts named as existing ones, runs in between, dry runs, and faults:
 //! answers lost after the write happened, passing failures, rate limits,
 //! unclassified 5xx, and crashes at any vendor call (before the call
-//! reaches the vendor, or after it did its work), as `kill -9` would stop
+//! reaches the vendor, or after it did its work; writes go two records a
+//! call, several calls at once, so a crash can cut a batch whose other
+//! calls are done), as `kill -9` would stop
 //! the process there: the run's future is dropped at that await point and
 //! the next run, on the same state, must settle what it left. Billing's
 //! search lags its writes by 0–3 calls, so an interrupted create must not
@@ -168,24 +170,33 @@ struct World {
 
 async fn world(policy: &str, lag: u64) -> World {
     let clock = FakeClock::at(Utc::now().trunc_subsecs(0));
-    let books = FakeVendor::new("books").with_clock(clock.clone()).module(
-        FakeModule::new("contacts", "contact_id")
-            .modified("last_modified_time")
-            .fields(&["contact_name", "phone", "website"])
-            // As Books list rows leave fields out: the engine must read the
-            // record in full, or trust its modified time.
-            .list_omits(&["phone"])
-            .page_size(3),
-    );
+    // Writes go two records a call, several calls at once: a crash or a
+    // lost answer may land while some calls of a batch are done and
+    // others not.
+    let books = FakeVendor::new("books")
+        .with_clock(clock.clone())
+        .with_concurrency(2)
+        .module(
+            FakeModule::new("contacts", "contact_id")
+                .modified("last_modified_time")
+                .fields(&["contact_name", "phone", "website"])
+                // As Books list rows leave fields out: the engine must read the
+                // record in full, or trust its modified time.
+                .list_omits(&["phone"])
+                .page_size(3)
+                .batch(2),
+        );
     // Billing's search lags its writes by `lag` calls, as CRM's does.
     let billing = FakeVendor::new("billing")
         .with_clock(clock.clone())
+        .with_concurrency(3)
         .search_lag(lag)
         .module(
             FakeModule::new("customers", "customer_id")
                 .modified("last_modified_time")
                 .fields(&["display_name", "phone"])
-                .page_size(3),
+                .page_size(3)
+                .batch(2),
         );
     let (world, crash) =
         support::fakes::crashable_world(&SYNC.replace("POLICY", policy), &[&books, &billing]).await;

@@ -194,6 +194,11 @@ impl HttpCapability {
         })
     }
 
+    /// Requests this connection may have in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.config.concurrency.max(1) as usize
+    }
+
     /// Pace requests with every process sharing `shared`'s store too.
     pub fn with_shared_pacing(
         mut self,

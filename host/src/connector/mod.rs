@@ -45,6 +45,13 @@ pub trait Vendor: Send + Sync {
     /// The limits its calls run under (`limits.pages` bounds a listing).
     fn limits(&self) -> Limits;
 
+    /// Write calls the host may have in flight at once (the connection's
+    /// request concurrency): batches larger than a module's `max_batch`
+    /// are sent this many calls at a time.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
     /// What the connector reports about itself.
     fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>>;
 

@@ -68,6 +68,13 @@ impl Endpoint {
         self.info.max_batch.max(1) as usize
     }
 
+    /// Records to gather before writing: a batch for each call the
+    /// connection may have in flight at once, so writes overlap up to its
+    /// concurrency while each call still carries a full batch.
+    pub fn wave(&self) -> usize {
+        self.batch() * self.vendor.concurrency().max(1)
+    }
+
     /// `call` on this endpoint's module failed.
     pub fn call_error(&self, call: &'static str, error: CallError) -> EngineError {
         self.call_error_on(self.module(), call, error)

@@ -3,9 +3,12 @@
 //! 1. An *intent* naming the create and how to find its result (match
 //!    keys, or a field holding the source's id) is committed before the
 //!    vendor is called.
-//! 2. The vendor creates the batch in one call; each answer is classified
-//!    as written (with the new id), refused (nothing was written), or
-//!    unknown (a lost answer, a timeout, a crash: it may have been written).
+//! 2. The vendor creates the batch: one call per `max_batch` records, up
+//!    to the connection's concurrency at once ([`chunked`]); each answer is
+//!    classified as written (with the new id), refused (nothing was
+//!    written), or unknown (a lost answer, a timeout, a crash: it may have
+//!    been written). Every intent of the batch is committed before any of
+//!    its calls starts, so calls overlapping changes nothing here.
 //! 3. The caller commits what it made of a written record — link,
 //!    snapshots, fired key, ledger row and the intent's removal — in one
 //!    store transaction, so a crash leaves either the intent or all of it.
@@ -17,6 +20,9 @@
 //!    found is confirmed by `get` (it may have been deleted since).
 
 use std::collections::BTreeMap;
+use std::future::Future;
+
+use futures::StreamExt;
 
 use crate::config::FieldPath;
 use crate::connector::{CallError, ConnectorError, Operation, Record, id_of};
@@ -53,8 +59,29 @@ pub fn is_retryable(e: &ConnectorError) -> bool {
     )
 }
 
-/// Commit the batch's intents under `ns`, then create it on `target` in
-/// one call. One answer per create, in order.
+/// `call` on `items` a batch of `target`'s at a time, up to its
+/// connection's concurrency at once; each batch with what its call gave,
+/// in order.
+pub async fn chunked<'i, T, R, Fut>(
+    target: &Endpoint,
+    items: &'i [T],
+    call: impl Fn(&'i [T]) -> Fut,
+) -> Vec<(&'i [T], R)>
+where
+    Fut: Future<Output = R>,
+{
+    let chunks: Vec<&'i [T]> = items.chunks(target.batch()).collect();
+    // Futures do nothing until polled: `buffered` starts them in turn.
+    let calls: Vec<Fut> = chunks.iter().copied().map(&call).collect();
+    let results: Vec<R> = futures::stream::iter(calls)
+        .buffered(target.vendor.concurrency().max(1))
+        .collect()
+        .await;
+    chunks.into_iter().zip(results).collect()
+}
+
+/// Commit the batch's intents under `ns`, then create it on `target`
+/// ([`chunked`]). One answer per create, in order.
 pub async fn create(
     store: &dyn StateStore,
     ns: &str,
@@ -64,24 +91,39 @@ pub async fn create(
     let intents: Vec<Intent> = batch.iter().map(|c| c.intent.clone()).collect();
     store.put_intents(ns, &intents)?;
     let payloads: Vec<Record> = batch.iter().map(|c| c.payload.clone()).collect();
-    let answers = match target.vendor.create(target.module(), &payloads).await {
+    let sent = chunked(target, &payloads, |chunk| {
+        target.vendor.create(target.module(), chunk)
+    })
+    .await;
+    let mut out = Vec::with_capacity(batch.len());
+    for (chunk, answers) in sent {
+        out.extend(classify(target, chunk.len(), answers));
+    }
+    Ok(out)
+}
+
+/// What became of each of `n` creates sent in one call.
+fn classify(
+    target: &Endpoint,
+    n: usize,
+    answers: Result<Vec<crate::connector::WriteResult>, CallError>,
+) -> Vec<Created> {
+    let answers = match answers {
         Ok(answers) => answers,
         Err(e) => {
             // Only the connector's own refusal certainly wrote nothing;
             // a trap, a limit or a lost answer leave it unknown.
             let refused = e.connector_error().filter(|c| !is_retryable(c)).cloned();
-            return Ok(batch
-                .iter()
+            return (0..n)
                 .map(|_| match &refused {
                     Some(c) => Created::Refused(c.clone()),
                     None => Created::Unknown(unknown(&e)),
                 })
-                .collect());
+                .collect();
         }
     };
     let mut answers = answers.into_iter();
-    Ok(batch
-        .iter()
+    (0..n)
         .map(|_| match answers.next() {
             Some(Ok(answer)) => match id_of(&answer, &target.info.id_field) {
                 Some(target_id) => Created::Written { target_id, answer },
@@ -94,7 +136,7 @@ pub async fn create(
             Some(Err(e)) => Created::Refused(e),
             None => Created::Unknown("the vendor gave fewer answers than records".into()),
         })
-        .collect())
+        .collect()
 }
 
 /// The record `id` of `target` as it is now, or `None` if it is gone. A

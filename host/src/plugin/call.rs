@@ -402,6 +402,11 @@ impl Vendor for Connector {
     fn limits(&self) -> Limits {
         self.limits
     }
+    fn concurrency(&self) -> usize {
+        self.capabilities
+            .as_ref()
+            .map_or(1, |c| c.http.concurrency())
+    }
     fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>> {
         Box::pin(Connector::describe(self))
     }

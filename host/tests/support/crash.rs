@@ -147,6 +147,10 @@ impl Vendor for Crashing {
         self.inner.limits()
     }
 
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
+
     fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>> {
         self.guarded(|v| v.describe())
     }

@@ -52,8 +52,10 @@ pub use product::{ActionRoute, Field, Incremental, OrgPlacement, ProductSpec, Re
 
 /// Records per page (the finance maximum).
 const PER_PAGE: u32 = 200;
-/// Records one write call carries; each is one request.
-const MAX_BATCH: u32 = 25;
+/// Records one write call carries. The finance products take one record a
+/// request, so one a call: the host overlaps calls up to the connection's
+/// concurrency, which a longer call carrying several could not.
+const MAX_BATCH: u32 = 1;
 
 /// Binds a plugin to its product table.
 pub trait Product: 'static {

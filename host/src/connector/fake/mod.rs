@@ -181,6 +181,9 @@ pub struct FakeVendor {
     name: String,
     clock: FakeClock,
     limits: Limits,
+    concurrency: usize,
+    /// Write calls started, to vary when each answers.
+    writes: Arc<std::sync::atomic::AtomicU64>,
     state: Arc<Mutex<State>>,
 }
 
@@ -190,8 +193,16 @@ impl FakeVendor {
             name: name.into(),
             clock: FakeClock::new(),
             limits: Limits::default(),
+            concurrency: 1,
+            writes: Arc::default(),
             state: Arc::default(),
         }
+    }
+
+    /// Let the host send up to `n` write calls at once.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
     }
 
     pub fn module(self, module: FakeModule) -> Self {
@@ -350,6 +361,16 @@ impl FakeVendor {
             _ => Operation::Delete,
         };
         Box::pin(async move {
+            // Calls the host has in flight at once answer out of order, as
+            // a vendor's would.
+            if self.concurrency > 1 {
+                let turn = self
+                    .writes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for _ in 0..(turn * 7 + 1) % 3 {
+                    tokio::task::yield_now().await;
+                }
+            }
             self.call(op, |s, now| {
                 let i = s.supported(module, operation)?;
                 let max = s.modules[i].spec.batch as usize;
@@ -372,6 +393,10 @@ impl Vendor for FakeVendor {
 
     fn limits(&self) -> Limits {
         self.limits
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>> {

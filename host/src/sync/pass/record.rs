@@ -271,7 +271,7 @@ impl Pass<'_> {
             diff,
             reason,
         });
-        if self.updates.len() >= self.dst.batch() {
+        if self.updates.len() >= self.dst.wave() {
             self.flush_updates().await?;
         }
         Ok(())
@@ -415,7 +415,7 @@ impl Pass<'_> {
                                 lookup.keys().cloned().collect::<Vec<_>>().join(", ")
                             )),
                         });
-                        if self.updates.len() >= self.dst.batch() {
+                        if self.updates.len() >= self.dst.wave() {
                             self.flush_updates().await?;
                         }
                         Ok(())
@@ -437,7 +437,7 @@ impl Pass<'_> {
             snapshot: snap,
             lookup,
         });
-        if self.creates.len() >= self.dst.batch() {
+        if self.creates.len() >= self.dst.wave() {
             self.flush_creates().await?;
         }
         Ok(())

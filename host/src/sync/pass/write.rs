@@ -13,7 +13,7 @@ use crate::store::{
 
 use crate::mapping::Side;
 
-use super::{Pass, PendingCreate, other, text_of};
+use super::{Pass, PendingCreate, PendingUpdate, other, text_of};
 use crate::sync::SyncError;
 
 impl Pass<'_> {
@@ -136,7 +136,26 @@ impl Pass<'_> {
             return Ok(());
         }
         let payloads: Vec<Record> = batch.iter().map(|u| u.payload.clone()).collect();
-        let results = match self.dst.vendor.update(self.dst.module(), &payloads).await {
+        let dst = self.dst;
+        let sent = write::chunked(dst, &payloads, |chunk| {
+            dst.vendor.update(dst.module(), chunk)
+        })
+        .await;
+        let mut batch = batch.into_iter();
+        for (chunk, results) in sent {
+            let updates: Vec<PendingUpdate> = batch.by_ref().take(chunk.len()).collect();
+            self.updated(updates, results).await?;
+        }
+        Ok(())
+    }
+
+    /// Commit what became of `batch`, sent in one update call.
+    async fn updated(
+        &mut self,
+        batch: Vec<PendingUpdate>,
+        results: Result<Vec<crate::connector::WriteResult>, crate::connector::CallError>,
+    ) -> Result<(), SyncError> {
+        let results = match results {
             Ok(results) => results,
             Err(e) => {
                 // Updates are idempotent: the next run sends them again.
