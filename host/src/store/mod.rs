@@ -151,6 +151,15 @@ pub trait StateStore: Send + Sync {
     /// Apply everything written for one record atomically.
     fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError>;
 
+    /// Apply several records' commits, each under its namespace, in one
+    /// transaction: a batch's answers cost one commit, not one each.
+    fn commit_all(&self, commits: Vec<(String, RecordCommit)>) -> Result<(), StoreError> {
+        for (ns, commit) in commits {
+            self.commit(&ns, commit)?;
+        }
+        Ok(())
+    }
+
     /// Make every earlier commit durable.
     fn flush(&self) -> Result<(), StoreError>;
 

@@ -375,6 +375,100 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// The writes of one record's commit under `ns` (its ledger row
+    /// numbered now).
+    fn commit_writes(&self, ns: &str, commit: &RecordCommit) -> Result<Vec<Write>, StoreError> {
+        let ns_b = ns.as_bytes();
+        let mut writes = Vec::new();
+        for (side, id, other) in &commit.unlinks {
+            writes.push(Write::Remove(link_key(ns_b, *side, id, other)));
+            writes.push(Write::Remove(link_key(ns_b, other_side(*side), other, id)));
+        }
+        for (side, id, link) in &commit.links {
+            writes.push(Write::Put(
+                link_key(ns_b, *side, id, &link.other),
+                encode(link),
+            ));
+            let reverse = Link {
+                other: id.clone(),
+                ..link.clone()
+            };
+            writes.push(Write::Put(
+                link_key(ns_b, other_side(*side), &link.other, id),
+                encode(&reverse),
+            ));
+        }
+        for (side, id, snapshot) in &commit.snapshots {
+            writes.push(Write::Put(
+                key(b'S', &[ns_b, side_tag(*side), id.as_bytes()], false),
+                encode(snapshot),
+            ));
+        }
+        for (other_ns, side, id, snapshot) in &commit.foreign_snapshots {
+            writes.push(Write::Put(
+                key(
+                    b'S',
+                    &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
+                    false,
+                ),
+                encode(snapshot),
+            ));
+        }
+        for (other_ns, side, id) in &commit.forget {
+            writes.push(Write::Remove(key(
+                b'S',
+                &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
+                false,
+            )));
+        }
+        for done in &commit.intents_done {
+            writes.push(Write::Remove(key(b'I', &[ns_b, done.as_bytes()], false)));
+        }
+        for fired in &commit.fired {
+            writes.push(Write::Put(
+                key(b'F', &[ns_b, fired.as_bytes()], false),
+                Vec::new(),
+            ));
+        }
+        if let Some(row) = &commit.ledger
+            && row.source_id != "?"
+        {
+            // The record's latest outcome, for retrying what still fails.
+            let failing = key(
+                b'X',
+                &[ns_b, side_tag(row.from_side), row.source_id.as_bytes()],
+                false,
+            );
+            writes.push(match row.op {
+                LedgerOp::Fail => Write::Put(
+                    failing,
+                    encode(&Failing {
+                        side: row.from_side,
+                        id: row.source_id.clone(),
+                        run: row.run,
+                        reason: row.reason.clone(),
+                    }),
+                ),
+                _ => Write::Remove(failing),
+            });
+        }
+        if let Some(row) = &commit.ledger {
+            // Monotonic across the store, so rows keep their commit order.
+            let seq = self.backend.next_id()?;
+            writes.push(Write::Put(
+                key(
+                    b'G',
+                    &[ns_b, &row.run.to_be_bytes(), &seq.to_be_bytes()],
+                    false,
+                ),
+                encode(row),
+            ));
+        }
+        Ok(writes)
+    }
+}
+
 impl StateStore for EmbeddedStore {
     fn links(&self, ns: &str, side: Side, id: &str) -> Result<Vec<Link>, StoreError> {
         let prefix = key(b'L', &[ns.as_bytes(), side_tag(side), id.as_bytes()], true);
@@ -482,91 +576,17 @@ impl StateStore for EmbeddedStore {
     }
 
     fn commit(&self, ns: &str, commit: RecordCommit) -> Result<(), StoreError> {
-        let ns_b = ns.as_bytes();
+        let writes = self.commit_writes(ns, &commit)?;
+        self.backend.apply(Space::State, writes, Durability::Soon)
+    }
+
+    fn commit_all(&self, commits: Vec<(String, RecordCommit)>) -> Result<(), StoreError> {
         let mut writes = Vec::new();
-        for (side, id, other) in &commit.unlinks {
-            writes.push(Write::Remove(link_key(ns_b, *side, id, other)));
-            writes.push(Write::Remove(link_key(ns_b, other_side(*side), other, id)));
+        for (ns, commit) in &commits {
+            writes.extend(self.commit_writes(ns, commit)?);
         }
-        for (side, id, link) in &commit.links {
-            writes.push(Write::Put(
-                link_key(ns_b, *side, id, &link.other),
-                encode(link),
-            ));
-            let reverse = Link {
-                other: id.clone(),
-                ..link.clone()
-            };
-            writes.push(Write::Put(
-                link_key(ns_b, other_side(*side), &link.other, id),
-                encode(&reverse),
-            ));
-        }
-        for (side, id, snapshot) in &commit.snapshots {
-            writes.push(Write::Put(
-                key(b'S', &[ns_b, side_tag(*side), id.as_bytes()], false),
-                encode(snapshot),
-            ));
-        }
-        for (other_ns, side, id, snapshot) in &commit.foreign_snapshots {
-            writes.push(Write::Put(
-                key(
-                    b'S',
-                    &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
-                    false,
-                ),
-                encode(snapshot),
-            ));
-        }
-        for (other_ns, side, id) in &commit.forget {
-            writes.push(Write::Remove(key(
-                b'S',
-                &[other_ns.as_bytes(), side_tag(*side), id.as_bytes()],
-                false,
-            )));
-        }
-        for done in &commit.intents_done {
-            writes.push(Write::Remove(key(b'I', &[ns_b, done.as_bytes()], false)));
-        }
-        for fired in &commit.fired {
-            writes.push(Write::Put(
-                key(b'F', &[ns_b, fired.as_bytes()], false),
-                Vec::new(),
-            ));
-        }
-        if let Some(row) = &commit.ledger
-            && row.source_id != "?"
-        {
-            // The record's latest outcome, for retrying what still fails.
-            let failing = key(
-                b'X',
-                &[ns_b, side_tag(row.from_side), row.source_id.as_bytes()],
-                false,
-            );
-            writes.push(match row.op {
-                LedgerOp::Fail => Write::Put(
-                    failing,
-                    encode(&Failing {
-                        side: row.from_side,
-                        id: row.source_id.clone(),
-                        run: row.run,
-                        reason: row.reason.clone(),
-                    }),
-                ),
-                _ => Write::Remove(failing),
-            });
-        }
-        if let Some(row) = &commit.ledger {
-            // Monotonic across the store, so rows keep their commit order.
-            let seq = self.backend.next_id()?;
-            writes.push(Write::Put(
-                key(
-                    b'G',
-                    &[ns_b, &row.run.to_be_bytes(), &seq.to_be_bytes()],
-                    false,
-                ),
-                encode(row),
-            ));
+        if writes.is_empty() {
+            return Ok(());
         }
         self.backend.apply(Space::State, writes, Durability::Soon)
     }

@@ -25,7 +25,7 @@ use crate::engine::watermark::Watermark;
 use crate::engine::{Endpoint, Env, MatchIndex};
 use crate::mapping::{Plan, Side};
 use crate::store::{
-    Counts, Cursor, FieldChange, LedgerOp, RunRecord, Snapshot, StateStore, unix_now,
+    Counts, Cursor, FieldChange, LedgerOp, RecordCommit, RunRecord, Snapshot, StateStore, unix_now,
 };
 
 use super::{Observer, Progress, RunOptions, SyncError};
@@ -108,6 +108,9 @@ pub(super) struct Pass<'a> {
     pub now: DateTime<FixedOffset>,
     creates: Vec<PendingCreate>,
     updates: Vec<PendingUpdate>,
+    /// While a batch's answers are taken: their commits, made together
+    /// when the batch is done (one store transaction, not one each).
+    batch_commits: Option<Vec<(String, RecordCommit)>>,
     /// Keys of this pass's creates whose outcome is unknown until settled:
     /// nothing more is written for their records until then.
     unknown: HashSet<String>,
@@ -170,6 +173,7 @@ impl<'a> Pass<'a> {
             now,
             creates: Vec::new(),
             updates: Vec::new(),
+            batch_commits: None,
             unknown: HashSet::new(),
             incomplete: 0,
             watermark: Watermark::new(now),

@@ -57,10 +57,32 @@ impl Pass<'_> {
             })
             .collect();
         let outcomes = write::create(self.store, self.ns(), self.dst, &creates).await?;
+        self.batch_commits = Some(Vec::new());
+        let mut taken = Ok(());
         for ((pending, create), outcome) in batch.into_iter().zip(creates).zip(outcomes) {
-            self.created(pending, create.intent, outcome).await?;
+            taken = self.created(pending, create.intent, outcome).await;
+            if taken.is_err() {
+                break;
+            }
+        }
+        // What was taken is committed even when a later answer failed.
+        let committed = self.commit_batch();
+        taken.and(committed)
+    }
+
+    /// Commit `commit` under `ns`: now, or with the batch being taken.
+    fn commit(&mut self, ns: &str, commit: RecordCommit) -> Result<(), SyncError> {
+        match &mut self.batch_commits {
+            Some(batch) => batch.push((ns.to_string(), commit)),
+            None => self.store.commit(ns, commit)?,
         }
         Ok(())
+    }
+
+    /// Commit the batch's answers in one transaction.
+    fn commit_batch(&mut self) -> Result<(), SyncError> {
+        let commits = self.batch_commits.take().unwrap_or_default();
+        Ok(self.store.commit_all(commits)?)
     }
 
     async fn created(
@@ -95,8 +117,9 @@ impl Pass<'_> {
                 Ok(())
             }
             Created::Refused(e) => {
-                self.store.commit(
-                    self.ns(),
+                let ns = self.ns().to_string();
+                self.commit(
+                    &ns,
                     RecordCommit {
                         intents_done: vec![intent.key],
                         ledger: Some(self.row(
@@ -142,11 +165,17 @@ impl Pass<'_> {
         })
         .await;
         let mut batch = batch.into_iter();
+        self.batch_commits = Some(Vec::new());
+        let mut taken = Ok(());
         for (chunk, results) in sent {
             let updates: Vec<PendingUpdate> = batch.by_ref().take(chunk.len()).collect();
-            self.updated(updates, results).await?;
+            taken = self.updated(updates, results).await;
+            if taken.is_err() {
+                break;
+            }
         }
-        Ok(())
+        let committed = self.commit_batch();
+        taken.and(committed)
     }
 
     /// Commit what became of `batch`, sent in one update call.
@@ -192,8 +221,9 @@ impl Pass<'_> {
                     // record looked like (a snapshot that vouches for
                     // nothing), so the record is matched or created again
                     // on the next read even if it comes back to that state.
-                    self.store.commit(
-                        self.ns(),
+                    let ns = self.ns().to_string();
+                    self.commit(
+                        &ns,
                         RecordCommit {
                             unlinks: vec![(
                                 self.side,
@@ -310,8 +340,9 @@ impl Pass<'_> {
         };
         let mut row = self.row(source_id, Some(target_id.to_string()), op, reason);
         row.diff = diff;
-        self.store.commit(
-            self.ns(),
+        let ns = self.ns().to_string();
+        self.commit(
+            &ns,
             RecordCommit {
                 links,
                 snapshots,
@@ -356,8 +387,9 @@ impl Pass<'_> {
         let row = self.row(source_id, target_id, op, Some(reason));
         // Under the run's own name: a preview's rows stay apart from the
         // sync's history (and from its failing records).
-        self.store.commit(
-            &self.run.sync,
+        let ns = self.run.sync.clone();
+        self.commit(
+            &ns,
             RecordCommit {
                 ledger: Some(row),
                 ..Default::default()
