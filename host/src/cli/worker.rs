@@ -272,7 +272,7 @@ async fn run_due(
     let env = Arc::new(args.env_with(store.clone()).await?);
     let service = Service::for_worker(env, store.clone(), workspace, board)?;
     // CRM channels due to be opened or renewed (with `serve.public_url`).
-    let renew = service.keep_channels().await;
+    let renew = service.maintain_channels().await;
     for r in asked {
         // The debounce passed while the request waited for this turn.
         let jobs = service.requested(&r.connection, &r.entity, Duration::ZERO);

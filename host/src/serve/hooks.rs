@@ -128,8 +128,9 @@ impl Service {
 
     /// Open a channel per pushing connection (taking over one stored from
     /// an earlier start), renew each half way through its life, and try a
-    /// failed one again later. Returns when next to look.
-    pub(super) async fn maintain_channels(&self) -> Option<DateTime<Utc>> {
+    /// failed one again later. Returns when next to look (`None`: no
+    /// channel is wanted); a cluster worker calls it once a turn.
+    pub async fn maintain_channels(&self) -> Option<DateTime<Utc>> {
         let mut next: Option<DateTime<Utc>> = None;
         for (connection, spec, events) in self.wanted_channels() {
             let now = self.clock.now();
@@ -285,12 +286,6 @@ impl Service {
         {
             tracing::warn!(connection, "sharing the notification channel: {e}");
         }
-    }
-
-    /// When a cluster worker next needs to renew or retry a channel: open
-    /// or renew the ones due now. `None`: the workspace wants none.
-    pub async fn keep_channels(&self) -> Option<DateTime<Utc>> {
-        self.maintain_channels().await
     }
 
     /// A run request a cluster worker took from the store: a CRM module a
