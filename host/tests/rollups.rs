@@ -67,20 +67,25 @@ fn invoice_vendor(clock: &FakeClock) -> FakeVendor {
         )
 }
 
+/// CRM takes two updates a call and three calls at once here, answering
+/// out of order: the figures must still reach the right Accounts.
 fn crm_vendor(clock: &FakeClock) -> FakeVendor {
-    FakeVendor::new("crm").with_clock(clock.clone()).module(
-        FakeModule::new("Accounts", "id")
-            .modified("Modified_Time")
-            .fields(&[
-                "Account_Name",
-                "Total_Receivables",
-                "Overdue_Amount",
-                "Overdue_Invoices",
-                "Oldest_Overdue",
-                "Last_Payment",
-            ])
-            .batch(100),
-    )
+    FakeVendor::new("crm")
+        .with_clock(clock.clone())
+        .with_concurrency(3)
+        .module(
+            FakeModule::new("Accounts", "id")
+                .modified("Modified_Time")
+                .fields(&[
+                    "Account_Name",
+                    "Total_Receivables",
+                    "Overdue_Amount",
+                    "Overdue_Invoices",
+                    "Oldest_Overdue",
+                    "Last_Payment",
+                ])
+                .batch(2),
+        )
 }
 
 struct Setup {

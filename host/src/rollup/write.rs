@@ -1,6 +1,6 @@
 //! The write stage: the figures of every pending parent, computed from
 //! the stored contributions and written to its linked record in the
-//! target's batches. Figures equal to those last written to that record
+//! target's batches, up to the connection's concurrency at once. Figures equal to those last written to that record
 //! are not sent; updates are idempotent, so one whose answer was lost is
 //! simply sent again by the next run (the parent stays pending).
 
@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::connector::{ConnectorError, Record};
 use crate::engine::fingerprint::fingerprint;
-use crate::engine::write::is_retryable;
+use crate::engine::write::{self, is_retryable};
 use crate::mapping::Side;
 use crate::store::{FieldChange, LedgerOp, RecordCommit};
 
@@ -38,7 +38,7 @@ impl Pass<'_> {
             pending.extend(self.ids(&parents_ns(&self.name))?);
             pending.extend(self.overlay.parents.keys().cloned());
         }
-        let batch = self.dst.batch();
+        let batch = self.dst.wave();
         let mut queue = Vec::new();
         let mut settled = Vec::new();
         for parent in pending {
@@ -159,7 +159,27 @@ impl Pass<'_> {
                 p
             })
             .collect();
-        let results = match self.dst.vendor.update(self.dst.module(), &payloads).await {
+        // A batch per request in flight, sent at once (as a sync's writes).
+        let dst = self.dst;
+        let sent = write::chunked(dst, &payloads, |chunk| {
+            dst.vendor.update(dst.module(), chunk)
+        })
+        .await;
+        let mut queue = queue.into_iter();
+        for (chunk, results) in sent {
+            let batch: Vec<Update> = queue.by_ref().take(chunk.len()).collect();
+            self.updated(batch, results)?;
+        }
+        Ok(())
+    }
+
+    /// Commit what became of `queue`, sent in one update call.
+    fn updated(
+        &mut self,
+        queue: Vec<Update>,
+        results: Result<Vec<crate::connector::WriteResult>, crate::connector::CallError>,
+    ) -> Result<(), RollupError> {
+        let results = match results {
             Ok(r) => r,
             Err(e) => {
                 // Idempotent: the parents stay pending and go again.
