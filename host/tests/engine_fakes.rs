@@ -501,3 +501,54 @@ async fn own_writes_do_not_hold_a_two_way_cursor_back() {
         .and_then(|c| c.since);
     assert_eq!(cursor.as_deref(), Some(written.as_str()));
 }
+
+/// Rows of filtered records wait for the page's commit (one transaction
+/// for a page, not one each); a pass that fails mid-page still ledgers the
+/// records it skipped before the failure, and the next run reads them
+/// again and creates only what the view lets through.
+#[tokio::test]
+async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
+    let clock = clock();
+    let books = books(&clock);
+    let billing = billing(&clock);
+    for name in ["Skip one", "Keep", "Skip two"] {
+        books.insert("contacts", json!({"contact_name": name}));
+    }
+    let body = r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    view: "!record.contact_name.startsWith('Skip')"
+    fields:
+      display_name: contact_name
+      website: website
+"#;
+    let w = world(body, &[&books, &billing], vec![]).await;
+    // List rows leave `website` out, so each record is read in full: the
+    // first read passes, the second fails and ends the pass mid-page.
+    books.fail_next(Op::Get, Fault::Pass);
+    books.fail_next(Op::Get, Fault::Server5xx);
+    let failed = run(&w, "customers").await;
+    assert!(matches!(failed.status, RunStatus::Failed(_)), "{failed:?}");
+    let skipped = w
+        .env
+        .store
+        .ledger("customers", failed.id, LedgerFilter::Skipped, 0, 10)
+        .unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].op, LedgerOp::Skip);
+    assert!(billing.records("customers").is_empty());
+
+    let again = run(&w, "customers").await;
+    assert_eq!(again.status, RunStatus::Completed, "{again:?}");
+    assert_eq!(
+        field(&billing.records("customers"), "display_name"),
+        ["Keep"]
+    );
+    let skipped = w
+        .env
+        .store
+        .ledger("customers", again.id, LedgerFilter::Skipped, 0, 10)
+        .unwrap();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+}

@@ -315,7 +315,10 @@ pub async fn run_records(
         )
         .with_env(env);
         for id in ids {
-            pass.resync(id).await?;
+            if let Err(error) = pass.resync(id).await {
+                pass.abandon();
+                return Err(error);
+            }
         }
         pass.finish().await
     }

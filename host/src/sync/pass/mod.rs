@@ -111,6 +111,9 @@ pub(super) struct Pass<'a> {
     /// While a batch's answers are taken: their commits, made together
     /// when the batch is done (one store transaction, not one each).
     batch_commits: Option<Vec<(String, RecordCommit)>>,
+    /// Ledger rows with nothing else to commit (skips, failures), waiting
+    /// to go with the next commit or the end of the page.
+    rows: Vec<(String, RecordCommit)>,
     /// Keys of this pass's creates whose outcome is unknown until settled:
     /// nothing more is written for their records until then.
     unknown: HashSet<String>,
@@ -174,6 +177,7 @@ impl<'a> Pass<'a> {
             creates: Vec::new(),
             updates: Vec::new(),
             batch_commits: None,
+            rows: Vec::new(),
             unknown: HashSet::new(),
             incomplete: 0,
             watermark: Watermark::new(now),
@@ -201,8 +205,17 @@ impl<'a> Pass<'a> {
 
     /// Read every change since the cursor and sync it; `observer` sees
     /// every page too (trigger rules watching the source module).
-    pub async fn run(
-        mut self,
+    pub async fn run(mut self, observer: Option<&mut dyn Observer>) -> Result<PassEnd, SyncError> {
+        let end = self.read_all(observer).await;
+        // A pass that failed still ledgers what it skipped and why.
+        let rows = self.commit_rows();
+        let end = end?;
+        rows?;
+        Ok(end)
+    }
+
+    async fn read_all(
+        &mut self,
         mut observer: Option<&mut dyn Observer>,
     ) -> Result<PassEnd, SyncError> {
         self.settle_intents().await?;
@@ -227,6 +240,7 @@ impl<'a> Pass<'a> {
                 self.progress.update(&self.run.counts);
             }
             self.flush().await?;
+            self.commit_rows()?;
             self.titles.clear();
             self.target_titles.clear();
             if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
@@ -289,10 +303,22 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Give up a single-record pass that failed, keeping the ledger rows
+    /// it made (the failure being reported matters more than theirs).
+    pub fn abandon(mut self) {
+        if let Err(error) = self.commit_rows() {
+            tracing::warn!(%error, "ledger rows of a failed pass were not kept");
+        }
+    }
+
     /// Finish a single-record pass.
     pub async fn finish(mut self) -> Result<Counts, SyncError> {
-        self.flush().await?;
+        let flushed = self.flush().await;
+        let rows = self.commit_rows();
+        flushed?;
+        rows?;
         self.settle_intents().await?;
+        self.commit_rows()?;
         Ok(self.run.counts)
     }
 }

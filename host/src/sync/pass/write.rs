@@ -71,18 +71,37 @@ impl Pass<'_> {
     }
 
     /// Commit `commit` under `ns`: now, or with the batch being taken.
+    /// Rows waiting in `rows` go with it, first, so the ledger keeps its
+    /// order.
     fn commit(&mut self, ns: &str, commit: RecordCommit) -> Result<(), SyncError> {
         match &mut self.batch_commits {
             Some(batch) => batch.push((ns.to_string(), commit)),
-            None => self.store.commit(ns, commit)?,
+            None if self.rows.is_empty() => self.store.commit(ns, commit)?,
+            None => {
+                let mut commits = std::mem::take(&mut self.rows);
+                commits.push((ns.to_string(), commit));
+                self.store.commit_all(commits)?
+            }
         }
         Ok(())
     }
 
-    /// Commit the batch's answers in one transaction.
+    /// Commit the batch's answers in one transaction (with the rows
+    /// waiting before them).
     fn commit_batch(&mut self) -> Result<(), SyncError> {
-        let commits = self.batch_commits.take().unwrap_or_default();
+        let mut commits = std::mem::take(&mut self.rows);
+        commits.extend(self.batch_commits.take().unwrap_or_default());
         Ok(self.store.commit_all(commits)?)
+    }
+
+    /// Commit the ledger rows waiting in `rows` (the end of a page, of a
+    /// pass, or a pass that failed).
+    pub(super) fn commit_rows(&mut self) -> Result<(), SyncError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        Ok(self.store.commit_all(rows)?)
     }
 
     async fn created(
@@ -386,15 +405,18 @@ impl Pass<'_> {
     ) -> Result<(), SyncError> {
         let row = self.row(source_id, target_id, op, Some(reason));
         // Under the run's own name: a preview's rows stay apart from the
-        // sync's history (and from its failing records).
+        // sync's history (and from its failing records). A row alone
+        // changes nothing a later record reads, so it waits for the next
+        // commit: a page of filtered records costs one transaction. A
+        // crash loses only rows of records the next run reads again.
         let ns = self.run.sync.clone();
-        self.commit(
-            &ns,
+        self.rows.push((
+            ns,
             RecordCommit {
                 ledger: Some(row),
                 ..Default::default()
             },
-        )?;
+        ));
         self.run.counts.count(op);
         Ok(())
     }
