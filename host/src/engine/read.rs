@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::connector::{Operation, Record, id_of};
+use crate::connector::{CallError, Operation, Page, Record, id_of};
 
 use super::{Endpoint, EngineError};
 
@@ -104,8 +104,13 @@ impl PageGuard {
     }
 }
 
+/// A page being fetched while the one before it is processed.
+type Ahead = tokio::task::JoinHandle<Result<Page, CallError>>;
+
 /// One listing of a module, read page by page under a [`PageGuard`]:
-/// the page loop every reader uses.
+/// the page loop every reader uses. The next page is fetched while the
+/// caller works on the one in hand (on a Tokio runtime), so a reader waits
+/// for the vendor only when it outruns it.
 pub struct Listing<'a> {
     end: &'a Endpoint,
     module: String,
@@ -116,6 +121,18 @@ pub struct Listing<'a> {
     /// Set once the last page was handed out, or a page's guard refused
     /// to go on (returned after that page, so its records are used).
     end_state: Option<Result<(), PagingError>>,
+    /// The page at `cursor`, already asked for.
+    ahead: Option<Ahead>,
+}
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        // A reader that stops early (an error, a service shutting down)
+        // does not wait for, or use, the page asked for ahead.
+        if let Some(ahead) = self.ahead.take() {
+            ahead.abort();
+        }
+    }
 }
 
 impl<'a> Listing<'a> {
@@ -142,7 +159,40 @@ impl<'a> Listing<'a> {
             cursor: None,
             guard: PageGuard::new(end.vendor.limits().pages),
             end_state: None,
+            ahead: None,
         }
+    }
+
+    /// Ask for the page at `cursor` now, to be taken by the next call of
+    /// [`Listing::next_page`]; outside a Tokio runtime it is asked for then.
+    fn fetch_ahead(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let vendor = self.end.vendor.clone();
+        let module = self.module.clone();
+        let since = self.since.clone();
+        let cursor = self.cursor.clone();
+        self.ahead = Some(runtime.spawn(async move {
+            vendor
+                .list(&module, since.as_deref(), cursor.as_deref())
+                .await
+        }));
+    }
+
+    /// The page at `cursor`: the one asked for ahead, or asked for now.
+    async fn fetch(&mut self) -> Result<Page, CallError> {
+        if let Some(ahead) = self.ahead.take() {
+            // Only a panic in the call fails the task (nothing else
+            // aborts it): then ask again in this task, where it shows.
+            if let Ok(page) = ahead.await {
+                return page;
+            }
+        }
+        self.end
+            .vendor
+            .list(&self.module, self.since.as_deref(), self.cursor.as_deref())
+            .await
     }
 
     /// The next page's records, each once; `Ok(None)` when the listing
@@ -158,16 +208,17 @@ impl<'a> Listing<'a> {
             None => {}
         }
         let page = self
-            .end
-            .vendor
-            .list(&self.module, self.since.as_deref(), self.cursor.as_deref())
+            .fetch()
             .await
             .map_err(|e| self.end.call_error_on(&self.module, "list", e))?;
         let (records, next) = self
             .guard
             .page(page.records, &self.id_field, page.next_cursor);
         match next {
-            Ok(Some(next)) => self.cursor = Some(next),
+            Ok(Some(next)) => {
+                self.cursor = Some(next);
+                self.fetch_ahead();
+            }
             Ok(None) => self.end_state = Some(Ok(())),
             Err(error) => self.end_state = Some(Err(error)),
         }
