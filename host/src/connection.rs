@@ -141,6 +141,10 @@ pub struct ConnectionSpec {
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
     /// Record the connection's HTTP into a cassette, or replay it from one.
     pub tape: Option<crate::capability::cassette::Tape>,
+    /// Where the vendor's metadata answers (the manifest's
+    /// `metadata_paths`) are kept between runs, and whether those kept
+    /// may be used (the connection's describe was reused too).
+    pub metadata: Option<(std::path::PathBuf, bool)>,
     /// Pace the vendor organisation's requests with every process sharing
     /// this (a cluster's store), not this process alone.
     pub pacer: Option<Arc<dyn crate::capability::Pacer>>,
@@ -161,6 +165,7 @@ impl ConnectionSpec {
             rate_limit: config::RateLimitOverride::default(),
             dns_overrides: HashMap::new(),
             tape: None,
+            metadata: None,
             pacer: None,
         }
     }
@@ -418,6 +423,14 @@ impl ConnectorRegistry {
         )
         .map_err(|e| invalid(e.to_string()))?
         .with_tape(spec.tape.clone())
+        .with_metadata(
+            spec.metadata
+                .clone()
+                .filter(|_| !manifest.metadata_paths.is_empty())
+                .map(|(dir, reuse)| {
+                    crate::capability::MetadataCache::open(dir, &manifest.metadata_paths, reuse)
+                }),
+        )
         .with_shared_pacing(shared);
         let plugin = self.plugin(&spec.connector)?;
         let capabilities = Capabilities::new(plugin.name(), &spec.name, http);

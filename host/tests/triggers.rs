@@ -664,3 +664,45 @@ triggers:
         );
     }
 }
+
+/// A `ferry run` with nothing to do costs one list call per module it
+/// reads (the sync's Accounts; the Deals both rules watch, read once for
+/// the two) and nothing else but token refreshes: the connections'
+/// descriptions, fields and organisations come from the state, and the
+/// sandbox's counters, read over its control API, say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_nothing_to_do_lists_each_module_once_and_calls_nothing_else() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let bench = Bench::new(&sb, &[CRM, BILLING], CRM_BILLING);
+    let run = || {
+        let out = tokio::task::block_in_place(|| bench.ferry(&["run"]).output().unwrap());
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let requests = || async {
+        let url = format!("{}/__sandbox/requests", sb.base_url());
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let counts: std::collections::BTreeMap<String, u64> =
+            serde_json::from_value(body["requests"].clone()).unwrap();
+        counts
+    };
+    run();
+    let before = requests().await;
+    run();
+    let after = requests().await;
+    let calls: std::collections::BTreeMap<&str, u64> = after
+        .iter()
+        .map(|(route, n)| (route.as_str(), n - before.get(route).copied().unwrap_or(0)))
+        .filter(|(route, n)| *n > 0 && !route.contains("/oauth/"))
+        .collect();
+    assert_eq!(
+        calls,
+        [("GET /crm/v8/Accounts", 1), ("GET /crm/v8/Deals", 1)].into(),
+        "every call of the second run: {after:?}"
+    );
+}

@@ -162,6 +162,8 @@ pub struct HttpCapability {
     tape: Option<super::cassette::Tape>,
     /// The organisation's pacing across processes, where a store shares it.
     shared: Option<super::pacing::SharedPacing>,
+    /// Vendor metadata kept between runs.
+    metadata: Option<super::MetadataCache>,
 }
 
 impl std::fmt::Debug for HttpCapability {
@@ -191,6 +193,7 @@ impl HttpCapability {
             usage: Arc::default(),
             tape: None,
             shared: None,
+            metadata: None,
         })
     }
 
@@ -215,6 +218,13 @@ impl HttpCapability {
     /// network (then no credentials are obtained either).
     pub fn with_tape(mut self, tape: Option<super::cassette::Tape>) -> HttpCapability {
         self.tape = tape;
+        self
+    }
+
+    /// Answer `GET`s of the vendor's metadata from `cache` where it holds
+    /// them, and keep new answers there.
+    pub fn with_metadata(mut self, cache: Option<super::MetadataCache>) -> HttpCapability {
+        self.metadata = cache;
         self
     }
 
@@ -265,7 +275,21 @@ impl HttpCapability {
             }
             None => {}
         }
-        self.send_checked(&request, &url).await
+        let kept = self
+            .metadata
+            .as_ref()
+            .map(|cache| (cache, self.taped_url(&url)))
+            .filter(|(cache, relative)| cache.covers(&request, relative));
+        if let Some((cache, relative)) = &kept
+            && let Some(answer) = cache.get(relative)
+        {
+            return Ok(answer);
+        }
+        let response = self.send_checked(&request, &url).await?;
+        if let Some((cache, relative)) = &kept {
+            cache.put(relative, &response);
+        }
+        Ok(response)
     }
 
     async fn send_checked(&self, request: &Request, url: &Url) -> Result<Response, HttpError> {

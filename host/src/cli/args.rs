@@ -241,6 +241,7 @@ impl RunArgs {
         let options = EnvOptions {
             described,
             pacer: store.shared_pacer(),
+            metadata_dir: Some(super::schema::metadata_dir(&self.state_dir())),
             ..EnvOptions::default()
         };
         let env = Env::open(workspace, &registry, store, options).await?;

@@ -28,6 +28,12 @@ fn cache_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("schema")
 }
 
+/// Where connections' vendor metadata answers are kept, beside their
+/// described schema (see `capability::metadata`).
+pub fn metadata_dir(state_dir: &Path) -> PathBuf {
+    cache_dir(state_dir).join("metadata")
+}
+
 /// Keep what each connection's connector described live.
 pub fn remember(
     state_dir: &Path,

@@ -74,6 +74,11 @@ pub struct Manifest {
     /// currency (a sync of amounts between two base currencies is refused).
     #[serde(default)]
     pub organization: Option<OrganizationRecord>,
+    /// Paths (relative to the base URL) whose `GET` answers describe the
+    /// vendor's set-up, not its records (`/settings/fields`): kept in the
+    /// state with the connection's described schema and reused with it.
+    #[serde(default)]
+    pub metadata_paths: Vec<String>,
     /// Field pairs a sync between one of this connector's modules and
     /// another connector's module uses when it gives no `fields`.
     #[serde(default)]

@@ -27,6 +27,10 @@ pub struct EnvOptions {
     /// Pace every connection's vendor account with the other processes
     /// sharing this (a cluster's store).
     pub pacer: Option<Arc<dyn crate::capability::Pacer>>,
+    /// Where each connection's vendor metadata answers are kept between
+    /// runs (in a folder named after it); used while its describe comes
+    /// from `described`, dropped when it is described live.
+    pub metadata_dir: Option<std::path::PathBuf>,
 }
 
 /// The workspace, its open connections and its state.
@@ -70,6 +74,10 @@ impl Env {
             }
             spec.dns_overrides = options.dns_overrides.clone();
             spec.pacer = options.pacer.clone();
+            spec.metadata = options
+                .metadata_dir
+                .as_ref()
+                .map(|dir| (dir.join(name), options.described.contains_key(name)));
             let tokens: Arc<dyn TokenStore> = store.clone();
             let connector = registry.open(&spec, tokens)?;
             if let Some(u) = connector.api_usage() {
