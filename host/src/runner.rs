@@ -1,13 +1,19 @@
 //! A run of a whole workspace: every sync in dependency order, then every
-//! trigger rule, each vendor module read once. Trigger rules watching a
-//! module that a sync reads are fed by that sync's pass; the others read
-//! their module themselves. Rollups run after the syncs.
+//! trigger rule, each vendor module read once. Syncs run at once when
+//! neither needs the other's links and they share no module, so reading
+//! independent modules overlaps. Trigger rules watching a module that a
+//! sync reads are fed by that sync's pass; the others read their module
+//! themselves. Rollups run after the syncs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
-use crate::config::{Action, FieldMapping, Source, TargetRef, Workspace};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::config::{Action, FieldMapping, Source, SyncConfig, TargetRef, Workspace};
 use crate::rollup::RollupError;
-use crate::store::{RunRecord, RunTrigger};
+use crate::store::{Counts, RunRecord, RunTrigger};
 use crate::sync::{self, Env, Observer, Progress, RunOptions, SyncError};
 use crate::trigger::{self, TriggerError, TriggerOptions, Watch};
 
@@ -54,27 +60,75 @@ pub async fn run(
         trigger: options.trigger,
         stop: None,
     };
+    let mut order = Vec::new();
     for name in sync_order(&env.workspace) {
-        if env.store.is_paused(&name)? {
-            continue;
+        if !env.store.is_paused(&name)? {
+            order.push(name);
         }
-        let sync = &env.workspace.syncs[&name];
-        let mut observers: Vec<&mut dyn Observer> = watches
-            .iter_mut()
-            .filter(|w| {
-                !w.was_fed()
-                    && (w.module().same_module(&sync.from) || w.module().same_module(&sync.to))
-            })
-            .map(|w| w as &mut dyn Observer)
-            .collect();
-        match sync::run_observed(env, &name, &sync_options, progress, &mut observers).await {
-            Ok(run) => runs.push(run),
+    }
+    let needs = sync_needs(&env.workspace);
+    let syncs = &env.workspace.syncs;
+    // Each watched module is fed by the first sync, in order, reading it.
+    let mut feeds: BTreeMap<&str, Vec<&mut Watch>> = BTreeMap::new();
+    for watch in watches.iter_mut() {
+        if let Some(name) = order.iter().find(|n| reads(&syncs[*n], watch)) {
+            feeds.entry(name.as_str()).or_default().push(watch);
+        }
+    }
+    let totals = Totals::new(progress);
+    let mut done: BTreeMap<usize, RunRecord> = BTreeMap::new();
+    let mut waiting: Vec<usize> = (0..order.len()).collect();
+    let mut active: BTreeSet<usize> = BTreeSet::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Start, in order, every sync whose links' syncs are done and
+        // that shares no module with one running or waiting before it.
+        let mut i = 0;
+        while i < waiting.len() {
+            let name = order[waiting[i]].as_str();
+            let ahead = waiting[..i]
+                .iter()
+                .chain(&active)
+                .map(|o| order[*o].as_str());
+            if !may_start(&env.workspace, &needs, name, ahead) {
+                i += 1;
+                continue;
+            }
+            let at = waiting.remove(i);
+            active.insert(at);
+            let mut observed = feeds.remove(name).unwrap_or_default();
+            let part = totals.part(at);
+            let sync_options = &sync_options;
+            running.push(async move {
+                let mut observers: Vec<&mut dyn Observer> = observed
+                    .iter_mut()
+                    .map(|w| &mut **w as &mut dyn Observer)
+                    .collect();
+                let run = sync::run_observed(env, name, sync_options, &part, &mut observers).await;
+                (at, run)
+            });
+        }
+        let Some((at, run)) = running.next().await else {
+            break;
+        };
+        active.remove(&at);
+        let name = &order[at];
+        match run {
+            Ok(run) => {
+                done.insert(at, run);
+            }
             Err(e @ (SyncError::Busy(_) | SyncError::Paused(_))) => {
                 tracing::info!(sync = name, "{e}");
             }
-            Err(e) => runs.push(failed_run(env, &name, options.trigger, &e.to_string())?),
+            Err(e) => {
+                done.insert(at, failed_run(env, name, options.trigger, &e.to_string())?);
+            }
         }
     }
+    drop(running);
+    drop(feeds);
+    // In the workspace's order, whatever order they ended in.
+    runs.extend(done.into_values());
     // Rollups after the syncs, whose links pair their parents with targets.
     let rollup_options = crate::rollup::RollupOptions {
         full: options.full,
@@ -103,6 +157,84 @@ pub async fn run(
     Ok(runs)
 }
 
+/// Whether sync `name` may start while the syncs `ahead` of it (running,
+/// or waiting before it in order) have not finished: none of them makes
+/// links it reads or reads its links, and none reads or writes a module
+/// it does, so the later one matches against what the earlier one
+/// created.
+fn may_start<'a>(
+    ws: &Workspace,
+    needs: &BTreeMap<String, BTreeSet<String>>,
+    name: &str,
+    mut ahead: impl Iterator<Item = &'a str>,
+) -> bool {
+    let sync = &ws.syncs[name];
+    !ahead.any(|other| {
+        needs[name].contains(other)
+            || needs[other].contains(name)
+            || shares_module(sync, &ws.syncs[other])
+    })
+}
+
+/// Whether `sync` reads the module `watch` watches.
+fn reads(sync: &SyncConfig, watch: &Watch) -> bool {
+    watch.module().same_module(&sync.from) || watch.module().same_module(&sync.to)
+}
+
+/// Whether two syncs read or write a module in common: they run one after
+/// the other, so the second matches against what the first created.
+fn shares_module(a: &SyncConfig, b: &SyncConfig) -> bool {
+    [&a.from, &a.to]
+        .iter()
+        .any(|m| m.same_module(&b.from) || m.same_module(&b.to))
+}
+
+/// The progress of syncs running at once, reported as their sum.
+struct Totals<'a> {
+    progress: &'a dyn Progress,
+    parts: Mutex<BTreeMap<usize, Counts>>,
+}
+
+/// One sync's share of [`Totals`].
+struct Part<'t, 'a> {
+    totals: &'t Totals<'a>,
+    at: usize,
+}
+
+impl<'a> Totals<'a> {
+    fn new(progress: &'a dyn Progress) -> Totals<'a> {
+        Totals {
+            progress,
+            parts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn part(&self, at: usize) -> Part<'_, 'a> {
+        Part { totals: self, at }
+    }
+}
+
+impl Progress for Part<'_, '_> {
+    fn update(&self, counts: &Counts) {
+        let sum = {
+            let mut parts = self.totals.parts.lock().unwrap();
+            parts.insert(self.at, *counts);
+            parts.values().fold(Counts::default(), |mut sum, c| {
+                sum.read += c.read;
+                sum.added += c.added;
+                sum.updated += c.updated;
+                sum.deleted += c.deleted;
+                sum.skipped += c.skipped;
+                sum.failed += c.failed;
+                sum.unchanged += c.unchanged;
+                sum.conflicts += c.conflicts;
+                sum
+            })
+        };
+        self.totals.progress.update(&sum);
+    }
+}
+
 /// A run that could not start (its connections or plan were broken),
 /// recorded so history says why.
 fn failed_run(
@@ -123,7 +255,35 @@ fn failed_run(
 /// go through, and after those the trigger rules on its source modules
 /// need; otherwise by name. (Validation rejects cycles.)
 pub fn sync_order(ws: &Workspace) -> Vec<String> {
-    let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let needs = sync_needs(ws);
+    let mut order = Vec::new();
+    let mut done = BTreeSet::new();
+    fn visit(
+        name: &str,
+        needs: &BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        seen: &mut BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) {
+        if done.contains(name) || !seen.insert(name.to_string()) {
+            return;
+        }
+        for dep in needs.get(name).into_iter().flatten() {
+            visit(dep, needs, done, seen, order);
+        }
+        done.insert(name.to_string());
+        order.push(name.to_string());
+    }
+    for name in ws.syncs.keys() {
+        visit(name, &needs, &mut done, &mut BTreeSet::new(), &mut order);
+    }
+    order
+}
+
+/// Each sync's syncs whose links it reads (its fields' and children's
+/// lookups, and those of the rules on its modules): they run before it.
+fn sync_needs(ws: &Workspace) -> BTreeMap<String, BTreeSet<String>> {
+    let mut needs = BTreeMap::new();
     for (name, sync) in &ws.syncs {
         let mut deps = BTreeSet::new();
         link_syncs(&sync.fields, &mut deps);
@@ -147,30 +307,9 @@ pub fn sync_order(ws: &Workspace) -> Vec<String> {
         }
         deps.remove(name);
         deps.retain(|d| ws.syncs.contains_key(d));
-        needs.insert(name, deps);
+        needs.insert(name.clone(), deps);
     }
-    let mut order = Vec::new();
-    let mut done = BTreeSet::new();
-    fn visit(
-        name: &str,
-        needs: &BTreeMap<&str, BTreeSet<String>>,
-        done: &mut BTreeSet<String>,
-        seen: &mut BTreeSet<String>,
-        order: &mut Vec<String>,
-    ) {
-        if done.contains(name) || !seen.insert(name.to_string()) {
-            return;
-        }
-        for dep in needs.get(name).into_iter().flatten() {
-            visit(dep, needs, done, seen, order);
-        }
-        done.insert(name.to_string());
-        order.push(name.to_string());
-    }
-    for name in ws.syncs.keys() {
-        visit(name, &needs, &mut done, &mut BTreeSet::new(), &mut order);
-    }
-    order
+    needs
 }
 
 fn link_syncs(fields: &[FieldMapping], out: &mut BTreeSet<String>) {
@@ -236,4 +375,72 @@ pub async fn run_sync(
     }
     runs.insert(0, run?);
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LoadOptions, SecretMode};
+
+    const WS: &str = r#"version: 1
+connections:
+  crm: { connector: zoho-crm }
+  billing: { connector: zoho-billing }
+syncs:
+  accounts:
+    from: crm.Accounts
+    to: billing.customers
+    fields: { display_name: Account_Name }
+  people:
+    from: crm.Contacts
+    to: billing.customers
+    fields: { display_name: Full_Name }
+  products:
+    from: crm.Products
+    to: billing.items
+    fields: { name: Product_Name }
+  quotes:
+    from: crm.Deals
+    to: billing.estimates
+    fields:
+      customer_id: { link: accounts, from: Account_Name.id }
+"#;
+
+    /// Syncs overlap only when neither reads the other's links and they
+    /// share no module; the order they would run in one by one stays.
+    #[test]
+    fn syncs_run_at_once_only_when_independent() {
+        let ws = Workspace::load_str(
+            "ws.yaml",
+            WS,
+            LoadOptions {
+                secrets: SecretMode::Defer,
+            },
+        )
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+        let needs = sync_needs(&ws);
+        let order = sync_order(&ws);
+        assert!(
+            order.iter().position(|s| s == "accounts") < order.iter().position(|s| s == "quotes"),
+            "{order:?}"
+        );
+        let cases: [(&str, &[&str], bool); 7] = [
+            ("accounts", &[], true),
+            ("products", &["accounts"], true),
+            ("products", &["accounts", "people", "quotes"], true),
+            // Both write Billing customers: one matches what the other made.
+            ("people", &["accounts"], false),
+            // Quotes look up the customers `accounts` links.
+            ("quotes", &["accounts"], false),
+            ("quotes", &["products", "people"], true),
+            ("accounts", &["products", "quotes"], false),
+        ];
+        for (name, ahead, may) in cases {
+            assert_eq!(
+                may_start(&ws, &needs, name, ahead.iter().copied()),
+                may,
+                "{name} after {ahead:?}"
+            );
+        }
+    }
 }
