@@ -151,8 +151,10 @@ impl<C: Connector> Guest for Adapter<C> {
         cursor: Option<String>,
     ) -> Result<wit::Page, ConnectorError> {
         let page = C::list(&settings(), &module, since.as_deref(), cursor.as_deref())?;
+        let mut records: Vec<String> = page.records.into_iter().map(text).collect();
+        records.extend(page.raw);
         Ok(wit::Page {
-            records: page.records.into_iter().map(text).collect(),
+            records,
             next_cursor: page.next_cursor,
         })
     }

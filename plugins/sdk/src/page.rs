@@ -6,6 +6,11 @@ use crate::Record;
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     pub records: Vec<Record>,
+    /// Records already as JSON object text, handed over as they are
+    /// (after `records`): a connector that passes the vendor's records on
+    /// unchanged slices them out of the page instead of parsing each into
+    /// a `Record` and writing it out again.
+    pub raw: Vec<String>,
     pub next_cursor: Option<String>,
 }
 
@@ -14,7 +19,15 @@ impl Page {
     pub fn from_records(records: Vec<Record>) -> Page {
         Page {
             records,
-            next_cursor: None,
+            ..Page::default()
+        }
+    }
+
+    /// A last page of records as JSON object text (see [`Page::raw`]).
+    pub fn from_raw(raw: Vec<String>) -> Page {
+        Page {
+            raw,
+            ..Page::default()
         }
     }
 
