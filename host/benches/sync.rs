@@ -5,11 +5,19 @@
 //! * CRM Accounts → Books contacts: list calls must be ceil(N/200), writes
 //!   one per record (finance takes one record a request);
 //! * Books contacts → CRM Accounts: writes ceil(N/100) (CRM batches of 100);
-//! * a re-sync with nothing changed: no writes, only the incremental read;
+//! * a re-sync with nothing changed: one list call (the incremental read)
+//!   and nothing else but token refreshes;
 //! * writes overlapped: a first sync of `FERRY_BENCH_WRITES` (default
 //!   10 000) CRM Accounts → Books contacts with every request answered at
 //!   once and after 50 ms: at 50 ms the time should be about
-//!   writes × 50 ms ÷ the connection's concurrency (5).
+//!   writes × 50 ms ÷ the connection's concurrency (5);
+//! * reads: `ferry run` over four CRM modules of `FERRY_BENCH_READS`
+//!   (default 100 000) records each, every record filtered out by its
+//!   sync's view: time and CPU a record, against a minimal client reading
+//!   the same pages one at a time.
+//!
+//! Call counts are read from the sandbox's counters over its control API
+//! (`GET /__sandbox/requests`), and the bench fails when they are off.
 //!
 //! `cargo bench -p ferry --bench sync` (after `scripts/build-plugins`).
 //! `FERRY_BENCH_N` sets N (default 100 000; CRM lists at most 100 000
@@ -17,7 +25,7 @@
 //! on a generated source (default `100000,1000000`). `ferry` runs with the
 //! default store; `FERRY_STORE=sled` measures the sled backend instead.
 //! `FERRY_BENCH_ONLY` takes a comma-separated list of parts
-//! (`crm-to-books`, `books-to-crm`, `memory`, `writes`).
+//! (`crm-to-books`, `books-to-crm`, `memory`, `writes`, `reads`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -43,8 +51,22 @@ fn peak_rss(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is the
+    // 3rd field, utime the 14th, stime the 15th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on Linux.
+    Some(ticks as f64 / 100.0)
+}
+
 struct Outcome {
     seconds: f64,
+    /// CPU time of the `ferry` process (sampled every 20 ms).
+    cpu: f64,
     peak: u64,
     calls: BTreeMap<String, u64>,
     stdout: String,
@@ -53,28 +75,43 @@ struct Outcome {
 /// `ferry sync run <sync>` as a process; its time, peak memory and the
 /// API calls the sandbox served meanwhile.
 fn run(sb: &Sandbox, bench: &Bench, sync: &str) -> Outcome {
-    let before = sb.app().requests();
-    let started = Instant::now();
-    let mut child = bench
-        .ferry(&["sync", "run", sync])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
+    run_ferry(sb, bench, &["sync", "run", sync])
+}
+
+/// Wait for `child`, sampling every 20 ms: its output, peak resident
+/// memory and the CPU time it had used at the last sample.
+fn watch(mut child: std::process::Child) -> (std::process::Output, u64, f64) {
     let pid = child.id();
     let mut peak = 0;
+    let mut cpu = 0.0;
     loop {
         if let Some(p) = peak_rss(pid) {
             peak = peak.max(p);
+        }
+        if let Some(c) = cpu_seconds(pid) {
+            cpu = c;
         }
         if child.try_wait().expect("wait").is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().expect("output");
-    assert!(out.status.success(), "ferry sync run {sync} failed");
+    (child.wait_with_output().expect("output"), peak, cpu)
+}
+
+/// `ferry <args>` as a process, measured as [`run`] measures it.
+fn run_ferry(sb: &Sandbox, bench: &Bench, args: &[&str]) -> Outcome {
+    let before = requests(sb);
+    let started = Instant::now();
+    let child = bench
+        .ferry(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry runs");
+    let (out, peak, cpu) = watch(child);
+    assert!(out.status.success(), "ferry {args:?} failed");
     let seconds = started.elapsed().as_secs_f64();
-    let after = sb.app().requests();
+    let after = requests(sb);
     let calls = after
         .into_iter()
         .map(|(k, v)| {
@@ -85,10 +122,34 @@ fn run(sb: &Sandbox, bench: &Bench, sync: &str) -> Outcome {
         .collect();
     Outcome {
         seconds,
+        cpu,
         peak,
         calls,
         stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
     }
+}
+
+/// The sandbox's counters of API requests served, by method and route,
+/// read over its control API as any client of the sandbox would.
+fn requests(sb: &Sandbox) -> BTreeMap<String, u64> {
+    let url = format!("{}/__sandbox/requests", sb.base_url());
+    let text = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async { reqwest::get(url).await?.text().await })
+        .expect("the sandbox's counters");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("counters as JSON");
+    serde_json::from_value(body["requests"].clone()).expect("counts by route")
+}
+
+/// Calls other than token refreshes.
+fn api_calls(o: &Outcome) -> BTreeMap<&str, u64> {
+    o.calls
+        .iter()
+        .filter(|(route, _)| !route.contains("/oauth/"))
+        .map(|(route, n)| (route.as_str(), *n))
+        .collect()
 }
 
 fn calls(o: &Outcome, route: &str) -> u64 {
@@ -139,6 +200,164 @@ fn main() {
     if part("writes") {
         writes_report(&rt, env_number("FERRY_BENCH_WRITES", 10_000));
     }
+    if part("reads") {
+        reads_report(&rt, env_number("FERRY_BENCH_READS", 100_000));
+    }
+}
+
+/// CRM modules read by the reads part, with a field each to map.
+const READ_MODULES: [(&str, &str); 4] = [
+    ("Accounts", "Account_Name"),
+    ("Contacts", "Last_Name"),
+    ("Deals", "Deal_Name"),
+    ("Products", "Product_Name"),
+];
+
+/// Reads at the sandbox's floor: `ferry run` over four syncs whose views
+/// let no record through (every record read, filtered and ledgered as
+/// skipped, nothing written), against a minimal client reading the same
+/// pages one at a time and parsing them, and nothing else.
+fn reads_report(rt: &tokio::runtime::Runtime, n: usize) {
+    println!("\n== Reads: 4 CRM modules × {n} records, every record filtered out");
+    let sb = rt.block_on(Sandbox::builder().start()).expect("sandbox");
+    let seeds: Vec<String> = READ_MODULES
+        .iter()
+        .map(|(m, _)| format!("crm/{m}"))
+        .collect();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    sb.app().seed_only(&seeds, n).expect("seed");
+    let floor = rt.block_on(minimal_client(&sb));
+    assert_eq!(floor.1, 4 * n, "the minimal client reads every record");
+    let mut body = String::from("syncs:\n");
+    for (module, field) in READ_MODULES {
+        body.push_str(&format!(
+            "  {m}:\n    from: crm.{module}\n    to: books.contacts\n    view: \"false\"\n    fields:\n      contact_name: {field}\n",
+            m = module.to_lowercase()
+        ));
+    }
+    let bench = Bench::new(&sb, &[CRM, BOOKS], &body);
+    let o = run_ferry(&sb, &bench, &["run"]);
+    let records = 4 * n;
+    let lists: u64 = READ_MODULES
+        .iter()
+        .map(|(m, _)| calls(&o, &format!("GET /crm/v8/{m}")))
+        .sum();
+    println!(
+        "ferry run: {:.1} s ({:.2}× the minimal client's {:.1} s), {:.1} s of CPU = {:.1} µs a record, peak memory {:.0} MiB, {lists} list calls",
+        o.seconds,
+        o.seconds / floor.0,
+        floor.0,
+        o.cpu,
+        o.cpu * 1e6 / records as f64,
+        mib(o.peak)
+    );
+    println!("  all calls: {:?}", o.calls);
+    assert_eq!(lists as usize, 4 * n.div_ceil(200), "list calls");
+    let state = dir_size(&bench.state());
+    println!(
+        "  state after the run: {:.0} MiB ({} skipped records ledgered)",
+        mib(state),
+        records
+    );
+}
+
+/// Read every page of the reads part's modules one at a time, as a plain
+/// client would: a token, then `GET`s with the same fields and page
+/// tokens, each page parsed. Its time and the records it read.
+async fn minimal_client(sb: &Sandbox) -> (f64, usize) {
+    let creds = sb.client_credentials();
+    let http = reqwest::Client::new();
+    let form = format!(
+        "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
+        creds.client_id, creds.client_secret, creds.refresh_token
+    );
+    let token: serde_json::Value = serde_json::from_str(
+        &http
+            .post(sb.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("token")
+            .text()
+            .await
+            .expect("token body"),
+    )
+    .expect("token JSON");
+    let token = token["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    let get = |url: String| {
+        let request = http
+            .get(url)
+            .header("Authorization", format!("Zoho-oauthtoken {token}"));
+        async move {
+            let text = request
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body");
+            serde_json::from_str::<serde_json::Value>(&text).expect("JSON")
+        }
+    };
+    // The same pages as Ferry's: every field of the module.
+    let mut fields = BTreeMap::new();
+    for (module, _) in READ_MODULES {
+        let body = get(format!(
+            "{}/crm/v8/settings/fields?module={module}",
+            sb.base_url()
+        ))
+        .await;
+        let names: Vec<&str> = body["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f["api_name"].as_str())
+            .collect();
+        fields.insert(module, names.join(","));
+    }
+    let started = Instant::now();
+    let mut records = 0;
+    for (module, _) in READ_MODULES {
+        let mut page_token: Option<String> = None;
+        let mut page = 1;
+        loop {
+            let mut url = format!(
+                "{}/crm/v8/{module}?fields={}&sort_by=Modified_Time&sort_order=asc&per_page=200",
+                sb.base_url(),
+                fields[module]
+            );
+            match &page_token {
+                Some(t) => url.push_str(&format!("&page_token={t}")),
+                None => url.push_str(&format!("&page={page}")),
+            }
+            let body = get(url).await;
+            records += body["data"].as_array().map_or(0, Vec::len);
+            if body["info"]["more_records"] != true {
+                break;
+            }
+            page += 1;
+            page_token = body["info"]["next_page_token"].as_str().map(str::to_owned);
+        }
+    }
+    (started.elapsed().as_secs_f64(), records)
+}
+
+/// Bytes of the files under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 /// Writes overlapped up to the connection's concurrency: the same first
@@ -155,6 +374,7 @@ fn writes_report(rt: &tokio::runtime::Runtime, n: usize) {
         let bench = Bench::new(&sb, &[CRM, BOOKS], TO_BOOKS);
         let o = run(&sb, &bench, "accounts");
         let writes = calls(&o, "POST /books/v3/contacts");
+        assert_eq!(writes as usize, n, "one write a record");
         let all: u64 = o.calls.values().sum();
         let floor = writes as f64 * latency_ms as f64 / 1000.0 / 5.0;
         println!(
@@ -189,6 +409,13 @@ fn crm_to_books_report(rt: &tokio::runtime::Runtime, n: usize) {
         again.seconds,
         calls(&again, "GET /crm/v8/Accounts")
     );
+    assert_eq!(lists as usize, n.div_ceil(200), "first sync's list calls");
+    assert_eq!(writes as usize, n, "first sync's writes");
+    assert_eq!(
+        api_calls(&again),
+        [("GET /crm/v8/Accounts", 1)].into(),
+        "a re-sync with nothing to do: one list call, nothing else but tokens"
+    );
 }
 
 fn books_to_crm_report(rt: &tokio::runtime::Runtime, n: usize) {
@@ -212,6 +439,11 @@ fn books_to_crm_report(rt: &tokio::runtime::Runtime, n: usize) {
         n.div_ceil(100)
     );
     println!("  all calls: {:?}", first.calls);
+    assert_eq!(
+        calls(&first, "POST /crm/v8/Accounts") as usize,
+        n.div_ceil(100),
+        "CRM writes"
+    );
 }
 
 fn memory_report(rt: &tokio::runtime::Runtime) {
@@ -290,7 +522,7 @@ fn generated(rt: &tokio::runtime::Runtime, n: usize) -> Outcome {
     )
     .expect("workspace");
     let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["sync", "run", "items", "--workspace"])
         .arg(dir.path().join("workspace.yaml"))
         .arg("--connectors")
@@ -303,19 +535,12 @@ fn generated(rt: &tokio::runtime::Runtime, n: usize) -> Outcome {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("ferry runs");
-    let pid = child.id();
-    let mut peak = 0;
-    while child.try_wait().expect("wait").is_none() {
-        if let Some(p) = peak_rss(pid) {
-            peak = peak.max(p);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+    let (out, peak, cpu) = watch(child);
     assert!(out.status.success(), "ferry sync run items failed");
     server.abort();
     Outcome {
         seconds: started.elapsed().as_secs_f64(),
+        cpu,
         peak,
         calls: BTreeMap::new(),
         stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
