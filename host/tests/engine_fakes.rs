@@ -552,3 +552,46 @@ async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
         .unwrap();
     assert_eq!(skipped.len(), 2, "{skipped:?}");
 }
+
+/// `ledger: changes`: records the view leaves out are counted, with no
+/// row each (a large filtered read adds nothing to the state per record);
+/// what is written still has its row. The default keeps a row for every
+/// record, so its skipped records can be exported.
+#[tokio::test]
+async fn ledger_changes_counts_skipped_records_without_a_row_each() {
+    for (ledger, skipped_rows) in [("all", 2), ("changes", 0)] {
+        let clock = clock();
+        let books = books(&clock);
+        let billing = billing(&clock);
+        for name in ["Skip one", "Keep", "Skip two"] {
+            books.insert("contacts", json!({"contact_name": name}));
+        }
+        let body = format!(
+            r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    view: "!record.contact_name.startsWith('Skip')"
+    ledger: {ledger}
+    fields:
+      display_name: contact_name
+"#
+        );
+        let w = world(&body, &[&books, &billing], vec![]).await;
+        let r = run(&w, "customers").await;
+        assert_eq!(
+            (r.counts.skipped, r.counts.added),
+            (2, 1),
+            "{ledger}: {r:?}"
+        );
+        let rows = |filter| {
+            w.env
+                .store
+                .ledger("customers", r.id, filter, 0, 10)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(rows(LedgerFilter::Skipped), skipped_rows, "{ledger}");
+        assert_eq!(rows(LedgerFilter::All), skipped_rows + 1, "{ledger}");
+    }
+}

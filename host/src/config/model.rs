@@ -258,6 +258,17 @@ pub enum Deletes {
     Archive,
 }
 
+/// Which records a sync's runs keep a ledger row for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LedgerRows {
+    /// Every record judged: written, skipped or failed.
+    #[default]
+    All,
+    /// Records written, failed or in conflict; skipped records are only
+    /// counted (a large filtered read then adds no row per record).
+    Changes,
+}
+
 /// Two-way syncs: who wins when both sides changed since the last run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -296,6 +307,8 @@ pub struct SyncConfig {
     pub view: Option<Expr>,
     pub fields: Vec<FieldMapping>,
     pub update_empty_fields: bool,
+    /// Which records its runs ledger (`ledger: all | changes`).
+    pub ledger: LedgerRows,
     pub deletes: Deletes,
     pub conflict: Conflict,
     pub schedule: Option<Spanned<Schedule>>,

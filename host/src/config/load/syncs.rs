@@ -16,6 +16,7 @@ const SYNC_KEYS: &[&str] = &[
     "view",
     "fields",
     "update_empty_fields",
+    "ledger",
     "deletes",
     "conflict",
     "schedule",
@@ -137,6 +138,16 @@ impl Loader {
             .get("update_empty_fields")
             .and_then(|n| self.boolean(n, "`update_empty_fields`"))
             .unwrap_or(false);
+        let ledger = node
+            .get("ledger")
+            .and_then(|n| {
+                self.choice(
+                    n,
+                    "ledger",
+                    &[("all", LedgerRows::All), ("changes", LedgerRows::Changes)],
+                )
+            })
+            .unwrap_or_default();
         let deletes = node
             .get("deletes")
             .and_then(|n| {
@@ -198,6 +209,7 @@ impl Loader {
             view,
             fields,
             update_empty_fields,
+            ledger,
             deletes,
             conflict,
             schedule,

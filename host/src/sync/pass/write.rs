@@ -11,6 +11,7 @@ use crate::store::{
     unix_now,
 };
 
+use crate::config::LedgerRows;
 use crate::mapping::Side;
 
 use super::{Pass, PendingCreate, PendingUpdate, other, text_of};
@@ -403,6 +404,11 @@ impl Pass<'_> {
         op: LedgerOp,
         reason: String,
     ) -> Result<(), SyncError> {
+        self.run.counts.count(op);
+        if op == LedgerOp::Skip && self.sync.ledger == LedgerRows::Changes {
+            // Counted only, as the sync asks.
+            return Ok(());
+        }
         let row = self.row(source_id, target_id, op, Some(reason));
         // Under the run's own name: a preview's rows stay apart from the
         // sync's history (and from its failing records). A row alone
@@ -417,7 +423,6 @@ impl Pass<'_> {
                 ..Default::default()
             },
         ));
-        self.run.counts.count(op);
         Ok(())
     }
 }
