@@ -179,6 +179,24 @@ fn scans_page_through_more_rows_than_one_round_trip_reads() {
     let page = store.ledger("s", 1, LedgerFilter::Skipped, 200, 3).unwrap();
     let page: Vec<&str> = page.iter().map(|r| r.source_id.as_str()).collect();
     assert_eq!(page, ["r0600", "r0603", "r0606"]);
+    // Row numbers come in blocks per process: a process opening the state
+    // next (a take-over) numbers its rows after every earlier one.
+    drop(store);
+    let store = open(&server, "acme");
+    let rows: Vec<(String, RecordCommit)> = (1100..1105)
+        .map(|i| {
+            let commit = RecordCommit {
+                ledger: Some(row(1, i, LedgerOp::Create)),
+                ..Default::default()
+            };
+            ("s".to_string(), commit)
+        })
+        .collect();
+    store.commit_all(rows).unwrap();
+    let all = store.ledger("s", 1, LedgerFilter::All, 0, 5000).unwrap();
+    let ids: Vec<&str> = all.iter().map(|r| r.source_id.as_str()).collect();
+    assert_eq!(ids.len(), 1105);
+    assert!(ids.is_sorted(), "rows after a take-over come last");
     for _ in 0..600 {
         store.begin_run("s", RunTrigger::Schedule).unwrap();
     }
