@@ -13,6 +13,7 @@
 //! causes. Only `200` answers with a UTF-8 body are kept.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,8 +108,12 @@ impl MetadataCache {
 }
 
 fn write_atomically(dir: &Path, path: &Path, entry: &Entry) -> std::io::Result<()> {
+    // Syncs running at once may keep the same answer at the same moment:
+    // each writes its own partial file, and the last rename wins.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
-    let partial = path.with_extension("json.new");
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let partial = path.with_extension(format!("{}.{n}.new", std::process::id()));
     std::fs::write(&partial, serde_json::to_vec(entry).expect("plain data"))?;
     std::fs::rename(&partial, path)
 }
