@@ -220,14 +220,7 @@ impl Progress for Part<'_, '_> {
             let mut parts = self.totals.parts.lock().unwrap();
             parts.insert(self.at, *counts);
             parts.values().fold(Counts::default(), |mut sum, c| {
-                sum.read += c.read;
-                sum.added += c.added;
-                sum.updated += c.updated;
-                sum.deleted += c.deleted;
-                sum.skipped += c.skipped;
-                sum.failed += c.failed;
-                sum.unchanged += c.unchanged;
-                sum.conflicts += c.conflicts;
+                sum += c;
                 sum
             })
         };

@@ -183,6 +183,19 @@ pub struct Counts {
     pub conflicts: u64,
 }
 
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, c: &Counts) {
+        self.read += c.read;
+        self.added += c.added;
+        self.updated += c.updated;
+        self.deleted += c.deleted;
+        self.skipped += c.skipped;
+        self.failed += c.failed;
+        self.unchanged += c.unchanged;
+        self.conflicts += c.conflicts;
+    }
+}
+
 impl Counts {
     /// Add one outcome.
     pub fn count(&mut self, op: LedgerOp) {
