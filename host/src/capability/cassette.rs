@@ -162,16 +162,6 @@ impl Cassette {
 mod tests {
     use super::*;
 
-    fn get(url: &str) -> Request {
-        Request {
-            method: Method::Get,
-            url: url.into(),
-            headers: vec![],
-            body: None,
-            idempotent: true,
-        }
-    }
-
     #[test]
     fn replays_answer_in_order_and_secrets_are_never_kept() {
         let tape = Cassette::recording(vec!["s3cret-value".into()]);
@@ -184,22 +174,29 @@ mod tests {
             body: body.as_bytes().to_vec(),
         };
         tape.record(
-            &get("/a"),
+            &Request::get("/a"),
             "/a?key=s3cret-value",
             &answer(r#"{"n":1,"echo":"s3cret-value"}"#),
         );
-        tape.record(&get("/a"), "/a?key=s3cret-value", &answer(r#"{"n":2}"#));
+        tape.record(
+            &Request::get("/a"),
+            "/a?key=s3cret-value",
+            &answer(r#"{"n":2}"#),
+        );
         let kept = serde_json::to_string(&tape.exchanges()).unwrap();
         assert!(!kept.contains("s3cret-value"), "{kept}");
         assert!(!kept.to_ascii_lowercase().contains("set-cookie"), "{kept}");
 
         let replay = Cassette::replaying(tape.exchanges());
         let url = "/a?key=<scrubbed>";
-        let first = replay.answer(&get("/a"), url).unwrap();
+        let first = replay.answer(&Request::get("/a"), url).unwrap();
         assert_eq!(first.body, br#"{"n":1,"echo":"<scrubbed>"}"#);
         assert_eq!(replay.unused().len(), 1);
-        assert_eq!(replay.answer(&get("/a"), url).unwrap().body, br#"{"n":2}"#);
-        let err = replay.answer(&get("/a"), url).unwrap_err();
+        assert_eq!(
+            replay.answer(&Request::get("/a"), url).unwrap().body,
+            br#"{"n":2}"#
+        );
+        let err = replay.answer(&Request::get("/a"), url).unwrap_err();
         assert!(err.to_string().contains("no answer to GET /a"), "{err}");
         assert!(replay.unused().is_empty());
     }

@@ -55,6 +55,19 @@ pub struct Request {
     pub idempotent: bool,
 }
 
+impl Request {
+    /// A `GET` of `url`, with no headers: safe to repeat.
+    pub fn get(url: &str) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            idempotent: true,
+        }
+    }
+}
+
 /// A response as the plugin receives it.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -278,6 +291,7 @@ impl HttpCapability {
         let kept = self
             .metadata
             .as_ref()
+            .filter(|_| request.method == Method::Get)
             .map(|cache| (cache, self.taped_url(&url)))
             .filter(|(cache, relative)| cache.covers(&request, relative));
         if let Some((cache, relative)) = &kept

@@ -122,16 +122,6 @@ fn write_atomically(dir: &Path, path: &Path, entry: &Entry) -> std::io::Result<(
 mod tests {
     use super::*;
 
-    fn get(url: &str) -> Request {
-        Request {
-            method: Method::Get,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-            idempotent: true,
-        }
-    }
-
     fn ok(body: &str) -> Response {
         Response {
             status: 200,
@@ -157,9 +147,9 @@ mod tests {
             ("/Accounts?fields=a", false),
             ("https://elsewhere.example/org", false),
         ] {
-            assert_eq!(cache.covers(&get(url), url), covered, "{url}");
+            assert_eq!(cache.covers(&Request::get(url), url), covered, "{url}");
         }
-        let mut post = get("/org");
+        let mut post = Request::get("/org");
         post.method = Method::Post;
         assert!(!cache.covers(&post, "/org"), "only reads are kept");
     }
