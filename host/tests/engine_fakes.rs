@@ -502,18 +502,24 @@ async fn own_writes_do_not_hold_a_two_way_cursor_back() {
     assert_eq!(cursor.as_deref(), Some(written.as_str()));
 }
 
+/// Books with three contacts, two named to be left out by a view on
+/// `Skip…`, and an empty Billing.
+fn two_skipped_one_kept() -> (FakeVendor, FakeVendor) {
+    let clock = clock();
+    let books = books(&clock);
+    for name in ["Skip one", "Keep", "Skip two"] {
+        books.insert("contacts", json!({"contact_name": name}));
+    }
+    (books, billing(&clock))
+}
+
 /// Rows of filtered records wait for the page's commit (one transaction
 /// for a page, not one each); a pass that fails mid-page still ledgers the
 /// records it skipped before the failure, and the next run reads them
 /// again and creates only what the view lets through.
 #[tokio::test]
 async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
-    let clock = clock();
-    let books = books(&clock);
-    let billing = billing(&clock);
-    for name in ["Skip one", "Keep", "Skip two"] {
-        books.insert("contacts", json!({"contact_name": name}));
-    }
+    let (books, billing) = two_skipped_one_kept();
     let body = r#"syncs:
   customers:
     from: books.contacts
@@ -560,12 +566,7 @@ async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
 #[tokio::test]
 async fn ledger_changes_counts_skipped_records_without_a_row_each() {
     for (ledger, skipped_rows) in [("all", 2), ("changes", 0)] {
-        let clock = clock();
-        let books = books(&clock);
-        let billing = billing(&clock);
-        for name in ["Skip one", "Keep", "Skip two"] {
-            books.insert("contacts", json!({"contact_name": name}));
-        }
+        let (books, billing) = two_skipped_one_kept();
         let body = format!(
             r#"syncs:
   customers:

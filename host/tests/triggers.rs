@@ -674,8 +674,16 @@ triggers:
 async fn a_run_with_nothing_to_do_lists_each_module_once_and_calls_nothing_else() {
     let sb = Sandbox::builder().seed(6).start().await.unwrap();
     let bench = Bench::new(&sb, &[CRM, BILLING], CRM_BILLING);
-    let run = || {
-        let out = tokio::task::block_in_place(|| bench.ferry(&["run"]).output().unwrap());
+    // `max_age`: how old a kept description (and the metadata kept with
+    // it) may be.
+    let run_with = |max_age: &str| {
+        let out = tokio::task::block_in_place(|| {
+            bench
+                .ferry(&["run"])
+                .env("FERRY_SCHEMA_MAX_AGE", max_age)
+                .output()
+                .unwrap()
+        });
         assert!(
             out.status.success(),
             "{}{}",
@@ -691,18 +699,38 @@ async fn a_run_with_nothing_to_do_lists_each_module_once_and_calls_nothing_else(
             serde_json::from_value(body["requests"].clone()).unwrap();
         counts
     };
+    let run = || run_with("24h");
+    // The calls other than token refreshes between two readings.
+    let since = |before: &std::collections::BTreeMap<String, u64>,
+                 after: &std::collections::BTreeMap<String, u64>| {
+        after
+            .iter()
+            .map(|(route, n)| (route.clone(), n - before.get(route).copied().unwrap_or(0)))
+            .filter(|(route, n)| *n > 0 && !route.contains("/oauth/"))
+            .collect::<std::collections::BTreeMap<String, u64>>()
+    };
     run();
     let before = requests().await;
     run();
     let after = requests().await;
-    let calls: std::collections::BTreeMap<&str, u64> = after
-        .iter()
-        .map(|(route, n)| (route.as_str(), n - before.get(route).copied().unwrap_or(0)))
-        .filter(|(route, n)| *n > 0 && !route.contains("/oauth/"))
-        .collect();
     assert_eq!(
-        calls,
-        [("GET /crm/v8/Accounts", 1), ("GET /crm/v8/Deals", 1)].into(),
+        since(&before, &after),
+        [
+            ("GET /crm/v8/Accounts".to_string(), 1),
+            ("GET /crm/v8/Deals".to_string(), 1)
+        ]
+        .into(),
         "every call of the second run: {after:?}"
+    );
+    // Past the schema's maximum age the connections are described again
+    // and their metadata asked for again, not answered from the state.
+    run_with("0s");
+    let stale = since(&after, &requests().await);
+    assert!(
+        stale
+            .get("GET /crm/v8/settings/fields")
+            .is_some_and(|n| *n > 0)
+            && stale.contains_key("GET /crm/v8/org"),
+        "a run past the maximum age: {stale:?}"
     );
 }
