@@ -7,8 +7,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use ferry::connector::Manifest;
 use ferry::connector::fake::{FakeClock, FakeModule, FakeVendor, Fault, Op};
+use ferry::connector::{Manifest, Operation};
+use ferry::mapping::Side;
 use ferry::store::{LedgerFilter, LedgerOp, RunStatus};
 use ferry::sync::{self, NoProgress, RunOptions};
 use ferry::trigger::{self, Rules, TriggerOptions};
@@ -595,4 +596,95 @@ async fn ledger_changes_counts_skipped_records_without_a_row_each() {
         assert_eq!(rows(LedgerFilter::Skipped), skipped_rows, "{ledger}");
         assert_eq!(rows(LedgerFilter::All), skipped_rows + 1, "{ledger}");
     }
+}
+
+/// A source without a deleted-records feed (as Zoho Books): a deletion
+/// shows only as a whole read no longer listing a linked record. Runs
+/// that read what changed notice nothing; the run `full_read` makes due
+/// archives the partner of each linked record not listed, once; the link
+/// goes, so a later whole read archives nothing again.
+#[tokio::test]
+async fn a_due_whole_read_archives_what_a_feedless_source_no_longer_lists() {
+    let clock = clock();
+    let books = FakeVendor::new("books").with_clock(clock.clone()).module(
+        FakeModule::new("invoices", "invoice_id")
+            .modified("last_modified_time")
+            .fields(&["number"])
+            .without(Operation::DeletedFeed),
+    );
+    let ap = FakeVendor::new("ap").with_clock(clock.clone()).module(
+        FakeModule::new("invoices", "id")
+            .modified("updated_at")
+            .fields(&["number", "status"])
+            .action("archive", "status", "archived"),
+    );
+    books.insert("invoices", json!({"number": "INV-1"}));
+    let gone = books.insert("invoices", json!({"number": "INV-2"}));
+    let body = r#"syncs:
+  invoices:
+    from: books.invoices
+    to: ap.invoices
+    deletes: archive
+    full_read: hourly
+    fields:
+      number: number
+"#;
+    let w = world(body, &[&books, &ap], vec![]).await;
+    assert_eq!(run(&w, "invoices").await.counts.added, 2);
+    books.remove("invoices", &gone);
+    let archived = || field(&ap.records("invoices"), "status");
+
+    // Read whole a moment ago: this run reads what changed and sees no
+    // deletion.
+    let r = run(&w, "invoices").await;
+    assert_eq!(r.counts.deleted, 0, "{r:?}");
+    assert_eq!(archived(), ["", ""]);
+
+    // The last whole read two hours back: this run reads whole.
+    let store = &w.env.store;
+    let mut cursor = store.cursor("invoices", Side::From).unwrap().unwrap();
+    let last = cursor.full_read.expect("a first run reads whole");
+    cursor.full_read = Some(last - 7200);
+    store.set_cursor("invoices", Side::From, &cursor).unwrap();
+    let r = run(&w, "invoices").await;
+    assert_eq!(r.status, RunStatus::Completed, "{r:?}");
+    assert_eq!((r.counts.deleted, r.counts.read), (1, 1), "{r:?}");
+    let by_number: Vec<(String, String)> = ap
+        .records("invoices")
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_str().unwrap().into(),
+                r.get("status").and_then(Value::as_str).unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(
+        by_number.contains(&("INV-2".into(), "archived".into())),
+        "{by_number:?}"
+    );
+    assert!(
+        by_number.contains(&("INV-1".into(), "".into())),
+        "{by_number:?}"
+    );
+    let rows = store
+        .ledger("invoices", r.id, LedgerFilter::All, 0, 10)
+        .unwrap();
+    assert!(
+        rows.iter().any(|row| row.op == LedgerOp::Delete
+            && row.reason.as_deref() == Some("deleted at the source; archived")),
+        "{rows:?}"
+    );
+    let next = store.cursor("invoices", Side::From).unwrap().unwrap();
+    assert!(next.full_read > Some(last - 7200), "{next:?}");
+
+    // Once: `--full` reads whole again and has nothing left to archive.
+    let full = RunOptions {
+        full: true,
+        ..RunOptions::default()
+    };
+    let r = sync::run(&w.env, "invoices", &full, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((r.counts.deleted, r.counts.read), (0, 1), "{r:?}");
 }

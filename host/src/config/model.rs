@@ -312,6 +312,10 @@ pub struct SyncConfig {
     pub deletes: Deletes,
     pub conflict: Conflict,
     pub schedule: Option<Spanned<Schedule>>,
+    /// How often a run reads the whole source module instead of what
+    /// changed since the cursor (`full_read: hourly`): how deletions are
+    /// noticed where the source has no deleted-records feed.
+    pub full_read: Option<Spanned<Schedule>>,
     pub children: Vec<ChildSync>,
     pub span: Span,
 }

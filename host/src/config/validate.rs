@@ -520,14 +520,18 @@ impl<'a> Validator<'a> {
         }
         if let (Some(m), Deletes::Propagate | Deletes::Archive) = (from, s.deletes)
             && !m.supports(Operation::DeletedFeed)
+            && s.full_read.is_none()
         {
-            self.diags.push(Diagnostic::warning(
-                &s.from.span,
-                format!(
-                    "`{}` has no deleted-records feed; deletes are only noticed on full runs",
-                    s.from
-                ),
-            ));
+            self.diags.push(
+                Diagnostic::warning(
+                    &s.from.span,
+                    format!(
+                        "`{}` has no deleted-records feed; deletes are only noticed when a run reads it whole",
+                        s.from
+                    ),
+                )
+                .with_hint("add `full_read: hourly` (or daily, …), or run `ferry sync run <sync> --full`"),
+            );
         }
         for (a, b) in &s.match_keys {
             if let Some(m) = from {

@@ -84,6 +84,7 @@ impl Pass<'_> {
             since: watermark.next(since),
             deleted_since,
             stored: unix_now(),
+            full_read: None,
         }))
     }
 

@@ -105,6 +105,15 @@ pub fn next_due(
     }
 }
 
+/// Whether something done on `schedule`, last at `last`, is due again at
+/// `now`: never done is due; a slot missed while Ferry was down, once.
+pub fn is_due(schedule: &Schedule, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    match last {
+        None => !matches!(schedule, Schedule::Manual),
+        Some(_) => next_due(schedule, last, now, Duration::ZERO).is_some_and(|at| at <= now),
+    }
+}
+
 /// How long to wait after `failures` failed runs in a row before trying
 /// again: one minute, doubling, at most an hour.
 pub fn backoff(failures: u32) -> Duration {
@@ -171,6 +180,32 @@ mod tests {
             Some(at("2026-01-01T11:00:00Z"))
         );
         assert_eq!(next_due(&Schedule::Manual, None, now, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn is_due_counts_from_the_last_time() {
+        let hourly = Schedule::Cron("0 * * * *".into());
+        let six_hours = Schedule::Every(Duration::from_secs(6 * 3600));
+        let now = at("2026-01-01T10:30:00Z");
+        // (schedule, last, due?)
+        let table = [
+            (&hourly, None, true),
+            (&hourly, Some("2026-01-01T10:05:00Z"), false),
+            (&hourly, Some("2026-01-01T09:59:00Z"), true),
+            (&hourly, Some("2025-12-31T10:00:00Z"), true),
+            (&six_hours, Some("2026-01-01T05:00:00Z"), false),
+            (&six_hours, Some("2026-01-01T04:30:00Z"), true),
+            (&six_hours, None, true),
+            (&Schedule::Manual, None, false),
+            (&Schedule::Manual, Some("2025-01-01T00:00:00Z"), false),
+        ];
+        for (schedule, last, due) in table {
+            assert_eq!(
+                is_due(schedule, last.map(at), now),
+                due,
+                "{schedule:?} last {last:?}"
+            );
+        }
     }
 
     #[test]

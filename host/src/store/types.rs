@@ -77,6 +77,10 @@ pub struct Cursor {
     pub deleted_since: Option<String>,
     /// When the cursor was stored (Unix seconds).
     pub stored: u64,
+    /// When a run last read the whole module (Unix seconds): the sync's
+    /// `full_read` schedule counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_read: Option<u64>,
 }
 
 /// What an intent is about to do.

@@ -66,6 +66,21 @@ impl Loader {
         Some(Spanned::new(sched, s.span))
     }
 
+    /// A sync's `full_read`: a schedule that fires on its own (`webhook`
+    /// and `manual` do not).
+    pub(super) fn full_read(&mut self, node: &Node) -> Option<Spanned<Schedule>> {
+        let sched = self.schedule(node)?;
+        if matches!(sched.value, Schedule::Webhook | Schedule::Manual) {
+            self.err_hint(
+                &sched.span,
+                "`full_read` needs a schedule of its own",
+                Some("write `hourly`, `daily`, `every 6h` or `cron …`; leave it out to read in full only with `--full`".into()),
+            );
+            return None;
+        }
+        Some(sched)
+    }
+
     fn every(&mut self, text: &str, span: &Span) -> Option<Schedule> {
         match humantime::parse_duration(text.trim()) {
             Ok(d) if d.as_secs() >= 60 => Some(Schedule::Every(d)),

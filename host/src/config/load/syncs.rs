@@ -20,6 +20,7 @@ const SYNC_KEYS: &[&str] = &[
     "deletes",
     "conflict",
     "schedule",
+    "full_read",
     "children",
     "description",
 ];
@@ -186,6 +187,7 @@ impl Loader {
             );
         }
         let schedule = node.get("schedule").and_then(|n| self.schedule(n));
+        let full_read = node.get("full_read").and_then(|n| self.full_read(n));
         let mut children = Vec::new();
         if let Some(c) = node.get("children").filter(|n| !n.is_null())
             && let Some(entries) = self.map(c, "`children`")
@@ -213,6 +215,7 @@ impl Loader {
             deletes,
             conflict,
             schedule,
+            full_read,
             children,
             span: node.span.clone(),
         };

@@ -1,5 +1,9 @@
-//! The source's deletions, from its deleted-records feed, applied to
-//! linked partners by the sync's `deletes` policy (propagate or archive).
+//! The source's deletions, from its deleted-records feed or, where it has
+//! none, from a whole read that no longer lists a linked record, applied
+//! to linked partners by the sync's `deletes` policy (propagate or
+//! archive).
+
+use std::collections::HashSet;
 
 use serde_json::Map;
 
@@ -8,6 +12,7 @@ use crate::connector::{ConnectorError, Operation};
 use crate::engine::decide::instant;
 use crate::engine::read::PageGuard;
 use crate::engine::write::is_retryable;
+use crate::mapping::Side;
 use crate::store::{Cursor, LedgerOp, RecordCommit};
 
 use super::Pass;
@@ -53,6 +58,33 @@ impl Pass<'_> {
             }
         }
         Ok(latest)
+    }
+
+    /// Whether a whole read must notice deletions itself: a policy asks
+    /// for them and the source has no feed of them.
+    pub(super) fn sweeps(&self) -> bool {
+        self.sync.deletes != Deletes::Ignore
+            && !self.src.info.supports(Operation::DeletedFeed)
+            && !self.options.dry_run
+    }
+
+    /// After a whole read: linked records the source no longer lists were
+    /// deleted there.
+    pub(super) async fn sweep(&mut self, listed: &HashSet<String>) -> Result<(), SyncError> {
+        let gone: Vec<String> = self
+            .store
+            .all_links(self.ns())?
+            .into_iter()
+            .map(|(from, to, _)| match self.side {
+                Side::From => from,
+                Side::To => to,
+            })
+            .filter(|id| !listed.contains(id))
+            .collect();
+        for id in gone {
+            self.deleted(&id).await?;
+        }
+        Ok(())
     }
 
     async fn deleted(&mut self, id: &str) -> Result<(), SyncError> {

@@ -135,6 +135,10 @@ pub(super) struct Pass<'a> {
     /// Names their partners have (or will have) on the other side, by
     /// source id, for the same rows.
     target_titles: HashMap<String, String>,
+    /// Ids the source listed, on a whole read that must notice deletions
+    /// itself (no deleted-records feed): linked records it no longer
+    /// lists were deleted.
+    listed: Option<HashSet<String>>,
 }
 
 /// How far a pass got.
@@ -186,6 +190,7 @@ impl<'a> Pass<'a> {
             reads: plan.reads(),
             titles: HashMap::new(),
             target_titles: HashMap::new(),
+            listed: None,
         }
     }
 
@@ -224,9 +229,17 @@ impl<'a> Pass<'a> {
         } else {
             self.store.cursor(self.ns(), self.side)?
         };
-        let mut since = old.as_ref().and_then(|c| c.since.clone());
+        // The whole module: a first run, `--full`, or `full_read` due.
+        let whole = old.as_ref().is_none_or(|c| self.full_read_due(c));
+        let mut since = old
+            .as_ref()
+            .filter(|_| !whole)
+            .and_then(|c| c.since.clone());
         if old.is_none() {
             self.index = self.build_index().await?;
+        }
+        if whole && self.sweeps() {
+            self.listed = Some(HashSet::new());
         }
         if let Some(observer) = &observer {
             since = earlier(since, observer.since());
@@ -260,6 +273,9 @@ impl<'a> Pass<'a> {
             }
         }
         let deleted_since = self.deletions(old.as_ref()).await?;
+        if let Some(listed) = self.listed.take() {
+            self.sweep(&listed).await?;
+        }
         // Writes whose outcome was unknown are settled now, while the
         // records are fresh, rather than at the next run; a settled write
         // may itself end unknown, so a few rounds.
@@ -281,11 +297,27 @@ impl<'a> Pass<'a> {
             since,
             deleted_since,
             stored: unix_now(),
+            full_read: if whole {
+                Some(unix_now())
+            } else {
+                old.as_ref().and_then(|c| c.full_read)
+            },
         });
         Ok(PassEnd {
             cursor,
             incomplete: self.incomplete,
         })
+    }
+
+    /// Whether the sync's `full_read` schedule asks for a whole read now.
+    fn full_read_due(&self, old: &Cursor) -> bool {
+        let Some(schedule) = &self.sync.full_read else {
+            return false;
+        };
+        let last = old
+            .full_read
+            .and_then(|s| DateTime::from_timestamp(i64::try_from(s).ok()?, 0));
+        crate::schedule::is_due(&schedule.value, last, self.now.with_timezone(&Utc))
     }
 
     /// Fetch one source record and sync it.

@@ -35,6 +35,9 @@ impl Pass<'_> {
             )?;
             return Ok(());
         };
+        if let Some(listed) = &mut self.listed {
+            listed.insert(id.clone());
+        }
         if let Some(title) = title_of(&record, self.src.title.as_deref()) {
             self.titles.insert(id.clone(), title);
         }

@@ -478,6 +478,7 @@ impl<'e> Watch<'e> {
                     since,
                     deleted_since: None,
                     stored: unix_now(),
+                    full_read: None,
                 },
             )?;
         }
