@@ -315,16 +315,226 @@ async fn books_invoices_become_alternative_payments_invoices_once() {
     assert_eq!(report["counts"]["added"], 0, "{}", report["counts"]);
 }
 
+/// Books changes reach AP (one way: AP's changes never go back): an
+/// unpaid invoice's new due date and lines; a payment recorded in Books,
+/// in part or in full, lowers AP's amount due and its status follows; an
+/// invoice deleted in Books is archived in AP by the first run whose
+/// `full_read: hourly` is due — not by the runs in between — and once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_changes_and_deletions_reach_alternative_payments() {
+    let sb = Sandbox::builder().seed(12).start().await.unwrap();
+    let example = support::repo_root().join("connectors/examples/books-ap.yaml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let bench = Bench::new(&sb, &[BOOKS, AP], &example_without_connections(&text));
+    let books_org = BOOKS.2.unwrap();
+    let customer: String = sb.app().read(|st| {
+        st.finance.data[&format!("books/{books_org}")].tables["contacts"]
+            .rows
+            .values()
+            .find(|r| {
+                let email = r
+                    .data
+                    .get("email")
+                    .or_else(|| r.data.get("contact_persons")?.get(0)?.get("email"));
+                r.data.get("contact_type") == Some(&Value::from("customer"))
+                    && email.and_then(Value::as_str).is_some_and(|e| !e.is_empty())
+            })
+            .map(|r| r.data["contact_id"].as_str().unwrap().to_string())
+            .expect("a customer with an e-mail")
+    });
+    // Four fresh invoices, issued: 100, 200, 300 and 400.
+    let env = bench.env().await;
+    let books = env.connector("books").unwrap();
+    let mut ids = Vec::new();
+    for amount in [100, 200, 300, 400] {
+        let record = serde_json::json!({
+            "customer_id": customer,
+            "date": "2025-01-10",
+            "due_date": "2025-02-10",
+            "line_items": [{"name": "Support", "rate": amount, "quantity": 1}],
+        });
+        let made = books
+            .create("invoices", &[record.as_object().unwrap().clone()])
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let id = made["invoice_id"].as_str().unwrap().to_string();
+        books
+            .act("invoices", &id, "mark-sent", &Default::default())
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    drop(env);
+    sync_named(&bench, "customers");
+    let report = sync_named(&bench, "invoices");
+    assert!(
+        report["counts"]["added"].as_u64().unwrap() >= 4,
+        "{}",
+        report["counts"]
+    );
+    let twin = |books_id: &str| -> Value {
+        let number = books_invoice_by_id(&sb, books_id)["invoice_number"].clone();
+        let memo = format!("Zoho Books invoice {}", number.as_str().unwrap());
+        let found: Vec<Value> = sb.app().ap_snapshot()["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["memo"] == memo)
+            .cloned()
+            .collect();
+        assert_eq!(found.len(), 1, "{memo}: {found:?}");
+        found[0].clone()
+    };
+    for (id, total) in ids.iter().zip([100, 200, 300, 400]) {
+        let ap = twin(id);
+        assert_eq!(
+            (
+                ap["total"].as_i64(),
+                ap["amount_due"].as_i64(),
+                ap["status"].as_str()
+            ),
+            (Some(total), Some(total), Some("open")),
+            "{ap}"
+        );
+    }
+
+    // In Books: the first gets a new due date and amount; the second is
+    // paid in part, the third in full; the fourth is deleted.
+    sb.advance_clock(std::time::Duration::from_secs(120));
+    let env = bench.env().await;
+    let books = env.connector("books").unwrap();
+    let change = serde_json::json!({
+        "invoice_id": ids[0],
+        "due_date": "2025-03-31",
+        "line_items": [{"name": "Support", "rate": 150, "quantity": 1}],
+    });
+    books
+        .update("invoices", &[change.as_object().unwrap().clone()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    for (id, amount) in [(&ids[1], 50), (&ids[2], 300)] {
+        let payment = serde_json::json!({
+            "customer_id": customer,
+            "amount": amount,
+            "date": "2025-01-20",
+            "payment_mode": "check",
+            "invoices": [{"invoice_id": id, "amount_applied": amount}],
+        });
+        books
+            .create("customerpayments", &[payment.as_object().unwrap().clone()])
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+    }
+    let deleted_twin = twin(&ids[3])["id"].as_str().unwrap().to_string();
+    books
+        .delete("invoices", std::slice::from_ref(&ids[3]))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    drop(env);
+
+    let report = sync_named(&bench, "invoices");
+    assert_eq!(report["counts"]["updated"], 3, "{}", report["counts"]);
+    assert_eq!(
+        report["counts"]["deleted"], 0,
+        "not a whole read: {}",
+        report["counts"]
+    );
+    let changed = twin(&ids[0]);
+    assert_eq!(
+        (
+            changed["due_date"].as_str(),
+            changed["total"].as_i64(),
+            changed["amount_due"].as_i64()
+        ),
+        (Some("2025-03-31"), Some(150), Some(150)),
+        "{changed}"
+    );
+    let part = twin(&ids[1]);
+    assert_eq!(
+        (part["status"].as_str(), part["amount_due"].as_i64()),
+        (Some("partially_paid"), Some(150)),
+        "{part}"
+    );
+    let full = twin(&ids[2]);
+    assert_eq!(
+        (full["status"].as_str(), full["amount_due"].as_i64()),
+        (Some("paid"), Some(0)),
+        "{full}"
+    );
+    let archived = |id: &str| {
+        sb.app().ap_snapshot()["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i.get("archived_at").is_some())
+            .unwrap()
+    };
+    assert!(!archived(&deleted_twin));
+
+    // An hour on (the last whole read moved back two hours in the state):
+    // the run reads Books whole and archives the deleted invoice's twin.
+    let env = bench.env().await;
+    let mut cursor = env
+        .store
+        .cursor("invoices", ferry::mapping::Side::From)
+        .unwrap()
+        .unwrap();
+    cursor.full_read = cursor.full_read.map(|t| t - 7200);
+    env.store
+        .set_cursor("invoices", ferry::mapping::Side::From, &cursor)
+        .unwrap();
+    drop(env);
+    let report = sync_named(&bench, "invoices");
+    assert_eq!(
+        (
+            report["counts"]["deleted"].as_u64(),
+            report["counts"]["added"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{}",
+        report["counts"]
+    );
+    assert!(archived(&deleted_twin));
+    assert!(
+        ids[..3]
+            .iter()
+            .all(|id| twin(id).get("archived_at").is_none())
+    );
+    // Once.
+    let out = bench.ferry_ok(&["sync", "run", "invoices", "--full", "--json"]);
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports[0]["counts"]["deleted"], 0, "{out}");
+    assert_eq!(reports[0]["counts"]["failed"], 0, "{out}");
+}
+
 /// A Books invoice, by number, as the sandbox holds it.
 fn books_invoice(sb: &Sandbox, number: &str) -> Value {
+    books_invoice_where(sb, "invoice_number", number)
+}
+
+/// A Books invoice, by id, as the sandbox holds it.
+fn books_invoice_by_id(sb: &Sandbox, id: &str) -> Value {
+    books_invoice_where(sb, "invoice_id", id)
+}
+
+fn books_invoice_where(sb: &Sandbox, field: &str, value: &str) -> Value {
     let org = BOOKS.2.unwrap();
     sb.app().read(|st| {
         st.finance.data[&format!("books/{org}")].tables["invoices"]
             .rows
             .values()
-            .find(|r| r.data["invoice_number"] == number)
+            .find(|r| r.data[field] == value)
             .map(|r| Value::Object(r.data.clone()))
-            .unwrap()
+            .unwrap_or_else(|| panic!("no Books invoice with {field} {value}"))
     })
 }
 

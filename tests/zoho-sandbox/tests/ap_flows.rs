@@ -270,6 +270,127 @@ async fn payments_archive_and_control() {
     assert_eq!(ap.sb.counts()["ap/invoices"], 0);
 }
 
+/// Invoice updates (UNCONFIRMED shape, AP-UNCONFIRMED.md): an unpaid
+/// invoice's amount and due date change; `amount_due` written by the
+/// accounting system settles the rest elsewhere, never undoing AP's own
+/// payments; a paid or settled invoice keeps its amount and date; archive
+/// takes it out of the list unless AP took payments on it.
+#[tokio::test]
+async fn invoice_updates_and_archive() {
+    let ap = Ap::start().await;
+    let cust = ap.customer("Acme Inc").await;
+    let inv = ap.invoice(&cust, "2025-02-01", &[(100.0, 1)]).await;
+    let iid = inv["id"].as_str().unwrap().to_string();
+    let path = format!("/invoices/{iid}");
+    let patch = |body: Value| ap.call(Method::PATCH, &path, Some(body));
+
+    // Unpaid: lines and due date change.
+    let (s, v) = patch(json!({"due_date": "2025-03-01", "line_items": [{"amount": 120, "description": "Support", "quantity": 1}], "memo": "changed"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["due_date"].clone(),
+            v["total"].clone(),
+            v["amount_due"].clone(),
+            v["memo"].clone()
+        ),
+        (
+            json!("2025-03-01"),
+            json!(120),
+            json!(120),
+            json!("changed")
+        )
+    );
+
+    // Settled elsewhere in part (a credit in the accounting system).
+    let (s, v) = patch(json!({"amount_due": 90})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["status"].clone(),
+            v["amount_paid"].clone(),
+            v["amount_due"].clone()
+        ),
+        (json!("partially_paid"), json!(30), json!(90))
+    );
+    // Now its amount and date are fixed; sending them unchanged is fine.
+    let (s, v) = patch(json!({"due_date": "2025-04-01"})).await;
+    assert_eq!(
+        (s.as_u16(), v["code"].clone()),
+        (409, json!("invoice_not_open")),
+        "{v}"
+    );
+    assert_http_error(&v);
+    let (s, v) = patch(json!({"due_date": "2025-03-01", "line_items": [{"amount": 120, "description": "Support", "quantity": 1}]})).await;
+    assert_eq!(s, 200, "{v}");
+
+    // AP's own payment counts whatever the accounting system says later.
+    let (s, _) = ap
+        .control(
+            Method::POST,
+            &format!("/invoices/{iid}/payments"),
+            json!({"amount": 50}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, v) = ap.get(&path).await;
+    assert_eq!(v["amount_due"], json!(40), "{v}");
+    // Behind on it (still 90 due there): AP keeps its payment.
+    let (_, v) = patch(json!({"amount_due": 90})).await;
+    assert_eq!(
+        (v["amount_paid"].clone(), v["amount_due"].clone()),
+        (json!(50), json!(70)),
+        "{v}"
+    );
+    // Caught up and paid off there: paid.
+    let (_, v) = patch(json!({"amount_due": 0})).await;
+    assert_eq!(
+        (v["status"].clone(), v["amount_due"].clone()),
+        (json!("paid"), json!(0)),
+        "{v}"
+    );
+
+    // Bad fields: located.
+    let (s, v) =
+        patch(json!({"amount_due": -1, "due_date": "soon", "currency": "EUR", "customer_id": "x"}))
+            .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        keys(&v["validation_errors"]),
+        ["amount_due", "currency", "customer_id", "due_date"]
+            .map(String::from)
+            .into()
+    );
+
+    // Archive: refused with AP payments on it; an unpaid one leaves the list.
+    let (s, v) = ap.call(Method::DELETE, &path, None).await;
+    assert_eq!(
+        (s.as_u16(), v["code"].clone()),
+        (409, json!("invoice_has_payments")),
+        "{v}"
+    );
+    let other = ap.invoice(&cust, "2025-02-01", &[(10.0, 1)]).await;
+    let oid = other["id"].as_str().unwrap();
+    let (s, v) = ap
+        .call(Method::DELETE, &format!("/invoices/{oid}"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["archived_at"], "2025-01-15T12:00:00Z");
+    let (_, list) = ap.get("/invoices").await;
+    let listed: Vec<&Value> = list["data"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], json!(iid));
+    assert_eq!(ap.get(&format!("/invoices/{oid}")).await.0, 200);
+    let (s, v) = ap
+        .call(
+            Method::PATCH,
+            &format!("/invoices/{oid}"),
+            Some(json!({"memo": "x"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+}
+
 #[tokio::test]
 async fn rate_limit_is_enforced_and_counted() {
     let ap = Ap::with(Sandbox::builder().fixed_clock(T0)).await;

@@ -97,6 +97,8 @@ pub fn seed(ap: &mut ApData, customers: usize, per_customer: usize, now: Millis)
                     },
                 ],
                 paid_cents: 0,
+                settled_elsewhere_cents: 0,
+                archived_ms: None,
             };
             let number = ap.next_invoice_number;
             let paid = if number.is_multiple_of(5) {

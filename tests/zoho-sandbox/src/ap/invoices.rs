@@ -1,6 +1,8 @@
 //! `/invoices`: list (filters `created_at_start/_end`, `due_date_start/_end`,
 //! `customer_id`, `status`), create (`currency`, `customer_id`, `due_date`,
-//! `line_items`), get. The reference documents no update (PATCH/PUT).
+//! `line_items`), get. Update (`PATCH`) and archive (`DELETE`) are not in
+//! the reference: AP's own Zoho Books integration does both, so the
+//! sandbox guesses their shape (AP-UNCONFIRMED.md, "Invoice updates").
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,9 @@ use serde_json::Value;
 
 use super::customers::{body_object, str_field};
 use super::page::{self, param, time_param, within};
-use super::{ApData, Invoice, Kind, Line, bad_param, cents, invalid, not_found, reply, seq_of};
+use super::{
+    ApData, Invoice, Kind, Line, bad_param, cents, error, invalid, not_found, reply, seq_of,
+};
 use crate::app::{App, AppRef};
 use crate::clock;
 use crate::error::ApiError;
@@ -86,6 +90,7 @@ impl App {
         let due_date = str_field(body, "due_date", &mut errors);
         let memo = str_field(body, "memo", &mut errors);
         let lines = lines(body.get("line_items"), &mut errors);
+        let due = amount_due(body, &mut errors);
         match currency.as_deref() {
             Some("USD") => {}
             Some(_) => {
@@ -134,7 +139,7 @@ impl App {
             }
             let seq = ap.seq();
             ap.next_invoice_number += 1;
-            let inv = Invoice {
+            let mut inv = Invoice {
                 seq,
                 number: format!("INV-{:05}", ap.next_invoice_number),
                 customer_seq: customer.expect("checked above"),
@@ -146,7 +151,13 @@ impl App {
                 last_notification_ms: None,
                 lines,
                 paid_cents: 0,
+                settled_elsewhere_cents: 0,
+                archived_ms: None,
             };
+            if let Some(due) = due {
+                inv.set_due(due);
+                ApData::settle(&mut inv);
+            }
             let v = ap.invoice_json(&inv);
             ap.invoices.insert(seq, inv);
             Ok(v)
@@ -154,7 +165,121 @@ impl App {
     }
 }
 
-/// `GET /invoices`.
+/// `amount_due` of a body, in cents: `None` when absent.
+fn amount_due(
+    body: &serde_json::Map<String, Value>,
+    errors: &mut BTreeMap<String, String>,
+) -> Option<i64> {
+    match body.get("amount_due") {
+        None | Some(Value::Null) => None,
+        Some(v) => match cents(v) {
+            Some(c) if c >= 0 => Some(c),
+            _ => {
+                errors.insert("amount_due".into(), "must be a number, 0 or more".into());
+                None
+            }
+        },
+    }
+}
+
+impl App {
+    /// Change an invoice as `PATCH /invoices/{id}` does; the invoice.
+    /// `due_date`, `memo`, `line_items` and `amount_due` may change; its
+    /// amount and due date only while nothing is paid or settled.
+    pub fn ap_update_invoice(
+        &self,
+        id: &str,
+        body: &serde_json::Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        let mut errors = BTreeMap::new();
+        let due_date = str_field(body, "due_date", &mut errors);
+        let memo = str_field(body, "memo", &mut errors);
+        let currency = str_field(body, "currency", &mut errors);
+        let customer_id = str_field(body, "customer_id", &mut errors);
+        let new_lines = body
+            .contains_key("line_items")
+            .then(|| lines(body.get("line_items"), &mut errors));
+        let due = amount_due(body, &mut errors);
+        if let Some(d) = &due_date
+            && clock::parse_date(d).is_none()
+        {
+            errors.insert("due_date".into(), "must be a date YYYY-MM-DD".into());
+        }
+        if currency.as_deref().is_some_and(|c| c != "USD") {
+            errors.insert("currency".into(), "must be one of: USD".into());
+        }
+        self.mutate(|st, _| {
+            let ap = &mut st.ap;
+            let seq = find(ap, id)?.seq;
+            let inv = ap.invoices.get_mut(&seq).expect("found above");
+            if inv.archived_ms.is_some() {
+                return Err(error(409, "conflict", "invoice is archived"));
+            }
+            if customer_id
+                .as_deref()
+                .is_some_and(|c| seq_of(Kind::Customer, c) != Some(inv.customer_seq))
+            {
+                errors.insert("customer_id".into(), "cannot be changed".into());
+            }
+            if !errors.is_empty() {
+                return Err(invalid(errors));
+            }
+            let moves_date = due_date.as_ref().is_some_and(|d| *d != inv.due_date);
+            let moves_amount = new_lines.as_ref().is_some_and(|l| {
+                l.len() != inv.lines.len()
+                    || l.iter().zip(&inv.lines).any(|(a, b)| {
+                        (a.amount_cents, a.quantity, &a.description)
+                            != (b.amount_cents, b.quantity, &b.description)
+                    })
+            });
+            if (moves_date || moves_amount) && inv.settled_cents() > 0 {
+                return Err(error(
+                    409,
+                    "invoice_not_open",
+                    "only an unpaid invoice's amount and due date can change",
+                ));
+            }
+            if let Some(d) = due_date {
+                inv.due_date = d;
+            }
+            if memo.is_some() {
+                inv.memo = memo;
+            }
+            if let Some(l) = new_lines {
+                inv.lines = l;
+            }
+            if let Some(due) = due {
+                inv.set_due(due);
+            }
+            ApData::settle(inv);
+            let inv = inv.clone();
+            Ok(ap.invoice_json(&inv))
+        })
+    }
+
+    /// Archive an invoice as `DELETE /invoices/{id}` does; the invoice.
+    /// One with payments taken in AP stays (they are AP's to refund).
+    pub fn ap_archive_invoice(&self, id: &str) -> Result<Value, ApiError> {
+        let now = self.now();
+        self.mutate(|st, _| {
+            let ap = &mut st.ap;
+            let seq = find(ap, id)?.seq;
+            let inv = ap.invoices.get_mut(&seq).expect("found above");
+            if inv.paid_cents > 0 {
+                return Err(error(
+                    409,
+                    "invoice_has_payments",
+                    "an invoice with payments cannot be archived",
+                ));
+            }
+            inv.archived_ms.get_or_insert(now);
+            let inv = inv.clone();
+            Ok(ap.invoice_json(&inv))
+        })
+    }
+}
+
+/// `GET /invoices`. Archived invoices are left out.
 pub async fn list(
     State(app): State<AppRef>,
     headers: HeaderMap,
@@ -183,6 +308,7 @@ pub async fn list(
         st.ap
             .invoices
             .values()
+            .filter(|i| i.archived_ms.is_none())
             .filter(|i| within(i.created_ms, cs, ce))
             .filter(|i| {
                 let due = clock::parse_date(&i.due_date).unwrap_or(0) * 86_400_000;
@@ -216,4 +342,26 @@ pub async fn get_one(
     app.ap_guard(&headers)?;
     let v = app.read(|st| find(&st.ap, &id).map(|i| st.ap.invoice_json(i)))?;
     Ok(reply(200, v))
+}
+
+/// `PATCH /invoices/{id}`.
+pub async fn update(
+    State(app): State<AppRef>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    app.ap_guard(&headers)?;
+    let m = body_object(&body)?;
+    Ok(reply(200, app.ap_update_invoice(&id, &m)?))
+}
+
+/// `DELETE /invoices/{id}`: archive; answers the archived invoice.
+pub async fn archive(
+    State(app): State<AppRef>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.ap_guard(&headers)?;
+    Ok(reply(200, app.ap_archive_invoice(&id)?))
 }

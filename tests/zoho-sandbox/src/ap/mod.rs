@@ -58,7 +58,12 @@ pub fn router() -> Router<AppRef> {
             get(customers::get_one).delete(customers::archive),
         )
         .route("/invoices", get(invoices::list).post(invoices::create))
-        .route("/invoices/{id}", get(invoices::get_one))
+        .route(
+            "/invoices/{id}",
+            get(invoices::get_one)
+                .patch(invoices::update)
+                .delete(invoices::archive),
+        )
         .route("/payments", get(payments::list_payments))
         .route("/payouts", get(payments::list_payouts))
         .route("/payouts/{id}", get(payments::get_payout))
@@ -242,11 +247,37 @@ pub struct Invoice {
     pub lines: Vec<Line>,
     /// Sum of the succeeded payments.
     pub paid_cents: i64,
+    /// Settled outside AP, as an integration reports it by writing
+    /// `amount_due` (payments recorded in the accounting system, credits
+    /// applied there).
+    #[serde(default)]
+    pub settled_elsewhere_cents: i64,
+    /// Set when archived (`DELETE /invoices/{id}`).
+    #[serde(default)]
+    pub archived_ms: Option<Millis>,
 }
 
 impl Invoice {
     pub fn total_cents(&self) -> i64 {
         self.lines.iter().map(|l| l.amount_cents * l.quantity).sum()
+    }
+
+    /// Paid in AP or settled elsewhere.
+    pub fn settled_cents(&self) -> i64 {
+        self.paid_cents + self.settled_elsewhere_cents
+    }
+
+    /// What is still owed.
+    pub fn due_cents(&self) -> i64 {
+        (self.total_cents() - self.settled_cents()).max(0)
+    }
+
+    /// Take `due` (cents) as what is still owed: whatever AP's own payments
+    /// do not explain was settled elsewhere. AP's payments always count, so
+    /// an integration behind on them cannot raise what is due.
+    pub fn set_due(&mut self, due: i64) {
+        let unpaid = (self.total_cents() - self.paid_cents).max(0);
+        self.settled_elsewhere_cents = (unpaid - due).clamp(0, unpaid);
     }
 }
 
@@ -334,13 +365,16 @@ impl ApData {
         m.insert("status".into(), json!(i.status));
         m.insert("sub_total".into(), amount(total));
         m.insert("total".into(), amount(total));
-        m.insert("amount_paid".into(), amount(i.paid_cents));
-        m.insert("amount_due".into(), amount((total - i.paid_cents).max(0)));
+        m.insert("amount_paid".into(), amount(i.settled_cents()));
+        m.insert("amount_due".into(), amount(i.due_cents()));
         if let Some(memo) = &i.memo {
             m.insert("memo".into(), json!(memo));
         }
         if let Some(t) = i.last_notification_ms {
             m.insert("last_notification_at".into(), json!(fmt_time(t)));
+        }
+        if let Some(t) = i.archived_ms {
+            m.insert("archived_at".into(), json!(fmt_time(t)));
         }
         m.insert(
             "line_items".into(),
@@ -411,10 +445,10 @@ impl ApData {
 
     /// The status an invoice has after its payments changed.
     pub fn settle(inv: &mut Invoice) {
-        let total = inv.total_cents();
-        inv.status = if inv.paid_cents <= 0 {
+        let (total, settled) = (inv.total_cents(), inv.settled_cents());
+        inv.status = if settled <= 0 {
             "open"
-        } else if inv.paid_cents < total {
+        } else if settled < total {
             "partially_paid"
         } else {
             "paid"

@@ -80,7 +80,7 @@ impl App {
         self.mutate(|st, _| {
             let ap = &mut st.ap;
             let inv = super::invoices::find(ap, invoice_id)?;
-            let due = inv.total_cents() - inv.paid_cents;
+            let due = inv.due_cents();
             let amount = match req.amount {
                 None => due,
                 Some(a) => (a * 100.0).round() as i64,
