@@ -15,6 +15,19 @@ const INVOICE_ORG: &str = "20234695";
 /// A workspace: Invoice (organisation 20234695) and Campaigns (its list
 /// `list_key`), both with the sandbox's Zoho client.
 fn bench(sb: &Sandbox, list_key: &str) -> Bench {
+    bench_with(
+        sb,
+        list_key,
+        r#"    match: { email: contact_email }
+    fields:
+      contact_email: email
+      companyname: company_name
+"#,
+    )
+}
+
+/// The same workspace, its sync's body after `to:` given.
+fn bench_with(sb: &Sandbox, list_key: &str, sync_body: &str) -> Bench {
     let base = sb.base_url();
     let yaml = format!(
         r#"version: 1
@@ -35,11 +48,7 @@ syncs:
   subscribers:
     from: invoice.contacts
     to: campaigns.subscribers
-    match: {{ email: contact_email }}
-    fields:
-      contact_email: email
-      companyname: company_name
-"#
+{sync_body}"#
     );
     let b = Bench::custom(&yaml, support::repo_root().join("connectors"));
     let creds = sb.client_credentials();
@@ -67,6 +76,20 @@ fn sync(bench: &Bench) -> Value {
     );
     let reports: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     reports[0].clone()
+}
+
+/// The Invoice organisation's contacts, as its API lists them.
+async fn invoice_contacts(sb: &Sandbox) -> Vec<Value> {
+    let found: Value = reqwest::get(format!(
+        "{}/__sandbox/find/invoice/{INVOICE_ORG}/contacts",
+        sb.base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    found["records"].as_array().unwrap().clone()
 }
 
 /// The chosen list's key, and its subscribers as (email, company).
@@ -115,16 +138,7 @@ async fn invoice_customers_become_subscribers_of_the_chosen_list_once() {
     assert_eq!(list(&sb, "Invoice customers").1.len(), subs.len());
 
     // An edited customer updates its subscriber.
-    let found: Value = reqwest::get(format!(
-        "{}/__sandbox/find/invoice/{INVOICE_ORG}/contacts",
-        sb.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let contact = found["records"][0].clone();
+    let contact = invoice_contacts(&sb).await[0].clone();
     let id = contact["contact_id"].as_str().unwrap();
     sb.app()
         .ui_finance_write(
@@ -148,6 +162,98 @@ async fn invoice_customers_become_subscribers_of_the_chosen_list_once() {
         subs.contains(&(email, "Renamed Ltd".to_string())),
         "{subs:?}"
     );
+}
+
+/// Campaigns' own Invoice sync options, as a workspace says them: every
+/// contact the sync writes gets the subscription type, the lawful basis
+/// and the topic; "update empty field value" (`update_empty_fields: true`)
+/// clears in Campaigns a phone removed in Invoice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let (key, _) = list(&sb, "Invoice customers");
+    let topic = sb.app().campaigns.store.lock().unwrap().topics[0]
+        .id
+        .clone();
+    let bench = bench_with(
+        &sb,
+        &key,
+        &format!(
+            r#"    match: {{ email: contact_email }}
+    update_empty_fields: true
+    fields:
+      contact_email: email
+      companyname: company_name
+      phone: phone
+      subscription_type: {{ const: Non-marketing }}
+      lawful_basis: {{ const: Contract }}
+      topic_id: {{ const: "{topic}" }}
+"#
+        ),
+    );
+    let report = tokio::task::block_in_place(|| sync(&bench));
+    assert_eq!(report["counts"]["failed"], 0, "{}", report["counts"]);
+    let added = report["counts"]["added"].as_u64().unwrap();
+    assert!(added > 0, "{}", report["counts"]);
+    {
+        let st = sb.app().campaigns.store.lock().unwrap();
+        let l = st.lists.iter().find(|l| l.key == key).unwrap();
+        assert_eq!(l.members.len() as u64, added);
+        for (email, member) in &l.members {
+            assert!(member.topics.contains(&topic), "{email}: {member:?}");
+            let c = &st.contacts[email];
+            assert_eq!(
+                (
+                    c.get("subscription_type").map(String::as_str),
+                    c.get("lawful_basis").map(String::as_str)
+                ),
+                (Some("Non-marketing"), Some("Contract")),
+                "{email}: {c:?}"
+            );
+        }
+    }
+
+    // A phone given in Invoice reaches Campaigns; removed there, it is
+    // removed in Campaigns too.
+    let contacts = invoice_contacts(&sb).await;
+    let contact = contacts
+        .iter()
+        .find(|c| c["contact_type"] == "customer" && c["contact_persons"][0]["email"].is_string())
+        .expect("a customer with an address");
+    let id = contact["contact_id"].as_str().unwrap();
+    let email = contact["contact_persons"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let phone_of = || {
+        let st = sb.app().campaigns.store.lock().unwrap();
+        st.contacts[&email].get("phone").cloned()
+    };
+    for (phone, expected) in [("+1 555 0100", Some("+1 555 0100".to_string())), ("", None)] {
+        // A list row's phone is its primary contact person's.
+        let mut person = contact["contact_persons"][0].clone();
+        person["phone"] = json!(phone);
+        sb.app()
+            .ui_finance_write(
+                Product::Invoice,
+                INVOICE_ORG,
+                "contacts",
+                id,
+                json!({ "contact_persons": [person] }),
+            )
+            .unwrap();
+        let report = tokio::task::block_in_place(|| sync(&bench));
+        assert_eq!(
+            (
+                report["counts"]["updated"].as_u64(),
+                report["counts"]["failed"].as_u64()
+            ),
+            (Some(1), Some(0)),
+            "phone {phone:?}: {}",
+            report["counts"]
+        );
+        assert_eq!(phone_of(), expected, "phone {phone:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,20 +80,38 @@ pub struct Module {
     /// (vendors that find the record by a key inside the body).
     #[serde(default)]
     pub write_id: bool,
+    /// Fields a write sends as request parameters (`{params.topic_id}`),
+    /// not inside the record (`{record:json}`, a JSON body).
+    #[serde(default)]
+    pub write_params: Vec<String>,
 }
 
 impl Module {
-    /// `record` as it is written: fields renamed per `write_names`.
+    /// `record` as it is written: fields renamed per `write_names`,
+    /// without its `write_params`.
     pub fn written(
         &self,
         record: &serde_json::Map<String, serde_json::Value>,
     ) -> serde_json::Map<String, serde_json::Value> {
         record
             .iter()
+            .filter(|(k, _)| !self.write_params.contains(k))
             .map(|(k, v)| {
                 let name = self.write_names.get(k).unwrap_or(k);
                 (name.clone(), v.clone())
             })
+            .collect()
+    }
+
+    /// The fields of `record` a write sends as request parameters.
+    pub fn params(
+        &self,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        record
+            .iter()
+            .filter(|(k, _)| self.write_params.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 }
@@ -396,7 +414,7 @@ impl Operation {
                 self,
                 Operation::Get | Operation::Update | Operation::Delete | Operation::Act
             ),
-            "record" => matches!(self, Operation::Create | Operation::Update),
+            "record" | "params" => matches!(self, Operation::Create | Operation::Update),
             "criteria" => self == Operation::Find,
             "args" => self == Operation::Act,
             _ => false,
@@ -462,10 +480,11 @@ impl Spec {
                     ));
                 }
             }
-            for field in m.write_names.keys() {
+            let written = m.write_names.keys().map(|f| ("write_names", f));
+            for (key, field) in written.chain(m.write_params.iter().map(|f| ("write_params", f))) {
                 if !m.fields.is_empty() && !m.fields.contains_key(field) {
                     problems.push(format!(
-                        "modules.{name}.write_names.{field}: not among its fields"
+                        "modules.{name}.{key}.{field}: not among its fields"
                     ));
                 }
             }
@@ -497,7 +516,7 @@ fn check_request(problems: &mut Vec<String>, at: &str, op: Operation, r: &Reques
 }
 
 fn check_template(problems: &mut Vec<String>, at: &str, op: Operation, t: &Template) {
-    const ROOTS: [&str; 5] = ["settings", "id", "record", "criteria", "args"];
+    const ROOTS: [&str; 6] = ["settings", "id", "record", "params", "criteria", "args"];
     for root in t.roots() {
         if !op.allows(root) {
             let usable: Vec<String> = ROOTS

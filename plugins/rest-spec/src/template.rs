@@ -1,8 +1,10 @@
 //! Text with `{…}` placeholders: `{id}`, `{settings.organization_id}`,
 //! `{record.email}`, `{criteria.email}`, `{args.amount}`, and `{record}`
-//! (the whole record). A `:json` suffix writes the value as JSON text
+//! (the whole record), `{params.topic_id}` (a record's fields sent as
+//! request parameters). A `:json` suffix writes the value as JSON text
 //! (`{record:json}`); otherwise strings are written bare and other values
-//! as JSON. `{{` and `}}` are literal braces.
+//! as JSON. A `?` at the end makes a value optional (`{params.topic_id?}`):
+//! missing, it is written as nothing. `{{` and `}}` are literal braces.
 
 use std::fmt;
 
@@ -24,6 +26,7 @@ enum Part {
         root: String,
         path: Vec<String>,
         json: bool,
+        optional: bool,
     },
 }
 
@@ -47,6 +50,7 @@ pub struct Vars<'a> {
     pub record: Option<&'a Map<String, Value>>,
     pub criteria: Option<&'a Map<String, Value>>,
     pub args: Option<&'a Map<String, Value>>,
+    pub params: Option<&'a Map<String, Value>>,
 }
 
 impl TryFrom<String> for Template {
@@ -68,9 +72,13 @@ impl TryFrom<String> for Template {
                 }
                 '{' => {
                     let inner: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                    let (name, json) = match inner.strip_suffix(":json") {
+                    let (name, optional) = match inner.strip_suffix('?') {
                         Some(name) => (name, true),
                         None => (inner.as_str(), false),
+                    };
+                    let (name, json) = match name.strip_suffix(":json") {
+                        Some(name) => (name, true),
+                        None => (name, false),
                     };
                     let mut path = name.split('.').map(str::to_string);
                     let root = path.next().unwrap_or_default();
@@ -86,6 +94,7 @@ impl TryFrom<String> for Template {
                         root,
                         path: path.collect(),
                         json,
+                        optional,
                     });
                 }
                 '}' => {
@@ -115,6 +124,14 @@ impl Template {
         &self.text
     }
 
+    /// Whether a placeholder is optional: a request leaves out a form
+    /// field that such a template renders empty.
+    pub fn optional(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var { optional: true, .. }))
+    }
+
     /// The roots of its placeholders (`settings`, `id`, …).
     pub fn roots(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
@@ -134,8 +151,17 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Var { root, path, json } => {
-                    let value = lookup(vars, root, path).ok_or_else(|| {
+                Part::Var {
+                    root,
+                    path,
+                    optional,
+                    json,
+                } => {
+                    let value = lookup(vars, root, path);
+                    if value.is_none() && *optional {
+                        continue;
+                    }
+                    let value = value.ok_or_else(|| {
                         let mut name = root.clone();
                         for p in path {
                             name.push('.');
@@ -172,6 +198,7 @@ fn lookup(vars: &Vars<'_>, root: &str, path: &[String]) -> Option<Value> {
         "record" => vars.record?,
         "criteria" => vars.criteria?,
         "args" => vars.args?,
+        "params" => vars.params?,
         _ => return None,
     };
     let Some((first, rest)) = path.split_first() else {

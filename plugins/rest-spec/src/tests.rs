@@ -127,12 +127,67 @@ fn write_names_rename_written_fields_and_are_checked() {
     );
     let bad = spec(
         r#"{"modules": {"s": {"fields": {"id": {}}, "write_names": {"nope": "No"},
-            "list": {"path": "/s"}}}}"#,
+            "write_params": ["gone"], "list": {"path": "/s"}}}}"#,
     );
     let problems = bad.check().unwrap_err();
     assert!(
         problems.iter().any(|p| p.contains("write_names.nope")),
         "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("s.write_params.gone")),
+        "{problems:?}"
+    );
+}
+
+/// `write_params` leave the record and are read as `{params.*}`; an
+/// optional placeholder (`?`) with no value is written as nothing.
+#[test]
+fn write_params_leave_the_record_for_optional_placeholders() {
+    let s = spec(
+        r#"{"modules": {"subscribers": {"id": "contact_email",
+            "fields": {"contact_email": {}, "topic_id": {}},
+            "write_names": {"contact_email": "Contact Email"},
+            "write_params": ["topic_id"],
+            "list": {"path": "/subs"},
+            "create": {"path": "/subscribe", "body": {"kind": "form",
+                "fields": {"contactinfo": "{record:json}", "topic_id": "{params.topic_id?}"}}}}}}"#,
+    );
+    s.check().unwrap();
+    let m = &s.modules["subscribers"];
+    let rec = json!({"contact_email": "a@x.com", "topic_id": "7"});
+    let rec = rec.as_object().unwrap();
+    let (written, params) = (m.written(rec), m.params(rec));
+    assert_eq!(
+        serde_json::Value::Object(written.clone()),
+        json!({"Contact Email": "a@x.com"})
+    );
+    let t = Template::try_from("{params.topic_id?}".to_string()).unwrap();
+    assert!(t.optional());
+    let with = Vars {
+        params: Some(&params),
+        ..Vars::default()
+    };
+    assert_eq!(t.render(&with).unwrap(), "7");
+    let empty = serde_json::Map::new();
+    let without = Vars {
+        params: Some(&empty),
+        ..Vars::default()
+    };
+    assert_eq!(t.render(&without).unwrap(), "");
+    // Without `?` a missing value is an error, as before.
+    let strict = Template::try_from("{params.topic_id}".to_string()).unwrap();
+    assert!(!strict.optional());
+    assert!(strict.render(&without).is_err());
+    // `{params}` only where a record is written.
+    let bad = spec(
+        r#"{"modules": {"s": {"fields": {"id": {}}, "list": {"path": "/s", "query": {"t": "{params.x}"}}}}}"#,
+    );
+    assert!(
+        bad.check()
+            .unwrap_err()
+            .iter()
+            .any(|p| p.contains("`{params}` has no value here"))
     );
 }
 

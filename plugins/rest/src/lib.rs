@@ -224,10 +224,11 @@ impl Connector for Rest {
         Ok(records
             .iter()
             .map(|record| {
-                let sent = m.written(record);
+                let (sent, params) = (m.written(record), m.params(record));
                 let vars = Vars {
                     settings: Some(settings.as_map()),
                     record: Some(&sent),
+                    params: Some(&params),
                     ..Vars::default()
                 };
                 let answer = send(&spec, &Call::new(create, "POST", vars).with_body(&sent))?;
@@ -271,11 +272,12 @@ impl Connector for Rest {
                 if m.write_id {
                     sent.insert(m.id.clone(), Value::String(id.clone()));
                 }
-                let sent = m.written(&sent);
+                let (sent, params) = (m.written(&sent), m.params(&sent));
                 let vars = Vars {
                     settings: Some(settings.as_map()),
                     id: Some(&id),
                     record: Some(&sent),
+                    params: Some(&params),
                     ..Vars::default()
                 };
                 let answer = send(&spec, &Call::new(update, "PATCH", vars).with_body(&sent))?;

@@ -112,7 +112,12 @@ pub fn send(spec: &Spec, call: &Call<'_>) -> Result<Answer, ConnectorError> {
         Body::Form { fields } => {
             let mut form = Vec::new();
             for (name, t) in fields {
-                form.push(format!("{}={}", encode(name), encode(&render(t, vars)?)));
+                let value = render(t, vars)?;
+                // An optional value that is absent leaves its field out.
+                if value.is_empty() && t.optional() {
+                    continue;
+                }
+                form.push(format!("{}={}", encode(name), encode(&value)));
             }
             http = http
                 .header("Content-Type", "application/x-www-form-urlencoded")

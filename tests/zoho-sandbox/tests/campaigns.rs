@@ -179,6 +179,36 @@ async fn errors_are_200_with_codes() {
     assert_eq!(v["code"], "910", "{v}");
     let (_, v) = c.post("json/listsubscribe", &[("listkey", &key)]).await;
     assert_eq!(v["code"], "903", "{v}");
+    // Subscription type and lawful basis take their listed values only
+    // (UNCONFIRMED code 2010).
+    for (field, value) in [("Subscription Type", "Spam"), ("Lawful Basis", "Whim")] {
+        let info = json!({"Contact Email": "b@example.com", field: value});
+        let (_, v) = c
+            .post(
+                "json/listsubscribe",
+                &[("listkey", &key), ("contactinfo", &info.to_string())],
+            )
+            .await;
+        assert_eq!(v["code"], "2010", "{field}: {v}");
+    }
+    let info = json!({"Contact Email": "b@example.com", "Subscription Type": "Non-marketing", "Lawful Basis": "Contract"});
+    let (_, v) = c
+        .post(
+            "json/listsubscribe",
+            &[("listkey", &key), ("contactinfo", &info.to_string())],
+        )
+        .await;
+    assert_eq!(v["status"], "success", "{v}");
+    let (_, subs) = c.get("getlistsubscribers", &[("listkey", &key)]).await;
+    let sub = &subs["list_of_details"][0];
+    assert_eq!(
+        (
+            sub["subscription_type"].as_str(),
+            sub["lawful_basis"].as_str()
+        ),
+        (Some("Non-marketing"), Some("Contract")),
+        "{sub}"
+    );
     let many: Vec<String> = (0..11).map(|i| format!("u{i}@example.com")).collect();
     let (_, v) = c
         .post(

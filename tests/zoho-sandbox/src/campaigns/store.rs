@@ -56,7 +56,22 @@ pub struct Field {
     pub field_type: String,
     pub custom: bool,
     pub length: usize,
+    /// The values a picklist takes (empty: any).
+    pub values: Vec<String>,
 }
+
+/// Subscription types a contact may have (UNCONFIRMED: the Invoice sync's
+/// choice, kept as a contact field).
+pub const SUBSCRIPTION_TYPES: [&str; 2] = ["Marketing", "Non-marketing"];
+/// Lawful bases for processing a contact's data (UNCONFIRMED: as above).
+pub const LAWFUL_BASES: [&str; 6] = [
+    "Consent",
+    "Contract",
+    "Legitimate Interest",
+    "Legal Obligation",
+    "Public Task",
+    "Vital Interest",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -111,6 +126,14 @@ fn standard(display: &str, key: &str, field_type: &str) -> Field {
         field_type: field_type.into(),
         custom: false,
         length: 100,
+        values: Vec::new(),
+    }
+}
+
+fn picklist(display: &str, key: &str, values: &[&str]) -> Field {
+    Field {
+        values: values.iter().map(|v| v.to_string()).collect(),
+        ..standard(display, key, "Picklist")
     }
 }
 
@@ -128,6 +151,12 @@ impl Default for Store {
                 standard("Last Name", "lastname", "Text"),
                 standard("Phone", "phone", "Phone"),
                 standard("Company Name", "companyname", "Text"),
+                picklist(
+                    "Subscription Type",
+                    "subscription_type",
+                    &SUBSCRIPTION_TYPES,
+                ),
+                picklist("Lawful Basis", "lawful_basis", &LAWFUL_BASES),
             ],
             next: 1,
         };
@@ -206,6 +235,12 @@ impl Store {
                 Value::Null => String::new(),
                 other => other.to_string(),
             };
+            if !text.is_empty() && !f.values.is_empty() && !f.values.contains(&text) {
+                return Err(err(
+                    "2010",
+                    format!("Invalid value for {}: {text}", f.display),
+                ));
+            }
             values.insert(f.key.clone(), text);
         }
         let email = values
@@ -363,6 +398,7 @@ impl Store {
             field_type: ft.to_string(),
             custom: true,
             length: length.unwrap_or(20),
+            values: Vec::new(),
         };
         self.fields.push(f.clone());
         Ok(f)
