@@ -166,8 +166,10 @@ async fn invoice_customers_become_subscribers_of_the_chosen_list_once() {
 
 /// Campaigns' own Invoice sync options, as a workspace says them: every
 /// contact the sync writes gets the subscription type, the lawful basis
-/// and the topic; "update empty field value" (`update_empty_fields: true`)
-/// clears in Campaigns a phone removed in Invoice.
+/// and the topic; a field Campaigns lacks is added once ("New Field",
+/// `new_field: true`) and filled; "update empty field value"
+/// (`update_empty_fields: true`) clears in Campaigns a phone removed in
+/// Invoice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns() {
     let sb = Sandbox::builder().seed(6).start().await.unwrap();
@@ -188,6 +190,7 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
       subscription_type: {{ const: Non-marketing }}
       lawful_basis: {{ const: Contract }}
       topic_id: {{ const: "{topic}" }}
+      Customer Since: {{ from: created_time, type: date, new_field: true }}
 "#
         ),
     );
@@ -195,6 +198,20 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
     assert_eq!(report["counts"]["failed"], 0, "{}", report["counts"]);
     let added = report["counts"]["added"].as_u64().unwrap();
     assert!(added > 0, "{}", report["counts"]);
+    let added_fields = || {
+        let st = sb.app().campaigns.store.lock().unwrap();
+        st.fields
+            .iter()
+            .filter(|f| f.custom)
+            .map(|f| (f.display.clone(), f.key.clone(), f.field_type.clone()))
+            .collect::<Vec<_>>()
+    };
+    let since = (
+        "Customer Since".to_string(),
+        "customer_since".to_string(),
+        "Date".to_string(),
+    );
+    assert_eq!(added_fields(), std::slice::from_ref(&since));
     {
         let st = sb.app().campaigns.store.lock().unwrap();
         let l = st.lists.iter().find(|l| l.key == key).unwrap();
@@ -208,6 +225,11 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
                     c.get("lawful_basis").map(String::as_str)
                 ),
                 (Some("Non-marketing"), Some("Contract")),
+                "{email}: {c:?}"
+            );
+            let day = c.get("customer_since").map(String::as_str).unwrap_or("");
+            assert!(
+                day.len() == 10 && day.as_bytes()[4] == b'-',
                 "{email}: {c:?}"
             );
         }
@@ -254,6 +276,16 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
         );
         assert_eq!(phone_of(), expected, "phone {phone:?}");
     }
+    // Added once, though every run (each its own process) maps it: the
+    // later ones find it.
+    assert_eq!(added_fields(), [since]);
+    let requests = sb.app().requests();
+    let adds: u64 = requests
+        .iter()
+        .filter(|(route, _)| route.ends_with("/custom/add"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(adds, 1, "{requests:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -378,6 +378,19 @@ impl ValueType {
         "text", "integer", "decimal", "boolean", "date", "datetime", "any",
     ];
 
+    /// Its name in a workspace (`decimal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Integer => "integer",
+            ValueType::Decimal => "decimal",
+            ValueType::Boolean => "boolean",
+            ValueType::Date => "date",
+            ValueType::Datetime => "datetime",
+            ValueType::Any => "any",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<ValueType> {
         Some(match s {
             "text" | "string" => ValueType::Text,
@@ -431,6 +444,9 @@ pub struct FieldMapping {
     /// For two-way expression mappings: the expression computing the source
     /// field from the target record.
     pub reverse: Option<(Spanned<FieldPath>, Expr)>,
+    /// `new_field: true`: the target field is created in the target when
+    /// it lacks one by that name (Zoho Campaigns' "New Field").
+    pub new_field: bool,
     pub span: Span,
 }
 
@@ -469,6 +485,7 @@ impl FieldMapping {
             ty: None,
             direction: None,
             reverse: None,
+            new_field: false,
             span,
         }
     }

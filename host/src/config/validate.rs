@@ -401,6 +401,60 @@ impl<'a> Validator<'a> {
         Some(f)
     }
 
+    /// A `new_field: true` mapping to a field the target lacks: its
+    /// connector must be able to add one of the mapping's type.
+    fn new_field(&mut self, mref: &ModuleRef, f: &FieldMapping) {
+        let manifest = self
+            .ws
+            .connector_of(&mref.connection)
+            .and_then(|c| self.catalog.manifest(c));
+        let Some(manifest) = manifest else {
+            return;
+        };
+        let Some(how) = manifest.new_fields.get(&mref.module) else {
+            let can: Vec<&str> = manifest.new_fields.keys().map(String::as_str).collect();
+            let hint = if can.is_empty() {
+                format!(
+                    "`{}` adds no fields; create it in the product first, then map it",
+                    manifest.name
+                )
+            } else {
+                format!("`{}` adds fields to {} only", manifest.name, one_of(can))
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    &f.target.span,
+                    format!(
+                        "`{mref}` has no field `{}`, and `new_field` cannot add one there",
+                        f.target.value.head()
+                    ),
+                )
+                .with_hint(hint),
+            );
+            return;
+        };
+        if f.target.value.segments.len() != 1 {
+            self.diags.push(Diagnostic::error(
+                &f.target.span,
+                "a new field is one name, not a path",
+            ));
+        }
+        let ty = f.ty.as_ref().map_or("text", |t| t.value.name());
+        if !how.kinds.contains_key(ty) {
+            let span = f.ty.as_ref().map_or(&f.target.span, |t| &t.span);
+            self.diags.push(
+                Diagnostic::error(
+                    span,
+                    format!("`{}` cannot add a `{ty}` field", manifest.name),
+                )
+                .with_hint(format!(
+                    "types it adds: {}",
+                    one_of(how.kinds.keys().map(String::as_str))
+                )),
+            );
+        }
+    }
+
     /// Check `<var>.Field` references of an expression against a module.
     fn expr_refs(&mut self, e: &Expr, var: &str, module: &ModuleInfo, mref: &ModuleRef) {
         for (name, offset) in e.field_refs(var) {
@@ -619,6 +673,10 @@ impl<'a> Validator<'a> {
     ) {
         for f in fields {
             let target = match (to, top) {
+                (Some(m), true) if f.new_field && m.field(f.target.value.head()).is_none() => {
+                    self.new_field(to_ref, f);
+                    None
+                }
                 (Some(m), true) => self.field(m, to_ref, &f.target, Role::Target),
                 _ => None,
             };

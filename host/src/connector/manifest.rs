@@ -83,6 +83,27 @@ pub struct Manifest {
     /// another connector's module uses when it gives no `fields`.
     #[serde(default)]
     pub field_pairs: Vec<FieldPairs>,
+    /// Modules a sync may add fields to (`new_field: true` on a mapping),
+    /// by module: how a field is made, as a record of another module.
+    #[serde(default)]
+    pub new_fields: BTreeMap<String, NewFields>,
+}
+
+/// How to add a field to a module: create a record of `module` with the
+/// field's name in `name` and its type in `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFields {
+    /// The module whose records are fields (Zoho Campaigns' `fields`).
+    pub module: String,
+    /// Its field taking the new field's name (`DISPLAY_NAME`).
+    pub name: String,
+    /// Its field taking the new field's type (`FIELD_TYPE`).
+    pub kind: String,
+    /// The vendor's type for each mapping `type:` (`text`, `integer`,
+    /// `decimal`, `boolean`, `date`, `datetime`); a mapping without one
+    /// is `text`.
+    pub kinds: BTreeMap<String, String>,
 }
 
 /// What runs a connector.

@@ -21,9 +21,9 @@ use futures::future::BoxFuture;
 pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
-    AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NotificationChannels,
-    OrganizationRecord, RateLimit, RefreshOn, SandboxClient, SandboxEntry, SettingSpec, StageTable,
-    Target,
+    AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NewFields,
+    NotificationChannels, OrganizationRecord, RateLimit, RefreshOn, SandboxClient, SandboxEntry,
+    SettingSpec, StageTable, Target,
 };
 pub use types::{
     CallError, ConnectorError, DeletedPage, DeletedRecord, Page, Record, WriteResult, id_of,

@@ -49,6 +49,9 @@ pub struct Env {
     running: Mutex<HashSet<String>>,
     /// Base currencies read so far, by connection.
     currencies: Mutex<HashMap<String, Option<String>>>,
+    /// Fields known to be there, or added, by `new_field` mappings
+    /// (connection, module, name): checked once per process.
+    fields_added: Mutex<HashSet<(String, String, String)>>,
     /// Some describe came from [`EnvOptions::described`].
     from_cache: bool,
 }
@@ -154,6 +157,7 @@ impl Env {
             broken,
             running: Mutex::new(HashSet::new()),
             currencies: Mutex::new(HashMap::new()),
+            fields_added: Mutex::new(HashSet::new()),
             from_cache,
         }
     }
@@ -220,6 +224,73 @@ impl Env {
             .unwrap()
             .insert(connection.to_string(), currency.clone());
         Ok(currency)
+    }
+
+    /// Make sure `module` of `connection` has a field `name`, adding it as
+    /// the connector's manifest says (`new_fields`) with the vendor's type
+    /// for `ty` (a mapping's `type:`) when the vendor has none by that
+    /// name. Looked up once per process.
+    pub async fn ensure_field(
+        &self,
+        connection: &str,
+        module: &str,
+        name: &str,
+        ty: &str,
+    ) -> Result<(), EngineError> {
+        let key = (connection.to_string(), module.to_string(), name.to_string());
+        if self.fields_added.lock().unwrap().contains(&key) {
+            return Ok(());
+        }
+        let config = |message: String| EngineError::Config {
+            name: connection.to_string(),
+            message,
+        };
+        let spec = self
+            .workspace
+            .connector_of(connection)
+            .and_then(|c| self.catalog.manifests.get(c))
+            .and_then(|m| m.new_fields.get(module).cloned())
+            .ok_or_else(|| config(format!("`{module}` cannot have fields added")))?;
+        let kind = spec
+            .kinds
+            .get(ty)
+            .ok_or_else(|| config(format!("`{module}` cannot have a `{ty}` field added")))?;
+        let vendor = self.connector(connection)?;
+        let call_error = |call, e| EngineError::Call {
+            connection: connection.to_string(),
+            call,
+            module: spec.module.clone(),
+            error: Box::new(e),
+        };
+        let mut criteria = crate::connector::Record::new();
+        criteria.insert(spec.name.clone(), name.into());
+        let found = vendor
+            .find(&spec.module, &criteria)
+            .await
+            .map_err(|e| call_error("find", e))?;
+        if found.is_empty() {
+            let mut field = criteria;
+            field.insert(spec.kind.clone(), kind.as_str().into());
+            let made = vendor
+                .create(&spec.module, std::slice::from_ref(&field))
+                .await
+                .map_err(|e| call_error("create", e))?;
+            match made.into_iter().next() {
+                // Made meanwhile (another process, a person).
+                Some(Ok(_)) | Some(Err(crate::connector::ConnectorError::Conflict(_))) => {}
+                Some(Err(e)) => {
+                    return Err(config(format!("adding field `{name}` to `{module}`: {e}")));
+                }
+                None => {
+                    return Err(config(format!(
+                        "adding field `{name}` to `{module}`: no answer"
+                    )));
+                }
+            }
+            tracing::info!(connection, module, field = name, kind = %kind, "field added");
+        }
+        self.fields_added.lock().unwrap().insert(key);
+        Ok(())
     }
 
     /// Connections that could not be described, with why.

@@ -172,6 +172,9 @@ pub async fn run_observed(
     let from = env.endpoint(&sync.from)?;
     let to = env.endpoint(&sync.to)?;
     check_currencies(env, sync).await?;
+    if !options.dry_run {
+        add_new_fields(env, sync, &to).await?;
+    }
     let store = env.store.as_ref();
     let mut run = if options.dry_run {
         engine::run::begin_preview(store, name, options.trigger)?
@@ -336,6 +339,21 @@ pub async fn run_records(
 
 /// A sync of amounts between organisations with different base
 /// currencies would copy figures unconverted: refuse it, saying why.
+/// Fields the mapping marks `new_field: true` that the target lacks are
+/// added to it before anything is written.
+async fn add_new_fields(env: &Env, sync: &SyncConfig, to: &Endpoint) -> Result<(), SyncError> {
+    for f in sync.fields.iter().filter(|f| f.new_field) {
+        let name = f.target.value.head();
+        if to.info.field(name).is_some() {
+            continue;
+        }
+        let ty = f.ty.as_ref().map_or("text", |t| t.value.name());
+        env.ensure_field(&sync.to.connection, &sync.to.module, name, ty)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError> {
     Ok(
         engine::money::check_between(env, &sync.name.value, &sync.from, &sync.to, &sync.fields)

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::app::AppRef;
+use crate::app::{App, AppRef};
 use crate::crm;
 use crate::error::{ApiError, Product};
 use crate::faults::Fault;
@@ -78,7 +78,11 @@ pub fn router(app: AppRef) -> Router {
         .merge(apis)
         .nest(crate::ap::PREFIX, crate::ap::router())
         .merge(crate::ap::control::router())
-        .nest(crate::campaigns::PREFIX, crate::campaigns::router())
+        .nest(
+            crate::campaigns::PREFIX,
+            crate::campaigns::router()
+                .layer(middleware::from_fn_with_state(app.clone(), count_layer)),
+        )
         .nest(crate::csb::PREFIX, crate::csb::router())
         .merge(crate::csb::control::router())
         .merge(crate::control::router())
@@ -220,12 +224,23 @@ fn route_of(method: &str, path: &str) -> String {
     format!("{method} {}", path.join("/"))
 }
 
-async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+/// Count a request in [`App::requests`] (`GET /__sandbox/requests`).
+fn count(app: &App, req: &Request) {
     *app.requests
         .lock()
         .unwrap()
         .entry(route_of(req.method().as_str(), req.uri().path()))
         .or_default() += 1;
+}
+
+/// Zoho Campaigns' requests are counted, without Zoho's fault injection.
+async fn count_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+    count(&app, &req);
+    next.run(req).await
+}
+
+async fn fault_layer(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+    count(&app, &req);
     let (fault, latency) = app
         .faults
         .draw(&format!("{} {}", req.method(), req.uri().path()));

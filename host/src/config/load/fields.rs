@@ -28,6 +28,7 @@ const FIELD_KEYS: &[&str] = &[
     "direction",
     "reverse",
     "first_of",
+    "new_field",
 ];
 
 impl Loader {
@@ -228,6 +229,9 @@ impl Loader {
         m.default = node.get("default").map(Node::to_json);
         if let Some(r) = node.get("required") {
             m.required = self.boolean(r, "`required`").unwrap_or(false);
+        }
+        if let Some(n) = node.get("new_field") {
+            m.new_field = self.boolean(n, "`new_field`").unwrap_or(false);
         }
         if let Some(t) = node.get("type") {
             let s = self.string(t, "`type`")?;
