@@ -182,6 +182,7 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
         &key,
         &format!(
             r#"    match: {{ email: contact_email }}
+    view: "record.contact_type == 'customer'"
     update_empty_fields: true
     fields:
       contact_email: email
@@ -194,10 +195,43 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
 "#
         ),
     );
+    // One contact is a vendor: customers only, as Campaigns' own sync.
+    let vendor = invoice_contacts(&sb).await.last().unwrap()["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.app()
+        .ui_finance_write(
+            Product::Invoice,
+            INVOICE_ORG,
+            "contacts",
+            &vendor,
+            json!({"contact_type": "vendor"}),
+        )
+        .unwrap();
     let report = tokio::task::block_in_place(|| sync(&bench));
     assert_eq!(report["counts"]["failed"], 0, "{}", report["counts"]);
+    assert_eq!(report["counts"]["skipped"], 1, "{}", report["counts"]);
     let added = report["counts"]["added"].as_u64().unwrap();
     assert!(added > 0, "{}", report["counts"]);
+    // The history's skipped records export, with why.
+    let csv = bench.ferry_ok(&[
+        "history",
+        "subscribers",
+        "--run",
+        "1",
+        "--skipped",
+        "--format",
+        "csv",
+    ]);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert!(
+        rows[0].contains(&format!(",{vendor},"))
+            && rows[0].contains(",skip,")
+            && rows[0].contains("view"),
+        "{csv}"
+    );
     let added_fields = || {
         let st = sb.app().campaigns.store.lock().unwrap();
         st.fields

@@ -317,7 +317,8 @@ async fn books_invoices_become_alternative_payments_invoices_once() {
 
 /// Books changes reach AP (one way: AP's changes never go back): an
 /// unpaid invoice's new due date and lines; a payment recorded in Books,
-/// in part or in full, lowers AP's amount due and its status follows; an
+/// in part or in full, or a credit note applied there, lowers AP's amount
+/// due and its status follows; an
 /// invoice deleted in Books is archived in AP by the first run whose
 /// `full_read: hourly` is due — not by the runs in between — and once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +347,7 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
     let env = bench.env().await;
     let books = env.connector("books").unwrap();
     let mut ids = Vec::new();
-    for amount in [100, 200, 300, 400] {
+    for amount in [100, 200, 300, 400, 500] {
         let record = serde_json::json!({
             "customer_id": customer,
             "date": "2025-01-10",
@@ -387,7 +388,7 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
         assert_eq!(found.len(), 1, "{memo}: {found:?}");
         found[0].clone()
     };
-    for (id, total) in ids.iter().zip([100, 200, 300, 400]) {
+    for (id, total) in ids.iter().zip([100, 200, 300, 400, 500]) {
         let ap = twin(id);
         assert_eq!(
             (
@@ -401,7 +402,8 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
     }
 
     // In Books: the first gets a new due date and amount; the second is
-    // paid in part, the third in full; the fourth is deleted.
+    // paid in part, the third in full; the fourth is deleted; a credit
+    // note pays part of the fifth.
     sb.advance_clock(std::time::Duration::from_secs(120));
     let env = bench.env().await;
     let books = env.connector("books").unwrap();
@@ -439,9 +441,10 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
         .remove(0)
         .unwrap();
     drop(env);
+    apply_credit(&sb, &customer, &ids[4], 120.0);
 
     let report = sync_named(&bench, "invoices");
-    assert_eq!(report["counts"]["updated"], 3, "{}", report["counts"]);
+    assert_eq!(report["counts"]["updated"], 4, "{}", report["counts"]);
     assert_eq!(
         report["counts"]["deleted"], 0,
         "not a whole read: {}",
@@ -468,6 +471,12 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
         (full["status"].as_str(), full["amount_due"].as_i64()),
         (Some("paid"), Some(0)),
         "{full}"
+    );
+    let credited = twin(&ids[4]);
+    assert_eq!(
+        (credited["status"].as_str(), credited["amount_due"].as_i64()),
+        (Some("partially_paid"), Some(380)),
+        "{credited}"
     );
     let archived = |id: &str| {
         sb.app().ap_snapshot()["invoices"]
@@ -514,6 +523,46 @@ async fn books_changes_and_deletions_reach_alternative_payments() {
     let reports: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(reports[0]["counts"]["deleted"], 0, "{out}");
     assert_eq!(reports[0]["counts"]["failed"], 0, "{out}");
+}
+
+/// A person in Books raises a credit note of `amount` for `customer` and
+/// applies it to `invoice`.
+fn apply_credit(sb: &Sandbox, customer: &str, invoice: &str, amount: f64) {
+    use zoho_sandbox::Product;
+    use zoho_sandbox::finance::{ops::Route, routes, spec::Kind};
+    let org = BOOKS.2.unwrap();
+    let run = |route, params: &[String], body: Value| {
+        routes::run(
+            sb.app(),
+            Product::Books,
+            org,
+            route,
+            params,
+            &Default::default(),
+            &Default::default(),
+            body.to_string().as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .1
+    };
+    let note = run(
+        Route::Create(Kind::CreditNotes),
+        &[],
+        serde_json::json!({
+            "customer_id": customer,
+            "date": "2025-01-21",
+            "line_items": [{"name": "Goodwill", "rate": amount, "quantity": 1}],
+        }),
+    );
+    let note_id = note["creditnote"]["creditnote_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(
+        Route::InvoiceApplyCredits,
+        &[invoice.to_string()],
+        serde_json::json!({"apply_creditnotes": [{"creditnote_id": note_id, "amount_applied": amount}]}),
+    );
 }
 
 /// A Books invoice, by number, as the sandbox holds it.
