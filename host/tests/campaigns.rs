@@ -322,6 +322,39 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
     assert_eq!(adds, 1, "{requests:?}");
 }
 
+/// A sync writing addresses alone adds them ten at a time through
+/// `addlistsubscribersinbulk`; once a field more is mapped, each contact
+/// goes through `listsubscribe` with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_alone_are_added_in_bulk() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let (key, _) = list(&sb, "Invoice customers");
+    let bench = bench_with(
+        &sb,
+        &key,
+        r#"    match: { email: contact_email }
+    fields:
+      contact_email: email
+"#,
+    );
+    let report = tokio::task::block_in_place(|| sync(&bench));
+    assert_eq!(report["counts"]["failed"], 0, "{}", report["counts"]);
+    let added = report["counts"]["added"].as_u64().unwrap();
+    let (_, subs) = list(&sb, "Invoice customers");
+    assert_eq!(subs.len() as u64, added);
+    let calls = |suffix: &str| -> u64 {
+        sb.app()
+            .requests()
+            .iter()
+            .filter(|(route, _)| route.ends_with(suffix))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert!(added > 1, "{}", report["counts"]);
+    assert_eq!(calls("/addlistsubscribersinbulk"), added.div_ceil(10));
+    assert_eq!(calls("/json/listsubscribe"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_campaigns_connector_replays_offline() {
     let sb = Sandbox::builder().start().await.unwrap();

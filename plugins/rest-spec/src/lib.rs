@@ -63,6 +63,10 @@ pub struct Module {
     pub find: Option<List>,
     #[serde(default)]
     pub create: Option<Request>,
+    /// Several records created by one request, where the vendor has a bulk
+    /// call taking some fields only.
+    #[serde(default)]
+    pub create_many: Option<CreateMany>,
     /// Update one record (`{id}`; the body is the changed fields).
     #[serde(default)]
     pub update: Option<Request>,
@@ -181,6 +185,19 @@ pub struct List {
     /// host finds what changed.
     #[serde(default)]
     pub since: Option<String>,
+}
+
+/// A bulk create (Zoho Campaigns' `addlistsubscribersinbulk`: up to ten
+/// addresses, nothing else): a batch whose records carry `only` these
+/// fields goes in requests of at most `max` records (`{records.<field>}`:
+/// the field's values, comma-separated); any other batch goes one record
+/// at a time through `create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMany {
+    pub request: Request,
+    pub max: u32,
+    pub only: Vec<String>,
 }
 
 /// One HTTP request.
@@ -404,6 +421,7 @@ pub enum Operation {
     Delete,
     Act,
     Check,
+    CreateMany,
 }
 
 impl Operation {
@@ -415,6 +433,7 @@ impl Operation {
                 Operation::Get | Operation::Update | Operation::Delete | Operation::Act
             ),
             "record" | "params" => matches!(self, Operation::Create | Operation::Update),
+            "records" => self == Operation::CreateMany,
             "criteria" => self == Operation::Find,
             "args" => self == Operation::Act,
             _ => false,
@@ -451,6 +470,29 @@ impl Spec {
             for (what, op, r) in single {
                 if let Some(r) = r {
                     check_request(&mut problems, &at(what), op, r);
+                }
+            }
+            if let Some(many) = &m.create_many {
+                check_request(
+                    &mut problems,
+                    &at("create_many.request"),
+                    Operation::CreateMany,
+                    &many.request,
+                );
+                if m.create.is_none() {
+                    problems.push(at(
+                        "create_many: needs `create` too, for records with other fields",
+                    ));
+                }
+                if many.max == 0 {
+                    problems.push(at("create_many.max: at least 1"));
+                }
+                for field in &many.only {
+                    if !m.fields.is_empty() && !m.fields.contains_key(field) {
+                        problems.push(at(&format!(
+                            "create_many.only.{field}: not among its fields"
+                        )));
+                    }
                 }
             }
             for (action, a) in &m.actions {
@@ -516,7 +558,9 @@ fn check_request(problems: &mut Vec<String>, at: &str, op: Operation, r: &Reques
 }
 
 fn check_template(problems: &mut Vec<String>, at: &str, op: Operation, t: &Template) {
-    const ROOTS: [&str; 6] = ["settings", "id", "record", "params", "criteria", "args"];
+    const ROOTS: [&str; 7] = [
+        "settings", "id", "record", "params", "records", "criteria", "args",
+    ];
     for root in t.roots() {
         if !op.allows(root) {
             let usable: Vec<String> = ROOTS

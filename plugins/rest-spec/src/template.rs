@@ -1,7 +1,8 @@
 //! Text with `{…}` placeholders: `{id}`, `{settings.organization_id}`,
 //! `{record.email}`, `{criteria.email}`, `{args.amount}`, and `{record}`
 //! (the whole record), `{params.topic_id}` (a record's fields sent as
-//! request parameters). A `:json` suffix writes the value as JSON text
+//! request parameters), `{records.contact_email}` (a bulk create: the
+//! field's values in its records, comma-separated). A `:json` suffix writes the value as JSON text
 //! (`{record:json}`); otherwise strings are written bare and other values
 //! as JSON. A `?` at the end makes a value optional (`{params.topic_id?}`):
 //! missing, it is written as nothing. `{{` and `}}` are literal braces.
@@ -51,6 +52,7 @@ pub struct Vars<'a> {
     pub criteria: Option<&'a Map<String, Value>>,
     pub args: Option<&'a Map<String, Value>>,
     pub params: Option<&'a Map<String, Value>>,
+    pub records: Option<&'a [Map<String, Value>]>,
 }
 
 impl TryFrom<String> for Template {
@@ -199,6 +201,20 @@ fn lookup(vars: &Vars<'_>, root: &str, path: &[String]) -> Option<Value> {
         "criteria" => vars.criteria?,
         "args" => vars.args?,
         "params" => vars.params?,
+        "records" => {
+            let [field] = path else { return None };
+            let values: Vec<String> = vars
+                .records?
+                .iter()
+                .filter_map(|r| r.get(field))
+                .filter(|v| !v.is_null())
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect();
+            return (!values.is_empty()).then(|| Value::String(values.join(",")));
+        }
         _ => return None,
     };
     let Some((first, rest)) = path.split_first() else {

@@ -204,3 +204,63 @@ fn failed_marks_error_bodies_whatever_the_status() {
     let old = spec(r#"{"errors": {"code": "code"}, "modules": {}}"#);
     assert_eq!(old.errors.failed, None);
 }
+
+/// A bulk create: `{records.<field>}` joins the field's values with
+/// commas, only in `create_many`; it needs `create` beside it and names
+/// fields the module has.
+#[test]
+fn create_many_joins_its_records_and_is_checked() {
+    let s = spec(
+        r#"{"modules": {"subscribers": {"id": "contact_email",
+            "fields": {"contact_email": {}, "phone": {}},
+            "list": {"path": "/subs"},
+            "create": {"path": "/subscribe"},
+            "create_many": {"max": 10, "only": ["contact_email"],
+                "request": {"path": "/bulk", "body": {"kind": "form",
+                    "fields": {"emailids": "{records.contact_email}"}}}}}}}"#,
+    );
+    s.check().unwrap();
+    let many = s.modules["subscribers"].create_many.as_ref().unwrap();
+    let records: Vec<serde_json::Map<String, serde_json::Value>> = ["a@x.com", "b@x.com"]
+        .iter()
+        .map(|e| json!({"contact_email": e}).as_object().unwrap().clone())
+        .collect();
+    let vars = Vars {
+        records: Some(&records),
+        ..Vars::default()
+    };
+    let Body::Form { fields } = &many.request.body else {
+        panic!("a form body")
+    };
+    assert_eq!(fields["emailids"].render(&vars).unwrap(), "a@x.com,b@x.com");
+
+    let bad = spec(
+        r#"{"modules": {"s": {"fields": {"id": {}}, "list": {"path": "/s"},
+            "create": {"path": "/s", "query": {"x": "{records.id}"}},
+            "create_many": {"max": 0, "only": ["nope"], "request": {"path": "/bulk"}},
+            "update": {"path": "/s/{id}"}}},
+          "query": {}}"#,
+    );
+    let problems = bad.check().unwrap_err();
+    for expected in [
+        "modules.s.create.query.x: `{records}` has no value here",
+        "modules.s.create_many.max: at least 1",
+        "modules.s.create_many.only.nope: not among its fields",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
+    let lonely = spec(
+        r#"{"modules": {"s": {"fields": {"id": {}}, "list": {"path": "/s"},
+            "create_many": {"max": 10, "only": ["id"], "request": {"path": "/bulk"}}}}}"#,
+    );
+    assert!(
+        lonely
+            .check()
+            .unwrap_err()
+            .iter()
+            .any(|p| p.contains("create_many: needs `create` too"))
+    );
+}

@@ -9,7 +9,7 @@ mod paging;
 mod request;
 
 use ferry_plugin_sdk::prelude::*;
-use ferry_rest_spec::{Body, FieldKind as Kind, Module, Spec, Vars};
+use ferry_rest_spec::{Body, CreateMany, FieldKind as Kind, Module, Spec, Vars};
 
 use crate::answer::record_at;
 use crate::request::{Call, send};
@@ -78,6 +78,30 @@ fn kind(k: Kind) -> FieldKind {
 }
 
 /// Describe a module from its spec.
+/// Records created through the module's bulk request, `max` a request;
+/// each takes its request's outcome, and is as sent when it succeeds (a
+/// bulk answer names no records).
+fn create_many(
+    spec: &Spec,
+    settings: &Settings,
+    many: &CreateMany,
+    records: &[Record],
+) -> Vec<Result<Record, ConnectorError>> {
+    let mut out = Vec::with_capacity(records.len());
+    for chunk in records.chunks(many.max.max(1) as usize) {
+        let vars = Vars {
+            settings: Some(settings.as_map()),
+            records: Some(chunk),
+            ..Vars::default()
+        };
+        match send(spec, &Call::new(&many.request, "POST", vars)) {
+            Ok(_) => out.extend(chunk.iter().cloned().map(Ok)),
+            Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
+        }
+    }
+    out
+}
+
 fn describe_module(name: &str, m: &Module) -> ModuleInfo {
     let mut info = ModuleInfo::new(name, &m.id).label(m.label.as_deref().unwrap_or(name));
     if let Some(modified) = &m.modified {
@@ -118,6 +142,9 @@ fn describe_module(name: &str, m: &Module) -> ModuleInfo {
         }
     }
     info = info.operations(&ops);
+    if let Some(many) = &m.create_many {
+        info = info.max_batch(many.max);
+    }
     for (action, a) in &m.actions {
         info = info.action(action, &a.description);
     }
@@ -221,6 +248,14 @@ impl Connector for Rest {
     ) -> Result<Vec<Result<Record, ConnectorError>>, ConnectorError> {
         let spec = spec(settings)?;
         let (m, create) = operation(&spec, module_name, "create", |m| m.create.as_ref())?;
+        if let Some(many) = &m.create_many
+            && records.len() > 1
+            && records
+                .iter()
+                .all(|r| r.keys().all(|k| many.only.contains(k)))
+        {
+            return Ok(create_many(&spec, settings, many, &records));
+        }
         Ok(records
             .iter()
             .map(|record| {
