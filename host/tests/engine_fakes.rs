@@ -514,6 +514,23 @@ fn two_skipped_one_kept() -> (FakeVendor, FakeVendor) {
     (books, billing(&clock))
 }
 
+/// The rows of run `run` of sync `customers` that say it skipped a record.
+fn skipped_rows(w: &World, run: u64) -> Vec<ferry::store::LedgerRow> {
+    w.env
+        .store
+        .ledger("customers", run, LedgerFilter::Skipped, 0, 10)
+        .unwrap()
+}
+
+/// Books contacts → Billing customers, the view leaving out names that
+/// start `Skip`; `options` are more sync keys, `fields` more mappings
+/// (each a line, indented).
+fn skipping_sync(options: &str, fields: &str) -> String {
+    format!(
+        "syncs:\n  customers:\n    from: books.contacts\n    to: billing.customers\n    view: \"!record.contact_name.startsWith('Skip')\"\n{options}    fields:\n      display_name: contact_name\n{fields}"
+    )
+}
+
 /// Rows of filtered records wait for the page's commit (one transaction
 /// for a page, not one each); a pass that fails mid-page still ledgers the
 /// records it skipped before the failure, and the next run reads them
@@ -521,27 +538,15 @@ fn two_skipped_one_kept() -> (FakeVendor, FakeVendor) {
 #[tokio::test]
 async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
     let (books, billing) = two_skipped_one_kept();
-    let body = r#"syncs:
-  customers:
-    from: books.contacts
-    to: billing.customers
-    view: "!record.contact_name.startsWith('Skip')"
-    fields:
-      display_name: contact_name
-      website: website
-"#;
-    let w = world(body, &[&books, &billing], vec![]).await;
+    let body = skipping_sync("", "      website: website\n");
+    let w = world(&body, &[&books, &billing], vec![]).await;
     // List rows leave `website` out, so each record is read in full: the
     // first read passes, the second fails and ends the pass mid-page.
     books.fail_next(Op::Get, Fault::Pass);
     books.fail_next(Op::Get, Fault::Server5xx);
     let failed = run(&w, "customers").await;
     assert!(matches!(failed.status, RunStatus::Failed(_)), "{failed:?}");
-    let skipped = w
-        .env
-        .store
-        .ledger("customers", failed.id, LedgerFilter::Skipped, 0, 10)
-        .unwrap();
+    let skipped = skipped_rows(&w, failed.id);
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert_eq!(skipped[0].op, LedgerOp::Skip);
     assert!(billing.records("customers").is_empty());
@@ -552,11 +557,7 @@ async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
         field(&billing.records("customers"), "display_name"),
         ["Keep"]
     );
-    let skipped = w
-        .env
-        .store
-        .ledger("customers", again.id, LedgerFilter::Skipped, 0, 10)
-        .unwrap();
+    let skipped = skipped_rows(&w, again.id);
     assert_eq!(skipped.len(), 2, "{skipped:?}");
 }
 
@@ -568,17 +569,7 @@ async fn a_pass_failing_mid_page_keeps_the_rows_of_what_it_skipped() {
 async fn ledger_changes_counts_skipped_records_without_a_row_each() {
     for (ledger, skipped_rows) in [("all", 2), ("changes", 0)] {
         let (books, billing) = two_skipped_one_kept();
-        let body = format!(
-            r#"syncs:
-  customers:
-    from: books.contacts
-    to: billing.customers
-    view: "!record.contact_name.startsWith('Skip')"
-    ledger: {ledger}
-    fields:
-      display_name: contact_name
-"#
-        );
+        let body = skipping_sync(&format!("    ledger: {ledger}\n"), "");
         let w = world(&body, &[&books, &billing], vec![]).await;
         let r = run(&w, "customers").await;
         assert_eq!(
@@ -687,4 +678,44 @@ async fn a_due_whole_read_archives_what_a_feedless_source_no_longer_lists() {
         .await
         .unwrap();
     assert_eq!((r.counts.deleted, r.counts.read), (0, 1), "{r:?}");
+}
+
+/// Under `ledger: changes`, a record that failed in an earlier run and is
+/// now left out by the view is no longer listed as failing: its skip
+/// still gets a row (which clears the failure); the others are counted.
+#[tokio::test]
+async fn ledger_changes_clears_a_failure_the_view_now_skips() {
+    let (books, billing) = two_skipped_one_kept();
+    let body = skipping_sync("    ledger: changes\n", "");
+    let w = world(&body, &[&books, &billing], vec![]).await;
+    billing.fail_next(
+        Op::Create,
+        Fault::Error(ferry::connector::ConnectorError::Invalid {
+            field: "display_name".into(),
+            message: "refused".into(),
+        }),
+    );
+    let first = run(&w, "customers").await;
+    assert_eq!(first.counts.failed, 1, "{first:?}");
+    assert_eq!(w.env.store.failing("customers").unwrap().len(), 1);
+
+    let keep = books
+        .records("contacts")
+        .into_iter()
+        .find(|r| r["contact_name"] == "Keep")
+        .unwrap()["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    books.edit("contacts", &keep, json!({"contact_name": "Skip now"}));
+    let second = run(&w, "customers").await;
+    assert_eq!(second.status, RunStatus::Completed, "{second:?}");
+    assert!(
+        w.env.store.failing("customers").unwrap().is_empty(),
+        "{:?}",
+        w.env.store.failing("customers")
+    );
+    let rows = skipped_rows(&w, second.id);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].source_id, keep);
 }

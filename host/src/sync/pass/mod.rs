@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
-use crate::config::SyncConfig;
+use crate::config::{LedgerRows, SyncConfig};
 use crate::connector::{CallError, ConnectorError, Record};
 use crate::engine::decide::instant;
 use crate::engine::read::Listing;
@@ -139,6 +139,10 @@ pub(super) struct Pass<'a> {
     /// itself (no deleted-records feed): linked records it no longer
     /// lists were deleted.
     listed: Option<HashSet<String>>,
+    /// Under `ledger: changes`: records failing from an earlier run, by
+    /// id on this side. Skipping one still writes its row, which clears
+    /// it from the failing list.
+    failing: HashSet<String>,
 }
 
 /// How far a pass got.
@@ -191,6 +195,7 @@ impl<'a> Pass<'a> {
             titles: HashMap::new(),
             target_titles: HashMap::new(),
             listed: None,
+            failing: HashSet::new(),
         }
     }
 
@@ -224,6 +229,15 @@ impl<'a> Pass<'a> {
         mut observer: Option<&mut dyn Observer>,
     ) -> Result<PassEnd, SyncError> {
         self.settle_intents().await?;
+        if self.sync.ledger == LedgerRows::Changes {
+            self.failing = self
+                .store
+                .failing(self.ns())?
+                .into_iter()
+                .filter(|f| f.side == self.side)
+                .map(|f| f.id)
+                .collect();
+        }
         let old = if self.options.full {
             None
         } else {

@@ -405,8 +405,12 @@ impl Pass<'_> {
         reason: String,
     ) -> Result<(), SyncError> {
         self.run.counts.count(op);
-        if op == LedgerOp::Skip && self.sync.ledger == LedgerRows::Changes {
-            // Counted only, as the sync asks.
+        if op == LedgerOp::Skip
+            && self.sync.ledger == LedgerRows::Changes
+            && !self.failing.remove(source_id)
+        {
+            // Counted only, as the sync asks (a record failing from an
+            // earlier run still gets its row: it clears the failure).
             return Ok(());
         }
         let row = self.row(source_id, target_id, op, Some(reason));
