@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ferry::store::postgres::{Leases, Pg, PgOptions, PgPacer};
 use ferry::store::{EmbeddedStore, RunStatus, RunTrigger, StateStore};
 use serde_json::Value;
-use support::bench::{AP, BILLING, BOOKS, CRM, ap_customers, count, distinct_emails};
+use support::bench::{AP, BILLING, BOOKS, CRM, ap_customers, count, distinct_emails, sandbox_find};
 use support::cluster::{
     TO_AP, TO_BILLING, Worker, all_done, held, logs, spawn_worker, start_worker,
     start_worker_with_console, workspaces,
@@ -421,24 +421,14 @@ async fn open_when_free(url: &str, workspace: &str) -> EmbeddedStore {
     }
 }
 
-async fn find(sb: &Sandbox, what: &str) -> Vec<Value> {
-    let found: Value = reqwest::get(format!("{}/__sandbox/find/{what}", sb.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    found["records"].as_array().unwrap().clone()
-}
-
 /// Billing's stored `resource` records.
 async fn finance_records(sb: &Sandbox, resource: &str) -> Vec<Value> {
-    find(sb, &format!("billing/{}/{resource}", BILLING.2.unwrap())).await
+    sandbox_find(sb, &format!("billing/{}/{resource}", BILLING.2.unwrap())).await
 }
 
 /// CRM's stored records of `query` (`Module?Field=value`).
 async fn crm_records(sb: &Sandbox, query: &str) -> Vec<Value> {
-    find(sb, &format!("crm/{query}")).await
+    sandbox_find(sb, &format!("crm/{query}")).await
 }
 
 /// Billing customers made so far, by the workspace that made them (the

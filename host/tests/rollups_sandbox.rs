@@ -47,16 +47,9 @@ fn day(at: DateTime<Utc>, days: i64) -> String {
 
 /// The CRM Account named `name`, as the sandbox keeps it.
 async fn account(sb: &Sandbox, name: &str) -> Value {
-    let found: Value = reqwest::get(format!(
-        "{}/__sandbox/find/crm/Accounts?Account_Name={name}",
-        sb.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let rec = &found["records"][0];
+    let found =
+        support::bench::sandbox_find(sb, &format!("crm/Accounts?Account_Name={name}")).await;
+    let rec = &found[0];
     json!({
         "Total_Receivables": rec["Total_Receivables"],
         "Overdue_Amount": rec["Overdue_Amount"],

@@ -767,19 +767,12 @@ async fn a_conflict_the_other_side_wins_is_written_back_by_the_binary() {
         text
     };
     ferry(&["sync", "run", "customers"]);
-    let books: Value = reqwest::get(format!(
-        "{}/__sandbox/find/books/{BOOKS_ORG}/contacts?fields=contact_id",
-        sb.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let books_id = books["records"][0]["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let books = support::bench::sandbox_find(
+        &sb,
+        &format!("books/{BOOKS_ORG}/contacts?fields=contact_id"),
+    )
+    .await;
+    let books_id = books[0]["contact_id"].as_str().unwrap().to_string();
     let links = ferry(&["links", "list", "customers", "--id", &books_id]);
     let billing_id = links
         .split_whitespace()

@@ -166,6 +166,19 @@ pub fn fast_http() -> HttpSettings {
     }
 }
 
+/// The records `GET /__sandbox/find/<what>` answers (`crm/Accounts?…`,
+/// `invoice/<org>/contacts`): the sandbox's own view, as its API shows it.
+#[allow(dead_code)] // not every test file uses it
+pub async fn sandbox_find(sb: &Sandbox, what: &str) -> Vec<serde_json::Value> {
+    let found: serde_json::Value = reqwest::get(format!("{}/__sandbox/find/{what}", sb.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    found["records"].as_array().cloned().unwrap_or_default()
+}
+
 /// Records in `product/org/resource` (sandbox counts).
 pub fn count(sb: &Sandbox, key: &str) -> u64 {
     sb.counts().get(key).copied().unwrap_or(0) as u64

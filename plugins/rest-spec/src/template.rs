@@ -2,9 +2,9 @@
 //! `{record.email}`, `{criteria.email}`, `{args.amount}`, and `{record}`
 //! (the whole record), `{params.topic_id}` (a record's fields sent as
 //! request parameters), `{records.contact_email}` (a bulk create: the
-//! field's values in its records, comma-separated). A `:json` suffix writes the value as JSON text
-//! (`{record:json}`); otherwise strings are written bare and other values
-//! as JSON. A `?` at the end makes a value optional (`{params.topic_id?}`):
+//! field's values in its records, comma-separated). A `:json` suffix
+//! writes the value as JSON text (`{record:json}`); otherwise strings are
+//! written bare and other values as JSON. A `?` at the end makes a value optional (`{params.topic_id?}`):
 //! missing, it is written as nothing. `{{` and `}}` are literal braces.
 
 use std::fmt;

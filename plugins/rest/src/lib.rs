@@ -77,7 +77,6 @@ fn kind(k: Kind) -> FieldKind {
     }
 }
 
-/// Describe a module from its spec.
 /// Records created through the module's bulk request, `max` a request;
 /// each takes its request's outcome, and is as sent when it succeeds (a
 /// bulk answer names no records).
@@ -102,6 +101,7 @@ fn create_many(
     out
 }
 
+/// Describe a module from its spec.
 fn describe_module(name: &str, m: &Module) -> ModuleInfo {
     let mut info = ModuleInfo::new(name, &m.id).label(m.label.as_deref().unwrap_or(name));
     if let Some(modified) = &m.modified {

@@ -307,12 +307,13 @@ impl<'a> Pass<'a> {
         if let Some(observer) = observer.as_mut() {
             observer.finish(since.clone());
         }
+        let stored = unix_now();
         let cursor = (self.incomplete == 0 && !self.options.dry_run).then(|| Cursor {
             since,
             deleted_since,
-            stored: unix_now(),
+            stored,
             full_read: if whole {
-                Some(unix_now())
+                Some(stored)
             } else {
                 old.as_ref().and_then(|c| c.full_read)
             },
