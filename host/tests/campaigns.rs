@@ -80,16 +80,17 @@ fn sync(bench: &Bench) -> Value {
 
 /// The Invoice organisation's contacts, as its API lists them.
 async fn invoice_contacts(sb: &Sandbox) -> Vec<Value> {
-    let found: Value = reqwest::get(format!(
-        "{}/__sandbox/find/invoice/{INVOICE_ORG}/contacts",
-        sb.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    found["records"].as_array().unwrap().clone()
+    support::bench::sandbox_find(sb, &format!("invoice/{INVOICE_ORG}/contacts")).await
+}
+
+/// Campaigns requests the sandbox served whose route ends with `suffix`.
+fn calls(sb: &Sandbox, suffix: &str) -> u64 {
+    sb.app()
+        .requests()
+        .iter()
+        .filter(|(route, _)| route.ends_with(suffix))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// The chosen list's key, and its subscribers as (email, company).
@@ -128,6 +129,10 @@ async fn invoice_customers_become_subscribers_of_the_chosen_list_once() {
         subs.iter().all(|(e, c)| e.contains('@') && !c.is_empty()),
         "{subs:?}"
     );
+    // Each with its company: one `listsubscribe` each, never the bulk add
+    // (which takes addresses only).
+    assert_eq!(calls(&sb, "/json/listsubscribe"), added);
+    assert_eq!(calls(&sb, "/addlistsubscribersinbulk"), 0);
     // The other list is untouched.
     assert!(list(&sb, "Newsletter").1.is_empty());
 
@@ -313,13 +318,45 @@ async fn subscription_type_lawful_basis_topic_and_emptied_fields_reach_campaigns
     // Added once, though every run (each its own process) maps it: the
     // later ones find it.
     assert_eq!(added_fields(), [since]);
-    let requests = sb.app().requests();
-    let adds: u64 = requests
-        .iter()
-        .filter(|(route, _)| route.ends_with("/custom/add"))
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(adds, 1, "{requests:?}");
+    assert_eq!(calls(&sb, "/custom/add"), 1, "{:?}", sb.app().requests());
+}
+
+/// A run of one record (`--record`) adds a missing field first too, as a
+/// whole run does: the field is there and holds the record's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_record_run_adds_the_new_field_first() {
+    let sb = Sandbox::builder().seed(6).start().await.unwrap();
+    let (key, _) = list(&sb, "Invoice customers");
+    let bench = bench_with(
+        &sb,
+        &key,
+        // A record read alone is in full: its address is its person's.
+        r#"    fields:
+      contact_email: contact_persons[0].email
+      Customer Since: { from: created_time, type: date, new_field: true }
+"#,
+    );
+    let contact = invoice_contacts(&sb).await[0].clone();
+    let id = contact["contact_id"].as_str().unwrap();
+    let out = bench.ferry_ok(&["sync", "run", "subscribers", "--record", id]);
+    let st = sb.app().campaigns.store.lock().unwrap();
+    assert!(
+        st.fields
+            .iter()
+            .any(|f| f.custom && f.display == "Customer Since" && f.field_type == "Date"),
+        "{out}"
+    );
+    let email = contact["contact_persons"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        st.contacts
+            .get(&email)
+            .is_some_and(|c| c.contains_key("customer_since")),
+        "{out}: {:?}",
+        st.contacts.get(&email)
+    );
 }
 
 /// A sync writing addresses alone adds them ten at a time through
@@ -342,17 +379,9 @@ async fn addresses_alone_are_added_in_bulk() {
     let added = report["counts"]["added"].as_u64().unwrap();
     let (_, subs) = list(&sb, "Invoice customers");
     assert_eq!(subs.len() as u64, added);
-    let calls = |suffix: &str| -> u64 {
-        sb.app()
-            .requests()
-            .iter()
-            .filter(|(route, _)| route.ends_with(suffix))
-            .map(|(_, n)| n)
-            .sum()
-    };
     assert!(added > 1, "{}", report["counts"]);
-    assert_eq!(calls("/addlistsubscribersinbulk"), added.div_ceil(10));
-    assert_eq!(calls("/json/listsubscribe"), 0);
+    assert_eq!(calls(&sb, "/addlistsubscribersinbulk"), added.div_ceil(10));
+    assert_eq!(calls(&sb, "/json/listsubscribe"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,10 +171,7 @@ pub async fn run_observed(
     let plans = plans(env, name)?;
     let from = env.endpoint(&sync.from)?;
     let to = env.endpoint(&sync.to)?;
-    check_currencies(env, sync).await?;
-    if !options.dry_run {
-        add_new_fields(env, sync, &to).await?;
-    }
+    prepare(env, sync, &to, options.dry_run).await?;
     let store = env.store.as_ref();
     let mut run = if options.dry_run {
         engine::run::begin_preview(store, name, options.trigger)?
@@ -274,7 +271,7 @@ pub async fn run_records(
         .claim(name)
         .ok_or_else(|| SyncError::Busy(name.to_string()))?;
     let plans = plans(env, name)?;
-    check_currencies(env, sync).await?;
+    prepare(env, sync, &env.endpoint(&sync.to)?, false).await?;
     let (src, dst, plan, back) = match side {
         Side::From => (
             env.endpoint(&sync.from)?,
@@ -337,11 +334,21 @@ pub async fn run_records(
     Ok(run)
 }
 
-/// A sync of amounts between organisations with different base
-/// currencies would copy figures unconverted: refuse it, saying why.
-/// Fields the mapping marks `new_field: true` that the target lacks are
-/// added to it before anything is written.
-async fn add_new_fields(env: &Env, sync: &SyncConfig, to: &Endpoint) -> Result<(), SyncError> {
+/// What every run of a sync (whole, or of single records: `--record`, a
+/// parent made for another sync) settles before it writes: the two
+/// organisations' base currencies agree, and fields the mapping marks
+/// `new_field: true` that the target (`to`) lacks are added to it (not
+/// in a dry run, which writes nothing).
+async fn prepare(
+    env: &Env,
+    sync: &SyncConfig,
+    to: &Endpoint,
+    dry_run: bool,
+) -> Result<(), SyncError> {
+    check_currencies(env, sync).await?;
+    if dry_run {
+        return Ok(());
+    }
     for f in sync.fields.iter().filter(|f| f.new_field) {
         let name = f.target.value.head();
         if to.info.field(name).is_some() {
@@ -354,6 +361,8 @@ async fn add_new_fields(env: &Env, sync: &SyncConfig, to: &Endpoint) -> Result<(
     Ok(())
 }
 
+/// A sync of amounts between organisations with different base
+/// currencies would copy figures unconverted: refuse it, saying why.
 async fn check_currencies(env: &Env, sync: &SyncConfig) -> Result<(), SyncError> {
     Ok(
         engine::money::check_between(env, &sync.name.value, &sync.from, &sync.to, &sync.fields)
