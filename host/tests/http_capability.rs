@@ -23,6 +23,7 @@ struct Counters {
     tokens: AtomicUsize,
     items: AtomicUsize,
     flaky: AtomicUsize,
+    slow: AtomicUsize,
     /// Tokens numbered below this are refused as expired.
     refuse_below: AtomicUsize,
 }
@@ -99,18 +100,37 @@ async fn server(counters: Arc<Counters>) -> String {
     async fn big() -> impl IntoResponse {
         "x".repeat(64 * 1024 * 1024 + 1)
     }
+    /// A CSV larger than the response cap.
+    async fn export() -> impl IntoResponse {
+        let filler = "x".repeat(60);
+        let mut csv = String::from("id,filler\n");
+        for n in 0..EXPORT_ROWS {
+            csv.push_str(&format!("{n},{filler}\n"));
+        }
+        csv
+    }
+    async fn slow_export(State(c): State<Arc<Counters>>) -> impl IntoResponse {
+        c.slow.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        "id\n1\n2\n"
+    }
     let app = axum::Router::new()
         .route("/oauth/v2/token", post(token))
         .route("/items", get(items))
         .route("/flaky", get(flaky))
         .route("/fail", post(fail).get(fail))
         .route("/big", get(big))
+        .route("/export.csv", get(export))
+        .route("/slow.csv", get(slow_export))
         .with_state(counters);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
+
+/// Rows of `/export.csv` (about 36 MB, past the 32 MB response cap).
+const EXPORT_ROWS: u64 = 550_000;
 
 fn oauth(base: &str, store: Arc<dyn TokenStore>) -> Arc<Auth> {
     Arc::new(Auth::from(OAuth::new(
@@ -280,6 +300,70 @@ async fn oversized_responses_are_refused() {
         caps.http.send(get_req("/big")).await.unwrap_err(),
         HttpError::TooLarge(32 * 1024 * 1024)
     );
+}
+
+/// A download is a request like any other (policy, retries, status) whose
+/// body goes to disk: a file past the response cap is read a slice at a
+/// time, on from where the last slice ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_pass_the_response_cap_under_the_same_policy() {
+    use ferry::capability::download::{self, DownloadError};
+    let counters = Arc::new(Counters::default());
+    let base = server(Arc::clone(&counters)).await;
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], None);
+    let patience = std::time::Duration::from_secs(60);
+    let rows = |url: &'static str, zipped, from, max| {
+        download::rows(&caps, url, zipped, from, max, patience)
+    };
+    let first = rows("/export.csv", false, 0, 2).await.unwrap();
+    assert_eq!(first.header, ["id", "filler"]);
+    assert_eq!(
+        first.rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["0", "1"]
+    );
+    assert!(first.more);
+    let last = rows("/export.csv", false, EXPORT_ROWS - 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(last.rows.len(), 2);
+    assert_eq!(last.rows[1][0], (EXPORT_ROWS - 1).to_string());
+    assert!(!last.more, "the end of the file");
+
+    let err = rows("http://169.254.169.254/x.csv", false, 0, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DownloadError::Denied(_)), "{err}");
+    let err = rows("/fail", false, 0, 1).await.unwrap_err();
+    assert_eq!(err, DownloadError::Status(502, "down".into()));
+    assert!(
+        counters.flaky.load(Ordering::SeqCst) > 1,
+        "a failed GET is retried"
+    );
+    let err = rows("/items", true, 0, 1).await.unwrap_err();
+    assert!(matches!(err, DownloadError::Status(401, _)), "{err}");
+}
+
+/// A file slower to arrive than a call may wait goes on downloading in
+/// the background: the impatient call gets no rows and `more`, a later
+/// one the rows, from one download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_download_goes_on_between_calls() {
+    use ferry::capability::download;
+    let counters = Arc::new(Counters::default());
+    let base = server(Arc::clone(&counters)).await;
+    let caps = support::capabilities(&base, &["127.0.0.1:*"], &[], None);
+    let short = std::time::Duration::from_millis(50);
+    let waiting = download::rows(&caps, "/slow.csv", false, 0, 5, short)
+        .await
+        .unwrap();
+    assert!(waiting.rows.is_empty() && waiting.more, "{waiting:?}");
+    let rows = download::rows(&caps, "/slow.csv", false, 0, 5, short * 200)
+        .await
+        .unwrap();
+    assert_eq!(rows.header, ["id"]);
+    assert_eq!(rows.rows, [["1"], ["2"]]);
+    assert!(!rows.more);
+    assert_eq!(counters.slow.load(Ordering::SeqCst), 1, "one download");
 }
 
 #[tokio::test]

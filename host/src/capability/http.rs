@@ -282,7 +282,7 @@ impl HttpCapability {
                 return cassette.answer(&request, &self.taped_url(&url));
             }
             Some(super::cassette::Tape::Record(cassette)) => {
-                let response = self.send_checked(&request, &url).await?;
+                let response = self.send_checked(&request, &url, Sink::Memory).await?;
                 cassette.record(&request, &self.taped_url(&url), &response);
                 return Ok(response);
             }
@@ -299,14 +299,35 @@ impl HttpCapability {
         {
             return Ok(answer);
         }
-        let response = self.send_checked(&request, &url).await?;
+        let response = self.send_checked(&request, &url, Sink::Memory).await?;
         if let Some((cache, relative)) = &kept {
             cache.put(relative, &response);
         }
         Ok(response)
     }
 
-    async fn send_checked(&self, request: &Request, url: &Url) -> Result<Response, HttpError> {
+    /// `GET url` under the connection's policy, like a plugin's request,
+    /// with a successful answer's body written to `file` rather than kept
+    /// in memory (a vendor's export can be far larger than a page). The
+    /// returned response has an empty body then; any other answer keeps
+    /// its (capped) body, which says why.
+    pub async fn download(&self, url: &str, file: &std::fs::File) -> Result<Response, HttpError> {
+        let request = Request::get(url);
+        let url = self.check(&request)?;
+        if let Some(super::cassette::Tape::Replay(_)) = &self.tape {
+            return Err(HttpError::Denied(
+                "a cassette holds no downloaded files; replay cannot answer a bulk download".into(),
+            ));
+        }
+        self.send_checked(&request, &url, Sink::File(file)).await
+    }
+
+    async fn send_checked(
+        &self,
+        request: &Request,
+        url: &Url,
+        sink: Sink<'_>,
+    ) -> Result<Response, HttpError> {
         let url = url.clone();
         // Credentials go to the API origin only (scheme, host and port):
         // never to the accounts server, an extra allowed host or another
@@ -328,7 +349,7 @@ impl HttpCapability {
                 if let Some(shared) = &self.shared {
                     shared.wait().await;
                 }
-                self.attempt(request, &url, token.as_ref()).await
+                self.attempt(request, &url, token.as_ref(), sink).await
             };
             let retry_in = match &outcome {
                 Ok(resp) => {
@@ -431,11 +452,16 @@ impl HttpCapability {
         request: &Request,
         url: &Url,
         token: Option<&Token>,
+        sink: Sink<'_>,
     ) -> Result<Response, Failure> {
+        let timeout = match sink {
+            Sink::Memory => self.config.settings.request_timeout,
+            Sink::File(_) => DOWNLOAD_TIMEOUT,
+        };
         let mut builder = self
             .client
             .request(request.method.to_reqwest(), url.clone())
-            .timeout(self.config.settings.request_timeout);
+            .timeout(timeout);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -461,6 +487,16 @@ impl HttpCapability {
             .filter(|(name, _)| !CREDENTIAL_RESPONSE_HEADERS.contains(&name.as_str()))
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
             .collect();
+        if let Sink::File(file) = sink
+            && (200..300).contains(&status)
+        {
+            save(&mut response, file).await?;
+            return Ok(Response {
+                status,
+                headers,
+                body: Vec::new(),
+            });
+        }
         let cap = self.config.settings.max_response_bytes;
         if response.content_length().is_some_and(|len| len > cap) {
             return Err(Failure::Other(HttpError::TooLarge(cap)));
@@ -550,6 +586,41 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
 
 fn auth_error(e: AuthError) -> HttpError {
     HttpError::Unauthorized(e.to_string())
+}
+
+/// Longest a download may take, body included (a page's request gets
+/// `request_timeout`).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Largest file a download writes.
+const MAX_DOWNLOAD_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+/// Where a successful answer's body goes.
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    Memory,
+    File(&'a std::fs::File),
+}
+
+/// Write a response's body to `file`, from its start (a retried attempt
+/// overwrites the last one's bytes).
+async fn save(response: &mut reqwest::Response, mut file: &std::fs::File) -> Result<(), Failure> {
+    use std::io::{Seek, Write};
+    let io = |e: std::io::Error| {
+        Failure::Other(HttpError::Connection(format!(
+            "cannot write the download: {e}"
+        )))
+    };
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    let mut written = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
+        written += chunk.len() as u64;
+        if written > MAX_DOWNLOAD_BYTES {
+            return Err(Failure::Other(HttpError::TooLarge(MAX_DOWNLOAD_BYTES)));
+        }
+        file.write_all(&chunk).map_err(io)?;
+    }
+    file.flush().map_err(io)
 }
 
 /// A failed attempt, before deciding whether to retry.

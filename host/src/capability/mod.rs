@@ -1,8 +1,10 @@
 //! What plugins may call: `http` (through the host's policy, credentials,
-//! pacing and retries) and `log`. Nothing else reaches a plugin.
+//! pacing and retries), `log`, and `download` (a vendor's export file, read
+//! a slice at a time). Nothing else reaches a plugin.
 
 pub mod auth;
 pub mod cassette;
+pub mod download;
 pub mod grant;
 pub mod http;
 pub mod log;
@@ -31,6 +33,8 @@ pub struct Capabilities {
     pub connection: String,
     pub http: HttpCapability,
     pub log: Arc<PluginLog>,
+    /// Export files downloaded through `http`, kept for the connection.
+    pub downloads: download::Downloads,
 }
 
 impl Capabilities {
@@ -42,6 +46,7 @@ impl Capabilities {
             connection: connection.to_string(),
             http,
             log: Arc::new(PluginLog::for_connection(plugin, connection)),
+            downloads: download::Downloads::default(),
         })
     }
 }

@@ -24,6 +24,9 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     stderr: MemoryOutputPipe,
+    /// When the call's wall time runs out.
+    deadline: std::time::Instant,
+    timeout: Duration,
 }
 
 impl HostState {
@@ -56,6 +59,8 @@ impl HostState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         HostState {
+            deadline: std::time::Instant::now() + limits.timeout,
+            timeout: limits.timeout,
             limiter: CallLimiter::new(limits),
             capabilities,
             log,
@@ -68,6 +73,14 @@ impl HostState {
     /// The connection's capabilities, absent when only inspecting.
     pub(crate) fn capabilities(&self) -> Option<&Arc<Capabilities>> {
         self.capabilities.as_ref()
+    }
+
+    /// How long a host call may keep the plugin waiting: the call's time
+    /// left, less a quarter of its limit kept for the plugin's own work.
+    pub(crate) fn patience(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .saturating_sub(self.timeout / 4)
     }
 
     /// Where the plugin's log lines go.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use super::bindings::v0_1;
+use super::bindings::{bulk_v0_1, v0_1};
 use super::cache::{ComponentCache, LoadSource};
 use super::host_state::HostState;
 use super::{Guest, Plugin};
@@ -168,6 +168,7 @@ impl Runtime {
         // interface outside `ALLOWED_WASI` (`wasi:http`, …) out.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt)?;
         v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt)?;
+        bulk_v0_1::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt)?;
         let cache = match &options.cache_dir {
             Some(dir) => {
                 let key = match options.key {
@@ -389,7 +390,9 @@ fn check_format(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
 
 /// Whether a component may import `name` (`wasi:cli/stderr@0.2.6`).
 fn check_import(name: &str, contract: &[&str]) -> Result<(), String> {
-    if contract.contains(&name) {
+    // Capabilities versioned apart from the contract, offered to every
+    // plugin.
+    if contract.contains(&name) || bulk_v0_1::IMPORTS.contains(&name) {
         return Ok(());
     }
     let (interface, version) = name.split_once('@').unwrap_or((name, ""));
@@ -414,7 +417,13 @@ fn check_import(name: &str, contract: &[&str]) -> Result<(), String> {
             contract.join(", ")
         ));
     }
-    Err("it is outside the connector contract; plugins may import only `ferry:connector/http` and `ferry:connector/log`".into())
+    if interface.starts_with("ferry:bulk/") {
+        return Err(format!(
+            "this host offers `{}`, not `{name}`",
+            bulk_v0_1::IMPORTS.join("`, `")
+        ));
+    }
+    Err("it is outside the connector contract; plugins may import only `ferry:connector/http`, `ferry:connector/log` and `ferry:bulk/download`".into())
 }
 
 #[cfg(test)]
@@ -444,6 +453,13 @@ mod tests {
         assert!(check_import("wasi:filesystem/preopens@0.3.0", c).is_err());
         assert!(check_import("wasi:cli/stderr@0.3.0", c).is_err());
         assert!(check_import("ferry:connector/http@0.2.0", c).is_err());
+        // The bulk download capability, at the version this host offers.
+        assert!(check_import("ferry:bulk/download@0.1.0", c).is_ok());
+        assert!(
+            check_import("ferry:bulk/download@0.2.0", c)
+                .unwrap_err()
+                .contains("ferry:bulk/download@0.1.0")
+        );
         assert!(check_import("acme:evil/steal@1.0.0", c).is_err());
     }
 

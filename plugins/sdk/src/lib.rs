@@ -42,6 +42,7 @@ pub mod bindings {
 }
 
 mod adapter;
+pub mod bulk;
 pub mod error;
 pub mod http;
 pub mod json;

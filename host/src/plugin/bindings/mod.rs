@@ -2,4 +2,5 @@
 //! its version's types into the host's own (`plugin::info`,
 //! `plugin::ConnectorError`), so only this folder knows versions exist.
 
+pub mod bulk_v0_1;
 pub mod v0_1;
