@@ -45,6 +45,8 @@ pub struct App {
     pub csb: crate::csb::Csb,
     /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
     pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// CRM Bulk Read jobs.
+    pub bulk: crate::crm::bulk::BulkReads,
     base_url: OnceLock<String>,
 }
 
@@ -69,6 +71,7 @@ impl App {
             campaigns: crate::campaigns::Campaigns::default(),
             csb: crate::csb::Csb::default(),
             requests: Mutex::default(),
+            bulk: crate::crm::bulk::BulkReads::default(),
             base_url: OnceLock::new(),
         }
     }

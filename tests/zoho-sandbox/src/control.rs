@@ -36,6 +36,7 @@ impl App {
         self.limits.reset();
         self.ap.reset_stats();
         self.csb.reset();
+        self.bulk.reset();
         self.notifier.log.lock().unwrap().clear();
     }
 
@@ -280,6 +281,7 @@ pub fn router() -> Router<AppRef> {
         .route("/__sandbox/faults", get(faults_get).post(faults_set))
         .route("/__sandbox/limits", get(limits_get).post(limits_set))
         .route("/__sandbox/limits/usage", get(limits_usage))
+        .route("/__sandbox/crm/bulk", get(bulk_get).post(bulk_set))
         .route("/__sandbox/auth", post(auth_set))
         .route("/__sandbox/auth/code", post(auth_code))
         .route("/__sandbox/save", post(save))
@@ -489,6 +491,18 @@ async fn limits_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, 
     let cfg: LimitConfig = body_json(&body)?;
     app.limits.set(cfg.clone());
     Ok(ok(json!(cfg)))
+}
+
+/// `GET /__sandbox/crm/bulk`: how Bulk Read jobs behave.
+async fn bulk_get(State(app): State<AppRef>) -> Response {
+    ok(json!(app.bulk.config()))
+}
+
+/// `POST /__sandbox/crm/bulk`: `{"per_page": …, "polls_to_complete": …}`.
+async fn bulk_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
+    let config: crate::crm::bulk::BulkConfig = body_json(&body)?;
+    app.bulk.set_config(config.clone());
+    Ok(ok(json!(config)))
 }
 
 async fn auth_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {

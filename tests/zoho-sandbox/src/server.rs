@@ -46,6 +46,12 @@ pub fn router(app: AppRef) -> Router {
         .route("/crm/{ver}/org", get(r::org))
         .route("/crm/{ver}/users", get(r::users))
         .route("/crm/{ver}/coql", post(crm::coql::coql))
+        .route("/crm/bulk/{ver}/read", post(crm::bulk::create))
+        .route("/crm/bulk/{ver}/read/{job_id}", get(crm::bulk::status))
+        .route(
+            "/crm/bulk/{ver}/read/{job_id}/result",
+            get(crm::bulk::result),
+        )
         .route(
             "/crm/{ver}/actions/watch",
             get(crm::watch::list)

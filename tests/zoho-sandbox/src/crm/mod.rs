@@ -1,6 +1,7 @@
 //! Zoho CRM: record storage with ordered indexes, write validation, and the
-//! HTTP handlers (records, search, COQL, metadata, notifications).
+//! HTTP handlers (records, search, COQL, Bulk Read, metadata, notifications).
 
+pub mod bulk;
 pub mod coql;
 pub mod metadata;
 pub mod records;
