@@ -1101,3 +1101,88 @@ async fn runs_reuse_a_recent_describe_and_ask_again_when_it_falls_short() {
     let kept: Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
     assert!(kept.to_string().contains("\"contact_name\""), "kept again");
 }
+
+/// Through the binary: a whole read of a CRM module of more than a page
+/// and above `bulk_read_above` goes through Bulk Read jobs (several, paged
+/// by token, each polled until done) and writes every record once,
+/// lookups' names included; the next, incremental run uses the listing;
+/// `--full` exports again and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_whole_read_of_crm_goes_through_bulk_read_jobs() {
+    // Records modified long before the read, so the next run reads on
+    // from the watermark rather than again from the start.
+    let sb = Sandbox::builder()
+        .fixed_clock(1_736_942_400_000)
+        .start()
+        .await
+        .unwrap();
+    sb.app()
+        .seed_only(&["crm/Accounts", "crm/Contacts"], 250)
+        .unwrap();
+    sb.app()
+        .bulk
+        .set_config(zoho_sandbox::crm::bulk::BulkConfig {
+            per_page: 100,
+            polls_to_complete: 2,
+        });
+    let bench = Bench::new(
+        &sb,
+        &[support::bench::CRM, BOOKS],
+        r#"syncs:
+  people:
+    from: crm.Contacts
+    to: books.contacts
+    match: { Full_Name: contact_name }
+    fields:
+      contact_name: Full_Name
+      company_name: Account_Name.name
+"#,
+    )
+    .settings("zoho-crm", "{ bulk_read_above: 200 }");
+    let requests = |route: &str| sb.app().requests().get(route).copied().unwrap_or(0);
+
+    bench.ferry_ok(&["sync", "run", "people"]);
+    assert_eq!(
+        requests("POST /crm/bulk/v8/read"),
+        3,
+        "250 records, 100 a job"
+    );
+    assert_eq!(requests("GET /crm/bulk/v8/read/{id}/result"), 3);
+    assert!(
+        requests("GET /crm/bulk/v8/read/{id}") >= 6,
+        "each job polled until done"
+    );
+    assert_eq!(
+        requests("GET /crm/v8/Contacts"),
+        1,
+        "only the listing's first page, which showed more to read"
+    );
+    assert_eq!(requests("GET /crm/v8/Contacts/actions/count"), 1);
+    let crm = support::bench::sandbox_find(&sb, "crm/Contacts").await;
+    let books = support::bench::sandbox_find(&sb, &format!("books/{BOOKS_ORG}/contacts")).await;
+    assert_eq!(crm.len(), 250);
+    for contact in &crm {
+        let copies: Vec<_> = books
+            .iter()
+            .filter(|b| b["contact_name"] == contact["Full_Name"])
+            .collect();
+        assert_eq!(copies.len(), 1, "{contact} written once");
+        assert_eq!(
+            copies[0]["company_name"], contact["Account_Name"]["name"],
+            "the lookup's name came through the export"
+        );
+    }
+
+    // Incremental: the listing, no export.
+    bench.ferry_ok(&["sync", "run", "people"]);
+    assert_eq!(requests("POST /crm/bulk/v8/read"), 3);
+    assert!(requests("GET /crm/v8/Contacts") >= 1);
+    // A full read exports again and finds nothing to write.
+    let out = bench.ferry_ok(&["sync", "run", "people", "--full", "--json"]);
+    assert_eq!(requests("POST /crm/bulk/v8/read"), 6);
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports[0]["counts"]["read"], 250, "{out}");
+    assert_eq!(reports[0]["counts"]["unchanged"], 250, "{out}");
+    let after = support::bench::sandbox_find(&sb, &format!("books/{BOOKS_ORG}/contacts")).await;
+    assert_eq!(after.len(), books.len());
+}

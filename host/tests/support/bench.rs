@@ -65,6 +65,18 @@ impl Bench {
         }
     }
 
+    /// Give the connection of `connector` these settings (a flow mapping,
+    /// `{ bulk_read_above: 5 }`); for connections without an organisation.
+    #[allow(dead_code)] // not every test file uses it
+    pub fn settings(self, connector: &str, settings: &str) -> Bench {
+        let yaml = std::fs::read_to_string(self.workspace()).unwrap();
+        let at = format!("connector: {connector}\n");
+        assert!(yaml.contains(&at), "no connection of {connector}");
+        let yaml = yaml.replacen(&at, &format!("{at}    settings: {settings}\n"), 1);
+        std::fs::write(self.workspace(), yaml).unwrap();
+        self
+    }
+
     /// A workspace of this YAML over the manifests in `connectors`.
     pub fn custom(yaml: &str, connectors: PathBuf) -> Bench {
         let dir = tempfile::tempdir().unwrap();
