@@ -2,8 +2,13 @@
 //! user runs them (`ferry sync run`), counting the API calls the sandbox
 //! served and the `ferry` process's peak memory:
 //!
-//! * CRM Accounts → Books contacts: list calls must be ceil(N/200), writes
-//!   one per record (finance takes one record a request);
+//! * CRM Accounts → Books contacts: above the connector's Bulk Read
+//!   threshold (10 000) the read is ceil(N/200 000) export jobs and the
+//!   listing's first page (else ceil(N/200) list calls); writes one per record
+//!   (finance takes one record a request);
+//! * the same first sync at each size of `FERRY_BENCH_BULK` (default
+//!   `100000,1000000`): peak memory, which should stay within 1.3× of the
+//!   smallest (part `bulk-memory`);
 //! * Books contacts → CRM Accounts: writes ceil(N/100) (CRM batches of 100);
 //! * a re-sync with nothing changed: one list call (the incremental read)
 //!   and nothing else but token refreshes;
@@ -14,7 +19,8 @@
 //! * reads: `ferry run` over four CRM modules of `FERRY_BENCH_READS`
 //!   (default 100 000) records each, every record filtered out by its
 //!   sync's view: time and CPU a record, against a minimal client reading
-//!   the same pages one at a time.
+//!   the same pages one at a time (the listing: `bulk_read_above: false`),
+//!   and the same read through Bulk Read.
 //!
 //! Call counts are read from the sandbox's counters over its control API
 //! (`GET /__sandbox/requests`), and the bench fails when they are off.
@@ -25,7 +31,8 @@
 //! on a generated source (default `100000,1000000`). `ferry` runs with the
 //! default store; `FERRY_STORE=sled` measures the sled backend instead.
 //! `FERRY_BENCH_ONLY` takes a comma-separated list of parts
-//! (`crm-to-books`, `books-to-crm`, `memory`, `writes`, `reads`).
+//! (`crm-to-books`, `books-to-crm`, `memory`, `bulk-memory`, `writes`,
+//! `reads`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -197,6 +204,9 @@ fn main() {
     if part("memory") {
         memory_report(&rt);
     }
+    if part("bulk-memory") {
+        bulk_memory_report(&rt);
+    }
     if part("writes") {
         writes_report(&rt, env_number("FERRY_BENCH_WRITES", 10_000));
     }
@@ -229,8 +239,9 @@ fn reads_report(rt: &tokio::runtime::Runtime, n: usize) {
     let floor = rt.block_on(minimal_client(&sb));
     assert_eq!(floor.1, 4 * n, "the minimal client reads every record");
     // Each way of ledgering skipped records, on a fresh state: a row each
-    // (the default), and counts only (`ledger: changes`).
-    for ledger in ["all", "changes"] {
+    // (the default), and counts only (`ledger: changes`); through the
+    // listing, as the minimal client reads, and through Bulk Read.
+    for (ledger, bulk) in [("all", false), ("changes", false), ("changes", true)] {
         let mut body = String::from("syncs:\n");
         for (module, field) in READ_MODULES {
             body.push_str(&format!(
@@ -238,14 +249,19 @@ fn reads_report(rt: &tokio::runtime::Runtime, n: usize) {
                 m = module.to_lowercase()
             ));
         }
-        let bench = Bench::new(&sb, &[CRM, BOOKS], &body);
-        println!("ledger: {ledger}");
-        reads_run(&sb, &bench, n, floor.0);
+        let above = if bulk { "10000" } else { "false" };
+        let bench = Bench::new(&sb, &[CRM, BOOKS], &body)
+            .settings("zoho-crm", &format!("{{ bulk_read_above: {above} }}"));
+        println!(
+            "ledger: {ledger}, {}",
+            if bulk { "Bulk Read" } else { "the listing" }
+        );
+        reads_run(&sb, &bench, n, floor.0, bulk);
     }
 }
 
 /// One `ferry run` of the reads part, reported.
-fn reads_run(sb: &Sandbox, bench: &Bench, n: usize, floor: f64) {
+fn reads_run(sb: &Sandbox, bench: &Bench, n: usize, floor: f64, bulk: bool) {
     let o = run_ferry(sb, bench, &["run"]);
     let records = 4 * n;
     let lists: u64 = READ_MODULES
@@ -262,7 +278,14 @@ fn reads_run(sb: &Sandbox, bench: &Bench, n: usize, floor: f64) {
         mib(o.peak)
     );
     println!("  all calls: {:?}", o.calls);
-    assert_eq!(lists as usize, 4 * n.div_ceil(200), "list calls");
+    if bulk && n > BULK_READ_ABOVE {
+        assert_eq!(
+            lists, 4,
+            "each listing's first page alone, beside the exports"
+        );
+    } else {
+        assert_eq!(lists as usize, 4 * n.div_ceil(200), "list calls");
+    }
     let state = dir_size(&bench.state());
     println!(
         "  state after the run: {:.0} MiB ({records} records skipped)",
@@ -394,10 +417,16 @@ fn writes_report(rt: &tokio::runtime::Runtime, n: usize) {
     }
 }
 
+/// The zoho-crm connector's default `bulk_read_above`.
+const BULK_READ_ABOVE: usize = 10_000;
+/// Records a Bulk Read job exports.
+const BULK_PAGE: usize = 200_000;
+
 fn crm_to_books_report(rt: &tokio::runtime::Runtime, n: usize) {
     println!("== CRM Accounts → Books contacts, N = {n}");
     let (first, again) = crm_to_books(rt, n);
     let lists = calls(&first, "GET /crm/v8/Accounts");
+    let jobs = calls(&first, "POST /crm/bulk/v8/read");
     let writes = calls(&first, "POST /books/v3/contacts");
     println!("{}", first.stdout);
     println!(
@@ -407,9 +436,17 @@ fn crm_to_books_report(rt: &tokio::runtime::Runtime, n: usize) {
         mib(first.peak)
     );
     println!(
-        "  list calls {lists} (ceil(N/200) = {}), writes {writes} (N = {n}); describe reads settings/fields once per module",
-        n.div_ceil(200)
+        "  list calls {lists}, Bulk Read jobs {jobs}, writes {writes} (N = {n}); describe reads settings/fields once per module"
     );
+    if n > BULK_READ_ABOVE {
+        assert_eq!(jobs as usize, n.div_ceil(BULK_PAGE), "Bulk Read jobs");
+        assert_eq!(
+            lists, 1,
+            "the listing's first page alone, beside the export"
+        );
+    } else {
+        assert_eq!(lists as usize, n.div_ceil(200), "first sync's list calls");
+    }
     println!("  all calls: {:?}", first.calls);
     let again_writes =
         calls(&again, "POST /books/v3/contacts") + calls(&again, "PUT /books/v3/contacts/{id}");
@@ -418,7 +455,6 @@ fn crm_to_books_report(rt: &tokio::runtime::Runtime, n: usize) {
         again.seconds,
         calls(&again, "GET /crm/v8/Accounts")
     );
-    assert_eq!(lists as usize, n.div_ceil(200), "first sync's list calls");
     assert_eq!(writes as usize, n, "first sync's writes");
     assert_eq!(
         api_calls(&again),
@@ -453,6 +489,39 @@ fn books_to_crm_report(rt: &tokio::runtime::Runtime, n: usize) {
         n.div_ceil(100),
         "CRM writes"
     );
+}
+
+/// First syncs of CRM Accounts → Books contacts at each size, read
+/// through Bulk Read: peak memory against the smallest.
+fn bulk_memory_report(rt: &tokio::runtime::Runtime) {
+    let sizes: Vec<usize> = std::env::var("FERRY_BENCH_BULK")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().replace('_', "").parse().ok())
+        .collect();
+    println!("\n== Peak memory of a first sync CRM Accounts → Books contacts by size (Bulk Read)");
+    let mut peaks = Vec::new();
+    for size in &sizes {
+        let (first, _) = crm_to_books(rt, *size);
+        let jobs = calls(&first, "POST /crm/bulk/v8/read");
+        println!(
+            "N = {size}: {:.0} MiB, {:.1} s, {:.0} records/s, {jobs} Bulk Read jobs, {:.1} s of CPU = {:.1} µs a record",
+            mib(first.peak),
+            first.seconds,
+            *size as f64 / first.seconds,
+            first.cpu,
+            first.cpu * 1e6 / *size as f64
+        );
+        assert_eq!(jobs as usize, size.div_ceil(BULK_PAGE), "Bulk Read jobs");
+        assert_eq!(calls(&first, "POST /books/v3/contacts") as usize, *size);
+        peaks.push(first.peak);
+    }
+    if peaks.len() >= 2 {
+        println!(
+            "largest / smallest: {:.2}× (target ≤ 1.3×)",
+            *peaks.last().unwrap() as f64 / peaks[0] as f64
+        );
+    }
 }
 
 fn memory_report(rt: &tokio::runtime::Runtime) {
