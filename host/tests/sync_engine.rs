@@ -1124,6 +1124,7 @@ async fn a_big_whole_read_of_crm_goes_through_bulk_read_jobs() {
         .set_config(zoho_sandbox::crm::bulk::BulkConfig {
             per_page: 100,
             polls_to_complete: 2,
+            ..Default::default()
         });
     let bench = Bench::new(
         &sb,

@@ -45,8 +45,10 @@ pub struct App {
     pub csb: crate::csb::Csb,
     /// API requests served, by `METHOD /path` with numeric ids as `{id}`.
     pub requests: Mutex<std::collections::BTreeMap<String, u64>>,
-    /// CRM Bulk Read jobs.
+    /// CRM Bulk Read jobs (and the settings of both bulk APIs).
     pub bulk: crate::crm::bulk::BulkReads,
+    /// CRM Bulk Write files and jobs.
+    pub bulk_write: crate::crm::bulk_write::BulkWrites,
     base_url: OnceLock<String>,
 }
 
@@ -72,6 +74,7 @@ impl App {
             csb: crate::csb::Csb::default(),
             requests: Mutex::default(),
             bulk: crate::crm::bulk::BulkReads::default(),
+            bulk_write: crate::crm::bulk_write::BulkWrites::default(),
             base_url: OnceLock::new(),
         }
     }

@@ -85,7 +85,7 @@ pub const MINT_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// 10 minutes; see UNCONFIRMED.md).
 pub const CODE_LIFETIME_MS: i64 = 3 * 60 * 1000;
 
-const SCOPES: &str = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.coql.READ ZohoCRM.notifications.ALL ZohoCRM.bulk.read ZohoBooks.fullaccess.all ZohoInvoice.fullaccess.all ZohoSubscriptions.fullaccess.all";
+const SCOPES: &str = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.coql.READ ZohoCRM.notifications.ALL ZohoCRM.bulk.read ZohoCRM.bulk.ALL ZohoFiles.files.ALL ZohoBooks.fullaccess.all ZohoInvoice.fullaccess.all ZohoSubscriptions.fullaccess.all";
 
 type Answer = (u16, Value);
 

@@ -37,6 +37,7 @@ impl App {
         self.ap.reset_stats();
         self.csb.reset();
         self.bulk.reset();
+        self.bulk_write.reset();
         self.notifier.log.lock().unwrap().clear();
     }
 
@@ -493,12 +494,13 @@ async fn limits_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, 
     Ok(ok(json!(cfg)))
 }
 
-/// `GET /__sandbox/crm/bulk`: how Bulk Read jobs behave.
+/// `GET /__sandbox/crm/bulk`: how Bulk Read and Bulk Write jobs behave.
 async fn bulk_get(State(app): State<AppRef>) -> Response {
     ok(json!(app.bulk.config()))
 }
 
-/// `POST /__sandbox/crm/bulk`: `{"per_page": …, "polls_to_complete": …}`.
+/// `POST /__sandbox/crm/bulk`: `{"per_page": …, "polls_to_complete": …,
+/// "write_polls_to_complete": …, "write_rows_max": …}`.
 async fn bulk_set(State(app): State<AppRef>, body: Bytes) -> Result<Response, ApiError> {
     let config: crate::crm::bulk::BulkConfig = body_json(&body)?;
     app.bulk.set_config(config.clone());

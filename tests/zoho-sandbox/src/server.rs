@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,6 +51,21 @@ pub fn router(app: AppRef) -> Router {
         .route(
             "/crm/bulk/{ver}/read/{job_id}/result",
             get(crm::bulk::result),
+        )
+        // Uploads may be 25 MB and more (the handler refuses them past
+        // that), above axum's default body limit.
+        .route(
+            "/crm/{ver}/upload",
+            post(crm::bulk_write::upload::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/crm/bulk/{ver}/write", post(crm::bulk_write::create))
+        .route(
+            "/crm/bulk/{ver}/write/{job_id}",
+            get(crm::bulk_write::status),
+        )
+        .route(
+            "/crm/bulk/{ver}/write/{job_id}/result",
+            get(crm::bulk_write::result),
         )
         .route(
             "/crm/{ver}/actions/watch",

@@ -2,36 +2,9 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::Api;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
-
-/// The CSV inside a downloaded archive.
-async fn download(api: &Api, url: &str) -> (StatusCode, String) {
-    let resp = api
-        .http
-        .get(format!("{}{url}", api.sb.base_url()))
-        .header("Authorization", format!("Zoho-oauthtoken {}", api.token))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.bytes().await.unwrap();
-    if !status.is_success() {
-        return (status, String::from_utf8_lossy(&bytes).into_owned());
-    }
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    assert_eq!(archive.len(), 1, "one CSV per archive");
-    let mut csv = String::new();
-    archive
-        .by_index(0)
-        .unwrap()
-        .read_to_string(&mut csv)
-        .unwrap();
-    (status, csv)
-}
 
 /// Poll a job until it completes; its `result`.
 async fn completed(api: &Api, id: &str) -> Value {
@@ -84,14 +57,18 @@ async fn a_module_exported_in_pages_of_jobs() {
     let id = v["data"][0]["details"]["id"].as_str().unwrap().to_string();
 
     // Downloading before the job is done is refused.
-    let (s, body) = download(&api, &format!("/crm/bulk/v8/read/{id}/result")).await;
+    let (s, body) = api
+        .download_csv(&format!("/crm/bulk/v8/read/{id}/result"))
+        .await;
     assert_eq!(s, 400, "{body}");
 
     let result = completed(&api, &id).await;
     assert_eq!(result["count"], 3);
     assert_eq!(result["page"], 1);
     assert_eq!(result["more_records"], true);
-    let (s, csv) = download(&api, result["download_url"].as_str().unwrap()).await;
+    let (s, csv) = api
+        .download_csv(result["download_url"].as_str().unwrap())
+        .await;
     assert_eq!(s, 200);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -115,7 +92,9 @@ async fn a_module_exported_in_pages_of_jobs() {
     assert_eq!(second["page"], 2);
     assert_eq!(second["more_records"], false);
     assert_eq!(second["next_page_token"], Value::Null);
-    let (_, csv) = download(&api, second["download_url"].as_str().unwrap()).await;
+    let (_, csv) = api
+        .download_csv(second["download_url"].as_str().unwrap())
+        .await;
     let ids: Vec<&str> = csv
         .lines()
         .skip(1)
@@ -174,8 +153,8 @@ async fn jobs_refuse_what_zoho_refuses() {
     assert_eq!(result["count"], 2);
     let url = result["download_url"].as_str().unwrap();
     for _ in 0..10 {
-        assert_eq!(download(&api, url).await.0, 200);
+        assert_eq!(api.download_csv(url).await.0, 200);
     }
-    let (s, body) = download(&api, url).await;
+    let (s, body) = api.download_csv(url).await;
     assert_eq!(s, 429, "{body}");
 }

@@ -23,6 +23,7 @@ use super::{CrmRecord, CrmState, search};
 use crate::app::{AppRef, reply};
 use crate::clock::{self, Millis};
 use crate::error::ApiError;
+use crate::limits::Permit;
 
 /// Records one job exports (Zoho's documented maximum).
 pub const PER_PAGE: usize = 200_000;
@@ -32,7 +33,8 @@ const MINUTE_MS: Millis = 60_000;
 /// First job id (19 digits, like Zoho's).
 const JOB_ID_BASE: u64 = 5_725_767_000_009_000_000;
 
-/// How jobs behave; tests shrink the page to see several jobs.
+/// How Bulk Read and Bulk Write jobs behave; tests shrink the page to
+/// see several jobs, and the row limit to reach it cheaply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BulkConfig {
@@ -40,6 +42,11 @@ pub struct BulkConfig {
     pub per_page: usize,
     /// Status polls a job answers `IN PROGRESS` before it is `COMPLETED`.
     pub polls_to_complete: u32,
+    /// The same for Bulk Write jobs (which write their records when they
+    /// complete).
+    pub write_polls_to_complete: u32,
+    /// Data rows an uploaded Bulk Write file may hold.
+    pub write_rows_max: usize,
 }
 
 impl Default for BulkConfig {
@@ -47,6 +54,8 @@ impl Default for BulkConfig {
         BulkConfig {
             per_page: PER_PAGE,
             polls_to_complete: 1,
+            write_polls_to_complete: 1,
+            write_rows_max: super::bulk_write::ROWS_MAX,
         }
     }
 }
@@ -134,8 +143,28 @@ struct ModuleRef {
     api_name: String,
 }
 
-fn bulk_error(status: u16, code: &str, message: &str, details: Value) -> ApiError {
+pub(super) fn bulk_error(status: u16, code: &str, message: &str, details: Value) -> ApiError {
     ApiError::crm(status, code, message, details)
+}
+
+/// A job request's JSON body: Zoho's codes for an empty or unreadable one.
+pub(super) fn job_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(bulk_error(
+            400,
+            "REQUEST_BODY_IS_EMPTY",
+            "the request body is empty",
+            json!({}),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        bulk_error(
+            400,
+            "REQUEST_BODY_NOT_READABLE",
+            "the request body is not valid JSON",
+            json!({"reason": e.to_string()}),
+        )
+    })
 }
 
 /// `POST /crm/bulk/{v}/read`.
@@ -147,22 +176,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let permit = app.crm_guard(&headers)?;
     version(&ver)?;
-    if body.is_empty() {
-        return Err(bulk_error(
-            400,
-            "REQUEST_BODY_IS_EMPTY",
-            "the request body is empty",
-            json!({}),
-        ));
-    }
-    let request: JobRequest = serde_json::from_slice(&body).map_err(|e| {
-        bulk_error(
-            400,
-            "REQUEST_BODY_NOT_READABLE",
-            "the request body is not valid JSON",
-            json!({"reason": e.to_string()}),
-        )
-    })?;
+    let request: JobRequest = job_body(&body)?;
     if let Some(callback) = &request.callback
         && callback.get("method").and_then(Value::as_str) != Some("post")
     {
@@ -439,22 +453,27 @@ pub async fn result(
     };
     let result = job.result.as_ref().expect("checked above");
     let csv = app.read(|st| write_csv(&st.crm, &job, &result.ids));
-    let archive = zip_one(&format!("{id}.csv"), &csv)
+    zip_reply(&id.to_string(), &csv, &permit)
+}
+
+/// `<name>.zip` holding `<name>.csv`, with the permit's headers.
+pub(super) fn zip_reply(name: &str, csv: &[u8], permit: &Permit) -> Result<Response, ApiError> {
+    let archive = zip_one(&format!("{name}.csv"), csv)
         .map_err(|e| ApiError::crm(500, "INTERNAL_ERROR", e.to_string(), json!({})))?;
     let mut response = (
         [
             ("content-type", "application/zip".to_string()),
             (
                 "content-disposition",
-                format!("attachment; filename=\"{id}.zip\""),
+                format!("attachment; filename=\"{name}.zip\""),
             ),
         ],
         archive,
     )
         .into_response();
-    for (name, value) in &permit.headers {
+    for (header, value) in &permit.headers {
         if let Ok(value) = value.parse() {
-            response.headers_mut().insert(*name, value);
+            response.headers_mut().insert(*header, value);
         }
     }
     Ok(response)
@@ -532,7 +551,7 @@ fn text_of(value: &Value) -> String {
 }
 
 /// Append one CSV row (RFC 4180 quoting).
-fn row(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) {
+pub(super) fn row(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) {
     for (n, cell) in cells.enumerate() {
         if n > 0 {
             out.push(b',');
@@ -558,8 +577,10 @@ fn zip_one(name: &str, content: &[u8]) -> zip::result::ZipResult<Vec<u8>> {
     Ok(zip.finish()?.into_inner())
 }
 
-fn creator() -> Value {
-    json!({"id": "5725767000000411001", "name": "Sandbox Admin"})
+/// The user who creates jobs: the API user, as `{id, name}`.
+pub(super) fn creator() -> Value {
+    let user = super::user_json(super::metadata::API_USER_ID);
+    json!({"id": user["id"], "name": user["name"]})
 }
 
 fn not_found(job_id: &str) -> ApiError {

@@ -1,7 +1,9 @@
 //! Zoho CRM: record storage with ordered indexes, write validation, and the
-//! HTTP handlers (records, search, COQL, Bulk Read, metadata, notifications).
+//! HTTP handlers (records, search, COQL, Bulk Read and Write, metadata,
+//! notifications).
 
 pub mod bulk;
+pub mod bulk_write;
 pub mod coql;
 pub mod metadata;
 pub mod records;

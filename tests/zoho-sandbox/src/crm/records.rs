@@ -949,6 +949,11 @@ pub async fn settings_custom_views(
     ))
 }
 
+/// The organisation's id, as `GET /crm/{v}/org` reports it.
+pub const ORG_ID: &str = "5725767000000021001";
+/// Its `zgid`, which the Bulk Write upload's `X-CRM-ORG` header carries.
+pub const ZGID: &str = "5725767";
+
 /// `GET /crm/{v}/org`.
 pub async fn org(
     State(app): State<AppRef>,
@@ -960,7 +965,7 @@ pub async fn org(
     Ok(reply(
         200,
         json!({"org": [{
-            "id": "5725767000000021001",
+            "id": ORG_ID,
             "company_name": "Sandbox CRM Org",
             "domain_name": "org5725767",
             "primary_email": "api.user@sandbox.invalid",
@@ -969,7 +974,7 @@ pub async fn org(
             "iso_code": "USD",
             "time_zone": "GMT",
             "country_code": "US",
-            "zgid": "5725767",
+            "zgid": ZGID,
             "mc_status": false,
             "gapps_enabled": false,
             "type": "production",

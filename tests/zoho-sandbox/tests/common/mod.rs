@@ -33,6 +33,36 @@ pub async fn token(sb: &Sandbox, http: &Client) -> String {
 }
 
 impl Api {
+    /// The CSV inside a downloaded export or result archive (a path on
+    /// the sandbox or an absolute URL), or the error body.
+    pub async fn download_csv(&self, url: &str) -> (StatusCode, String) {
+        use std::io::Read;
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.sb.base_url())
+        };
+        let resp = self
+            .http
+            .get(url)
+            .header("Authorization", format!("Zoho-oauthtoken {}", self.token))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        if !status.is_success() {
+            return (status, String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        assert_eq!(archive.len(), 1, "one CSV per archive");
+        let mut file = archive.by_index(0).unwrap();
+        assert!(file.name().unwrap().ends_with(".csv"));
+        let mut csv = String::new();
+        file.read_to_string(&mut csv).unwrap();
+        (status, csv)
+    }
+
     pub async fn start(b: zoho_sandbox::SandboxBuilder) -> Api {
         let sb = b.start().await.expect("start sandbox");
         let http = Client::new();
