@@ -9,7 +9,10 @@
 //! * the same first sync at each size of `FERRY_BENCH_BULK` (default
 //!   `100000,1000000`): peak memory, which should stay within 1.3× of the
 //!   smallest (part `bulk-memory`);
-//! * Books contacts → CRM Accounts: writes ceil(N/100) (CRM batches of 100);
+//! * Books contacts → CRM Accounts: creates gathered into Bulk Write jobs
+//!   of 25 000 (above the connector's `bulk_write_above`, 1 000), each an
+//!   upload, a job and its result; a remainder of 1 000 or fewer in
+//!   ordinary creates of 100;
 //! * a re-sync with nothing changed: one list call (the incremental read)
 //!   and nothing else but token refreshes;
 //! * writes overlapped: a first sync of `FERRY_BENCH_WRITES` (default
@@ -476,20 +479,42 @@ fn books_to_crm_report(rt: &tokio::runtime::Runtime, n: usize) {
         n as f64 / first.seconds,
         mib(first.peak)
     );
+    // Jobs of 25 000; what is left at the end goes as a job only above
+    // the threshold.
+    let (full, rest) = (n / BULK_WRITE_JOB, n % BULK_WRITE_JOB);
+    let jobs = full + usize::from(rest > BULK_WRITE_ABOVE);
+    let creates = if rest > BULK_WRITE_ABOVE {
+        0
+    } else {
+        rest.div_ceil(100)
+    };
     println!(
-        "  list calls {} (ceil(N/200) = {}, plus describe's one probe per module), CRM writes {} (ceil(N/100) = {})",
+        "  list calls {} (ceil(N/200) = {}, plus describe's one probe per module), Bulk Write jobs {} ({jobs} expected: uploads {}, result files {}), CRM create calls {} ({creates} expected)",
         calls(&first, "GET /books/v3/contacts"),
         n.div_ceil(200),
+        calls(&first, "POST /crm/bulk/v8/write"),
+        calls(&first, "POST /crm/v8/upload"),
+        calls(&first, "GET /crm/bulk/v8/write/{id}/result"),
         calls(&first, "POST /crm/v8/Accounts"),
-        n.div_ceil(100)
     );
     println!("  all calls: {:?}", first.calls);
     assert_eq!(
+        calls(&first, "POST /crm/bulk/v8/write") as usize,
+        jobs,
+        "Bulk Write jobs"
+    );
+    assert_eq!(calls(&first, "POST /crm/v8/upload") as usize, jobs);
+    assert_eq!(
         calls(&first, "POST /crm/v8/Accounts") as usize,
-        n.div_ceil(100),
-        "CRM writes"
+        creates,
+        "CRM create calls"
     );
 }
+
+/// Records one Bulk Write job takes, and the creates a batch must exceed
+/// to go as one (the Zoho CRM plugin's defaults).
+const BULK_WRITE_JOB: usize = 25_000;
+const BULK_WRITE_ABOVE: usize = 1_000;
 
 /// First syncs of CRM Accounts → Books contacts at each size, read
 /// through Bulk Read: peak memory against the smallest.

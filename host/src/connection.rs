@@ -406,6 +406,7 @@ impl ConnectorRegistry {
                 requests_per_second,
             )
         });
+        let credentialed = endpoints.credentialed.clone();
         let http = HttpCapability::new(
             HttpConfig {
                 base_url: endpoints.base_url,
@@ -422,6 +423,7 @@ impl ConnectorRegistry {
             auth,
         )
         .map_err(|e| invalid(e.to_string()))?
+        .with_credentialed(&credentialed)
         .with_tape(spec.tape.clone())
         .with_metadata(
             spec.metadata

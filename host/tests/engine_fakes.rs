@@ -719,3 +719,165 @@ async fn ledger_changes_clears_a_failure_the_view_now_skips() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].source_id, keep);
 }
+
+/// Billing customers taking creates of `min` to ten records as jobs, each
+/// answering "running" to its first poll; a run waits a second for one.
+fn billing_with_jobs(clock: &FakeClock, min: u32) -> FakeVendor {
+    FakeVendor::new("billing").with_clock(clock.clone()).module(
+        FakeModule::new("customers", "customer_id")
+            .modified("last_modified_time")
+            .fields(&["display_name", "website", "phone"])
+            .unique("display_name")
+            .page_size(2)
+            .create_jobs(min, 10, 1)
+            .job_patience(1),
+    )
+}
+
+const ONE_WAY: &str = r#"syncs:
+  customers:
+    from: books.contacts
+    to: billing.customers
+    match: { contact_name: display_name }
+    fields:
+      display_name: contact_name
+"#;
+
+/// What a create job's start and answers mean, case by case: each ends
+/// with every contact once in Billing, linked, and no intent left.
+#[tokio::test]
+async fn create_jobs_end_exactly_once_whatever_their_start_and_answers() {
+    struct Case {
+        name: &'static str,
+        fault: Option<(Op, Fault)>,
+        /// Records the first run leaves (incomplete) for the second.
+        first_run_creates: usize,
+        wait_out_jobs: bool,
+    }
+    let cases = [
+        Case {
+            name: "the job runs and answers",
+            fault: None,
+            first_run_creates: 3,
+            wait_out_jobs: false,
+        },
+        Case {
+            name: "it could not start for a passing reason: the next run writes them",
+            fault: Some((Op::StartJob, Fault::Transient)),
+            first_run_creates: 0,
+            wait_out_jobs: false,
+        },
+        Case {
+            name: "its start's answer was lost: settled by lookup",
+            fault: Some((Op::StartJob, Fault::LostAnswer)),
+            first_run_creates: 0,
+            wait_out_jobs: true,
+        },
+        Case {
+            name: "a poll's answer was lost: asked again",
+            fault: Some((Op::PollJob, Fault::LostAnswer)),
+            first_run_creates: 3,
+            wait_out_jobs: false,
+        },
+        Case {
+            name: "the vendor forgot the job: settled by lookup",
+            fault: Some((
+                Op::PollJob,
+                Fault::Error(ferry::connector::ConnectorError::NotFound(
+                    "no such job".into(),
+                )),
+            )),
+            first_run_creates: 0,
+            wait_out_jobs: false,
+        },
+    ];
+    for case in cases {
+        let clock = clock();
+        let books = books(&clock);
+        let billing = billing_with_jobs(&clock, 2);
+        for name in ["Acme", "Globex", "Initech"] {
+            books.insert("contacts", json!({"contact_name": name}));
+        }
+        let w = world(ONE_WAY, &[&books, &billing], vec![]).await;
+        if let Some((op, fault)) = case.fault.clone() {
+            billing.fail_next(op, fault);
+        }
+        run(&w, "customers").await;
+        if case.wait_out_jobs {
+            // A job whose handle was lost is taken as over only after the
+            // module's patience.
+            tokio::time::sleep(Duration::from_millis(2100)).await;
+        }
+        let made = billing.records("customers").len();
+        assert!(
+            made == case.first_run_creates || made == 3,
+            "{}: {made} after the first run",
+            case.name
+        );
+        let second = run(&w, "customers").await;
+        assert_eq!(
+            second.status,
+            RunStatus::Completed,
+            "{}: {second:?}",
+            case.name
+        );
+        assert_eq!(
+            field(&billing.records("customers"), "display_name"),
+            ["Acme", "Globex", "Initech"],
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            w.env.store.all_links("customers").unwrap().len(),
+            3,
+            "{}",
+            case.name
+        );
+        assert!(w.env.store.pending_intents("customers").unwrap().is_empty());
+        assert_eq!(
+            billing.calls(Op::Create),
+            0,
+            "{}: no ordinary creates",
+            case.name
+        );
+    }
+}
+
+/// A row the job refused fails alone, in the ledger; the others are
+/// linked. Fewer creates than the job minimum go as ordinary creates.
+#[tokio::test]
+async fn a_row_a_job_refuses_fails_alone() {
+    let clock = clock();
+    let books = books(&clock);
+    let billing = billing_with_jobs(&clock, 3);
+    // A customer a person made already: the job's copy of it is refused.
+    billing.insert("customers", json!({"display_name": "Globex"}));
+    for name in ["Acme", "globex", "Initech"] {
+        books.insert("contacts", json!({"contact_name": name}));
+    }
+    let body = ONE_WAY.replace("    match: { contact_name: display_name }\n", "");
+    let w = world(&body, &[&books, &billing], vec![]).await;
+    let first = run(&w, "customers").await;
+    assert_eq!(billing.calls(Op::StartJob), 1);
+    assert_eq!(billing.calls(Op::Create), 0);
+    assert_eq!(
+        (first.counts.added, first.counts.failed),
+        (2, 1),
+        "{first:?}"
+    );
+    let failed = w
+        .env
+        .store
+        .ledger("customers", first.id, LedgerFilter::Failed, 0, 10)
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].op, LedgerOp::Fail);
+    assert!(w.env.store.pending_intents("customers").unwrap().is_empty());
+
+    // The failed one again and one more: below the job minimum, one
+    // ordinary create call.
+    books.insert("contacts", json!({"contact_name": "Umbrella"}));
+    run(&w, "customers").await;
+    assert_eq!(billing.calls(Op::StartJob), 1);
+    assert_eq!(billing.calls(Op::Create), 1);
+}

@@ -465,6 +465,41 @@ async fn credentials_go_to_the_api_origin_only() {
     );
 }
 
+/// A data centre's other API origin its manifest names (Zoho's content
+/// host, where Bulk Write uploads go) gets the API's token too; other
+/// allowed origins still do not.
+#[tokio::test]
+async fn the_data_centres_content_origin_gets_credentials_too() {
+    let api = Arc::new(Counters::default());
+    let base = server(api.clone()).await;
+    let content = server(Arc::new(Counters::default())).await;
+    let other = server(Arc::new(Counters::default())).await;
+    let port = |url: &str| url.rsplit(':').next().unwrap().to_string();
+    let caps = support::capabilities_with(
+        &base,
+        &[
+            &format!("127.0.0.1:{}", port(&base)),
+            &format!("127.0.0.1:{}", port(&content)),
+            &format!("127.0.0.1:{}", port(&other)),
+        ],
+        Some(oauth(&base, Arc::new(MemoryTokenStore::default()))),
+        &[content.parse().unwrap()],
+    );
+    let resp = caps
+        .http
+        .send(get_req(&format!("{content}/items")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(String::from_utf8_lossy(&resp.body).contains("Zoho-oauthtoken tok-1"));
+    let resp = caps
+        .http
+        .send(get_req(&format!("{other}/items")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 401, "not named by the manifest: no token");
+}
+
 /// A vendor with the client-credentials grant (Alternative Payments'
 /// shape): `POST /oauth/token`, client id and secret as HTTP Basic, a form
 /// body, a bearer token that lasts `lifetime` seconds, no refresh token.

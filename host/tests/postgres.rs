@@ -282,6 +282,7 @@ fn a_holder_that_lost_its_lease_commits_nothing() {
         lookup: Default::default(),
         run: 1,
         created: 0,
+        job: None,
     };
     fenced(old.put_intents("s", &[intent]));
     fenced(old.set_cursor("s", Side::From, &Default::default()));

@@ -1187,3 +1187,129 @@ async fn a_big_whole_read_of_crm_goes_through_bulk_read_jobs() {
     let after = support::bench::sandbox_find(&sb, &format!("books/{BOOKS_ORG}/contacts")).await;
     assert_eq!(after.len(), books.len());
 }
+
+const INTO_CRM: &str = r#"syncs:
+  accounts:
+    from: books.contacts
+    to: crm.Accounts
+    match: { contact_name: Account_Name }
+    fields:
+      Account_Name: contact_name
+"#;
+
+/// Books contacts into CRM with Bulk Write above 100 creates, and jobs
+/// that complete after `polls` status polls.
+fn into_crm(sb: &Sandbox, polls: u32) -> Bench {
+    sb.app().seed_only(&["books/contacts"], 250).unwrap();
+    sb.app()
+        .bulk
+        .set_config(zoho_sandbox::crm::bulk::BulkConfig {
+            write_polls_to_complete: polls,
+            ..Default::default()
+        });
+    Bench::new(sb, &[support::bench::CRM, BOOKS], INTO_CRM)
+        .settings("zoho-crm", "{ bulk_write_above: 100 }")
+}
+
+/// Each Books contact is one CRM Account, linked to it.
+async fn assert_each_contact_one_account(sb: &Sandbox, bench: &Bench) {
+    let books = support::bench::sandbox_find(sb, &format!("books/{BOOKS_ORG}/contacts")).await;
+    let crm = support::bench::sandbox_find(sb, "crm/Accounts").await;
+    assert_eq!(books.len(), 250);
+    assert_eq!(crm.len(), 250, "one account per contact, none twice");
+    for contact in &books {
+        let copies = crm
+            .iter()
+            .filter(|a| a["Account_Name"] == contact["contact_name"])
+            .count();
+        assert_eq!(copies, 1, "{contact}");
+    }
+    let env = bench.env().await;
+    assert_eq!(env.store.all_links("accounts").unwrap().len(), 250);
+    assert!(env.store.pending_intents("accounts").unwrap().is_empty());
+}
+
+/// A first sync of 250 Books contacts into CRM, above the connection's
+/// `bulk_write_above`, is one Bulk Write job: gathered across the listing's
+/// pages, uploaded, polled until done, and each result linked to its
+/// contact; no 100-record create calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_creates_into_crm_go_as_one_bulk_write_job() {
+    let sb = Sandbox::builder().start().await.unwrap();
+    let bench = into_crm(&sb, 2);
+    let requests = |route: &str| sb.app().requests().get(route).copied().unwrap_or(0);
+
+    let out = bench.ferry_ok(&["sync", "run", "accounts", "--json"]);
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports[0]["counts"]["added"], 250, "{out}");
+    assert_eq!(requests("POST /crm/v8/upload"), 1);
+    assert_eq!(requests("POST /crm/bulk/v8/write"), 1);
+    assert!(
+        requests("GET /crm/bulk/v8/write/{id}") >= 3,
+        "polled until done"
+    );
+    assert_eq!(requests("GET /crm/bulk/v8/write/{id}/result"), 1);
+    assert_eq!(requests("POST /crm/v8/Accounts"), 0, "no ordinary creates");
+    assert_each_contact_one_account(&sb, &bench).await;
+
+    // Nothing changed: nothing is written.
+    let out = bench.ferry_ok(&["sync", "run", "accounts", "--json"]);
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports[0]["counts"]["added"], 0, "{out}");
+    assert_eq!(requests("POST /crm/bulk/v8/write"), 1);
+}
+
+/// `SIGKILL` while a Bulk Write job runs: its handle was stored with the
+/// creates' intents, so the next run asks the job what it wrote and links
+/// that — never a second job, no search, no account twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_while_its_bulk_write_job_runs_settles_from_the_job() {
+    let sb = Sandbox::builder().start().await.unwrap();
+    // Never done while the first run waits.
+    let bench = into_crm(&sb, 1_000_000);
+    let requests = |route: &str| sb.app().requests().get(route).copied().unwrap_or(0);
+    let mut child = bench
+        .ferry(&["sync", "run", "accounts"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while requests("GET /crm/bulk/v8/write/{id}") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job was never polled"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "ferry ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+    child.wait().unwrap();
+    assert_eq!(requests("POST /crm/bulk/v8/write"), 1);
+    assert!(
+        support::bench::sandbox_find(&sb, "crm/Accounts")
+            .await
+            .is_empty()
+    );
+
+    // The job completes at its next poll; the next run asks it.
+    sb.app()
+        .bulk
+        .set_config(zoho_sandbox::crm::bulk::BulkConfig {
+            write_polls_to_complete: 0,
+            ..Default::default()
+        });
+    bench.ferry_ok(&["sync", "run", "accounts"]);
+    assert_eq!(requests("POST /crm/bulk/v8/write"), 1, "no second job");
+    assert_eq!(
+        requests("POST /crm/v8/Accounts"),
+        0,
+        "nothing created again"
+    );
+    assert_eq!(
+        requests("GET /crm/v8/Accounts/search"),
+        0,
+        "settled from the job, not by search"
+    );
+    assert_each_contact_one_account(&sb, &bench).await;
+}

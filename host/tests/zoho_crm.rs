@@ -567,7 +567,15 @@ async fn an_eu_connection_talks_only_to_eu_hosts() {
         eu.accounts.as_ref().unwrap().as_str(),
         "https://accounts.zoho.eu/"
     );
-    assert_eq!(eu.allowed_hosts, ["www.zohoapis.eu", "accounts.zoho.eu"]);
+    // The content host takes Bulk Write uploads, with the API's token.
+    assert_eq!(
+        eu.allowed_hosts,
+        ["www.zohoapis.eu", "accounts.zoho.eu", "content.zohoapis.eu"]
+    );
+    assert_eq!(
+        eu.credentialed,
+        ["https://content.zohoapis.eu".parse::<url::Url>().unwrap()]
+    );
     for dc in manifest().data_centers.keys() {
         let hosts = manifest()
             .endpoints(Target::DataCenter(dc))

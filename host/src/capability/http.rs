@@ -177,6 +177,9 @@ pub struct HttpCapability {
     shared: Option<super::pacing::SharedPacing>,
     /// Vendor metadata kept between runs.
     metadata: Option<super::MetadataCache>,
+    /// Origins besides the API's that take its credentials: the data
+    /// centre's own other API hosts (Zoho's content host for uploads).
+    credentialed: Vec<url::Origin>,
 }
 
 impl std::fmt::Debug for HttpCapability {
@@ -207,7 +210,15 @@ impl HttpCapability {
             tape: None,
             shared: None,
             metadata: None,
+            credentialed: Vec::new(),
         })
+    }
+
+    /// Send credentials to these origins too (they must also be allowed):
+    /// hosts the connector's manifest names as its data centre's API.
+    pub fn with_credentialed(mut self, origins: &[Url]) -> HttpCapability {
+        self.credentialed = origins.iter().map(Url::origin).collect();
+        self
     }
 
     /// Requests this connection may have in flight at once.
@@ -329,13 +340,14 @@ impl HttpCapability {
         sink: Sink<'_>,
     ) -> Result<Response, HttpError> {
         let url = url.clone();
-        // Credentials go to the API origin only (scheme, host and port):
+        // Credentials go to the API origin only (scheme, host and port),
+        // and to the data centre's other API origins its manifest names:
         // never to the accounts server, an extra allowed host or another
         // port, where a plugin could read them back.
-        let auth = self
-            .auth
-            .as_ref()
-            .filter(|_| url.origin() == self.config.base_url.origin());
+        let origin = url.origin();
+        let auth = self.auth.as_ref().filter(|_| {
+            origin == self.config.base_url.origin() || self.credentialed.contains(&origin)
+        });
         let mut refreshed = false;
         let mut attempt = 0;
         loop {

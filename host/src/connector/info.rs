@@ -43,6 +43,22 @@ pub struct ModuleInfo {
     pub actions: Vec<ActionInfo>,
     /// Most records one batch write should carry.
     pub max_batch: u32,
+    /// Creates too many for one call go as vendor jobs (Zoho CRM's Bulk
+    /// Write) when the connector offers them for this module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_job: Option<JobSize>,
+}
+
+/// How big a create job of a module may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSize {
+    /// Fewer creates than this go through ordinary create calls.
+    pub min_records: u32,
+    /// Most records one job takes.
+    pub max_records: u32,
+    /// The longest one job takes: past it, a job that has not answered
+    /// (or whose handle a crash lost) is taken as over.
+    pub patience_secs: u32,
 }
 
 impl ModuleInfo {

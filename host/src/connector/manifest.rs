@@ -181,6 +181,10 @@ pub struct DataCenter {
     /// Accounts (OAuth) origin (`https://accounts.zoho.eu`).
     #[serde(default)]
     pub accounts: Option<String>,
+    /// Another origin of the same API that takes its credentials (Zoho's
+    /// `https://content.zohoapis.eu`, where CRM's Bulk Write uploads go).
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// The sandbox entry: its API and accounts are both under one local origin.
@@ -459,7 +463,10 @@ impl Manifest {
             _ => {}
         }
         for (dc, entry) in &self.data_centers {
-            for origin in std::iter::once(&entry.api).chain(entry.accounts.iter()) {
+            for origin in std::iter::once(&entry.api)
+                .chain(entry.accounts.iter())
+                .chain(entry.content.iter())
+            {
                 let url = url::Url::parse(origin)
                     .map_err(|e| format!("data centre `{dc}`: `{origin}` is not a URL: {e}"))?;
                 if url.scheme() != "https" {
@@ -542,18 +549,22 @@ pub struct Endpoints {
     pub accounts: Option<url::Url>,
     /// Hosts the manifest lets this connection reach.
     pub allowed_hosts: Vec<String>,
+    /// Origins besides the API's that get its credentials (the data
+    /// centre's `content` origin).
+    pub credentialed: Vec<url::Url>,
 }
 
 impl Manifest {
     /// The endpoints of `target`.
     pub fn endpoints(&self, target: Target<'_>) -> Result<Endpoints, String> {
         let parse = |s: &str| url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"));
-        let (api, accounts, extra) = match target {
+        let (api, accounts, credentialed, extra) = match target {
             Target::DataCenter(name) => {
                 let dc = self.data_center(name)?;
                 (
                     parse(&dc.api)?,
                     dc.accounts.as_deref().map(parse).transpose()?,
+                    dc.content.as_deref().map(parse).transpose()?,
                     self.allowed_hosts.clone(),
                 )
             }
@@ -570,7 +581,13 @@ impl Manifest {
                 // origin, under the vendor's path there (`/ap`), if any.
                 let prefix = self.sandbox.as_ref().map_or("", |s| s.path.as_str());
                 let root = parse(&format!("{}{prefix}", url.trim_end_matches('/')))?;
-                (root.clone(), self.auth.as_ref().map(|_| root), Vec::new())
+                // One origin: nothing else to credential.
+                (
+                    root.clone(),
+                    self.auth.as_ref().map(|_| root),
+                    None,
+                    Vec::new(),
+                )
             }
         };
         let base_url = parse(&format!(
@@ -582,6 +599,7 @@ impl Manifest {
         // local sandbox allows its own port, not every loopback service.
         let mut allowed_hosts: Vec<String> = std::iter::once(&api)
             .chain(accounts.iter())
+            .chain(credentialed.iter())
             .filter_map(|u| {
                 let host = u.host_str()?;
                 Some(match u.port() {
@@ -596,6 +614,7 @@ impl Manifest {
             base_url,
             accounts,
             allowed_hosts,
+            credentialed: credentialed.into_iter().collect(),
         })
     }
 }
@@ -623,6 +642,37 @@ settings:
         let m: Manifest = serde_yaml::from_str(CRM).unwrap();
         m.check().unwrap();
         m
+    }
+
+    #[test]
+    fn a_data_centres_content_origin_is_allowed_and_credentialed() {
+        let m: Manifest = serde_yaml::from_str(&CRM.replace(
+            r#"eu:  { api: "https://www.zohoapis.eu", accounts: "https://accounts.zoho.eu" }"#,
+            r#"eu:  { api: "https://www.zohoapis.eu", accounts: "https://accounts.zoho.eu", content: "https://content.zohoapis.eu" }"#,
+        ))
+        .unwrap();
+        let eu = m.endpoints(Target::DataCenter("eu")).unwrap();
+        assert!(
+            eu.allowed_hosts
+                .contains(&"content.zohoapis.eu".to_string())
+        );
+        assert_eq!(
+            eu.credentialed,
+            ["https://content.zohoapis.eu".parse::<url::Url>().unwrap()]
+        );
+        // Another data centre names none; a sandbox is one origin.
+        assert!(
+            m.endpoints(Target::DataCenter("com"))
+                .unwrap()
+                .credentialed
+                .is_empty()
+        );
+        assert!(
+            m.endpoints(Target::Sandbox(None))
+                .unwrap()
+                .credentialed
+                .is_empty()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod fake;
 
 use futures::future::BoxFuture;
 
-pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, ModuleInfo, Operation};
+pub use info::{ActionInfo, ConnectorInfo, FieldInfo, FieldKind, JobSize, ModuleInfo, Operation};
 pub use limits::{Limit, Limits, human_bytes, parse_bytes};
 pub use manifest::{
     AuthScheme, DataCenter, Endpoints, FieldPairs, Manifest, ManifestError, NewFields,
@@ -113,4 +113,40 @@ pub trait Vendor: Send + Sync {
         action: &'a str,
         args: &'a Record,
     ) -> BoxFuture<'a, Result<Record, CallError>>;
+
+    /// Start creating `records` in `module` as one vendor job (a module
+    /// whose [`ModuleInfo::create_job`] is set): the job's handle. A
+    /// connector's `Transient`, `RateLimited` or `Unauthorized` error
+    /// promises no job was started; `NotFound`, that one may have been
+    /// (its handle was lost); any other of its errors, that the records
+    /// were refused. Any other failure (a trap, a limit) leaves it unknown.
+    fn start_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<String, CallError>> {
+        let _ = records;
+        Box::pin(async move { Err(no_jobs(self.name(), module)) })
+    }
+
+    /// How the create job `job` is doing: `None` while it runs, then one
+    /// result per input, in order. A `NotFound` error: the job ended
+    /// without results (what it wrote is looked up); a retryable one: ask
+    /// again later.
+    fn poll_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<WriteResult>>, CallError>> {
+        let _ = job;
+        Box::pin(async move { Err(no_jobs(self.name(), module)) })
+    }
+}
+
+fn no_jobs(plugin: &str, module: &str) -> CallError {
+    CallError::Connector {
+        plugin: plugin.to_string(),
+        function: "start-create",
+        error: ConnectorError::Unsupported(format!("create jobs of `{module}`")),
+    }
 }

@@ -127,6 +127,7 @@ mod tests {
             operations: Vec::new(),
             actions: Vec::new(),
             max_batch: 1,
+            create_job: None,
         }
     }
 

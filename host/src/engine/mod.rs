@@ -29,6 +29,7 @@ pub mod endpoint;
 pub mod env;
 pub mod fingerprint;
 pub mod index;
+pub mod job;
 pub mod money;
 pub mod read;
 pub mod run;

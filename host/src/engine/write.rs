@@ -29,6 +29,7 @@ use crate::connector::{CallError, ConnectorError, Operation, Record, id_of};
 use crate::mapping::Side;
 use crate::store::{Intent, RecordCommit, StateStore};
 
+use super::job::{JobAnswer, JobAnswers};
 use super::{Endpoint, EngineError, MatchIndex};
 
 /// One record to create, with the intent that makes it exactly once.
@@ -39,7 +40,7 @@ pub struct Create {
 }
 
 /// What became of one create.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Created {
     /// Written: the new record's id, and the vendor's answer.
     Written { target_id: String, answer: Record },
@@ -47,6 +48,10 @@ pub enum Created {
     Refused(ConnectorError),
     /// Perhaps written: the intent stays, and settling decides.
     Unknown(String),
+    /// Not written, and certainly not started (a job that could not
+    /// start for a passing reason): the intent is closed already, and the
+    /// record is left for a later run.
+    Deferred(String),
 }
 
 /// Whether the same call may succeed later.
@@ -88,6 +93,9 @@ pub async fn create(
     target: &Endpoint,
     batch: &[Create],
 ) -> Result<Vec<Created>, EngineError> {
+    if let Some(size) = super::job::worth_it(target, batch.len()) {
+        return super::job::create(store, ns, target, batch, size).await;
+    }
     let intents: Vec<Intent> = batch.iter().map(|c| c.intent.clone()).collect();
     store.put_intents(ns, &intents)?;
     let payloads: Vec<Record> = batch.iter().map(|c| c.payload.clone()).collect();
@@ -102,8 +110,8 @@ pub async fn create(
     Ok(out)
 }
 
-/// What became of each of `n` creates sent in one call.
-fn classify(
+/// What became of each of `n` creates sent in one call (or one job).
+pub(super) fn classify(
     target: &Endpoint,
     n: usize,
     answers: Result<Vec<crate::connector::WriteResult>, CallError>,
@@ -171,6 +179,9 @@ pub enum Settlement {
     /// cannot be searched): Ferry must not create it again. The caller
     /// closes the intent with a failure a person can act on.
     Unidentifiable,
+    /// It went out in a vendor job that may still be running: not known
+    /// yet, and nothing may be created for it. The intent stays.
+    Pending,
 }
 
 /// Settles interrupted creates into one target, remembering listings
@@ -185,6 +196,7 @@ pub struct Settler<'a> {
     link_ns: &'a str,
     link_side: Side,
     listed: BTreeMap<Vec<String>, MatchIndex>,
+    jobs: JobAnswers,
 }
 
 impl<'a> Settler<'a> {
@@ -202,12 +214,37 @@ impl<'a> Settler<'a> {
             link_ns,
             link_side,
             listed: BTreeMap::new(),
+            jobs: JobAnswers::default(),
         }
     }
 
     /// Look up what `intent` created. An error means the lookup could not
     /// be made: the intent stays, and nothing may be created for it yet.
     pub async fn settle(&mut self, intent: &Intent) -> Result<Settlement, EngineError> {
+        if let Some(job) = &intent.job {
+            // A job knows what it made of each row; and while it runs, a
+            // lookup could miss a record it is about to write.
+            match self.jobs.answer(self.target, job, intent.created).await? {
+                JobAnswer::Running => return Ok(Settlement::Pending),
+                JobAnswer::Done(Some(Ok(record))) => {
+                    if let Some(target_id) = id_of(&record, &self.target.info.id_field)
+                        && !self.linked(&target_id)?
+                    {
+                        return Ok(Settlement::Found {
+                            target_id,
+                            record: Some(record),
+                        });
+                    }
+                }
+                JobAnswer::Done(Some(Err(e))) if !is_retryable(&e) => {
+                    // Refused by the job: nothing was written.
+                    return self.absent(intent);
+                }
+                // No usable answer for its row, or the job ended without
+                // results: what it wrote is looked up.
+                JobAnswer::Done(_) | JobAnswer::Ended => {}
+            }
+        }
         if intent.lookup.is_empty() || !self.target.info.supports(Operation::Find) {
             return Ok(Settlement::Unidentifiable);
         }
@@ -252,6 +289,11 @@ impl<'a> Settler<'a> {
                 });
             }
         }
+        self.absent(intent)
+    }
+
+    /// Close `intent`: nothing was created for it.
+    fn absent(&self, intent: &Intent) -> Result<Settlement, EngineError> {
         self.store.commit(
             self.ns,
             RecordCommit {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use wasmtime::Store;
 
-use super::bindings::v0_1;
+use super::bindings::{jobs_v0_1, v0_1};
 use super::host_state::HostState;
 use super::limits::Breach;
 use super::runtime::EPOCH_TICK;
@@ -44,6 +44,8 @@ impl std::fmt::Debug for Connector {
 struct Active {
     store: Store<HostState>,
     instance: Instance,
+    /// The `ferry:jobs` exports, for a jobs call.
+    jobs: Option<jobs_v0_1::Jobs>,
     plugin: String,
     function: &'static str,
     limits: Limits,
@@ -100,15 +102,79 @@ impl Connector {
     /// What the connector reports about itself, with this connection's
     /// settings (so vendor-defined custom fields can be listed).
     pub async fn describe(&self) -> Result<ConnectorInfo, CallError> {
-        self.run("describe", false, async |a: &mut Active| {
-            let r = match &a.instance {
-                Instance::V0_1(p) => {
-                    p.ferry_connector_connector()
-                        .call_describe(&mut a.store, &self.settings)
-                        .await
+        let mut info = self
+            .run("describe", false, async |a: &mut Active| {
+                let r = match &a.instance {
+                    Instance::V0_1(p) => {
+                        p.ferry_connector_connector()
+                            .call_describe(&mut a.store, &self.settings)
+                            .await
+                    }
+                };
+                a.finish(r.map(|r| r.map(v0_1::connector_info).map_err(Into::into)))
+            })
+            .await?;
+        // Settings decide job sizes, so they are asked of a configured
+        // instance; a connection without network (inspection) skips them.
+        if self.plugin.takes_create_jobs() && self.capabilities.is_some() {
+            for (module, size) in self.job_sizes().await? {
+                if let Some(m) = info.modules.iter_mut().find(|m| m.name == module) {
+                    m.create_job = Some(size);
                 }
+            }
+        }
+        Ok(info)
+    }
+
+    /// The modules that take create jobs, and how big.
+    async fn job_sizes(&self) -> Result<Vec<(String, crate::connector::JobSize)>, CallError> {
+        self.run("sizes", true, async |a: &mut Active| {
+            let jobs = a.jobs()?;
+            let r = jobs.ferry_jobs_write_jobs().call_sizes(&mut a.store).await;
+            a.finish(r.map(|sizes| Ok(jobs_v0_1::sizes(sizes))))
+        })
+        .await
+    }
+
+    /// Start creating `records` in `module` as one job: its handle.
+    pub async fn start_create_job(
+        &self,
+        module: &str,
+        records: &[Record],
+    ) -> Result<String, CallError> {
+        let inputs = to_json(records);
+        self.run("start-create", true, async |a: &mut Active| {
+            let jobs = a.jobs()?;
+            let r = jobs
+                .ferry_jobs_write_jobs()
+                .call_start_create(&mut a.store, module, &inputs)
+                .await;
+            a.finish(r.map(|r| r.map_err(jobs_v0_1::job_error)))
+        })
+        .await
+    }
+
+    /// How the create job `job` is doing: `None` while it runs.
+    pub async fn poll_create_job(
+        &self,
+        module: &str,
+        job: &str,
+    ) -> Result<Option<Vec<WriteResult>>, CallError> {
+        self.run("poll", true, async |a: &mut Active| {
+            let jobs = a.jobs()?;
+            let r = jobs
+                .ferry_jobs_write_jobs()
+                .call_poll(&mut a.store, module, job)
+                .await;
+            let Some(outcomes) = a.finish(r.map(|r| r.map_err(jobs_v0_1::job_error)))? else {
+                return Ok(None);
             };
-            a.finish(r.map(|r| r.map(v0_1::connector_info).map_err(Into::into)))
+            outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(i, o)| jobs_v0_1::outcome(o, |json| a.record(json, i)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
         })
         .await
     }
@@ -379,12 +445,31 @@ impl Connector {
         store.set_epoch_deadline(1);
         let plugin = self.plugin.name().to_string();
         let instance = match self.plugin.guest() {
-            Guest::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V0_1),
+            Guest::V0_1 { pre, .. } if !JOB_CALLS.contains(&function) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(|p| (Instance::V0_1(p), None)),
+            Guest::V0_1 {
+                pre,
+                connector,
+                jobs,
+            } => {
+                async {
+                    let raw = pre.instance_pre().instantiate_async(&mut store).await?;
+                    let jobs = match jobs {
+                        Some(jobs) => Some(jobs.load(&mut store, &raw)?),
+                        None => None,
+                    };
+                    Ok((Instance::V0_1(connector.load(&mut store, &raw)?), jobs))
+                }
+                .await
+            }
         };
         match instance {
-            Ok(instance) => Ok(Active {
+            Ok((instance, jobs)) => Ok(Active {
                 store,
                 instance,
+                jobs,
                 plugin,
                 function,
                 limits,
@@ -469,6 +554,20 @@ impl Vendor for Connector {
     ) -> BoxFuture<'a, Result<Record, CallError>> {
         Box::pin(Connector::act(self, module, id, action, args))
     }
+    fn start_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<String, CallError>> {
+        Box::pin(Connector::start_create_job(self, module, records))
+    }
+    fn poll_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<WriteResult>>, CallError>> {
+        Box::pin(Connector::poll_create_job(self, module, job))
+    }
 }
 
 fn to_json(records: &[Record]) -> Vec<String> {
@@ -478,7 +577,17 @@ fn to_json(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
+/// Calls into the `ferry:jobs` exports: their instance loads those too.
+const JOB_CALLS: &[&str] = &["sizes", "start-create", "poll"];
+
 impl Active {
+    /// The `ferry:jobs` exports; a protocol error if the plugin has none.
+    fn jobs(&mut self) -> Result<jobs_v0_1::Jobs, CallError> {
+        self.jobs
+            .take()
+            .ok_or_else(|| self.protocol("the plugin does not export `ferry:jobs`".into()))
+    }
+
     /// Turn the two-level result of a guest call into the call's result.
     fn finish<T>(
         &mut self,

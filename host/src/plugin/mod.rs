@@ -49,7 +49,14 @@ pub struct Plugin {
 
 /// The prepared instance factory, per contract version.
 pub(crate) enum Guest {
-    V0_1(bindings::v0_1::PluginPre<host_state::HostState>),
+    V0_1 {
+        pre: bindings::v0_1::PluginPre<host_state::HostState>,
+        /// Where the connector's exports are, for a call that also needs
+        /// the create jobs (those instantiate the component themselves).
+        connector: bindings::v0_1::PluginIndices,
+        /// Where its `ferry:jobs` exports are, if it has them.
+        jobs: Option<bindings::jobs_v0_1::JobsIndices>,
+    },
 }
 
 impl Plugin {
@@ -105,6 +112,13 @@ impl Plugin {
 
     pub(crate) fn guest(&self) -> &Guest {
         &self.guest
+    }
+
+    /// Whether it exports create jobs (`ferry:jobs/write-jobs@0.1.0`).
+    pub fn takes_create_jobs(&self) -> bool {
+        match &self.guest {
+            Guest::V0_1 { jobs, .. } => jobs.is_some(),
+        }
     }
 
     pub(crate) fn engine(&self) -> &wasmtime::Engine {

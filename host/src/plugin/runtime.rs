@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use super::bindings::{bulk_v0_1, v0_1};
+use super::bindings::{bulk_v0_1, jobs_v0_1, v0_1};
 use super::cache::{ComponentCache, LoadSource};
 use super::host_state::HostState;
 use super::{Guest, Plugin};
@@ -304,10 +304,21 @@ impl Runtime {
                     path: path.to_owned(),
                     message: format!("{e:#}"),
                 })?;
-        let guest = Guest::V0_1(v0_1::PluginPre::new(pre).map_err(|e| LoadError::Compile {
+        let bad_exports = |e: wasmtime::Error| LoadError::Compile {
             path: path.to_owned(),
             message: format!("{e:#}"),
-        })?);
+        };
+        let connector = v0_1::PluginIndices::new(&pre).map_err(bad_exports)?;
+        let jobs = if exports.iter().any(|e| e == jobs_v0_1::EXPORT) {
+            Some(jobs_v0_1::JobsIndices::new(&pre).map_err(bad_exports)?)
+        } else {
+            None
+        };
+        let guest = Guest::V0_1 {
+            pre: v0_1::PluginPre::new(pre).map_err(bad_exports)?,
+            connector,
+            jobs,
+        };
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -120,6 +120,19 @@ pub struct Intent {
     /// The run that stored it.
     pub run: u64,
     pub created: u64,
+    /// Set once the create went out in a vendor job: settling asks the
+    /// job first, since a job still running may yet create the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobRef>,
+}
+
+/// The vendor job a create went out in, and its input's place there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    /// The handle the connector gave for the job.
+    pub handle: String,
+    /// The input's index in the job.
+    pub row: u32,
 }
 
 /// What started a run.

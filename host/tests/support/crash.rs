@@ -222,4 +222,20 @@ impl Vendor for Crashing {
     ) -> BoxFuture<'a, Result<Record, CallError>> {
         self.guarded(move |v| v.act(module, id, action, args))
     }
+
+    fn start_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<String, CallError>> {
+        self.guarded(move |v| v.start_create_job(module, records))
+    }
+
+    fn poll_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<WriteResult>>, CallError>> {
+        self.guarded(move |v| v.poll_create_job(module, job))
+    }
 }

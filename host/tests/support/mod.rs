@@ -142,11 +142,32 @@ macro_rules! each_lang {
 
 /// Capabilities for a connection whose base URL is `base`, allowed to
 /// reach `allowed` host patterns.
+/// [`capabilities`] whose credentials go to `credentialed` origins too.
+#[allow(dead_code)] // not every test file uses it
+pub fn capabilities_with(
+    base: &str,
+    allowed: &[&str],
+    auth: Option<Arc<Auth>>,
+    credentialed: &[url::Url],
+) -> Arc<Capabilities> {
+    capabilities_of(base, allowed, &[], auth, credentialed)
+}
+
 pub fn capabilities(
     base: &str,
     allowed: &[&str],
     dns: &[(&str, IpAddr)],
     auth: Option<Arc<Auth>>,
+) -> Arc<Capabilities> {
+    capabilities_of(base, allowed, dns, auth, &[])
+}
+
+fn capabilities_of(
+    base: &str,
+    allowed: &[&str],
+    dns: &[(&str, IpAddr)],
+    auth: Option<Arc<Auth>>,
+    credentialed: &[url::Url],
 ) -> Arc<Capabilities> {
     let mut dns_overrides: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for (name, ip) in dns {
@@ -171,6 +192,7 @@ pub fn capabilities(
         },
         auth,
     )
-    .unwrap();
+    .unwrap()
+    .with_credentialed(credentialed);
     Capabilities::new("test-plugin", "test-connection", http)
 }

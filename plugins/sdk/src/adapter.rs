@@ -107,7 +107,10 @@ thread_local! {
     static SETTINGS: RefCell<Settings> = RefCell::new(Settings::default());
 }
 
-fn settings() -> Settings {
+/// The settings `configure` stored for this call: for interfaces a
+/// plugin exports beside its connector (`ferry:jobs`, say), whose calls
+/// are configured the same way.
+pub fn settings() -> Settings {
     SETTINGS.with(|s| s.borrow().clone())
 }
 

@@ -51,7 +51,7 @@ pub mod page;
 mod settings;
 mod types;
 
-pub use adapter::{Adapter, Connector};
+pub use adapter::{Adapter, Connector, settings};
 pub use error::ConnectorError;
 pub use page::{DeletedPage, DeletedRecord, Page};
 pub use settings::Settings;

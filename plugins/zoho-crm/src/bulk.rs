@@ -202,15 +202,17 @@ fn read(
 }
 
 /// CRM's bulk endpoints, beside the connection's REST base URL.
-struct BulkApi {
+pub(crate) struct BulkApi {
     /// `https://www.zohoapis.eu` (scheme and host of the base URL).
     origin: String,
     /// `https://www.zohoapis.eu/crm/bulk/v8`.
-    base: String,
+    pub(crate) base: String,
+    /// `v8`.
+    version: String,
 }
 
 impl BulkApi {
-    fn of(settings: &Settings) -> Result<BulkApi, ConnectorError> {
+    pub(crate) fn of(settings: &Settings) -> Result<BulkApi, ConnectorError> {
         let rest = settings.require("base_url")?.trim_end_matches('/');
         let (origin, version) = rest.rsplit_once("/crm/").ok_or_else(|| {
             ConnectorError::invalid(
@@ -221,11 +223,23 @@ impl BulkApi {
         Ok(BulkApi {
             origin: origin.to_string(),
             base: format!("{origin}/crm/bulk/{version}"),
+            version: version.to_string(),
         })
     }
 
+    /// Where Bulk Write files go: CRM's content host beside its API host
+    /// (`https://content.zohoapis.eu/crm/v8/upload`); any other origin (a
+    /// local sandbox) serves uploads itself.
+    pub(crate) fn upload_url(&self) -> String {
+        let origin = match self.origin.split_once("://www.zohoapis.") {
+            Some((scheme, domain)) => format!("{scheme}://content.zohoapis.{domain}"),
+            None => self.origin.clone(),
+        };
+        format!("{origin}/crm/{}/upload", self.version)
+    }
+
     /// A URL CRM gave as a path, on the API's host.
-    fn absolute(&self, url: &str) -> String {
+    pub(crate) fn absolute(&self, url: &str) -> String {
         if url.starts_with('/') {
             format!("{}{url}", self.origin)
         } else {

@@ -6,6 +6,7 @@
 //! Zoho host. See `README.md` beside this crate for settings and behaviour.
 
 mod bulk;
+mod bulk_write;
 mod criteria;
 mod error;
 mod fields;
@@ -27,7 +28,7 @@ const PER_PAGE: u32 = 200;
 /// Search results CRM returns at most (10 pages of 200).
 const SEARCH_LIMIT_PAGES: u32 = 10;
 /// The key that turns a `create` input into an upsert.
-const UPSERT_KEY: &str = "$upsert";
+pub(crate) const UPSERT_KEY: &str = "$upsert";
 
 struct ZohoCrm;
 
@@ -36,7 +37,7 @@ type Indexed = Vec<(usize, Record)>;
 
 /// The modules of this connection: the standard four plus `modules` from
 /// settings (a list or a comma-separated string).
-fn modules(settings: &Settings) -> Result<Vec<String>, ConnectorError> {
+pub(crate) fn modules(settings: &Settings) -> Result<Vec<String>, ConnectorError> {
     let mut out: Vec<String> = STANDARD_MODULES.iter().map(|m| m.to_string()).collect();
     let extra: Vec<String> = match settings.value("modules") {
         None | Some(Value::Null) => Vec::new(),
@@ -70,7 +71,7 @@ fn modules(settings: &Settings) -> Result<Vec<String>, ConnectorError> {
 }
 
 /// The configured module called `name` (CRM module names are case-insensitive).
-fn module(settings: &Settings, name: &str) -> Result<String, ConnectorError> {
+pub(crate) fn module(settings: &Settings, name: &str) -> Result<String, ConnectorError> {
     modules(settings)?
         .into_iter()
         .find(|m| m.eq_ignore_ascii_case(name))
@@ -188,7 +189,7 @@ pub(crate) fn body_of(resp: &Response) -> Result<Option<Value>, ConnectorError> 
     }
 }
 
-fn id_text(v: &Value) -> Option<String> {
+pub(crate) fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -374,6 +375,7 @@ impl Connector for ZohoCrm {
 
     fn configure(settings: &Settings) -> Result<(), ConnectorError> {
         let modules = modules(settings)?;
+        bulk_write::check_settings(settings)?;
         if let Some(Value::Object(views)) = settings.value("cvid") {
             for m in views.keys() {
                 module(settings, m).map_err(|_| {

@@ -99,6 +99,10 @@ pub enum Op {
     Update,
     Delete,
     Act,
+    /// `start_create_job`.
+    StartJob,
+    /// `poll_create_job`.
+    PollJob,
 }
 
 impl Op {
@@ -114,6 +118,8 @@ impl Op {
             Op::Update => "update",
             Op::Delete => "delete",
             Op::Act => "act",
+            Op::StartJob => "start-create",
+            Op::PollJob => "poll",
         }
     }
 }
@@ -509,6 +515,82 @@ impl Vendor for FakeVendor {
             self.call(Op::Act, |s, now| {
                 let i = s.module(module)?;
                 s.act(i, id, action, now)
+            })
+        })
+    }
+
+    fn start_create_job<'a>(
+        &'a self,
+        module: &'a str,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Result<String, CallError>> {
+        Box::pin(async move {
+            let started = self.call(Op::StartJob, |s, _| {
+                let i = s.supported(module, Operation::Create)?;
+                let Some((size, polls)) = s.modules[i].spec.jobs else {
+                    return Err(ConnectorError::Unsupported(format!(
+                        "create jobs of `{module}`"
+                    )));
+                };
+                if records.len() > size.max_records as usize {
+                    return Err(invalid(
+                        "records",
+                        format!("at most {} records per job", size.max_records),
+                    ));
+                }
+                let handle = format!("job-{}", s.jobs.len() + 1);
+                s.jobs.insert(
+                    handle.clone(),
+                    state::Job {
+                        module: i,
+                        records: records.to_vec(),
+                        polls_left: polls,
+                        results: None,
+                    },
+                );
+                Ok(handle)
+            });
+            // A start whose answer was lost may have started the job: the
+            // contract says so with `NotFound`, not a passing failure.
+            started.map_err(|e| match e {
+                CallError::Connector {
+                    plugin,
+                    function,
+                    error,
+                } if error == Fault::LostAnswer.error() => CallError::Connector {
+                    plugin,
+                    function,
+                    error: ConnectorError::NotFound(
+                        "the job's handle was lost; it may have started".into(),
+                    ),
+                },
+                other => other,
+            })
+        })
+    }
+
+    fn poll_create_job<'a>(
+        &'a self,
+        _module: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<WriteResult>>, CallError>> {
+        Box::pin(async move {
+            self.call(Op::PollJob, |s, now| {
+                let Some(j) = s.jobs.get_mut(job) else {
+                    return Err(ConnectorError::NotFound(format!("no job `{job}`")));
+                };
+                if j.polls_left > 0 {
+                    j.polls_left -= 1;
+                    return Ok(None);
+                }
+                if let Some(done) = &j.results {
+                    return Ok(Some(done.clone()));
+                }
+                let (i, records) = (j.module, std::mem::take(&mut j.records));
+                let results: Vec<WriteResult> =
+                    records.iter().map(|r| s.create_one(i, r, now)).collect();
+                s.jobs.get_mut(job).expect("job").results = Some(results.clone());
+                Ok(Some(results))
             })
         })
     }

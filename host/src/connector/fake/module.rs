@@ -7,8 +7,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
 use crate::connector::{
-    ActionInfo, ConnectorError, DeletedPage, DeletedRecord, FieldInfo, FieldKind, ModuleInfo,
-    Operation, Page, Record,
+    ActionInfo, ConnectorError, DeletedPage, DeletedRecord, FieldInfo, FieldKind, JobSize,
+    ModuleInfo, Operation, Page, Record,
 };
 
 /// How a module writes times (both read by [`parse_time`], as the
@@ -38,6 +38,8 @@ pub struct FakeModule {
     pub(super) offset: FixedOffset,
     pub(super) actions: Vec<(String, String, Value)>,
     pub(super) without: Vec<Operation>,
+    /// Create jobs: their size, and polls a job answers "running" first.
+    pub(super) jobs: Option<(JobSize, u32)>,
 }
 
 impl FakeModule {
@@ -59,6 +61,7 @@ impl FakeModule {
             offset: FixedOffset::east_opt(0).expect("zero offset"),
             actions: Vec::new(),
             without: Vec::new(),
+            jobs: None,
         }
     }
 
@@ -128,6 +131,35 @@ impl FakeModule {
     }
 
     /// Leave an operation out of `describe` and refuse it as `Unsupported`.
+    /// Take batches of `min..=max` creates as jobs, each answering
+    /// "running" to its first `polls` polls and writing its records at the
+    /// poll that finds it done (once, however often it is asked again). A
+    /// job is never polled by itself, so one whose handle is lost never
+    /// writes: the fake declares a patience of 0.
+    pub fn create_jobs(mut self, min: u32, max: u32, polls: u32) -> Self {
+        self.jobs = Some((
+            JobSize {
+                min_records: min,
+                max_records: max,
+                patience_secs: 0,
+            },
+            polls,
+        ));
+        self
+    }
+
+    /// How long a run waits for one of this module's jobs, and how long
+    /// after a job's handle was lost it is taken as over (default 0: a
+    /// fake job never runs unpolled, so a lost one never writes).
+    ///
+    /// # Panics
+    /// Without [`FakeModule::create_jobs`] first.
+    pub fn job_patience(mut self, secs: u32) -> Self {
+        let (size, _) = self.jobs.as_mut().expect("create_jobs first");
+        size.patience_secs = secs;
+        self
+    }
+
     pub fn without(mut self, op: Operation) -> Self {
         self.without.push(op);
         self
@@ -176,6 +208,7 @@ impl FakeModule {
                 })
                 .collect(),
             max_batch: self.batch,
+            create_job: self.jobs.map(|(size, _)| size),
         }
     }
 

@@ -22,6 +22,16 @@ pub(super) struct State {
     pub(super) faults: HashMap<Op, VecDeque<Fault>>,
     pub(super) calls: HashMap<Op, u64>,
     pub(super) writes: Vec<Write>,
+    /// Create jobs by handle.
+    pub(super) jobs: HashMap<String, Job>,
+}
+
+/// A create job: its records until it is done, then their results.
+pub(super) struct Job {
+    pub(super) module: usize,
+    pub(super) records: Vec<Record>,
+    pub(super) polls_left: u32,
+    pub(super) results: Option<Vec<WriteResult>>,
 }
 
 /// A write on its way into the search index (`None`: a deletion).

@@ -3,4 +3,5 @@
 //! `plugin::ConnectorError`), so only this folder knows versions exist.
 
 pub mod bulk_v0_1;
+pub mod jobs_v0_1;
 pub mod v0_1;

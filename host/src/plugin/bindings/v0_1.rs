@@ -140,6 +140,8 @@ fn module_info(m: types::ModuleInfo) -> info::ModuleInfo {
             })
             .collect(),
         max_batch: m.max_batch,
+        // Asked of the plugin's `ferry:jobs` export, if it has one.
+        create_job: None,
     }
 }
 

@@ -271,6 +271,7 @@ fn a_commit_writes_links_both_ways_and_settles_its_intent(kind: BackendKind) {
         lookup: Default::default(),
         run: 1,
         created: 0,
+        job: None,
     };
     store
         .put_intents("customers", std::slice::from_ref(&intent))

@@ -107,6 +107,9 @@ pub(super) struct Pass<'a> {
     pub shared: &'a mut Shared,
     pub now: DateTime<FixedOffset>,
     creates: Vec<PendingCreate>,
+    /// Source ids of `creates`: a record read again before its create
+    /// went out replaces it rather than being created twice.
+    gathered: HashSet<String>,
     updates: Vec<PendingUpdate>,
     /// While a batch's answers are taken: their commits, made together
     /// when the batch is done (one store transaction, not one each).
@@ -183,6 +186,7 @@ impl<'a> Pass<'a> {
             shared,
             now,
             creates: Vec::new(),
+            gathered: HashSet::new(),
             updates: Vec::new(),
             batch_commits: None,
             rows: Vec::new(),
@@ -266,10 +270,15 @@ impl<'a> Pass<'a> {
                 // Records read show while a page's writes are on the way.
                 self.progress.update(&self.run.counts);
             }
-            self.flush().await?;
+            // Creates bound for a vendor job gather across pages, unless
+            // a rule acts on this page's creates as soon as it is done.
+            self.flush_page(observer.is_none()).await?;
             self.commit_rows()?;
-            self.titles.clear();
-            self.target_titles.clear();
+            if self.creates.is_empty() {
+                // Kept while creates gather: their ledger rows name them.
+                self.titles.clear();
+                self.target_titles.clear();
+            }
             if let (Some(observer), Some(seen)) = (observer.as_mut(), seen) {
                 // After the page's writes, so a rule acting on what the
                 // sync just created finds it.
@@ -279,6 +288,8 @@ impl<'a> Pass<'a> {
             if self.options.stopping() {
                 // Everything read so far is committed; the next run reads
                 // on from the old cursor.
+                self.flush().await?;
+                self.commit_rows()?;
                 self.incomplete += 1;
                 return Ok(PassEnd {
                     cursor: None,
@@ -286,6 +297,9 @@ impl<'a> Pass<'a> {
                 });
             }
         }
+        // The last gathered creates, before what is unknown is settled.
+        self.flush().await?;
+        self.commit_rows()?;
         let deleted_since = self.deletions(old.as_ref()).await?;
         if let Some(listed) = self.listed.take() {
             self.sweep(&listed).await?;

@@ -434,13 +434,22 @@ impl Pass<'_> {
                 format!("`{}` does not support create", self.dst.module()),
             );
         }
-        self.creates.push(PendingCreate {
+        let create = PendingCreate {
             source_id: id.to_string(),
             payload,
             snapshot: snap,
             lookup,
-        });
-        if self.creates.len() >= self.dst.wave() {
+        };
+        if !self.gathered.insert(id.to_string()) {
+            // Read again (a listing that shifted) before its create went
+            // out: the newer version replaces it.
+            if let Some(queued) = self.creates.iter_mut().find(|c| c.source_id == id) {
+                *queued = create;
+            }
+            return Ok(());
+        }
+        self.creates.push(create);
+        if self.creates.len() >= self.create_wave() {
             self.flush_creates().await?;
         }
         Ok(())

@@ -29,6 +29,11 @@ impl Pass<'_> {
         let mut settler = Settler::new(store, ns, dst, ns, target);
         for intent in pending {
             let settled = settler.settle(&intent).await?;
+            if let Settlement::Pending = settled {
+                // In a job still running: its record waits, unwritten.
+                self.unknown.insert(intent.key.clone());
+                continue;
+            }
             // Settled one way or another: its record may be written again.
             self.unknown.remove(&intent.key);
             match settled {
@@ -56,6 +61,7 @@ impl Pass<'_> {
                     self.resync(&intent.source_id).await?;
                 }
                 Settlement::Absent => self.resync(&intent.source_id).await?,
+                Settlement::Pending => {}
                 Settlement::Unidentifiable => {
                     // Nothing to look it up by: never risk a duplicate.
                     self.store.commit(

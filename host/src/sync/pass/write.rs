@@ -23,6 +23,24 @@ impl Pass<'_> {
         self.flush_updates().await
     }
 
+    /// At a page's end: updates go now, and creates too unless `gather`
+    /// allows them to gather towards a vendor job of the target module.
+    pub(super) async fn flush_page(&mut self, gather: bool) -> Result<(), SyncError> {
+        if !(gather && self.dst.info.create_job.is_some()) {
+            self.flush_creates().await?;
+        }
+        self.flush_updates().await
+    }
+
+    /// Creates to gather before writing: a job's worth when the target
+    /// module takes create jobs, else a wave of calls.
+    pub(super) fn create_wave(&self) -> usize {
+        match self.dst.info.create_job {
+            Some(size) => (size.max_records.max(1) as usize).max(self.dst.wave()),
+            None => self.dst.wave(),
+        }
+    }
+
     pub(super) fn intent_key(&self, source_id: &str) -> String {
         let side = match self.side {
             Side::From => "f",
@@ -36,6 +54,7 @@ impl Pass<'_> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.creates);
+        self.gathered.clear();
         if self.options.dry_run {
             for c in batch {
                 self.ledger_only(&c.source_id, None, LedgerOp::Create, "would create".into())?;
@@ -53,6 +72,7 @@ impl Pass<'_> {
                     lookup: c.lookup.clone(),
                     run: self.run.id,
                     created: unix_now(),
+                    job: None,
                 },
                 payload: c.payload.clone(),
             })
@@ -134,6 +154,12 @@ impl Pass<'_> {
                 // lookup before this record is written again.
                 tracing::warn!(sync = self.ns(), record = create.source_id, "create: {why}");
                 self.unknown.insert(intent.key);
+                Ok(())
+            }
+            Created::Deferred(why) => {
+                // Nothing written: the next run reads it again.
+                tracing::warn!(sync = self.ns(), record = create.source_id, "create: {why}");
+                self.incomplete += 1;
                 Ok(())
             }
             Created::Refused(e) => {

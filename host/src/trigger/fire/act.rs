@@ -167,6 +167,7 @@ impl Firing<'_> {
                     lookup,
                     run: rule.run.id,
                     created: unix_now(),
+                    job: None,
                 }],
             )
         };

@@ -58,6 +58,7 @@ impl Firing<'_> {
                 lookup: lookup_of(rule, id, &payload),
                 run: rule.run.id,
                 created: unix_now(),
+                job: None,
             },
             payload,
         };
@@ -94,7 +95,9 @@ impl Firing<'_> {
                 rule.run.counts.count(LedgerOp::Fail);
                 Ok(Fired::Done)
             }
-            Some(Created::Unknown(why)) => {
+            Some(Created::Unknown(why) | Created::Deferred(why)) => {
+                // Deferred: its intent is closed already; either way the
+                // change is judged again later.
                 tracing::warn!(trigger = rule.name, record = id, "{why}");
                 Ok(Fired::Retry)
             }
@@ -117,6 +120,7 @@ impl Firing<'_> {
         let (target_id, found) = match settled {
             Ok(Settlement::Found { target_id, record }) => (target_id, record),
             Ok(Settlement::Absent) => return Ok(None),
+            Ok(Settlement::Pending) => return Ok(Some(Fired::Retry)),
             Ok(Settlement::Unidentifiable) => {
                 // Nothing to look it up by: never risk a second record.
                 store.commit(
