@@ -733,4 +733,19 @@ async fn a_run_with_nothing_to_do_lists_each_module_once_and_calls_nothing_else(
             && stale.contains_key("GET /crm/v8/org"),
         "a run past the maximum age: {stale:?}"
     );
+    // A workspace edited since the last describe (its settings decide what
+    // a connection describes) is described again, within the age too.
+    run();
+    let kept = requests().await;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let yaml = std::fs::read_to_string(bench.workspace()).unwrap();
+    std::fs::write(bench.workspace(), format!("{yaml}\n# edited\n")).unwrap();
+    run();
+    let edited = since(&kept, &requests().await);
+    assert!(
+        edited
+            .get("GET /crm/v8/settings/fields")
+            .is_some_and(|n| *n > 0),
+        "a run after an edit: {edited:?}"
+    );
 }

@@ -67,8 +67,9 @@ pub struct RunArgs {
     pub json: bool,
     /// Use what connections described live less than this long ago (kept
     /// in the state) instead of describing them again on every run; `0s`
-    /// describes them every time. A workspace that does not validate
-    /// against it is checked against a fresh describe.
+    /// describes them every time. A workspace edited since is described
+    /// again, and one that does not validate against it is checked
+    /// against a fresh describe.
     #[arg(long, env = "FERRY_SCHEMA_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub schema_max_age: std::time::Duration,
     /// Where compiled components are kept (the state directory's `cache`

@@ -55,20 +55,30 @@ pub fn remember(
 }
 
 /// What the connections of `ws` described live less than `max_age` ago,
-/// for a run to use instead of describing them again.
+/// and since the workspace's files last changed (a connection's settings
+/// decide what it describes: its modules, its create jobs), for a run to
+/// use instead of describing them again.
 pub fn recent(
     state_dir: &Path,
     ws: &Workspace,
     max_age: std::time::Duration,
 ) -> BTreeMap<String, ConnectorInfo> {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let edited = std::iter::once(ws.path.clone())
+        .chain(ws.files.iter().map(|f| PathBuf::from(&f.name)))
+        .filter_map(|p| modified(&p))
+        .max();
     let mut out = BTreeMap::new();
     for name in ws.connections.keys() {
         let path = cache_dir(state_dir).join(format!("{name}.json"));
-        let age = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|age| age < max_age)
+        let described = modified(&path);
+        let age = described.and_then(|t| t.elapsed().ok());
+        let current = match (described, edited) {
+            (Some(described), Some(edited)) => described >= edited,
+            _ => true,
+        };
+        if current
+            && age.is_some_and(|age| age < max_age)
             && let Some(info) = remembered(state_dir, name)
         {
             out.insert(name.clone(), info);
