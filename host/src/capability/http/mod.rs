@@ -7,137 +7,23 @@
 //! unauthorized answer → response capped in size, credential headers
 //! removed.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+mod types;
+mod wire;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
 use super::auth::{Auth, AuthError, Token};
-use super::policy::{AllowedHosts, blocked_reason, is_loopback_host};
+use super::policy::{blocked_reason, is_loopback_host};
 use super::ratelimit::RateLimiter;
 pub use super::usage::ApiUsage;
-
-/// HTTP method of a plugin request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    fn to_reqwest(self) -> reqwest::Method {
-        match self {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-        }
-    }
-}
-
-/// A request as a plugin hands it over.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: Method,
-    /// Absolute URL, or a path resolved against the connection's base URL.
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-    /// Safe to repeat after an uncertain failure.
-    pub idempotent: bool,
-}
-
-impl Request {
-    /// A `GET` of `url`, with no headers: safe to repeat.
-    pub fn get(url: &str) -> Request {
-        Request {
-            method: Method::Get,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-            idempotent: true,
-        }
-    }
-}
-
-/// A response as the plugin receives it.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// Why no response was delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HttpError {
-    #[error("request denied: {0}")]
-    Denied(String),
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    #[error("timed out: {0}")]
-    Timeout(String),
-    #[error("connection failed: {0}")]
-    Connection(String),
-    #[error("response larger than the {0}-byte limit")]
-    TooLarge(u64),
-    #[error("no credentials: {0}")]
-    Unauthorized(String),
-}
-
-/// Tunables of one connection's HTTP capability.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// Timeout of one attempt.
-    pub request_timeout: Duration,
-    /// Attempts in all, for retryable failures.
-    pub max_attempts: u32,
-    /// First backoff; doubles per attempt, with full jitter.
-    pub initial_backoff: Duration,
-    /// Longest single wait, including a vendor's `Retry-After`.
-    pub max_backoff: Duration,
-    /// Largest response body handed to a plugin.
-    pub max_response_bytes: u64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            request_timeout: Duration::from_secs(20),
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(60),
-            max_response_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-/// Everything that shapes one connection's egress.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    /// Base for relative request URLs (`https://www.zohoapis.eu/crm/v8`).
-    pub base_url: Url,
-    /// Hosts the connection may reach.
-    pub allowed_hosts: AllowedHosts,
-    /// Requests per minute, if limited.
-    pub requests_per_minute: Option<u32>,
-    /// At most this many requests in any second, evenly spaced.
-    pub requests_per_second: Option<u32>,
-    /// Requests in flight at once.
-    pub concurrency: u32,
-    pub settings: HttpSettings,
-    /// Fixed name → address answers, checked like real DNS answers
-    /// (tests use this to point an allowed name at a blocked address).
-    pub dns_overrides: HashMap<String, Vec<IpAddr>>,
-}
+pub use types::{HttpConfig, HttpError, HttpSettings, Method, Request, Response};
+pub(crate) use wire::error_chain;
+use wire::{DOWNLOAD_TIMEOUT, Failure, Sink, guarded_client, save};
 
 /// Request headers a plugin may not set: credentials are the host's, and
 /// framing headers are the HTTP client's.
@@ -599,163 +485,6 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
 fn auth_error(e: AuthError) -> HttpError {
     HttpError::Unauthorized(e.to_string())
 }
-
-/// Longest a download may take, body included (a page's request gets
-/// `request_timeout`).
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Largest file a download writes.
-const MAX_DOWNLOAD_BYTES: u64 = 8 * 1024 * 1024 * 1024;
-
-/// Where a successful answer's body goes.
-#[derive(Clone, Copy)]
-enum Sink<'a> {
-    Memory,
-    File(&'a std::fs::File),
-}
-
-/// Write a response's body to `file`, from its start (a retried attempt
-/// overwrites the last one's bytes).
-async fn save(response: &mut reqwest::Response, mut file: &std::fs::File) -> Result<(), Failure> {
-    use std::io::{Seek, Write};
-    let io = |e: std::io::Error| {
-        Failure::Other(HttpError::Connection(format!(
-            "cannot write the download: {e}"
-        )))
-    };
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
-    let mut written = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
-        written += chunk.len() as u64;
-        if written > MAX_DOWNLOAD_BYTES {
-            return Err(Failure::Other(HttpError::TooLarge(MAX_DOWNLOAD_BYTES)));
-        }
-        file.write_all(&chunk).map_err(io)?;
-    }
-    file.flush().map_err(io)
-}
-
-/// A failed attempt, before deciding whether to retry.
-enum Failure {
-    Timeout(String),
-    Connection(String),
-    Other(HttpError),
-}
-
-impl Failure {
-    fn from_reqwest(e: reqwest::Error) -> Failure {
-        let text = error_chain(&e);
-        if text.contains("blocked address") {
-            // The guarded resolver refused every address.
-            return Failure::Other(HttpError::Denied(text));
-        }
-        if e.is_timeout() {
-            Failure::Timeout(text)
-        } else {
-            Failure::Connection(text)
-        }
-    }
-
-    fn into_http_error(self) -> HttpError {
-        match self {
-            Failure::Timeout(m) => HttpError::Timeout(m),
-            Failure::Connection(m) => HttpError::Connection(m),
-            Failure::Other(e) => e,
-        }
-    }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// The reqwest client of one connection: no proxies (they would bypass the
-/// address check), no redirects (a redirect could leave the allowed hosts),
-/// and a resolver that drops blocked addresses.
-fn guarded_client(config: &HttpConfig, allow_loopback: bool) -> Result<reqwest::Client, HttpError> {
-    super::install_crypto_provider();
-    let resolver = GuardedResolver {
-        overrides: config.dns_overrides.clone(),
-        allow_loopback,
-    };
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .dns_resolver(Arc::new(resolver))
-        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            HttpError::InvalidRequest(format!("cannot build HTTP client: {}", error_chain(&e)))
-        })
-}
-
-/// Resolves names and refuses addresses the policy blocks, so an allowed
-/// name that points inside the network is stopped after DNS.
-struct GuardedResolver {
-    overrides: HashMap<String, Vec<IpAddr>>,
-    allow_loopback: bool,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_ascii_lowercase();
-        let fixed = self.overrides.get(&host).cloned();
-        let allow_loopback = self.allow_loopback;
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = match fixed {
-                Some(ips) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
-                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
-            };
-            let mut refused = Vec::new();
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| match blocked_reason(a.ip(), allow_loopback) {
-                    Some(reason) => {
-                        refused.push(format!("{} ({reason})", a.ip()));
-                        false
-                    }
-                    None => true,
-                })
-                .collect();
-            if allowed.is_empty() {
-                let msg = if refused.is_empty() {
-                    format!("`{host}` did not resolve")
-                } else {
-                    format!(
-                        "`{host}` resolves only to blocked address(es): {}",
-                        refused.join(", ")
-                    )
-                };
-                return Err(
-                    Box::new(BlockedAddress(msg)) as Box<dyn std::error::Error + Send + Sync>
-                );
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
-
-#[derive(Debug)]
-struct BlockedAddress(String);
-
-impl std::fmt::Display for BlockedAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "blocked address: {}", self.0)
-    }
-}
-
-impl std::error::Error for BlockedAddress {}
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,9 @@
 //! own limits; a trap or breached limit fails that call only and says which
 //! plugin, which function and which limit.
 
+mod active;
+mod vendor;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -9,15 +12,13 @@ use wasmtime::Store;
 
 use super::bindings::{jobs_v0_1, v0_1};
 use super::host_state::HostState;
-use super::limits::Breach;
 use super::runtime::EPOCH_TICK;
 use super::{Guest, Plugin};
 use crate::capability::{Capabilities, PluginLog};
 use crate::connector::{
-    CallError, ConnectorError, ConnectorInfo, DeletedPage, DeletedRecord, Limit, Limits, Page,
-    Record, Vendor, WriteResult,
+    CallError, ConnectorInfo, DeletedPage, DeletedRecord, Limit, Limits, Page, Record, WriteResult,
 };
-use futures::future::BoxFuture;
+use active::{Active, Instance, describe_trap};
 
 /// A plugin bound to one connection: its capabilities, limits and
 /// settings. The sync engine talks to vendors through this.
@@ -38,21 +39,6 @@ impl std::fmt::Debug for Connector {
             .field("plugin", &self.plugin.name())
             .finish()
     }
-}
-
-/// One running call: its store and configured instance.
-struct Active {
-    store: Store<HostState>,
-    instance: Instance,
-    /// The `ferry:jobs` exports, for a jobs call.
-    jobs: Option<jobs_v0_1::Jobs>,
-    plugin: String,
-    function: &'static str,
-    limits: Limits,
-}
-
-enum Instance {
-    V0_1(v0_1::Plugin),
 }
 
 impl Connector {
@@ -479,97 +465,6 @@ impl Connector {
     }
 }
 
-/// The engine calls a component through the seam every vendor offers.
-impl Vendor for Connector {
-    fn name(&self) -> &str {
-        self.plugin.name()
-    }
-    fn limits(&self) -> Limits {
-        self.limits
-    }
-    fn concurrency(&self) -> usize {
-        self.capabilities
-            .as_ref()
-            .map_or(1, |c| c.http.concurrency())
-    }
-    fn describe(&self) -> BoxFuture<'_, Result<ConnectorInfo, CallError>> {
-        Box::pin(Connector::describe(self))
-    }
-    fn check(&self) -> BoxFuture<'_, Result<(), CallError>> {
-        Box::pin(Connector::check(self))
-    }
-    fn list<'a>(
-        &'a self,
-        module: &'a str,
-        since: Option<&'a str>,
-        cursor: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Page, CallError>> {
-        Box::pin(Connector::list(self, module, since, cursor))
-    }
-    fn get<'a>(&'a self, module: &'a str, id: &'a str) -> BoxFuture<'a, Result<Record, CallError>> {
-        Box::pin(Connector::get(self, module, id))
-    }
-    fn find<'a>(
-        &'a self,
-        module: &'a str,
-        criteria: &'a Record,
-    ) -> BoxFuture<'a, Result<Vec<Record>, CallError>> {
-        Box::pin(Connector::find(self, module, criteria))
-    }
-    fn deleted<'a>(
-        &'a self,
-        module: &'a str,
-        since: Option<&'a str>,
-        cursor: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<DeletedPage, CallError>> {
-        Box::pin(Connector::deleted(self, module, since, cursor))
-    }
-    fn create<'a>(
-        &'a self,
-        module: &'a str,
-        records: &'a [Record],
-    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
-        Box::pin(Connector::create(self, module, records))
-    }
-    fn update<'a>(
-        &'a self,
-        module: &'a str,
-        records: &'a [Record],
-    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
-        Box::pin(Connector::update(self, module, records))
-    }
-    fn delete<'a>(
-        &'a self,
-        module: &'a str,
-        ids: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<WriteResult>, CallError>> {
-        Box::pin(Connector::delete(self, module, ids))
-    }
-    fn act<'a>(
-        &'a self,
-        module: &'a str,
-        id: &'a str,
-        action: &'a str,
-        args: &'a Record,
-    ) -> BoxFuture<'a, Result<Record, CallError>> {
-        Box::pin(Connector::act(self, module, id, action, args))
-    }
-    fn start_create_job<'a>(
-        &'a self,
-        module: &'a str,
-        records: &'a [Record],
-    ) -> BoxFuture<'a, Result<String, CallError>> {
-        Box::pin(Connector::start_create_job(self, module, records))
-    }
-    fn poll_create_job<'a>(
-        &'a self,
-        module: &'a str,
-        job: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<WriteResult>>, CallError>> {
-        Box::pin(Connector::poll_create_job(self, module, job))
-    }
-}
-
 fn to_json(records: &[Record]) -> Vec<String> {
     records
         .iter()
@@ -579,205 +474,3 @@ fn to_json(records: &[Record]) -> Vec<String> {
 
 /// Calls into the `ferry:jobs` exports: their instance loads those too.
 const JOB_CALLS: &[&str] = &["sizes", "start-create", "poll"];
-
-impl Active {
-    /// The `ferry:jobs` exports; a protocol error if the plugin has none.
-    fn jobs(&mut self) -> Result<jobs_v0_1::Jobs, CallError> {
-        self.jobs
-            .take()
-            .ok_or_else(|| self.protocol("the plugin does not export `ferry:jobs`".into()))
-    }
-
-    /// Turn the two-level result of a guest call into the call's result.
-    fn finish<T>(
-        &mut self,
-        r: wasmtime::Result<Result<T, ConnectorError>>,
-    ) -> Result<T, CallError> {
-        match r {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(CallError::Connector {
-                plugin: self.plugin.clone(),
-                function: self.function,
-                error,
-            }),
-            Err(e) => Err(self.trap(e)),
-        }
-    }
-
-    fn trap(&self, e: wasmtime::Error) -> CallError {
-        describe_trap(
-            &self.store,
-            self.plugin.clone(),
-            self.function,
-            self.limits,
-            e,
-        )
-    }
-
-    fn protocol(&self, message: String) -> CallError {
-        CallError::Protocol {
-            plugin: self.plugin.clone(),
-            function: self.function,
-            message,
-        }
-    }
-
-    fn record(&self, json: &str, index: usize) -> Result<Record, CallError> {
-        match serde_json::from_str::<Value>(json) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(self.protocol(format!(
-                "record {index} is not a JSON object but {}",
-                kind(&other)
-            ))),
-            Err(e) => Err(self.protocol(format!("record {index} is not valid JSON: {e}"))),
-        }
-    }
-
-    fn records(&self, json: Vec<String>) -> Result<Vec<Record>, CallError> {
-        json.iter()
-            .enumerate()
-            .map(|(i, j)| self.record(j, i))
-            .collect()
-    }
-
-    fn write_results(
-        &self,
-        results: Vec<Result<String, v0_1::ferry::connector::types::ConnectorError>>,
-        inputs: usize,
-    ) -> Result<Vec<WriteResult>, CallError> {
-        if results.len() != inputs {
-            return Err(self.protocol(format!("{} results for {inputs} inputs", results.len())));
-        }
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| match r {
-                Ok(json) => self.record(&json, i).map(Ok),
-                Err(e) => Ok(Err(e.into())),
-            })
-            .collect()
-    }
-}
-
-/// Describe a trap: which limit, or what the guest said.
-fn describe_trap(
-    store: &Store<HostState>,
-    plugin: String,
-    function: &'static str,
-    limits: Limits,
-    e: wasmtime::Error,
-) -> CallError {
-    if let Some(Breach(limit)) = e.downcast_ref::<Breach>() {
-        return CallError::Limit {
-            plugin,
-            function,
-            limit: *limit,
-        };
-    }
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            return CallError::Limit {
-                plugin,
-                function,
-                limit: Limit::Timeout(limits.timeout),
-            };
-        }
-        Some(wasmtime::Trap::StackOverflow) => {
-            return CallError::Limit {
-                plugin,
-                function,
-                limit: Limit::Stack,
-            };
-        }
-        _ => {}
-    }
-    let text = format!("{e:#}");
-    if text.contains("fuel allocated for hostcalls has been exhausted") {
-        return CallError::Limit {
-            plugin,
-            function,
-            limit: Limit::HostcallData(limits.hostcall_data),
-        };
-    }
-    let stderr = store.data().stderr();
-    let reason = if let Some(exception) = python_exception(&stderr) {
-        exception
-    } else if stderr.contains("panicked at") {
-        format!("panic: {}", stderr.replace('\n', " "))
-    } else if !stderr.is_empty() {
-        format!(
-            "{} (stderr: {})",
-            first_line(&text),
-            stderr.replace('\n', " ")
-        )
-    } else {
-        first_line(&text)
-    };
-    CallError::Trap {
-        plugin,
-        function,
-        reason,
-    }
-}
-
-/// An uncaught Python exception, from the traceback a componentize-py
-/// component prints before it traps: `Python exception: ValueError: bad
-/// (File "/0/connector.py", line 9, in list)`, innermost frame last.
-fn python_exception(stderr: &str) -> Option<String> {
-    let start = stderr.rfind("Traceback (most recent call last):")?;
-    let traceback = &stderr[start..];
-    // componentize-py's own panic message follows the traceback.
-    let end = traceback
-        .find("thread '")
-        .filter(|&i| traceback[..i].ends_with('\n'))
-        .unwrap_or(traceback.len());
-    let lines: Vec<&str> = traceback[..end]
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let error = lines.last().filter(|l| !l.starts_with("Traceback"))?;
-    let frames: Vec<&str> = lines
-        .iter()
-        .filter(|l| l.starts_with("File "))
-        .copied()
-        .collect();
-    Some(if frames.is_empty() {
-        format!("Python exception: {error}")
-    } else {
-        format!("Python exception: {error} ({})", frames.join("; "))
-    })
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::python_exception;
-
-    #[test]
-    fn python_tracebacks_become_one_line() {
-        let stderr = "Traceback (most recent call last):\n  File \"/0/connector.py\", line 156, in list\n    raise RuntimeError(\"x\")\nRuntimeError: the plugin gave up\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";
-        assert_eq!(
-            python_exception(stderr).unwrap(),
-            "Python exception: RuntimeError: the plugin gave up (File \"/0/connector.py\", line 156, in list)"
-        );
-        assert_eq!(
-            python_exception("thread 'main' panicked at src/lib.rs:1:1:\nboom"),
-            None
-        );
-    }
-}
