@@ -198,7 +198,7 @@ fn read(
             page: page + 1,
         })
     };
-    Ok(Page::from_records(records).next(next.is_some(), || next.expect("checked").text()))
+    Ok(Page::from_raw(records).next(next.is_some(), || next.expect("checked").text()))
 }
 
 /// CRM's bulk endpoints, beside the connection's REST base URL.
@@ -332,101 +332,173 @@ fn lookup_name_field(f: &FieldInfo) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// Rows of the export as records shaped like the listing's.
-fn records(fields: &[FieldInfo], header: &[String], rows: &[Vec<String>]) -> Vec<Record> {
-    let kinds: Vec<Column> = header.iter().map(|h| Column::of(fields, h)).collect();
+/// Rows of the export as records shaped like the listing's, written
+/// straight out as JSON text (the host parses each once; building a map
+/// per row only to write it out again was most of this plugin's CPU).
+fn records(fields: &[FieldInfo], header: &[String], rows: &[Vec<String>]) -> Vec<String> {
+    let columns = columns(fields, header);
     rows.iter()
         .map(|row| {
-            let mut record = Record::new();
-            for (column, cell) in kinds.iter().zip(row) {
+            let cell = |i: Option<usize>| i.and_then(|i| row.get(i)).map(String::as_str);
+            let mut out = Vec::with_capacity(64 * columns.len());
+            out.push(b'{');
+            for (n, column) in columns.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
                 match column {
-                    Column::Field(name, kind) => {
-                        let value = typed(kind, cell);
-                        match record.get_mut(name) {
-                            // The lookup's name came first.
-                            Some(Value::Object(lookup)) if matches!(kind, FieldKind::Lookup) => {
-                                if value.is_null() {
-                                    record.insert(name.clone(), Value::Null);
-                                } else {
-                                    lookup.insert("id".into(), value["id"].clone());
-                                }
-                            }
-                            _ => {
-                                record.insert(name.clone(), value);
-                            }
-                        }
+                    Column::Field { name, kind, at } => {
+                        write_str(&mut out, name);
+                        out.push(b':');
+                        write_typed(&mut out, kind, cell(Some(*at)).unwrap_or(""));
                     }
-                    Column::LookupName(lookup) => {
-                        let name = if cell.is_empty() {
-                            Value::Null
-                        } else {
-                            json!(cell)
-                        };
-                        match record.get_mut(lookup) {
-                            Some(Value::Object(o)) => {
-                                o.insert("name".into(), name);
-                            }
-                            Some(_) => {}
-                            None => {
-                                record.insert(lookup.clone(), json!({"name": name}));
-                            }
-                        }
+                    Column::Lookup { name, id, label } => {
+                        write_str(&mut out, name);
+                        out.push(b':');
+                        write_lookup(
+                            &mut out,
+                            id.map(|at| cell(Some(at)).unwrap_or("")),
+                            cell(*label),
+                        );
                     }
                 }
             }
-            record
+            out.push(b'}');
+            String::from_utf8(out).expect("JSON text is UTF-8")
         })
         .collect()
 }
 
-/// What a CSV column holds.
+/// A record's key, from the CSV's columns in their order: a lookup's id
+/// and name columns (`Account_Name`, `Account_Name.Account_Name`) become
+/// one object where the first of them stands.
 enum Column {
-    Field(String, FieldKind),
-    /// `Lookup.Name_Field`: the name of the lookup's record.
-    LookupName(String),
+    Field {
+        name: String,
+        kind: FieldKind,
+        at: usize,
+    },
+    Lookup {
+        name: String,
+        /// The column of the lookup's id, if exported.
+        id: Option<usize>,
+        /// The column of its record's name (`Lookup.Name_Field`), if exported.
+        label: Option<usize>,
+    },
 }
 
-impl Column {
-    fn of(fields: &[FieldInfo], header: &str) -> Column {
-        if let Some((lookup, _)) = header.split_once('.') {
-            return Column::LookupName(lookup.to_string());
-        }
+fn columns(fields: &[FieldInfo], header: &[String]) -> Vec<Column> {
+    let mut columns: Vec<Column> = Vec::new();
+    for (at, heading) in header.iter().enumerate() {
+        let (name, is_label) = match heading.split_once('.') {
+            Some((lookup, _)) => (lookup, true),
+            None => (heading.as_str(), false),
+        };
         let kind = fields
             .iter()
-            .find(|f| f.name == header)
+            .find(|f| f.name == name)
             .map_or(FieldKind::Text, |f| f.kind);
-        Column::Field(header.to_string(), kind)
+        if !is_label && !matches!(kind, FieldKind::Lookup) {
+            columns.push(Column::Field {
+                name: name.to_string(),
+                kind,
+                at,
+            });
+            continue;
+        }
+        let known = columns
+            .iter_mut()
+            .find(|c| matches!(c, Column::Lookup { name: n, .. } if n == name));
+        let lookup = match known {
+            Some(lookup) => lookup,
+            None => {
+                columns.push(Column::Lookup {
+                    name: name.to_string(),
+                    id: None,
+                    label: None,
+                });
+                columns.last_mut().expect("just pushed")
+            }
+        };
+        if let Column::Lookup { id, label, .. } = lookup {
+            if is_label {
+                *label = Some(at);
+            } else {
+                *id = Some(at);
+            }
+        }
     }
+    columns
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("a string writes to memory");
+}
+
+fn write_value(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(out, value).expect("a value writes to memory");
+}
+
+/// A lookup as the listing gives it: null without an id, else its id and
+/// (where exported) its record's name.
+fn write_lookup(out: &mut Vec<u8>, id: Option<&str>, label: Option<&str>) {
+    if id == Some("") {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'{');
+    if let Some(id) = id {
+        out.extend_from_slice(b"\"id\":");
+        write_str(out, id);
+    }
+    if let Some(label) = label {
+        if id.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"name\":");
+        match label {
+            "" => out.extend_from_slice(b"null"),
+            label => write_str(out, label),
+        }
+    }
+    out.push(b'}');
 }
 
 /// One cell as the listing would give it.
-fn typed(kind: &FieldKind, cell: &str) -> Value {
+fn write_typed(out: &mut Vec<u8>, kind: &FieldKind, cell: &str) {
     if cell.is_empty() {
-        return match kind {
-            FieldKind::MultiPicklist => json!([]),
-            _ => Value::Null,
-        };
+        out.extend_from_slice(match kind {
+            FieldKind::MultiPicklist => b"[]",
+            _ => b"null",
+        });
+        return;
     }
     match kind {
-        FieldKind::Integer => cell
-            .parse::<i64>()
-            .map_or_else(|_| json!(cell), |n| json!(n)),
-        FieldKind::Decimal | FieldKind::Currency | FieldKind::Percent => cell
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| json!(cell), Value::Number),
-        FieldKind::Boolean => match cell {
-            "true" | "TRUE" | "True" => json!(true),
-            "false" | "FALSE" | "False" => json!(false),
-            other => json!(other),
+        FieldKind::Integer => match cell.parse::<i64>() {
+            Ok(n) => write_value(out, &n),
+            Err(_) => write_str(out, cell),
         },
-        FieldKind::MultiPicklist => json!(cell.split(';').collect::<Vec<_>>()),
-        FieldKind::Lookup => json!({"id": cell}),
-        FieldKind::List | FieldKind::Object => {
-            serde_json::from_str(cell).unwrap_or_else(|_| json!(cell))
+        FieldKind::Decimal | FieldKind::Currency | FieldKind::Percent => {
+            match cell
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+            {
+                Some(n) => write_value(out, &n),
+                None => write_str(out, cell),
+            }
         }
-        _ => json!(cell),
+        FieldKind::Boolean => match cell {
+            "true" | "TRUE" | "True" => out.extend_from_slice(b"true"),
+            "false" | "FALSE" | "False" => out.extend_from_slice(b"false"),
+            other => write_str(out, other),
+        },
+        FieldKind::MultiPicklist => write_value(out, &cell.split(';').collect::<Vec<_>>()),
+        FieldKind::List | FieldKind::Object => match serde_json::from_str::<Value>(cell) {
+            Ok(value) => write_value(out, &value),
+            Err(_) => write_str(out, cell),
+        },
+        _ => write_str(out, cell),
     }
 }
 
@@ -485,15 +557,18 @@ mod tests {
             row(&["1", "Doe", "42", "Acme", "7", "12", "1500.5", "true", "A;B"]),
             row(&["2", "", "", "", "", "", "", "false", ""]),
         ];
-        let out = records(&fields(), &header, &rows);
+        let out: Vec<Value> = records(&fields(), &header, &rows)
+            .iter()
+            .map(|text| serde_json::from_str(text).expect("JSON text"))
+            .collect();
         assert_eq!(
-            Value::Object(out[0].clone()),
+            out[0],
             json!({"id": "1", "Last_Name": "Doe", "Account_Name": {"id": "42", "name": "Acme"},
                    "Owner": {"id": "7"}, "Employees": 12, "Annual_Revenue": 1500.5,
                    "Email_Opt_Out": true, "Tags": ["A", "B"]})
         );
         assert_eq!(
-            Value::Object(out[1].clone()),
+            out[1],
             json!({"id": "2", "Last_Name": null, "Account_Name": null, "Owner": null,
                    "Employees": null, "Annual_Revenue": null, "Email_Opt_Out": false, "Tags": []})
         );
