@@ -329,6 +329,21 @@ fn check_field(def: &ModuleDef, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A bulk job's state as one more status request sees it: `ADDED`, then
+/// `IN PROGRESS`, until `polls_to_complete` requests have seen it; `None`
+/// when this request is the one that completes it (the caller does the
+/// work then); `COMPLETED` once done. Bulk Read and Bulk Write alike.
+pub(super) fn polled(polls: &mut u32, done: bool, polls_to_complete: u32) -> Option<&'static str> {
+    if done {
+        Some("COMPLETED")
+    } else if *polls < polls_to_complete {
+        *polls += 1;
+        Some(if *polls == 1 { "ADDED" } else { "IN PROGRESS" })
+    } else {
+        None
+    }
+}
+
 /// The job a status or result route names, in an API version served.
 fn job_number(ver: &str, job_id: &str) -> Result<u64, ApiError> {
     version(ver)?;
@@ -346,22 +361,20 @@ pub async fn status(
     let mut jobs = app.bulk.inner.lock().unwrap();
     let config = jobs.config.clone();
     let job = jobs.jobs.get_mut(&id).ok_or_else(|| not_found(&job_id))?;
-    let state = if job.result.is_some() {
-        "COMPLETED"
-    } else if job.polls < config.polls_to_complete {
-        job.polls += 1;
-        if job.polls == 1 {
-            "ADDED"
-        } else {
-            "IN PROGRESS"
+    let state = match polled(
+        &mut job.polls,
+        job.result.is_some(),
+        config.polls_to_complete,
+    ) {
+        Some(state) => state,
+        None => {
+            let (ids, more) = app.read(|st| export_ids(&st.crm, job, config.per_page.max(1)));
+            job.result = Some(JobResult {
+                ids: Arc::new(ids),
+                more,
+            });
+            "COMPLETED"
         }
-    } else {
-        let (ids, more) = app.read(|st| export_ids(&st.crm, job, config.per_page.max(1)));
-        job.result = Some(JobResult {
-            ids: Arc::new(ids),
-            more,
-        });
-        "COMPLETED"
     };
     let mut detail = json!({
         "id": id.to_string(),

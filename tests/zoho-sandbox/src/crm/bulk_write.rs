@@ -24,7 +24,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::WriteMode;
-use super::bulk::{bulk_error, creator, zip_reply};
+use super::bulk::{bulk_error, creator, polled, zip_reply};
 use super::metadata::ModuleDef;
 use super::records::version;
 use crate::app::{App, AppRef, reply};
@@ -210,19 +210,13 @@ pub async fn status(
         .get_mut(&id)
         .ok_or_else(|| unknown_job(&job_id))?;
     let mut completed_now = false;
-    let state = if job.results.is_some() {
-        "COMPLETED"
-    } else if job.polls < polls_to_complete {
-        job.polls += 1;
-        if job.polls == 1 {
-            "ADDED"
-        } else {
-            "IN PROGRESS"
+    let state = match polled(&mut job.polls, job.results.is_some(), polls_to_complete) {
+        Some(state) => state,
+        None => {
+            job.results = Some(apply::run(&app, job));
+            completed_now = true;
+            "COMPLETED"
         }
-    } else {
-        job.results = Some(apply::run(&app, job));
-        completed_now = true;
-        "COMPLETED"
     };
     let body = details(&app, major, id, job, state);
     let callback = job
