@@ -218,7 +218,7 @@ impl Connector {
 
     /// Records whose fields equal `criteria`.
     pub async fn find(&self, module: &str, criteria: &Record) -> Result<Vec<Record>, CallError> {
-        let criteria = Value::Object(criteria.clone()).to_string();
+        let criteria = json_text(criteria);
         self.run("find", true, async |a: &mut Active| {
             let r = match &a.instance {
                 Instance::V0_1(p) => {
@@ -334,7 +334,7 @@ impl Connector {
         action: &str,
         args: &Record,
     ) -> Result<Record, CallError> {
-        let args = Value::Object(args.clone()).to_string();
+        let args = json_text(args);
         self.run("act", true, async |a: &mut Active| {
             let r = match &a.instance {
                 Instance::V0_1(p) => {
@@ -465,11 +465,13 @@ impl Connector {
     }
 }
 
+/// A record as JSON text, written from the map in place (no copy).
+fn json_text(record: &Record) -> String {
+    serde_json::to_string(record).expect("a JSON map serialises")
+}
+
 fn to_json(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| Value::Object(r.clone()).to_string())
-        .collect()
+    records.iter().map(json_text).collect()
 }
 
 /// Calls into the `ferry:jobs` exports: their instance loads those too.
